@@ -1,0 +1,98 @@
+package io.tandem.balancer;
+
+import io.tandem.config.BackendConfig;
+import io.tandem.config.Scheduler;
+import io.tandem.config.ServiceConfig;
+import io.tandem.conntrack.SnatPortPools;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * All services, looked up by (VIP, port, protocol) in an open-addressed array, plus the set
+ * of addresses the box answers pings for (VIPs and SNAT addresses). Built from the config
+ * off the hot path — including every Maglev table — and swapped whole on reload.
+ */
+public final class ServiceTable {
+    private final Service[] slots;
+    private final long[] keys;
+    private final int[] localAddresses;
+    private final List<Service> services;
+
+    private ServiceTable(List<Service> services) {
+        this.services = List.copyOf(services);
+        int size = Integer.highestOneBit(Math.max(8, services.size() * 4 - 1)) << 1;
+        slots = new Service[size];
+        keys = new long[size];
+        for (Service s : services) {
+            long key = key(s.vip(), s.port(), s.protocol());
+            int i = position(key);
+            while (slots[i] != null) {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = s;
+            keys[i] = key;
+        }
+        localAddresses = services.stream().flatMapToInt(s -> java.util.stream.IntStream.of(s.vip(), s.snatAddress()))
+                .distinct().sorted().toArray();
+    }
+
+    public static ServiceTable empty() {
+        return new ServiceTable(List.of());
+    }
+
+    /** Builds every service of {@code configs}; SNAT port pools come from (and stay in) {@code pools}. */
+    public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize) {
+        List<Service> services = new ArrayList<>();
+        for (ServiceConfig c : configs) {
+            int protocol = c.protocol().number();
+            List<Backend> backends = new ArrayList<>();
+            for (BackendConfig b : c.backends()) {
+                backends.add(new Backend(b.address().value(), b.port(), b.weight(),
+                        pools.poolFor(c.snatAddress().value(), b.address().value(), b.port(), protocol)));
+            }
+            int[] weights = backends.stream().mapToInt(Backend::weight).toArray();
+            BackendSelector selector = c.scheduler() == Scheduler.MAGLEV
+                    ? MaglevTable.build(backends.stream().map(Backend::key).toList(), weights, maglevSize)
+                    : new WeightedRoundRobin(weights);
+            services.add(new Service(c.name(), c.vip().value(), c.port(), protocol, c.snatAddress().value(),
+                    c.hashKey(), List.copyOf(backends), selector));
+        }
+        return new ServiceTable(services);
+    }
+
+    /** The service at {@code vip:port/protocol}, or null. No allocation. */
+    public Service find(int vip, int port, int protocol) {
+        long key = key(vip, port, protocol);
+        int mask = slots.length - 1;
+        for (int i = position(key), probes = 0; probes < slots.length; i = (i + 1) & mask, probes++) {
+            Service s = slots[i];
+            if (s == null) {
+                return null;
+            }
+            if (keys[i] == key) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    /** True for a VIP or SNAT address of any service: the engine answers its pings. */
+    public boolean isLocalAddress(int address) {
+        return Arrays.binarySearch(localAddresses, address) >= 0;
+    }
+
+    public List<Service> services() {
+        return services;
+    }
+
+    private static long key(int vip, int port, int protocol) {
+        return (vip & 0xFFFFFFFFL) << 24 | (long) port << 8 | protocol;
+    }
+
+    private int position(long key) {
+        long h = io.tandem.packet.TupleHash.fmix64(key);
+        return (int) h & (slots.length - 1);
+    }
+}

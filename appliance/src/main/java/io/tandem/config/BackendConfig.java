@@ -1,0 +1,25 @@
+package io.tandem.config;
+
+import java.util.List;
+
+/** One backend of a service; weight 0 keeps it configured but sends it no new flows. */
+public record BackendConfig(Ipv4Address address, Integer port, Integer weight) {
+    public static final int MAX_WEIGHT = 1000;
+
+    public BackendConfig {
+        weight = weight == null ? 1 : weight;
+    }
+
+    void validate(String path, List<String> errors) {
+        ConfigChecks.required(address, path + ".address", errors);
+        ConfigChecks.port(port, path + ".port", errors);
+        if (weight < 0 || weight > MAX_WEIGHT) {
+            errors.add(path + ".weight: " + weight + " is not a weight (0-" + MAX_WEIGHT + ")");
+        }
+    }
+
+    /** The backend's stable identity, which Maglev hashes. */
+    public String key() {
+        return address + ":" + port;
+    }
+}

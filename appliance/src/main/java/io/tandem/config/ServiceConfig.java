@@ -1,0 +1,45 @@
+package io.tandem.config;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/** A virtual service: traffic to {@code vip:port/protocol} is spread over the backends. */
+public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol protocol,
+                            Ipv4Address snatAddress, Scheduler scheduler, HashKey hashKey,
+                            List<BackendConfig> backends) {
+    public ServiceConfig {
+        protocol = protocol == null ? Protocol.TCP : protocol;
+        scheduler = scheduler == null ? Scheduler.MAGLEV : scheduler;
+        hashKey = hashKey == null ? HashKey.FIVE_TUPLE : hashKey;
+        backends = backends == null ? List.of() : List.copyOf(backends);
+    }
+
+    void validate(String path, List<String> errors) {
+        if (name == null || !name.matches("[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")) {
+            errors.add(path + ".name: " + (name == null ? "required" : "'" + name + "' is not a name (letters, digits, '_', '.', '-'; up to 63)"));
+        }
+        ConfigChecks.required(vip, path + ".vip", errors);
+        ConfigChecks.port(port, path + ".port", errors);
+        ConfigChecks.required(snatAddress, path + ".snat_address", errors);
+        if (backends.isEmpty()) {
+            errors.add(path + ".backends: a service needs at least one backend");
+        }
+        if (hashKey == HashKey.CLIENT_ADDRESS && scheduler != Scheduler.MAGLEV) {
+            errors.add(path + ".hash_key: client-address affinity needs scheduler: maglev");
+        }
+        Set<String> seen = new HashSet<>();
+        for (int i = 0; i < backends.size(); i++) {
+            BackendConfig backend = backends.get(i);
+            String backendPath = path + ".backends[" + i + "]";
+            if (backend == null) {
+                errors.add(backendPath + ": empty backend");
+                continue;
+            }
+            backend.validate(backendPath, errors);
+            if (backend.address() != null && backend.port() != null && !seen.add(backend.key())) {
+                errors.add(backendPath + ": " + backend.key() + " is listed twice");
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+package io.tandem.conntrack;
+
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Map;
+
+/**
+ * Idle timeout per state. The defaults are Linux conntrack's
+ * ({@code net.netfilter.nf_conntrack_tcp_timeout_*}, {@code ..._udp_timeout*}).
+ */
+public final class FlowTimeouts {
+    private final long[] millisByCode = new long[FlowState.values().length];
+
+    private FlowTimeouts(Map<FlowState, Duration> timeouts) {
+        for (var entry : timeouts.entrySet()) {
+            millisByCode[entry.getKey().code()] = entry.getValue().toMillis();
+        }
+    }
+
+    public static Map<FlowState, Duration> linuxDefaults() {
+        Map<FlowState, Duration> m = new EnumMap<>(FlowState.class);
+        m.put(FlowState.TCP_SYN_SENT, Duration.ofSeconds(120));
+        m.put(FlowState.TCP_SYN_RECV, Duration.ofSeconds(60));
+        m.put(FlowState.TCP_ESTABLISHED, Duration.ofDays(5));
+        m.put(FlowState.TCP_FIN_WAIT, Duration.ofSeconds(120));
+        m.put(FlowState.TCP_CLOSE_WAIT, Duration.ofSeconds(60));
+        m.put(FlowState.TCP_TIME_WAIT, Duration.ofSeconds(120));
+        m.put(FlowState.TCP_CLOSED, Duration.ofSeconds(10));
+        m.put(FlowState.UDP_UNREPLIED, Duration.ofSeconds(30));
+        m.put(FlowState.UDP_ASSURED, Duration.ofSeconds(120));
+        return m;
+    }
+
+    public static FlowTimeouts defaults() {
+        return of(linuxDefaults());
+    }
+
+    /** Timeouts for the states given; any state left out keeps its Linux default. */
+    public static FlowTimeouts of(Map<FlowState, Duration> overrides) {
+        Map<FlowState, Duration> all = linuxDefaults();
+        all.putAll(overrides);
+        return new FlowTimeouts(all);
+    }
+
+    public long millis(FlowState state) {
+        return millisByCode[state.code()];
+    }
+
+    long millisByCode(int code) {
+        return millisByCode[code];
+    }
+}

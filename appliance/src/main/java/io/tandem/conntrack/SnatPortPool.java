@@ -1,0 +1,76 @@
+package io.tandem.conntrack;
+
+/**
+ * The SNAT ports of one (SNAT address, backend address, backend port, protocol): a bitmap
+ * over the port range, so the reply tuple of every flow towards that backend is unique and
+ * exhaustion is known exactly, never a silent collision. Allocation starts at a hint
+ * derived from the flow hash and takes the next free port (next fit), one word at a time.
+ */
+public final class SnatPortPool {
+    private final int id;
+    private final int firstPort;
+    private final int size;
+    private final long[] used;
+    private int inUse;
+
+    SnatPortPool(int id, int firstPort, int lastPort) {
+        this.id = id;
+        this.firstPort = firstPort;
+        this.size = lastPort - firstPort + 1;
+        this.used = new long[(size + 63) >>> 6];
+    }
+
+    public int id() {
+        return id;
+    }
+
+    /** A free port, marked used; or -1 if every port of the range is taken. */
+    public synchronized int allocate(int hint) {
+        if (inUse == size) {
+            return -1;
+        }
+        int start = Math.floorMod(hint, size);
+        int word = start >>> 6;
+        long free = ~used[word] & (-1L << (start & 63));
+        for (int scanned = 0; scanned <= used.length; scanned++) {
+            if (free != 0) {
+                int bit = word << 6 | Long.numberOfTrailingZeros(free);
+                if (bit < size) {
+                    used[word] |= 1L << bit;
+                    inUse++;
+                    return firstPort + bit;
+                }
+            }
+            word = word + 1 == used.length ? 0 : word + 1;
+            free = ~used[word];
+        }
+        return -1;
+    }
+
+    /** Marks a given port used (a flow installed by state sync); false if it already was. */
+    public synchronized boolean reserve(int port) {
+        int bit = port - firstPort;
+        if (bit < 0 || bit >= size || (used[bit >>> 6] & 1L << bit) != 0) {
+            return false;
+        }
+        used[bit >>> 6] |= 1L << bit;
+        inUse++;
+        return true;
+    }
+
+    public synchronized void release(int port) {
+        int bit = port - firstPort;
+        if (bit >= 0 && bit < size && (used[bit >>> 6] & 1L << bit) != 0) {
+            used[bit >>> 6] &= ~(1L << bit);
+            inUse--;
+        }
+    }
+
+    public synchronized int inUse() {
+        return inUse;
+    }
+
+    public int capacity() {
+        return size;
+    }
+}

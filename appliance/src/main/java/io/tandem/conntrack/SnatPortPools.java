@@ -1,0 +1,62 @@
+package io.tandem.conntrack;
+
+import io.tandem.packet.Ipv4;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Every {@link SnatPortPool}, one per (SNAT address, backend address, backend port,
+ * protocol). Pools are looked up when services are built (off the hot path) and live as long
+ * as the process, so flows keep their ports across reloads. A flow stores its pool's id.
+ */
+public final class SnatPortPools {
+    private final int firstPort;
+    private final int lastPort;
+    private final Map<PoolKey, SnatPortPool> byKey = new HashMap<>();
+    private volatile SnatPortPool[] byId = new SnatPortPool[0];
+
+    private record PoolKey(int snatAddress, int backendAddress, int backendPort, int protocol) {
+    }
+
+    public SnatPortPools(int firstPort, int lastPort) {
+        if (firstPort < 1 || lastPort > 65535 || firstPort > lastPort) {
+            throw new IllegalArgumentException("SNAT port range " + firstPort + "-" + lastPort + " is not within 1-65535");
+        }
+        this.firstPort = firstPort;
+        this.lastPort = lastPort;
+    }
+
+    public synchronized SnatPortPool poolFor(int snatAddress, int backendAddress, int backendPort, int protocol) {
+        return byKey.computeIfAbsent(new PoolKey(snatAddress, backendAddress, backendPort, protocol), key -> {
+            SnatPortPool[] current = byId;
+            SnatPortPool[] grown = java.util.Arrays.copyOf(current, current.length + 1);
+            SnatPortPool pool = new SnatPortPool(current.length, firstPort, lastPort);
+            grown[current.length] = pool;
+            byId = grown;
+            return pool;
+        });
+    }
+
+    public SnatPortPool byId(int id) {
+        return byId[id];
+    }
+
+    public int firstPort() {
+        return firstPort;
+    }
+
+    public int lastPort() {
+        return lastPort;
+    }
+
+    /** Pools and ports in use, for status output. */
+    public synchronized List<String> describe() {
+        List<String> lines = new ArrayList<>();
+        byKey.forEach((key, pool) -> lines.add(Ipv4.format(key.snatAddress()) + " -> " + Ipv4.format(key.backendAddress())
+                + ":" + key.backendPort() + "/" + Ipv4.protocolName(key.protocol()) + " " + pool.inUse() + "/" + pool.capacity()));
+        return lines;
+    }
+}

@@ -1,0 +1,207 @@
+package io.tandem.dataplane;
+
+import io.netty.buffer.ByteBuf;
+import io.tandem.balancer.ActiveServices;
+import io.tandem.balancer.Backend;
+import io.tandem.balancer.Service;
+import io.tandem.conntrack.FlowDirection;
+import io.tandem.conntrack.FlowLookup;
+import io.tandem.conntrack.FlowState;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.FragmentTable;
+import io.tandem.packet.DropReason;
+import io.tandem.packet.Ipv4;
+import io.tandem.packet.NatRewriter;
+import io.tandem.packet.PacketHeaders;
+import io.tandem.packet.TcpFlags;
+
+/**
+ * The full-NAT engine for one event loop. Given one IPv4 packet that policy routing steered
+ * to the box (to a VIP from the front, or to a SNAT address from the back), it rewrites the
+ * packet in place and says what to do with it:
+ *
+ * <ul>
+ *   <li>a packet of a tracked flow: original direction {@code client:cport -> VIP:vport}
+ *       becomes {@code SNAT:sport -> backend:bport}; the reply direction the reverse;</li>
+ *   <li>a new flow (a TCP SYN, or any UDP datagram) to a service: a backend is picked, a
+ *       SNAT port allocated, the flow inserted, the packet rewritten;</li>
+ *   <li>a TCP segment of an unknown flow that is not a SYN: dropped silently (counted), never
+ *       reset and never used to invent a flow — after a failover it may be a retransmission
+ *       whose record is still on its way;</li>
+ *   <li>ICMP errors (unreachable, fragmentation needed, time exceeded) about a tracked flow:
+ *       outer and embedded headers translated, so path-MTU discovery works through the NAT;</li>
+ *   <li>ICMP echo to a VIP or SNAT address: answered in place;</li>
+ *   <li>fragments: the first is NATed with the flow and leaves a mapping that later
+ *       fragments of the same datagram follow.</li>
+ * </ul>
+ *
+ * Not thread-safe: one per event loop. The flow table and fragment table are shared.
+ * Allocates nothing per packet.
+ */
+public final class PacketProcessor {
+    private final FlowTable flows;
+    private final FragmentTable fragments;
+    private final ActiveServices services;
+    private final DataplaneCounters counters = new DataplaneCounters();
+    private final PacketHeaders headers = new PacketHeaders();
+    private final PacketHeaders embedded = new PacketHeaders();
+    private final FlowLookup flow = new FlowLookup();
+    private DropReason lastDropReason;
+
+    public PacketProcessor(FlowTable flows, FragmentTable fragments, ActiveServices services) {
+        this.flows = flows;
+        this.fragments = fragments;
+        this.services = services;
+    }
+
+    /**
+     * Processes the IPv4 packet between {@code packet}'s reader and writer index, in place.
+     *
+     * @param nowMillis the event loop's clock for this batch (flow activity, fragment expiry)
+     */
+    public Verdict process(ByteBuf packet, long nowMillis) {
+        counters.packetsIn++;
+        counters.bytesIn += packet.readableBytes();
+        PacketHeaders h = headers;
+        if (!h.parse(packet)) {
+            return drop(h.malformation());
+        }
+        if (h.ttl() <= 1) {
+            return drop(DropReason.TTL_EXPIRED);
+        }
+        if (h.isNonFirstFragment()) {
+            return laterFragment(h, nowMillis);
+        }
+        return switch (h.protocol()) {
+            case Ipv4.PROTO_TCP, Ipv4.PROTO_UDP -> transport(h, nowMillis);
+            case Ipv4.PROTO_ICMP -> icmp(h);
+            default -> drop(DropReason.UNSUPPORTED_PROTOCOL);
+        };
+    }
+
+    private Verdict transport(PacketHeaders h, long now) {
+        if (flows.lookup(h.protocol(), h.srcAddress(), h.dstAddress(), h.srcPort(), h.dstPort(), flow)) {
+            flows.observe(flow, h.tcpFlags(), now);
+            return translate(h, now);
+        }
+        return newFlow(h, now);
+    }
+
+    private Verdict newFlow(PacketHeaders h, long now) {
+        Service service = services.current().find(h.dstAddress(), h.dstPort(), h.protocol());
+        if (service == null) {
+            return drop(DropReason.NO_SERVICE);
+        }
+        boolean tcp = h.protocol() == Ipv4.PROTO_TCP;
+        if (tcp && (h.tcpFlags() & (TcpFlags.SYN | TcpFlags.ACK | TcpFlags.RST | TcpFlags.FIN)) != TcpFlags.SYN) {
+            return drop(DropReason.TCP_NOT_SYN);
+        }
+        long hash = service.flowHash(h.srcAddress(), h.srcPort());
+        Backend backend = service.pick(hash);
+        if (backend == null) {
+            return drop(DropReason.NO_BACKEND);
+        }
+        int snatPort = backend.snatPorts().allocate((int) hash);
+        if (snatPort < 0) {
+            return drop(DropReason.SNAT_PORTS_EXHAUSTED);
+        }
+        int result = flows.insert(h.protocol(), h.srcAddress(), h.srcPort(), h.dstAddress(), h.dstPort(),
+                backend.address(), backend.port(), service.snatAddress(), snatPort, backend.snatPorts().id(),
+                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, now, flow);
+        if (result < 0) {
+            backend.snatPorts().release(snatPort);
+            switch (result) {
+                case FlowTable.INSERT_EXISTS -> {
+                    // Another event loop created this flow a moment ago: follow its mapping.
+                    flows.observe(flow, h.tcpFlags(), now);
+                    return translate(h, now);
+                }
+                case FlowTable.INSERT_TABLE_FULL -> {
+                    return drop(DropReason.TABLE_FULL);
+                }
+                case FlowTable.INSERT_EMBRYONIC_LIMIT -> {
+                    return drop(DropReason.EMBRYONIC_LIMIT);
+                }
+                default -> {
+                    return drop(DropReason.TUPLE_IN_USE);
+                }
+            }
+        }
+        counters.flowsCreated++;
+        return translate(h, now);
+    }
+
+    /** Rewrites a packet of the flow in {@link #flow} according to its direction. */
+    private Verdict translate(PacketHeaders h, long now) {
+        FlowLookup f = flow;
+        int newSrc;
+        int newDst;
+        if (f.direction() == FlowDirection.ORIGINAL) {
+            newSrc = f.snatAddress();
+            newDst = f.backendAddress();
+            NatRewriter.rewrite(h, newSrc, f.snatPort(), newDst, f.backendPort());
+        } else {
+            newSrc = f.vipAddress();
+            newDst = f.clientAddress();
+            NatRewriter.rewrite(h, newSrc, f.vipPort(), newDst, f.clientPort());
+        }
+        if (h.isFragment()) {
+            fragments.put(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), newSrc, newDst, now);
+        }
+        counters.forwarded++;
+        return Verdict.FORWARD;
+    }
+
+    private Verdict laterFragment(PacketHeaders h, long now) {
+        long rewrite = fragments.get(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now);
+        if (rewrite == 0) {
+            return drop(DropReason.FRAGMENT_WITHOUT_FIRST);
+        }
+        NatRewriter.rewriteAddresses(h, (int) (rewrite >>> 32), (int) rewrite);
+        counters.forwarded++;
+        return Verdict.FORWARD;
+    }
+
+    private Verdict icmp(PacketHeaders h) {
+        if (h.isFragment()) {
+            return drop(DropReason.ICMP_UNSUPPORTED);
+        }
+        return switch (h.icmpType()) {
+            case PacketHeaders.ICMP_ECHO_REQUEST -> services.current().isLocalAddress(h.dstAddress())
+                    ? echoReply(h) : drop(DropReason.NO_SERVICE);
+            case PacketHeaders.ICMP_DEST_UNREACHABLE, PacketHeaders.ICMP_TIME_EXCEEDED -> icmpError(h);
+            default -> drop(DropReason.ICMP_UNSUPPORTED);
+        };
+    }
+
+    private Verdict icmpError(PacketHeaders h) {
+        DropReason refused = IcmpErrorTranslator.translate(h, embedded, flows, flow);
+        if (refused != null) {
+            return drop(refused);
+        }
+        counters.icmpErrorsTranslated++;
+        counters.forwarded++;
+        return Verdict.FORWARD;
+    }
+
+    private Verdict echoReply(PacketHeaders h) {
+        io.tandem.packet.IcmpEcho.turnIntoReply(h);
+        counters.replied++;
+        return Verdict.REPLY;
+    }
+
+    private Verdict drop(DropReason reason) {
+        lastDropReason = reason;
+        counters.drops[reason.ordinal()]++;
+        return Verdict.DROP;
+    }
+
+    /** Why the last {@link Verdict#DROP} was given. */
+    public DropReason lastDropReason() {
+        return lastDropReason;
+    }
+
+    public DataplaneCounters counters() {
+        return counters;
+    }
+}

@@ -1,0 +1,11 @@
+package io.tandem.dataplane;
+
+/** What to do with a processed packet. */
+public enum Verdict {
+    /** Rewritten in place; write it back to the device for the kernel to route. */
+    FORWARD,
+    /** Turned into an answer (an echo reply) in place; write it back. */
+    REPLY,
+    /** Dropped; {@link PacketProcessor#lastDropReason()} says why, and it was counted. */
+    DROP
+}

@@ -1,0 +1,47 @@
+package io.tandem.packet;
+
+/**
+ * Why the engine dropped a packet. Every drop is counted under one of these; the
+ * {@code malformed} ones are input that no correct sender produces.
+ */
+public enum DropReason {
+    TRUNCATED(true, "shorter than its headers claim"),
+    NOT_IPV4(true, "IP version is not 4"),
+    BAD_HEADER_LENGTH(true, "IHL below 5 words or beyond the packet"),
+    BAD_TOTAL_LENGTH(true, "total length beyond the packet or below the header"),
+    IP_OPTIONS(true, "IPv4 options are not forwarded (as katran)"),
+    BAD_L4_HEADER(true, "TCP data offset or UDP length inconsistent"),
+    TTL_EXPIRED(false, "TTL <= 1"),
+    UNSUPPORTED_PROTOCOL(false, "not TCP, UDP or ICMP"),
+    NO_SERVICE(false, "no service on this address, port and protocol"),
+    TCP_NOT_SYN(false, "TCP segment of an unknown flow that is not a SYN"),
+    NO_BACKEND(false, "the service has no usable backend"),
+    SNAT_PORTS_EXHAUSTED(false, "every SNAT port towards that backend is in use"),
+    TABLE_FULL(false, "flow table at its cap"),
+    EMBRYONIC_LIMIT(false, "half-open flows at their cap"),
+    TUPLE_IN_USE(false, "the reply tuple already belongs to another flow"),
+    FRAGMENT_WITHOUT_FIRST(false, "non-first fragment of a datagram whose first fragment was not seen"),
+    ICMP_UNSUPPORTED(false, "ICMP type not handled"),
+    ICMP_UNRELATED(false, "ICMP error about no tracked flow");
+
+    private final boolean malformed;
+    private final String description;
+
+    DropReason(boolean malformed, String description) {
+        this.malformed = malformed;
+        this.description = description;
+    }
+
+    public boolean malformed() {
+        return malformed;
+    }
+
+    public String description() {
+        return description;
+    }
+
+    /** Lower-case name for metrics labels and JSON ({@code snat_ports_exhausted}). */
+    public String label() {
+        return name().toLowerCase(java.util.Locale.ROOT);
+    }
+}

@@ -1,0 +1,71 @@
+package io.tandem.packet;
+
+import io.netty.buffer.ByteBuf;
+
+/**
+ * Rewrites addresses and ports of a parsed packet in place and patches the IPv4 header
+ * checksum and the TCP/UDP checksum incrementally (RFC 1624): the L4 checksum covers the
+ * pseudo-header, so an address change touches both. A UDP checksum of zero means "none"
+ * (RFC 768) and stays zero; a computed zero is sent as 0xFFFF.
+ */
+public final class NatRewriter {
+    private NatRewriter() {
+    }
+
+    /** Full NAT of a first fragment or unfragmented TCP/UDP packet. */
+    public static void rewrite(PacketHeaders h, int newSrc, int newSrcPort, int newDst, int newDstPort) {
+        ByteBuf buf = h.buffer();
+        int ip = h.ipOffset();
+        int addressDelta = delta32(h.srcAddress(), newSrc) + delta32(h.dstAddress(), newDst);
+        buf.setInt(ip + PacketHeaders.IP_SRC, newSrc);
+        buf.setInt(ip + PacketHeaders.IP_DST, newDst);
+        patch(buf, ip + PacketHeaders.IP_CHECKSUM, addressDelta, false);
+
+        int l4 = h.l4Offset();
+        int portDelta = delta16(h.srcPort(), newSrcPort) + delta16(h.dstPort(), newDstPort);
+        buf.setShort(l4, newSrcPort);
+        buf.setShort(l4 + 2, newDstPort);
+        if (h.protocol() == Ipv4.PROTO_TCP) {
+            patch(buf, l4 + PacketHeaders.TCP_CHECKSUM, addressDelta + portDelta, false);
+        } else if (buf.getUnsignedShort(l4 + PacketHeaders.UDP_CHECKSUM) != 0) {
+            patch(buf, l4 + PacketHeaders.UDP_CHECKSUM, addressDelta + portDelta, true);
+        }
+    }
+
+    /**
+     * Address-only rewrite for second and later fragments: their transport checksum was
+     * already adjusted, pseudo-header included, in the first fragment.
+     */
+    public static void rewriteAddresses(PacketHeaders h, int newSrc, int newDst) {
+        ByteBuf buf = h.buffer();
+        int ip = h.ipOffset();
+        int addressDelta = delta32(h.srcAddress(), newSrc) + delta32(h.dstAddress(), newDst);
+        buf.setInt(ip + PacketHeaders.IP_SRC, newSrc);
+        buf.setInt(ip + PacketHeaders.IP_DST, newDst);
+        patch(buf, ip + PacketHeaders.IP_CHECKSUM, addressDelta, false);
+    }
+
+    /**
+     * The one's-complement difference {@code ~old + new} of a 32-bit field, to be added to
+     * a checksum's complement (RFC 1624 eqn. 3). Sums of several deltas fit an int easily.
+     */
+    public static int delta32(int oldValue, int newValue) {
+        return (~oldValue >>> 16 & 0xFFFF) + (~oldValue & 0xFFFF) + (newValue >>> 16) + (newValue & 0xFFFF);
+    }
+
+    /** As {@link #delta32} for a 16-bit field. */
+    public static int delta16(int oldValue, int newValue) {
+        return (~oldValue & 0xFFFF) + (newValue & 0xFFFF);
+    }
+
+    /** Applies a summed delta to the checksum at {@code offset} and returns the old and new value packed (old << 16 | new). */
+    public static int patch(ByteBuf buf, int offset, int delta, boolean udp) {
+        int old = buf.getUnsignedShort(offset);
+        int updated = ~Checksum.fold((~old & 0xFFFF) + (long) delta) & 0xFFFF;
+        if (udp && updated == 0) {
+            updated = 0xFFFF;
+        }
+        buf.setShort(offset, updated);
+        return old << 16 | updated;
+    }
+}

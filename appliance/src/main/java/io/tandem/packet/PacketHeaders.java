@@ -1,0 +1,257 @@
+package io.tandem.packet;
+
+import io.netty.buffer.ByteBuf;
+
+/**
+ * A reusable, mutable view of one IPv4 packet's headers: {@link #parse} reads and checks
+ * them once, and the fields then describe the packet until the next parse. One instance
+ * per event loop; never shared, never allocated per packet.
+ *
+ * <p>Field offsets follow RFC 791 (IPv4), RFC 9293 (TCP), RFC 768 (UDP), RFC 792 (ICMP).
+ */
+public final class PacketHeaders {
+    static final int IP_TOTAL_LENGTH = 2;
+    static final int IP_ID = 4;
+    static final int IP_FRAGMENT = 6;
+    static final int IP_TTL = 8;
+    static final int IP_PROTOCOL = 9;
+    static final int IP_CHECKSUM = 10;
+    static final int IP_SRC = 12;
+    static final int IP_DST = 16;
+    static final int TCP_CHECKSUM = 16;
+    static final int UDP_CHECKSUM = 6;
+    static final int ICMP_CHECKSUM = 2;
+
+    public static final int ICMP_ECHO_REPLY = 0;
+    public static final int ICMP_DEST_UNREACHABLE = 3;
+    public static final int ICMP_ECHO_REQUEST = 8;
+    public static final int ICMP_TIME_EXCEEDED = 11;
+
+    private ByteBuf buf;
+    private int ipOffset;
+    private int headerLength;
+    private int totalLength;
+    private int protocol;
+    private int srcAddress;
+    private int dstAddress;
+    private int ttl;
+    private int ipId;
+    private int fragmentOffset;
+    private boolean moreFragments;
+    private int l4Offset;
+    private int l4Length;
+    private int srcPort;
+    private int dstPort;
+    private int tcpFlags;
+    private int icmpType;
+    private int icmpCode;
+    private DropReason malformation;
+
+    /**
+     * Parses the IPv4 packet between {@code buf}'s reader and writer index.
+     *
+     * @return true if the headers are sound; otherwise {@link #malformation()} says why
+     */
+    public boolean parse(ByteBuf packet) {
+        this.buf = packet;
+        this.ipOffset = packet.readerIndex();
+        int available = packet.readableBytes();
+        if (available < Ipv4.HEADER_LENGTH) {
+            return fail(DropReason.TRUNCATED);
+        }
+        int versionIhl = packet.getUnsignedByte(ipOffset);
+        if (versionIhl >>> 4 != 4) {
+            return fail(DropReason.NOT_IPV4);
+        }
+        headerLength = (versionIhl & 0x0F) * 4;
+        if (headerLength < Ipv4.HEADER_LENGTH || headerLength > available) {
+            return fail(DropReason.BAD_HEADER_LENGTH);
+        }
+        totalLength = packet.getUnsignedShort(ipOffset + IP_TOTAL_LENGTH);
+        if (totalLength < headerLength || totalLength > available) {
+            return fail(DropReason.BAD_TOTAL_LENGTH);
+        }
+        if (headerLength != Ipv4.HEADER_LENGTH) {
+            return fail(DropReason.IP_OPTIONS);
+        }
+        readAddressesAndFragment();
+        ttl = packet.getUnsignedByte(ipOffset + IP_TTL);
+        l4Offset = ipOffset + headerLength;
+        l4Length = totalLength - headerLength;
+        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        malformation = null;
+        if (fragmentOffset != 0) {
+            return true; // L4 header lives in the first fragment only
+        }
+        return parseTransport(false);
+    }
+
+    /**
+     * Parses the IPv4 header and the first 8 bytes of transport header embedded in an ICMP
+     * error (RFC 792): the datagram is usually cut short, so lengths are not checked against
+     * its total length, only against {@code end}.
+     */
+    public boolean parseEmbedded(ByteBuf packet, int offset, int end) {
+        this.buf = packet;
+        this.ipOffset = offset;
+        if (end - offset < Ipv4.HEADER_LENGTH) {
+            return fail(DropReason.TRUNCATED);
+        }
+        int versionIhl = packet.getUnsignedByte(offset);
+        if (versionIhl >>> 4 != 4) {
+            return fail(DropReason.NOT_IPV4);
+        }
+        headerLength = (versionIhl & 0x0F) * 4;
+        if (headerLength < Ipv4.HEADER_LENGTH || offset + headerLength + 8 > end) {
+            return fail(DropReason.TRUNCATED);
+        }
+        totalLength = packet.getUnsignedShort(offset + IP_TOTAL_LENGTH);
+        readAddressesAndFragment();
+        ttl = packet.getUnsignedByte(offset + IP_TTL);
+        l4Offset = offset + headerLength;
+        l4Length = end - l4Offset;
+        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        malformation = null;
+        if (fragmentOffset != 0) {
+            return fail(DropReason.TRUNCATED);
+        }
+        return parseTransport(true);
+    }
+
+    private void readAddressesAndFragment() {
+        protocol = buf.getUnsignedByte(ipOffset + IP_PROTOCOL);
+        srcAddress = buf.getInt(ipOffset + IP_SRC);
+        dstAddress = buf.getInt(ipOffset + IP_DST);
+        ipId = buf.getUnsignedShort(ipOffset + IP_ID);
+        int fragment = buf.getUnsignedShort(ipOffset + IP_FRAGMENT);
+        fragmentOffset = fragment & Ipv4.FRAGMENT_OFFSET_MASK;
+        moreFragments = (fragment & Ipv4.FLAG_MORE_FRAGMENTS) != 0;
+    }
+
+    private boolean parseTransport(boolean embedded) {
+        switch (protocol) {
+            case Ipv4.PROTO_TCP -> {
+                if (l4Length < (embedded ? 8 : 20)) {
+                    return fail(DropReason.TRUNCATED);
+                }
+                srcPort = buf.getUnsignedShort(l4Offset);
+                dstPort = buf.getUnsignedShort(l4Offset + 2);
+                if (!embedded) {
+                    int dataOffset = (buf.getUnsignedByte(l4Offset + 12) >>> 4) * 4;
+                    if (dataOffset < 20 || dataOffset > l4Length) {
+                        return fail(DropReason.BAD_L4_HEADER);
+                    }
+                    tcpFlags = buf.getUnsignedByte(l4Offset + 13);
+                }
+            }
+            case Ipv4.PROTO_UDP -> {
+                if (l4Length < 8) {
+                    return fail(DropReason.TRUNCATED);
+                }
+                srcPort = buf.getUnsignedShort(l4Offset);
+                dstPort = buf.getUnsignedShort(l4Offset + 2);
+                if (!embedded) {
+                    int udpLength = buf.getUnsignedShort(l4Offset + 4);
+                    // A first fragment carries only part of the datagram the length describes.
+                    if (udpLength < 8 || (!moreFragments && udpLength > l4Length)) {
+                        return fail(DropReason.BAD_L4_HEADER);
+                    }
+                }
+            }
+            case Ipv4.PROTO_ICMP -> {
+                if (l4Length < 8) {
+                    return fail(DropReason.TRUNCATED);
+                }
+                icmpType = buf.getUnsignedByte(l4Offset);
+                icmpCode = buf.getUnsignedByte(l4Offset + 1);
+            }
+            default -> {
+                // Parsed at the IP level; the engine decides whether it can serve it.
+            }
+        }
+        return true;
+    }
+
+    private boolean fail(DropReason reason) {
+        malformation = reason;
+        return false;
+    }
+
+    public ByteBuf buffer() {
+        return buf;
+    }
+
+    public DropReason malformation() {
+        return malformation;
+    }
+
+    public int ipOffset() {
+        return ipOffset;
+    }
+
+    public int headerLength() {
+        return headerLength;
+    }
+
+    public int totalLength() {
+        return totalLength;
+    }
+
+    public int protocol() {
+        return protocol;
+    }
+
+    public int srcAddress() {
+        return srcAddress;
+    }
+
+    public int dstAddress() {
+        return dstAddress;
+    }
+
+    public int ttl() {
+        return ttl;
+    }
+
+    public int ipId() {
+        return ipId;
+    }
+
+    /** True for any fragment of a fragmented datagram, the first included. */
+    public boolean isFragment() {
+        return moreFragments || fragmentOffset != 0;
+    }
+
+    /** True for the second and later fragments, which carry no transport header. */
+    public boolean isNonFirstFragment() {
+        return fragmentOffset != 0;
+    }
+
+    public int l4Offset() {
+        return l4Offset;
+    }
+
+    public int l4Length() {
+        return l4Length;
+    }
+
+    public int srcPort() {
+        return srcPort;
+    }
+
+    public int dstPort() {
+        return dstPort;
+    }
+
+    public int tcpFlags() {
+        return tcpFlags;
+    }
+
+    public int icmpType() {
+        return icmpType;
+    }
+
+    public int icmpCode() {
+        return icmpCode;
+    }
+}
