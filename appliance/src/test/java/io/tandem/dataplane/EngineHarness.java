@@ -1,0 +1,69 @@
+package io.tandem.dataplane;
+
+import io.tandem.balancer.ActiveServices;
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.FlowLookup;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.FragmentTable;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.packet.Ipv4;
+
+/** An engine built from YAML the way tandemd builds it, without any device. */
+final class EngineHarness {
+    static final String CLIENT = "198.18.0.10";
+    static final String VIP = "198.18.0.100";
+    static final String SNAT = "198.19.0.100";
+
+    static final String DEFAULT_YAML = """
+            node:
+              name: lb1
+            conntrack:
+              max_flows: 1024
+              max_embryonic: 256
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                protocol: tcp
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+                  - { address: 198.19.0.13, port: 8080, weight: 2 }
+              - name: dns
+                vip: 198.18.0.100
+                port: 53
+                protocol: udp
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.21, port: 5353 }
+            """;
+
+    final TandemConfig config;
+    final SnatPortPools pools;
+    final FlowTable flows;
+    final ActiveServices services;
+    final PacketProcessor processor;
+
+    EngineHarness(String yaml) throws Exception {
+        config = ConfigLoader.parse(yaml, "test");
+        pools = new SnatPortPools(config.conntrack().snatPorts().first(), config.conntrack().snatPorts().last());
+        flows = new FlowTable(config.conntrack().maxFlows(), config.conntrack().maxEmbryonic(),
+                config.conntrack().flowTimeouts(), pools);
+        services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
+        processor = new PacketProcessor(flows, new FragmentTable(256, config.conntrack().fragmentLifetime().toMillis()), services);
+    }
+
+    EngineHarness() throws Exception {
+        this(DEFAULT_YAML);
+    }
+
+    /** The flow whose original tuple is {@code client:port -> vip:vport}, or null. */
+    FlowLookup flow(int protocol, String client, int port, String vip, int vport) {
+        FlowLookup out = new FlowLookup();
+        return flows.lookup(protocol, Ipv4.parse(client), Ipv4.parse(vip), port, vport, out) ? out : null;
+    }
+}
