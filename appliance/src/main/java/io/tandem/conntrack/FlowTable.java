@@ -215,11 +215,11 @@ public final class FlowTable {
             if (freeCount == 0) {
                 return INSERT_TABLE_FULL;
             }
-            if (state.embryonic() && embryonic.get() >= maxEmbryonic) {
-                return INSERT_EMBRYONIC_LIMIT;
-            }
             if (findPosition(proto, backend, snat, backendPort, snatPort) >= 0) {
                 return INSERT_TUPLE_IN_USE;
+            }
+            if (state.embryonic() && !tryAddEmbryonic()) {
+                return INSERT_EMBRYONIC_LIMIT;
             }
             slot = freeSlots[--freeCount];
             protocol[slot] = (byte) proto;
@@ -234,9 +234,6 @@ public final class FlowTable {
             STATE_WORDS.setRelease(stateWord, slot, generation << GENERATION_SHIFT | state.code());
             insertEntry(slot << 1);
             insertEntry(slot << 1 | 1);
-            if (state.embryonic()) {
-                embryonic.incrementAndGet();
-            }
             size = size + 1;
             copyInto(slot, out);
             out.direction = FlowDirection.ORIGINAL;
@@ -300,24 +297,44 @@ public final class FlowTable {
                 flow.state = before;
                 return before;
             }
+            if (after.embryonic() && !before.embryonic() && !tryAddEmbryonic()) {
+                // A SYN reopening a finished flow while half-open flows are at their cap:
+                // the segment still passes, but the flow stays as it was.
+                flow.state = before;
+                return before;
+            }
             if (TcpStateMachine.firstFin(before, after)) {
                 finFromReply = flow.direction == FlowDirection.REPLY;
             }
             int updated = (word & ~(STATE_MASK | FIN_FROM_REPLY)) | after.code() | (finFromReply ? FIN_FROM_REPLY : 0);
-            if (STATE_WORDS.compareAndSet(stateWord, slot, word, updated)) {
-                if (before.embryonic() != after.embryonic()) {
-                    if (after.embryonic()) {
-                        embryonic.incrementAndGet();
-                    } else {
-                        embryonic.decrementAndGet();
-                    }
+            boolean reserved = after.embryonic() && !before.embryonic();
+            if (!STATE_WORDS.compareAndSet(stateWord, slot, word, updated)) {
+                if (reserved) {
+                    embryonic.decrementAndGet(); // retry with a fresh word
                 }
-                flow.state = after;
-                flow.finFromReply = finFromReply;
-                if ((int) STATE_WORDS.getVolatile(stateWord, slot) >>> GENERATION_SHIFT == flow.generation) {
-                    publish(FlowEventType.STATE_CHANGED, slot);
-                }
-                return after;
+                continue;
+            }
+            if (before.embryonic() && !after.embryonic()) {
+                embryonic.decrementAndGet();
+            }
+            flow.state = after;
+            flow.finFromReply = finFromReply;
+            if ((int) STATE_WORDS.getVolatile(stateWord, slot) >>> GENERATION_SHIFT == flow.generation) {
+                publish(FlowEventType.STATE_CHANGED, slot);
+            }
+            return after;
+        }
+    }
+
+    /** Counts one more half-open flow unless that would pass the cap. */
+    private boolean tryAddEmbryonic() {
+        while (true) {
+            int current = embryonic.get();
+            if (current >= maxEmbryonic) {
+                return false;
+            }
+            if (embryonic.compareAndSet(current, current + 1)) {
+                return true;
             }
         }
     }

@@ -1,0 +1,148 @@
+package io.tandem.conntrack;
+
+import io.tandem.packet.Ipv4;
+import io.tandem.packet.TcpFlags;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class FlowTableTest {
+    static final int TCP = Ipv4.PROTO_TCP;
+    static final int CLIENT = Ipv4.parse("198.18.0.10");
+    static final int VIP = Ipv4.parse("198.18.0.100");
+    static final int BACKEND = Ipv4.parse("198.19.0.11");
+    static final int SNAT = Ipv4.parse("198.19.0.100");
+
+    private final SnatPortPools pools = new SnatPortPools(1024, 65535);
+    private final FlowLookup out = new FlowLookup();
+
+    private FlowTable table(int capacity, int embryonic) {
+        return new FlowTable(capacity, embryonic, FlowTimeouts.defaults(), pools);
+    }
+
+    private static int insert(FlowTable t, int clientPort, int snatPort, FlowState state, FlowLookup out) {
+        return t.insert(TCP, CLIENT, clientPort, VIP, 80, BACKEND, 8080, SNAT, snatPort, -1, state, 0, out);
+    }
+
+    @Test
+    void oneRecordIsReachableFromBothTuples() {
+        FlowTable t = table(16, 16);
+        int slot = insert(t, 40000, 20000, FlowState.TCP_SYN_SENT, out);
+        assertTrue(slot >= 0);
+
+        assertTrue(t.lookup(TCP, CLIENT, VIP, 40000, 80, out));
+        assertEquals(FlowDirection.ORIGINAL, out.direction());
+        assertEquals(slot, out.flowId());
+        assertEquals(BACKEND, out.backendAddress());
+        assertEquals(20000, out.snatPort());
+
+        assertTrue(t.lookup(TCP, BACKEND, SNAT, 8080, 20000, out));
+        assertEquals(FlowDirection.REPLY, out.direction());
+        assertEquals(slot, out.flowId());
+        assertEquals(CLIENT, out.clientAddress());
+        assertEquals(40000, out.clientPort());
+
+        assertFalse(t.lookup(TCP, VIP, CLIENT, 80, 40000, out), "the reversed original tuple is not a key");
+        assertFalse(t.lookup(Ipv4.PROTO_UDP, CLIENT, VIP, 40000, 80, out), "protocol is part of the key");
+    }
+
+    @Test
+    void duplicateTuplesAreRefused() {
+        FlowTable t = table(16, 16);
+        int slot = insert(t, 40000, 20000, FlowState.TCP_SYN_SENT, out);
+        assertEquals(FlowTable.INSERT_EXISTS, insert(t, 40000, 20001, FlowState.TCP_SYN_SENT, out));
+        assertEquals(slot, out.flowId());
+        assertEquals(20000, out.snatPort(), "the existing flow is returned");
+        assertEquals(FlowTable.INSERT_TUPLE_IN_USE, insert(t, 40001, 20000, FlowState.TCP_SYN_SENT, out));
+        assertEquals(1, t.size());
+    }
+
+    @Test
+    void eventsDescribeEachChange() {
+        FlowTable t = table(16, 16);
+        List<String> events = new ArrayList<>();
+        t.setListener((type, flow) -> events.add(type + " " + flow.state + " " + flow.clientPort + "->" + flow.snatPort));
+        insert(t, 40000, 20000, FlowState.TCP_SYN_SENT, out);
+        t.lookup(TCP, BACKEND, SNAT, 8080, 20000, out);
+        t.observe(out, TcpFlags.SYN | TcpFlags.ACK, 5);
+        t.observe(out, TcpFlags.ACK, 6); // no state change: no event
+        t.lookup(TCP, CLIENT, VIP, 40000, 80, out);
+        t.observe(out, TcpFlags.ACK, 7);
+        assertTrue(t.remove(out.flowId(), out.generation()));
+        insert(t, 40001, 20001, FlowState.TCP_SYN_SENT, out);
+        t.expire(1_000_000, 16);
+        assertEquals(List.of(
+                "CREATED TCP_SYN_SENT 40000->20000",
+                "STATE_CHANGED TCP_SYN_RECV 40000->20000",
+                "STATE_CHANGED TCP_ESTABLISHED 40000->20000",
+                "REMOVED TCP_ESTABLISHED 40000->20000",
+                "CREATED TCP_SYN_SENT 40001->20001",
+                "EXPIRED TCP_SYN_SENT 40001->20001"), events);
+    }
+
+    @Test
+    void aStaleLookupNeverTouchesTheSlotsNextFlow() {
+        FlowTable t = table(1, 1);
+        insert(t, 40000, 20000, FlowState.TCP_ESTABLISHED, out);
+        FlowLookup stale = new FlowLookup();
+        t.lookup(TCP, CLIENT, VIP, 40000, 80, stale);
+        assertTrue(t.remove(stale.flowId(), stale.generation()));
+        insert(t, 40001, 20001, FlowState.TCP_ESTABLISHED, out);
+        assertEquals(stale.flowId(), out.flowId(), "the only slot is reused");
+
+        t.observe(stale, TcpFlags.RST, 9);
+        assertFalse(t.remove(stale.flowId(), stale.generation()));
+        assertTrue(t.lookup(TCP, CLIENT, VIP, 40001, 80, out));
+        assertEquals(FlowState.TCP_ESTABLISHED, out.state(), "the RST of the old flow did not close the new one");
+    }
+
+    @Test
+    void expiryExaminesOnlyItsBudgetPerCall() {
+        FlowTable t = table(100, 100);
+        for (int i = 0; i < 100; i++) {
+            insert(t, 40000 + i, 20000 + i, FlowState.TCP_CLOSED, out);
+        }
+        long later = 60_000;
+        assertEquals(10, t.expire(later, 10));
+        assertEquals(90, t.size());
+        int total = 10;
+        for (int call = 0; call < 9; call++) {
+            total += t.expire(later, 10);
+        }
+        assertEquals(100, total);
+        assertEquals(0, t.size());
+    }
+
+    @Test
+    void aRefreshedFlowDoesNotExpire() {
+        FlowTable t = table(4, 4);
+        insert(t, 40000, 20000, FlowState.TCP_CLOSED, out);
+        t.lookup(TCP, CLIENT, VIP, 40000, 80, out);
+        t.observe(out, TcpFlags.ACK, 8_000);
+        assertEquals(0, t.expire(12_000, 4), "CLOSED lasts 10 s from the last packet");
+        assertEquals(1, t.expire(18_001, 4));
+    }
+
+    @Test
+    void removedFlowsReturnTheirSnatPort() {
+        SnatPortPool pool = pools.poolFor(SNAT, BACKEND, 8080, TCP);
+        FlowTable t = table(4, 4);
+        int port = pool.allocate(0);
+        t.insert(TCP, CLIENT, 40000, VIP, 80, BACKEND, 8080, SNAT, port, pool.id(), FlowState.TCP_SYN_SENT, 0, out);
+        assertEquals(1, pool.inUse());
+        assertTrue(t.remove(out.flowId(), out.generation()));
+        assertEquals(0, pool.inUse());
+    }
+
+    @Test
+    void memoryPerFlowIsWithinBudget() {
+        FlowTable t = table(1 << 20, 1 << 18);
+        double perFlow = (double) t.memoryFootprintBytes() / t.capacity();
+        assertTrue(perFlow <= 128, "bytes per flow: " + perFlow);
+    }
+}
