@@ -1,6 +1,8 @@
 package io.tandem.config;
 
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.DatabindException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
@@ -26,7 +28,8 @@ import java.util.stream.Collectors;
  * the field path; unknown fields are rejected, so a typo is never silently ignored.
  */
 public final class ConfigLoader {
-    private static final ObjectMapper YAML = configure(YAMLMapper.builder(new YAMLFactory()).build());
+    private static final ObjectMapper YAML = configure(YAMLMapper.builder(new YAMLFactory())
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build());
 
     private ConfigLoader() {
     }
@@ -54,6 +57,9 @@ public final class ConfigLoader {
     }
 
     public static TandemConfig parse(String yaml, String source) throws ConfigException {
+        if (yaml.isBlank()) {
+            throw new ConfigException(source, List.of("the config is empty"));
+        }
         TandemConfig config;
         try {
             config = YAML.readValue(yaml, TandemConfig.class);
@@ -85,14 +91,24 @@ public final class ConfigLoader {
             what = v.getCause().getMessage();
         } else if (e instanceof InvalidFormatException f) {
             String target = f.getTargetType() == null ? "value" : f.getTargetType().getSimpleName();
-            String message = f.getOriginalMessage();
-            int colon = message.lastIndexOf(": ");
-            what = target.equals("Duration") && colon >= 0 ? message.substring(colon + 2)
-                    : "'" + f.getValue() + "' is not a valid " + typeName(target);
+            what = target.equals("Duration") ? f.getOriginalMessage() : "'" + f.getValue() + "' is not a valid " + typeName(target);
+        } else if (syntaxError(e) != null) {
+            StreamReadException syntax = syntaxError(e);
+            return "not valid YAML: " + syntax.getOriginalMessage()
+                    + (syntax.getLocation() != null ? " (line " + syntax.getLocation().getLineNr() + ")" : "");
         } else {
             what = e.getOriginalMessage().lines().findFirst().orElse("invalid");
         }
         return (path.isEmpty() ? "" : path + ": ") + what;
+    }
+
+    private static StreamReadException syntaxError(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof StreamReadException s) {
+                return s;
+            }
+        }
+        return null;
     }
 
     private static String typeName(String javaType) {

@@ -3,6 +3,7 @@ package io.tandem.config;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.deser.std.StdScalarDeserializer;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -46,7 +47,7 @@ public final class Durations {
             try {
                 return parse(text);
             } catch (IllegalArgumentException e) {
-                return (Duration) ctxt.handleWeirdStringValue(Duration.class, text, e.getMessage());
+                throw InvalidFormatException.from(p, e.getMessage(), text, Duration.class);
             }
         }
     }

@@ -1,0 +1,148 @@
+package io.tandem.config;
+
+import io.tandem.conntrack.FlowState;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ConfigLoaderTest {
+    private static final String MINIMAL = """
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+            """;
+
+    @Test
+    void theShippedExampleIsValid() throws Exception {
+        TandemConfig config = ConfigLoader.load(Path.of("src/main/dist/tandem.yaml"));
+        assertEquals(2, config.services().size());
+        assertEquals(Scheduler.MAGLEV, config.services().get(0).scheduler());
+        assertEquals(Protocol.UDP, config.services().get(1).protocol());
+        assertEquals(Duration.ofDays(5), config.conntrack().timeouts().tcpEstablished());
+        assertEquals(0, config.services().get(0).backends().get(2).weight());
+    }
+
+    @Test
+    void defaultsFillWhatIsLeftOut() throws Exception {
+        TandemConfig config = ConfigLoader.parse(MINIMAL, "test");
+        assertEquals("tandem", config.node().name());
+        assertEquals(1 << 20, config.conntrack().maxFlows());
+        assertEquals(1 << 18, config.conntrack().maxEmbryonic());
+        assertEquals(new PortRange(1024, 65535), config.conntrack().snatPorts());
+        ServiceConfig web = config.services().get(0);
+        assertEquals(Protocol.TCP, web.protocol());
+        assertEquals(HashKey.FIVE_TUPLE, web.hashKey());
+        assertEquals(1, web.backends().get(0).weight());
+        assertEquals(120_000, config.conntrack().flowTimeouts().millis(FlowState.TCP_TIME_WAIT));
+    }
+
+    @Test
+    void timeoutOverridesKeepTheOtherDefaults() throws Exception {
+        TandemConfig config = ConfigLoader.parse("conntrack:\n  timeouts:\n    tcp_syn_sent: 5s\n" + MINIMAL, "test");
+        assertEquals(5_000, config.conntrack().flowTimeouts().millis(FlowState.TCP_SYN_SENT));
+        assertEquals(Duration.ofDays(5).toMillis(), config.conntrack().flowTimeouts().millis(FlowState.TCP_ESTABLISHED));
+    }
+
+    static java.util.stream.Stream<Arguments> badConfigs() {
+        return java.util.stream.Stream.of(
+                Arguments.of("port: 8080 }\n      - { address: 198.19.0.12, port: 8080 }",
+                        "port: 8080 }\n      - { address: 198.19.0.12, port: 70000 }",
+                        "services[0].backends[1].port: 70000 is not a port (1-65535)"),
+                Arguments.of("port: 80\n",
+                        "port: 0\n",
+                        "services[0].port: 0 is not a port (1-65535)"),
+                Arguments.of("port: 80\n",
+                        "port: http\n",
+                        "services[0].port: 'http' is not a valid number"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: 198.18.0.300",
+                        "services[0].vip: '198.18.0.300' is not an IPv4 address: 300 > 255"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: lb.example.com",
+                        "services[0].vip: 'lb.example.com' is not an IPv4 address (a.b.c.d)"),
+                Arguments.of("    vip: 198.18.0.100\n",
+                        "    vip: 198.18.0.100\n    protocol: sctp\n",
+                        "services[0].protocol: 'sctp' is not a valid protocol (tcp, udp)"),
+                Arguments.of("    vip: 198.18.0.100\n",
+                        "    vip: 198.18.0.100\n    bakends: []\n",
+                        "services[0].bakends: unknown field 'bakends' (known: backends, hash_key, name, port, protocol, scheduler, snat_address, vip)"),
+                Arguments.of("    snat_address: 198.19.0.100\n",
+                        "    snat_address: 198.19.0.100\n    hash_key: client-address\n    scheduler: wrr\n",
+                        "services[0].hash_key: client-address affinity needs scheduler: maglev"),
+                Arguments.of("name: web",
+                        "name: 'web site'",
+                        "services[0].name: 'web site' is not a name (letters, digits, '_', '.', '-'; up to 63)"),
+                Arguments.of("    snat_address: 198.19.0.100\n",
+                        "",
+                        "services[0].snat_address: required"),
+                Arguments.of("port: 8080 }\n      - { address: 198.19.0.12, port: 8080 }",
+                        "port: 8080 }\n      - { address: 198.19.0.11, port: 8080 }",
+                        "services[0].backends[1]: 198.19.0.11:8080 is listed twice"),
+                Arguments.of("port: 8080 }\n      - { address: 198.19.0.12, port: 8080 }",
+                        "port: 8080 }\n      - { address: 198.19.0.12, port: 8080, weight: -1 }",
+                        "services[0].backends[1].weight: -1 is not a weight (0-1000)"));
+    }
+
+    @ParameterizedTest(name = "{2}")
+    @MethodSource("badConfigs")
+    void errorsNameTheFieldAndWhatIsWrong(String find, String replace, String expected) {
+        String yaml = MINIMAL.replace(find, replace);
+        assertTrue(!yaml.equals(MINIMAL), "the test changed the config");
+        ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(yaml, "test"));
+        assertEquals(expected, e.errors().get(0), e.getMessage());
+    }
+
+    @Test
+    void conntrackErrors() {
+        assertError("conntrack:\n  max_flows: 0\n" + MINIMAL, "conntrack.max_flows: 0 is not within 1-536870912");
+        assertError("conntrack:\n  max_flows: 100\n  max_embryonic: 200\n" + MINIMAL,
+                "conntrack.max_embryonic: 200 must be between 1 and max_flows (100)");
+        assertError("conntrack:\n  snat_ports: 70000-80000\n" + MINIMAL, "conntrack.snat_ports: 70000-80000 is not a port range within 1-65535");
+        assertError("conntrack:\n  timeouts:\n    tcp_established: forever\n" + MINIMAL,
+                "conntrack.timeouts.tcp_established: 'forever' is not a duration (a number and a unit: ms, s, m, h, d; e.g. 30s)");
+        assertError("conntrack:\n  timeouts:\n    udp_assured: 0s\n" + MINIMAL, "conntrack.timeouts.udp_assured: must be longer than 0");
+    }
+
+    @Test
+    void serviceLevelConflicts() {
+        String twice = MINIMAL + MINIMAL.substring(MINIMAL.indexOf("  - name")).replace("name: web", "name: web2");
+        assertError(twice, "services[1]: 198.18.0.100:80/tcp is already served by services[0]");
+        String sameName = MINIMAL + MINIMAL.substring(MINIMAL.indexOf("  - name")).replace("port: 80\n", "port: 81\n");
+        assertError(sameName, "services[1].name: 'web' is already the name of services[0]");
+        assertError(MINIMAL.substring(0, MINIMAL.indexOf("    backends:")), "services[0].backends: a service needs at least one backend");
+    }
+
+    @Test
+    void everyErrorIsReportedAtOnce() {
+        String yaml = MINIMAL.replace("port: 80\n", "port: 0\n").replace("    vip: 198.18.0.100\n", "");
+        ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(yaml, "test"));
+        assertEquals(2, e.errors().size(), e.getMessage());
+        assertTrue(e.getMessage().startsWith("invalid config test:"));
+    }
+
+    @Test
+    void brokenYamlAndEmptyFiles() {
+        ConfigException syntax = assertThrows(ConfigException.class, () -> ConfigLoader.parse("services: [\n  - {", "test"));
+        assertTrue(syntax.errors().get(0).startsWith("not valid YAML"), syntax.getMessage());
+        assertError("", "the config is empty");
+        assertError("node:\n  name: lb1\nnode:\n  name: lb2\n", "not valid YAML: Duplicate field 'node' (line 3)");
+    }
+
+    private static void assertError(String yaml, String expected) {
+        ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(yaml, "test"));
+        assertEquals(expected, e.errors().get(0), e.getMessage());
+    }
+}
