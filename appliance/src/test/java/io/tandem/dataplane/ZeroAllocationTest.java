@@ -1,0 +1,70 @@
+package io.tandem.dataplane;
+
+import io.netty.buffer.ByteBuf;
+import io.tandem.conntrack.FlowLookup;
+import io.tandem.packet.Ipv4;
+import io.tandem.packet.TcpFlags;
+import io.tandem.packet.TestPacket;
+import org.junit.jupiter.api.Test;
+
+import java.lang.management.ManagementFactory;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The per-packet path allocates nothing: the thread's allocation counter barely moves over
+ * 200,000 packets of established flows in both directions (JMH's {@code -prof gc} gives
+ * the same figure per operation in the benchmarks).
+ */
+class ZeroAllocationTest {
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+
+    @Test
+    void establishedFlowsAllocateNothingPerPacket() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        engine.processor.process(TestPacket.tcp(EngineHarness.CLIENT, 40000, EngineHarness.VIP, 80, TcpFlags.SYN).build(), 0);
+        FlowLookup flow = engine.flow(Ipv4.PROTO_TCP, EngineHarness.CLIENT, 40000, EngineHarness.VIP, 80);
+        ByteBuf forward = TestPacket.tcp(EngineHarness.CLIENT, 40000, EngineHarness.VIP, 80, TcpFlags.ACK).payload(new byte[64]).build();
+        ByteBuf reply = TestPacket.tcp(Ipv4.format(flow.backendAddress()), 8080, EngineHarness.SNAT, flow.snatPort(), TcpFlags.ACK)
+                .payload(new byte[64]).build();
+        ByteBuf work = forward.alloc().directBuffer(forward.readableBytes());
+
+        run(engine, forward, reply, work, 50_000); // warm up: JIT, class loading
+        long tid = Thread.currentThread().threadId();
+        long before = THREADS.getThreadAllocatedBytes(tid);
+        run(engine, forward, reply, work, 100_000);
+        long allocated = THREADS.getThreadAllocatedBytes(tid) - before;
+
+        assertTrue(allocated < 20_000, allocated + " bytes allocated over 200000 packets");
+        assertEquals(0, engine.processor.counters().dropsTotal());
+    }
+
+    /** A word-by-word copy: ByteBuf.writeBytes between direct buffers allocates a ByteBuffer view. */
+    static void copy(ByteBuf from, ByteBuf to) {
+        int length = from.readableBytes();
+        to.clear();
+        int i = 0;
+        for (; i + 8 <= length; i += 8) {
+            to.setLong(i, from.getLong(i));
+        }
+        for (; i < length; i++) {
+            to.setByte(i, from.getByte(i));
+        }
+        to.writerIndex(length);
+    }
+
+    private static void run(EngineHarness engine, ByteBuf forward, ByteBuf reply, ByteBuf work, int rounds) {
+        for (int i = 0; i < rounds; i++) {
+            copy(forward, work);
+            if (engine.processor.process(work, i) != Verdict.FORWARD) {
+                throw new AssertionError("dropped: " + engine.processor.lastDropReason());
+            }
+            copy(reply, work);
+            if (engine.processor.process(work, i) != Verdict.FORWARD) {
+                throw new AssertionError("dropped: " + engine.processor.lastDropReason());
+            }
+        }
+    }
+}
