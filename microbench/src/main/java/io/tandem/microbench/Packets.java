@@ -1,0 +1,39 @@
+package io.tandem.microbench;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.tandem.packet.Checksum;
+import io.tandem.packet.Ipv4;
+
+/** Builds benchmark packets (valid checksums) into pooled direct buffers, and copies them without allocating. */
+final class Packets {
+    private Packets() {
+    }
+
+    static ByteBuf tcp(int src, int srcPort, int dst, int dstPort, int flags, int payload) {
+        int length = 40 + payload;
+        ByteBuf buf = PooledByteBufAllocator.DEFAULT.directBuffer(length);
+        buf.writeByte(0x45).writeByte(0).writeShort(length).writeShort(1).writeShort(0)
+                .writeByte(64).writeByte(Ipv4.PROTO_TCP).writeShort(0).writeInt(src).writeInt(dst);
+        buf.writeShort(srcPort).writeShort(dstPort).writeInt(1000).writeInt(2000)
+                .writeByte(5 << 4).writeByte(flags).writeShort(65535).writeShort(0).writeShort(0);
+        buf.writeZero(payload);
+        buf.setShort(10, Checksum.compute(buf, 0, 20));
+        buf.setShort(36, Checksum.computeL4(buf, src, dst, Ipv4.PROTO_TCP, 20, 20 + payload));
+        return buf;
+    }
+
+    /** Copies a template into the work buffer word by word (ByteBuf.writeBytes would allocate a view). */
+    static void copy(ByteBuf from, ByteBuf to) {
+        int length = from.readableBytes();
+        to.clear();
+        int i = 0;
+        for (; i + 8 <= length; i += 8) {
+            to.setLong(i, from.getLong(i));
+        }
+        for (; i < length; i++) {
+            to.setByte(i, from.getByte(i));
+        }
+        to.writerIndex(length);
+    }
+}
