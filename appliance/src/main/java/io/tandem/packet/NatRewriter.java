@@ -17,14 +17,12 @@ public final class NatRewriter {
         ByteBuf buf = h.buffer();
         int ip = h.ipOffset();
         int addressDelta = delta32(h.srcAddress(), newSrc) + delta32(h.dstAddress(), newDst);
-        buf.setInt(ip + PacketHeaders.IP_SRC, newSrc);
-        buf.setInt(ip + PacketHeaders.IP_DST, newDst);
-        patch(buf, ip + PacketHeaders.IP_CHECKSUM, addressDelta, false);
+        buf.setLong(ip + PacketHeaders.IP_SRC, (long) newSrc << 32 | (newDst & 0xFFFFFFFFL)); // source and destination are adjacent
+        buf.setShort(ip + PacketHeaders.IP_CHECKSUM, apply(h.ipChecksum(), addressDelta));
 
         int l4 = h.l4Offset();
         int portDelta = delta16(h.srcPort(), newSrcPort) + delta16(h.dstPort(), newDstPort);
-        buf.setShort(l4, newSrcPort);
-        buf.setShort(l4 + 2, newDstPort);
+        buf.setInt(l4, newSrcPort << 16 | newDstPort);
         if (h.protocol() == Ipv4.PROTO_TCP) {
             patch(buf, l4 + PacketHeaders.TCP_CHECKSUM, addressDelta + portDelta, false);
         } else if (buf.getUnsignedShort(l4 + PacketHeaders.UDP_CHECKSUM) != 0) {
@@ -40,9 +38,13 @@ public final class NatRewriter {
         ByteBuf buf = h.buffer();
         int ip = h.ipOffset();
         int addressDelta = delta32(h.srcAddress(), newSrc) + delta32(h.dstAddress(), newDst);
-        buf.setInt(ip + PacketHeaders.IP_SRC, newSrc);
-        buf.setInt(ip + PacketHeaders.IP_DST, newDst);
-        patch(buf, ip + PacketHeaders.IP_CHECKSUM, addressDelta, false);
+        buf.setLong(ip + PacketHeaders.IP_SRC, (long) newSrc << 32 | (newDst & 0xFFFFFFFFL));
+        buf.setShort(ip + PacketHeaders.IP_CHECKSUM, apply(h.ipChecksum(), addressDelta));
+    }
+
+    /** A checksum after adding a summed delta to its complement (RFC 1624 eqn. 3). */
+    static int apply(int checksum, int delta) {
+        return ~Checksum.fold((~checksum & 0xFFFF) + (long) delta) & 0xFFFF;
     }
 
     /**
@@ -61,7 +63,7 @@ public final class NatRewriter {
     /** Applies a summed delta to the checksum at {@code offset} and returns the old and new value packed (old << 16 | new). */
     public static int patch(ByteBuf buf, int offset, int delta, boolean udp) {
         int old = buf.getUnsignedShort(offset);
-        int updated = ~Checksum.fold((~old & 0xFFFF) + (long) delta) & 0xFFFF;
+        int updated = apply(old, delta);
         if (udp && updated == 0) {
             updated = 0xFFFF;
         }

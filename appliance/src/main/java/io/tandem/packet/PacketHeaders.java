@@ -35,6 +35,7 @@ public final class PacketHeaders {
     private int srcAddress;
     private int dstAddress;
     private int ttl;
+    private int ipChecksum;
     private int ipId;
     private int fragmentOffset;
     private boolean moreFragments;
@@ -59,7 +60,12 @@ public final class PacketHeaders {
         if (available < Ipv4.HEADER_LENGTH) {
             return fail(DropReason.TRUNCATED);
         }
-        int versionIhl = packet.getUnsignedByte(ipOffset);
+        // The fixed header in three reads (each ByteBuf access costs a bounds check):
+        // version/IHL, TOS, total length, identification, flags/fragment offset | TTL,
+        // protocol, checksum, source | destination.
+        long first = packet.getLong(ipOffset);
+        long second = packet.getLong(ipOffset + IP_TTL);
+        int versionIhl = (int) (first >>> 56);
         if (versionIhl >>> 4 != 4) {
             return fail(DropReason.NOT_IPV4);
         }
@@ -67,15 +73,21 @@ public final class PacketHeaders {
         if (headerLength < Ipv4.HEADER_LENGTH || headerLength > available) {
             return fail(DropReason.BAD_HEADER_LENGTH);
         }
-        totalLength = packet.getUnsignedShort(ipOffset + IP_TOTAL_LENGTH);
+        totalLength = (int) (first >>> 32) & 0xFFFF;
         if (totalLength < headerLength || totalLength > available) {
             return fail(DropReason.BAD_TOTAL_LENGTH);
         }
         if (headerLength != Ipv4.HEADER_LENGTH) {
             return fail(DropReason.IP_OPTIONS);
         }
-        readAddressesAndFragment();
-        ttl = packet.getUnsignedByte(ipOffset + IP_TTL);
+        ipId = (int) (first >>> 16) & 0xFFFF;
+        fragmentOffset = (int) first & Ipv4.FRAGMENT_OFFSET_MASK;
+        moreFragments = (first & Ipv4.FLAG_MORE_FRAGMENTS) != 0;
+        ttl = (int) (second >>> 56);
+        protocol = (int) (second >>> 48) & 0xFF;
+        ipChecksum = (int) (second >>> 32) & 0xFFFF;
+        srcAddress = (int) second;
+        dstAddress = packet.getInt(ipOffset + IP_DST);
         l4Offset = ipOffset + headerLength;
         l4Length = totalLength - headerLength;
         srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
@@ -106,8 +118,15 @@ public final class PacketHeaders {
             return fail(DropReason.TRUNCATED);
         }
         totalLength = packet.getUnsignedShort(offset + IP_TOTAL_LENGTH);
-        readAddressesAndFragment();
+        protocol = buf.getUnsignedByte(offset + IP_PROTOCOL);
+        srcAddress = buf.getInt(offset + IP_SRC);
+        dstAddress = buf.getInt(offset + IP_DST);
+        ipId = buf.getUnsignedShort(offset + IP_ID);
+        int fragment = buf.getUnsignedShort(offset + IP_FRAGMENT);
+        fragmentOffset = fragment & Ipv4.FRAGMENT_OFFSET_MASK;
+        moreFragments = (fragment & Ipv4.FLAG_MORE_FRAGMENTS) != 0;
         ttl = packet.getUnsignedByte(offset + IP_TTL);
+        ipChecksum = packet.getUnsignedShort(offset + IP_CHECKSUM);
         l4Offset = offset + headerLength;
         l4Length = end - l4Offset;
         srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
@@ -118,40 +137,34 @@ public final class PacketHeaders {
         return parseTransport(true);
     }
 
-    private void readAddressesAndFragment() {
-        protocol = buf.getUnsignedByte(ipOffset + IP_PROTOCOL);
-        srcAddress = buf.getInt(ipOffset + IP_SRC);
-        dstAddress = buf.getInt(ipOffset + IP_DST);
-        ipId = buf.getUnsignedShort(ipOffset + IP_ID);
-        int fragment = buf.getUnsignedShort(ipOffset + IP_FRAGMENT);
-        fragmentOffset = fragment & Ipv4.FRAGMENT_OFFSET_MASK;
-        moreFragments = (fragment & Ipv4.FLAG_MORE_FRAGMENTS) != 0;
-    }
-
     private boolean parseTransport(boolean embedded) {
         switch (protocol) {
             case Ipv4.PROTO_TCP -> {
                 if (l4Length < (embedded ? 8 : 20)) {
                     return fail(DropReason.TRUNCATED);
                 }
-                srcPort = buf.getUnsignedShort(l4Offset);
-                dstPort = buf.getUnsignedShort(l4Offset + 2);
+                int ports = buf.getInt(l4Offset);
+                srcPort = ports >>> 16;
+                dstPort = ports & 0xFFFF;
                 if (!embedded) {
-                    int dataOffset = (buf.getUnsignedByte(l4Offset + 12) >>> 4) * 4;
+                    // Bytes 12-13: data offset (4 bits), reserved, flags.
+                    int offsetAndFlags = buf.getUnsignedShort(l4Offset + 12);
+                    int dataOffset = (offsetAndFlags >>> 12) * 4;
                     if (dataOffset < 20 || dataOffset > l4Length) {
                         return fail(DropReason.BAD_L4_HEADER);
                     }
-                    tcpFlags = buf.getUnsignedByte(l4Offset + 13);
+                    tcpFlags = offsetAndFlags & 0xFF;
                 }
             }
             case Ipv4.PROTO_UDP -> {
                 if (l4Length < 8) {
                     return fail(DropReason.TRUNCATED);
                 }
-                srcPort = buf.getUnsignedShort(l4Offset);
-                dstPort = buf.getUnsignedShort(l4Offset + 2);
+                long header = buf.getLong(l4Offset); // ports, length, checksum
+                srcPort = (int) (header >>> 48);
+                dstPort = (int) (header >>> 32) & 0xFFFF;
                 if (!embedded) {
-                    int udpLength = buf.getUnsignedShort(l4Offset + 4);
+                    int udpLength = (int) (header >>> 16) & 0xFFFF;
                     // A first fragment carries only part of the datagram the length describes.
                     if (udpLength < 8 || (!moreFragments && udpLength > l4Length)) {
                         return fail(DropReason.BAD_L4_HEADER);
@@ -211,6 +224,11 @@ public final class PacketHeaders {
 
     public int ttl() {
         return ttl;
+    }
+
+    /** The IPv4 header checksum as received. */
+    public int ipChecksum() {
+        return ipChecksum;
     }
 
     public int ipId() {

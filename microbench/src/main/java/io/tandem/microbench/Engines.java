@@ -10,7 +10,7 @@ import io.tandem.conntrack.FragmentTable;
 import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.PacketProcessor;
 
-/** An engine as tandemd builds it: one TCP service with ten backends. */
+/** An engine as tandemd builds it: one TCP service with the given number of backends. */
 final class Engines {
     static final String YAML = """
             conntrack:
@@ -27,9 +27,9 @@ final class Engines {
     final FlowTable flows;
     final PacketProcessor processor;
 
-    Engines(int maxFlows) {
+    Engines(int maxFlows, int backends) {
         StringBuilder yaml = new StringBuilder(YAML.formatted(maxFlows, maxFlows));
-        for (int i = 1; i <= 10; i++) {
+        for (int i = 1; i <= backends; i++) {
             yaml.append("      - { address: 198.19.0.").append(10 + i).append(", port: 8080 }\n");
         }
         try {

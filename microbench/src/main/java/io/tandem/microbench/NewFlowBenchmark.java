@@ -43,11 +43,13 @@ public class NewFlowBenchmark {
     private final int[] openGenerations = new int[WINDOW];
     private long counter;
     private int vip;
+    private int clientBase;
 
     @Setup(Level.Trial)
     public void setUp() {
-        engine = new Engines(WINDOW * 2);
+        engine = new Engines(WINDOW * 2, 10);
         vip = Ipv4.parse("198.18.0.100");
+        clientBase = Ipv4.parse("198.18.1.0");
         syn = Packets.tcp(Ipv4.parse("198.18.1.1"), 1024, vip, 80, TcpFlags.SYN, 0);
         work = syn.alloc().directBuffer(64);
         java.util.Arrays.fill(openSlots, -1);
@@ -56,7 +58,7 @@ public class NewFlowBenchmark {
     @Benchmark
     public Verdict synOfANewFlow() {
         long n = counter++;
-        int client = Ipv4.parse("198.18.0.0") + 256 + (int) (n % CLIENTS);
+        int client = clientBase + (int) (n % CLIENTS);
         int port = 1024 + (int) ((n / CLIENTS) % 60000);
         int ring = (int) (n & (WINDOW - 1));
         if (openSlots[ring] >= 0) {

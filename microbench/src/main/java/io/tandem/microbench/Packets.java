@@ -23,6 +23,17 @@ final class Packets {
         return buf;
     }
 
+    /**
+     * Restores the first {@code headerBytes} of a template into a work buffer that already holds
+     * the template's payload: the engine rewrites headers only.
+     */
+    static void restoreHeaders(ByteBuf from, ByteBuf to, int headerBytes) {
+        for (int i = 0; i < headerBytes; i += 8) {
+            to.setLong(i, from.getLong(i));
+        }
+        to.readerIndex(0).writerIndex(from.readableBytes());
+    }
+
     /** Copies a template into the work buffer word by word (ByteBuf.writeBytes would allocate a view). */
     static void copy(ByteBuf from, ByteBuf to) {
         int length = from.readableBytes();
