@@ -6,9 +6,10 @@ import java.util.List;
 import java.util.Map;
 
 /** The whole configuration of one tandemd. Build it with {@link ConfigLoader}, which validates. */
-public record TandemConfig(NodeConfig node, ConntrackConfig conntrack, List<ServiceConfig> services) {
+public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, ConntrackConfig conntrack, List<ServiceConfig> services) {
     public TandemConfig {
         node = node == null ? new NodeConfig(null) : node;
+        dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null) : dataplane;
         conntrack = conntrack == null ? new ConntrackConfig(null, null, null, null, null) : conntrack;
         services = services == null ? List.of() : List.copyOf(services);
     }
@@ -17,6 +18,7 @@ public record TandemConfig(NodeConfig node, ConntrackConfig conntrack, List<Serv
     public List<String> validate() {
         List<String> errors = new ArrayList<>();
         node.validate("node", errors);
+        dataplane.validate("dataplane", errors);
         conntrack.validate("conntrack", errors);
         Map<String, Integer> names = new HashMap<>();
         Map<String, Integer> endpoints = new HashMap<>();

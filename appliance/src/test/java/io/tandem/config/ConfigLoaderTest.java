@@ -15,6 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ConfigLoaderTest {
     private static final String MINIMAL = """
+            dataplane:
+              front_interface: front
+              back_interface: back
             services:
               - name: web
                 vip: 198.18.0.100
@@ -114,6 +117,15 @@ class ConfigLoaderTest {
         assertError("conntrack:\n  timeouts:\n    tcp_established: forever\n" + MINIMAL,
                 "conntrack.timeouts.tcp_established: 'forever' is not a duration (a number and a unit: ms, s, m, h, d; e.g. 30s)");
         assertError("conntrack:\n  timeouts:\n    udp_assured: 0s\n" + MINIMAL, "conntrack.timeouts.udp_assured: must be longer than 0");
+    }
+
+    @Test
+    void dataplaneErrors() {
+        assertError(MINIMAL.replace("  front_interface: front\n", ""), "dataplane.front_interface: required");
+        assertError(MINIMAL.replace("back_interface: back", "back_interface: back\n  route_table: 254"),
+                "dataplane.route_table: 254 is not a free table id (1-2^31, not 253-255: default, main, local)");
+        assertError(MINIMAL.replace("back_interface: back", "back_interface: back\n  tun_name: a-name-far-too-long"),
+                "dataplane.tun_name: 'a-name-far-too-long' is not an interface name (1-15 letters, digits, '_', '.', '-')");
     }
 
     @Test

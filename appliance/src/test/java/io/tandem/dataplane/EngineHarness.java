@@ -20,6 +20,9 @@ final class EngineHarness {
     static final String DEFAULT_YAML = """
             node:
               name: lb1
+            dataplane:
+              front_interface: front
+              back_interface: back
             conntrack:
               max_flows: 1024
               max_embryonic: 256

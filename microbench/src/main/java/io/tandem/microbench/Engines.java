@@ -13,6 +13,9 @@ import io.tandem.dataplane.PacketProcessor;
 /** An engine as tandemd builds it: one TCP service with the given number of backends. */
 final class Engines {
     static final String YAML = """
+            dataplane:
+              front_interface: front
+              back_interface: back
             conntrack:
               max_flows: %d
               max_embryonic: %d

@@ -1,0 +1,50 @@
+package io.tandem.config;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Where tandemd sits in the box's network: its TUN device, the interfaces facing clients
+ * (front) and backends (back), and the routing table and rule priorities it owns.
+ */
+public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
+                              Integer routeTable, Integer rulePriority, Duration statsInterval) {
+    public DataplaneConfig {
+        tunName = tunName == null ? "tandem0" : tunName;
+        queues = queues == null ? 0 : queues;
+        routeTable = routeTable == null ? 100 : routeTable;
+        rulePriority = rulePriority == null ? 100 : rulePriority;
+        statsInterval = statsInterval == null ? Duration.ofSeconds(60) : statsInterval;
+    }
+
+    /** Queues to open: the configured count, or one per core for 0. */
+    public int effectiveQueues() {
+        return queues > 0 ? queues : Runtime.getRuntime().availableProcessors();
+    }
+
+    void validate(String path, List<String> errors) {
+        if (!tunName.matches("[A-Za-z0-9_.-]{1,15}")) {
+            errors.add(path + ".tun_name: '" + tunName + "' is not an interface name (1-15 letters, digits, '_', '.', '-')");
+        }
+        if (queues < 0 || queues > 256) {
+            errors.add(path + ".queues: " + queues + " is not within 0-256 (0: one per core)");
+        }
+        interfaceName(frontInterface, path + ".front_interface", errors);
+        interfaceName(backInterface, path + ".back_interface", errors);
+        if (routeTable < 1 || routeTable > 0x7FFFFFFF || routeTable == 253 || routeTable == 254 || routeTable == 255) {
+            errors.add(path + ".route_table: " + routeTable + " is not a free table id (1-2^31, not 253-255: default, main, local)");
+        }
+        if (rulePriority < 1 || rulePriority > 31000) {
+            errors.add(path + ".rule_priority: " + rulePriority + " is not within 1-31000 (rules must come before the local table, moved to 32000)");
+        }
+        ConfigChecks.positive(statsInterval, path + ".stats_interval", errors);
+    }
+
+    private static void interfaceName(String name, String path, List<String> errors) {
+        if (name == null) {
+            errors.add(path + ": required");
+        } else if (!name.matches("[A-Za-z0-9_.@-]{1,15}")) {
+            errors.add(path + ": '" + name + "' is not an interface name");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+package io.tandem.dataplane.tun;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A multi-queue TUN device: one non-blocking file descriptor per queue, each attached with
+ * {@code TUNSETIFF} and {@code IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE}, so the kernel spreads
+ * flows over the queues by hash and each queue can be served by its own event loop. The
+ * device is not persistent: it disappears when the last queue is closed.
+ */
+public final class TunDevice implements AutoCloseable {
+    static final Path CLONE_DEVICE = Path.of("/dev/net/tun");
+    /** {@code _IOW('T', 202, int)} from linux/if_tun.h. */
+    static final long TUNSETIFF = 0x400454caL;
+    static final short IFF_TUN = 0x0001;
+    static final short IFF_NO_PI = 0x1000;
+    static final short IFF_MULTI_QUEUE = 0x0100;
+    /** {@code struct ifreq}: the name in the first 16 bytes, the flags as a short at 16. */
+    static final int IFREQ_SIZE = 40;
+    static final int IFNAMSIZ = 16;
+
+    private final String name;
+    private final List<Integer> queueFds;
+
+    private TunDevice(String name, List<Integer> queueFds) {
+        this.name = name;
+        this.queueFds = List.copyOf(queueFds);
+    }
+
+    /**
+     * Creates (or attaches to) the device {@code name} with {@code queues} queues.
+     *
+     * @throws TunException with what to do about it: no device node, no privilege, name in use
+     */
+    public static TunDevice open(String name, int queues) throws TunException {
+        if (name.isEmpty() || name.getBytes(StandardCharsets.US_ASCII).length >= IFNAMSIZ) {
+            throw new TunException("TUN device name '" + name + "' must be 1-15 characters");
+        }
+        if (!Files.exists(CLONE_DEVICE)) {
+            throw new TunException(CLONE_DEVICE + " does not exist: load the tun module (modprobe tun) or run where TUN is available");
+        }
+        List<Integer> fds = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            for (int q = 0; q < queues; q++) {
+                int fd = LinuxCalls.open(CLONE_DEVICE.toString(), LinuxCalls.O_RDWR | LinuxCalls.O_NONBLOCK | LinuxCalls.O_CLOEXEC);
+                fds.add(fd);
+                MemorySegment ifreq = arena.allocate(IFREQ_SIZE);
+                byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
+                MemorySegment.copy(bytes, 0, ifreq, ValueLayout.JAVA_BYTE, 0, bytes.length);
+                ifreq.set(ValueLayout.JAVA_SHORT, IFNAMSIZ, (short) (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE));
+                LinuxCalls.ioctl(fd, "TUNSETIFF " + name, TUNSETIFF, ifreq);
+            }
+        } catch (LinuxCalls.NativeException e) {
+            fds.forEach(LinuxCalls::close);
+            String hint = switch (e.errno()) {
+                case LinuxCalls.EPERM -> ": tandemd needs CAP_NET_ADMIN (run as root or with AmbientCapabilities=CAP_NET_ADMIN)";
+                case LinuxCalls.EBUSY -> ": a device of that name exists and is not a multi-queue TUN device";
+                default -> "";
+            };
+            throw new TunException(e.getMessage() + hint);
+        }
+        return new TunDevice(name, fds);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** One file descriptor per queue, non-blocking. */
+    public List<Integer> queueFds() {
+        return queueFds;
+    }
+
+    @Override
+    public void close() {
+        queueFds.forEach(LinuxCalls::close);
+    }
+
+    /** TUN could not be opened; the message says why and what to do. */
+    public static final class TunException extends IOException {
+        public TunException(String message) {
+            super(message);
+        }
+    }
+}
