@@ -6,7 +6,7 @@ package io.tandem.packet;
  */
 public enum DropReason {
     TRUNCATED(true, "shorter than its headers claim"),
-    NOT_IPV4(true, "IP version is not 4"),
+    NOT_IPV4(false, "IP version is not 4 (IPv6 is not served yet)"),
     BAD_HEADER_LENGTH(true, "IHL below 5 words or beyond the packet"),
     BAD_TOTAL_LENGTH(true, "total length beyond the packet or below the header"),
     IP_OPTIONS(true, "IPv4 options are not forwarded (as katran)"),

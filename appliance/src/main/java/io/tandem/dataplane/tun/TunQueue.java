@@ -39,6 +39,7 @@ public final class TunQueue implements EpollIoHandle {
     private final ByteBufAllocator allocator;
     private final ByteBuf buffer;
     private final ArrayDeque<ByteBuf> backlog = new ArrayDeque<>();
+    private boolean closed;
     private long writeErrors;
     private long backlogDrops;
 
@@ -135,8 +136,13 @@ public final class TunQueue implements EpollIoHandle {
         return backlogDrops;
     }
 
+    /** Idempotent: the event loop closes its handles at shutdown, and the owner may too. */
     @Override
     public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
         backlog.forEach(ByteBuf::release);
         backlog.clear();
         buffer.release();

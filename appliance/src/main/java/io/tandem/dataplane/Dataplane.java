@@ -1,0 +1,159 @@
+package io.tandem.dataplane;
+
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollIoOps;
+import io.tandem.balancer.ActiveServices;
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.FragmentTable;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.dataplane.netsetup.CommandRunner;
+import io.tandem.dataplane.netsetup.PolicyRouting;
+import io.tandem.dataplane.tun.TunDevice;
+import io.tandem.dataplane.tun.TunQueue;
+import io.tandem.packet.DropReason;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The running data plane of one box: the TUN device's queues, each on its own Netty event
+ * loop with its own {@link PacketProcessor}, the shared flow table, the service table in
+ * force, the policy routing, and the timers (flow expiry, counters in the log).
+ */
+public final class Dataplane implements AutoCloseable {
+    /** Expiry examines this share of the table per tick: every slot once per 100 ticks (10 s). */
+    static final long EXPIRY_TICK_MILLIS = 100;
+    private static final Logger LOG = LoggerFactory.getLogger(Dataplane.class);
+
+    private final SnatPortPools pools;
+    private final FlowTable flows;
+    private final ActiveServices services;
+    private final PolicyRouting routing;
+    private final MultiThreadIoEventLoopGroup loops;
+    private final List<TunQueue> queues = new ArrayList<>();
+    private volatile TandemConfig config;
+
+    private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, ActiveServices services,
+                      PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
+        this.config = config;
+        this.pools = pools;
+        this.flows = flows;
+        this.services = services;
+        this.routing = routing;
+        this.loops = loops;
+    }
+
+    /**
+     * Opens the TUN device, installs the routing and starts serving.
+     *
+     * @throws Exception a {@link TunDevice.TunException} or {@link CommandRunner.SetupException}
+     *                   whose message says what failed and what to do; nothing is left behind
+     */
+    public static Dataplane start(TandemConfig config) throws Exception {
+        Epoll.ensureAvailability();
+        var c = config.conntrack();
+        SnatPortPools pools = new SnatPortPools(c.snatPorts().first(), c.snatPorts().last());
+        FlowTable flows = new FlowTable(c.maxFlows(), c.maxEmbryonic(), c.flowTimeouts(), pools);
+        ActiveServices services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
+        FragmentTable fragments = new FragmentTable(4096, c.fragmentLifetime().toMillis());
+        int queueCount = config.dataplane().effectiveQueues();
+        TunDevice tun = TunDevice.open(config.dataplane().tunName(), queueCount);
+        PolicyRouting routing = new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys"));
+        MultiThreadIoEventLoopGroup loops = new MultiThreadIoEventLoopGroup(queueCount, EpollIoHandler.newFactory());
+        Dataplane dataplane = new Dataplane(config, pools, flows, services, routing, loops);
+        try {
+            for (int fd : tun.queueFds()) {
+                TunQueue queue = new TunQueue(fd, new PacketProcessor(flows, fragments, services),
+                        System::currentTimeMillis, PooledByteBufAllocator.DEFAULT);
+                dataplane.queues.add(queue);
+                IoEventLoop loop = (IoEventLoop) loops.next();
+                IoRegistration registration = loop.register(queue).syncUninterruptibly().getNow();
+                loop.execute(() -> registration.submit(EpollIoOps.EPOLLIN));
+            }
+            routing.apply(services.current().services());
+        } catch (Exception e) {
+            dataplane.close();
+            throw e;
+        }
+        int budget = (int) Math.max(1024, (long) flows.capacity() * EXPIRY_TICK_MILLIS / 10_000);
+        loops.next().scheduleAtFixedRate(() -> flows.expire(System.currentTimeMillis(), budget),
+                EXPIRY_TICK_MILLIS, EXPIRY_TICK_MILLIS, TimeUnit.MILLISECONDS);
+        long statsMillis = config.dataplane().statsInterval().toMillis();
+        loops.next().scheduleAtFixedRate(dataplane::logCounters, statsMillis, statsMillis, TimeUnit.MILLISECONDS);
+        LOG.info("serving {} services on {} with {} queues; flow table {} flows ({} MB)", config.services().size(),
+                config.dataplane().tunName(), queueCount, flows.capacity(), flows.memoryFootprintBytes() >> 20);
+        return dataplane;
+    }
+
+    /**
+     * Applies a new, already validated config: services, backends and their routing change
+     * at once; tracked flows keep their backends. Sizing and device changes need a restart.
+     */
+    public void reload(TandemConfig next) throws CommandRunner.SetupException {
+        if (!next.dataplane().equals(config.dataplane()) || !next.conntrack().equals(config.conntrack())) {
+            LOG.warn("reload: dataplane and conntrack settings take effect at the next restart only");
+        }
+        ServiceTable table = ServiceTable.build(next.services(), pools, MaglevTable.DEFAULT_SIZE);
+        routing.replaceRules(table.services());
+        services.publish(table);
+        config = next;
+        LOG.info("reload: {} services in force", table.services().size());
+    }
+
+    /** The counters of every queue added up (each may be a few packets old). */
+    public DataplaneCounters counters() {
+        DataplaneCounters total = new DataplaneCounters();
+        for (TunQueue q : queues) {
+            q.processor().counters().addTo(total);
+        }
+        return total;
+    }
+
+    public FlowTable flows() {
+        return flows;
+    }
+
+    public ActiveServices services() {
+        return services;
+    }
+
+    void logCounters() {
+        DataplaneCounters c = counters();
+        StringBuilder drops = new StringBuilder();
+        for (DropReason reason : DropReason.values()) {
+            if (c.drops(reason) > 0) {
+                drops.append(' ').append(reason.label()).append('=').append(c.drops(reason));
+            }
+        }
+        LOG.info("packets={} bytes={} forwarded={} replied={} flows={} (embryonic {}) created={} drops={}{}",
+                c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), flows.size(), flows.embryonic(),
+                c.flowsCreated(), c.dropsTotal(), drops);
+    }
+
+    /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */
+    @Override
+    public void close() {
+        routing.remove();
+        loops.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        for (TunQueue q : queues) {
+            try {
+                q.close();
+            } catch (Exception e) {
+                LOG.warn("closing a TUN queue: {}", e.toString());
+            }
+        }
+        logCounters();
+    }
+}
