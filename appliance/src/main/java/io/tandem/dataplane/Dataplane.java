@@ -137,8 +137,8 @@ public final class Dataplane implements AutoCloseable {
                 drops.append(' ').append(reason.label()).append('=').append(c.drops(reason));
             }
         }
-        LOG.info("packets={} bytes={} forwarded={} replied={} flows={} (embryonic {}) created={} drops={}{}",
-                c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), flows.size(), flows.embryonic(),
+        LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}",
+                c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
                 c.flowsCreated(), c.dropsTotal(), drops);
     }
 

@@ -1,0 +1,184 @@
+package io.tandem.e2e;
+
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.Service;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigLoader;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.lab.NamespaceLab;
+import io.tandem.packet.Ipv4;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * One tandemd in a namespace between a client and backends, carrying real TCP, UDP and ICMP
+ * through its TUN device as a full NAT (scripts/lab draws the topology).
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SingleNodeDataplaneIT {
+    private static final String CONFIG = """
+            node: { name: lb1 }
+            dataplane:
+              front_interface: front
+              back_interface: back
+              queues: 2
+              stats_interval: 1s
+            conntrack:
+              max_flows: 65536
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+                  - { address: 198.19.0.13, port: 8080 }
+              - name: dns
+                vip: 198.18.0.100
+                port: 53
+                protocol: udp
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 5353 }
+              - name: far
+                vip: 198.18.0.100
+                port: 81
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.1.21, port: 8080 }
+            """;
+
+    private static NamespaceLab lab;
+    private static Path configFile;
+    private static Process tandemd;
+
+    @BeforeAll
+    static void startLab() throws Exception {
+        lab = NamespaceLab.up("tsn");
+        try {
+            configFile = lab.logs().resolve("tandem.yaml");
+            Files.writeString(configFile, CONFIG);
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "240");
+            }
+            lab.traffic("b1", "b1-udp.log", "udp-server", "5353", "b1", "240");
+            lab.traffic("far", "far-tcp.log", "tcp-server", "8080", "far", "240");
+            tandemd = lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                    "--config", configFile.toString());
+            lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(30));
+            for (String b : List.of("b1", "b2", "b3", "far")) {
+                lab.awaitLog(b + "-tcp.log", "listening", Duration.ofSeconds(30));
+            }
+            lab.awaitLog("b1-udp.log", "listening", Duration.ofSeconds(30));
+        } catch (Throwable t) {
+            stopLab();
+            throw t;
+        }
+    }
+
+    @AfterAll
+    static void stopLab() throws Exception {
+        if (lab != null) {
+            lab.close();
+            lab = null;
+        }
+    }
+
+    private static List<String> tcpClients(String log, int port, int connections, int bytes, int holdMillis) throws Exception {
+        Process clients = lab.traffic("client", log, "tcp-clients", "198.18.0.100", Integer.toString(port),
+                Integer.toString(connections), Integer.toString(bytes), Integer.toString(holdMillis), "60");
+        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(90));
+        List<String> lines = lab.log(log).lines().filter(l -> l.startsWith("ok") || l.startsWith("fail")).toList();
+        assertEquals(0, exit, "every connection verified:\n" + lab.log(log) + "\ntandemd:\n" + lab.log("tandemd.log"));
+        assertEquals(connections, lines.size());
+        return lines;
+    }
+
+    @Test
+    @Order(1)
+    void hundredConcurrentConnectionsCarryVerifiedDataToTheBackendsMaglevPredicts() throws Exception {
+        List<String> results = tcpClients("clients-100.log", 80, 100, 64 * 1024, 0);
+        Service web = ServiceTable.build(ConfigLoader.parse(CONFIG, "test").services(), new SnatPortPools(1024, 65535),
+                MaglevTable.DEFAULT_SIZE).services().get(0);
+        Map<String, Integer> perBackend = new HashMap<>();
+        for (String line : results) {
+            String[] f = line.split(" "); // ok LOCAL_PORT BACKEND PEER
+            int localPort = Integer.parseInt(f[1]);
+            String expected = Ipv4.format(web.pick(web.flowHash(Ipv4.parse("198.18.0.10"), localPort)).address());
+            assertEquals(expected, "198.19.0.1" + f[2].substring(1), "Maglev's backend for client port " + localPort);
+            assertTrue(f[3].startsWith("198.19.0.100:"), "the backend sees the SNAT address: " + line);
+            perBackend.merge(f[2], 1, Integer::sum);
+        }
+        assertEquals(3, perBackend.size(), "all three backends got connections: " + perBackend);
+    }
+
+    @Test
+    @Order(2)
+    void udpRequestsAreAnsweredThroughTheNat() throws Exception {
+        Process client = lab.traffic("client", "udp-client.log", "udp-client", "198.18.0.100", "53", "20");
+        assertEquals(0, NamespaceLab.awaitExit(client, Duration.ofSeconds(60)), lab.log("udp-client.log"));
+        assertEquals(20, lab.log("udp-client.log").lines().filter(l -> l.startsWith("ok b1 request-")).count());
+    }
+
+    @Test
+    @Order(3)
+    void pingToTheVipIsAnswered() throws Exception {
+        String out = lab.run("client", Duration.ofSeconds(20), "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.100");
+        assertTrue(out.contains("3 received"), out);
+    }
+
+    @Test
+    @Order(4)
+    void largeTransferAcrossASmallerMtuNeedsTheTranslatedFragmentationNeeded() throws Exception {
+        // The router's far link has MTU 1280; its "fragmentation needed" goes to the SNAT
+        // address and must reach the client translated, or this upload stalls.
+        List<String> results = tcpClients("clients-far.log", 81, 4, 512 * 1024, 0);
+        assertTrue(results.stream().allMatch(l -> l.contains(" far 198.19.0.100:")), String.join("\n", results));
+        String pmtu = lab.run("client", Duration.ofSeconds(10), "ip", "route", "get", "198.18.0.100");
+        assertTrue(pmtu.contains("mtu 1280"), "the client learned the path MTU: " + pmtu);
+        NamespaceLab.await(() -> lab.log("tandemd.log").matches("(?s).*icmp_translated=[1-9].*"), Duration.ofSeconds(10),
+                () -> "tandemd counting translated ICMP errors:\n" + lab.log("tandemd.log"));
+    }
+
+    @Test
+    @Order(5)
+    void reloadRemovingABackendKeepsItsFlowsAndSendsItNoNewOnes() throws Exception {
+        Process longLived = lab.traffic("client", "clients-hold.log", "tcp-clients", "198.18.0.100", "80", "30",
+                Integer.toString(16 * 1024), "4000", "60");
+        NamespaceLab.await(() -> lab.log("tandemd.log").lines().anyMatch(l -> l.matches(".*flows=[1-9][0-9]+ .*")),
+                Duration.ofSeconds(20), () -> "flows in tandemd's counters");
+        Files.writeString(configFile, CONFIG.replace("      - { address: 198.19.0.13, port: 8080 }\n", ""));
+        lab.run("lb", Duration.ofSeconds(10), "kill", "-HUP", Long.toString(tandemd.pid()));
+        lab.awaitLog("tandemd.log", "reload: 3 services in force", Duration.ofSeconds(20));
+
+        assertEquals(0, NamespaceLab.awaitExit(longLived, Duration.ofSeconds(90)),
+                "flows opened before the reload, b3's included, all finish:\n" + lab.log("clients-hold.log"));
+        List<String> fresh = tcpClients("clients-after-reload.log", 80, 40, 4096, 0);
+        assertFalse(fresh.stream().anyMatch(l -> l.split(" ")[2].equals("b3")), "no new flow to the removed backend:\n" + fresh);
+    }
+
+    @Test
+    @Order(6)
+    void aBrokenReloadKeepsTheRunningConfig() throws Exception {
+        Files.writeString(configFile, CONFIG.replace("port: 80\n", "port: 80000\n"));
+        lab.run("lb", Duration.ofSeconds(10), "kill", "-HUP", Long.toString(tandemd.pid()));
+        lab.awaitLog("tandemd.log", "services[0].port: 80000 is not a port (1-65535)", Duration.ofSeconds(20));
+        tcpClients("clients-after-bad-reload.log", 80, 10, 4096, 0);
+    }
+}

@@ -1,0 +1,212 @@
+package io.tandem.lab;
+
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The lab's traffic programs, run inside a namespace with {@code ip netns exec}. Every one
+ * is bounded in time and count and exits by itself.
+ *
+ * <pre>
+ * tcp-server PORT ID SECONDS       per connection: send "ID PEER_ADDRESS:PEER_PORT\n", then read
+ *                                  "LENGTH\n" and LENGTH bytes, answer the SHA-256 in hex
+ * udp-server PORT ID SECONDS       answer each datagram with "ID " + its payload
+ * tcp-clients HOST PORT CONNS BYTES HOLD_MS SECONDS
+ *                                  CONNS concurrent connections; each reads the server line,
+ *                                  waits HOLD_MS, uploads BYTES random bytes, checks the digest;
+ *                                  prints "ok LOCAL_PORT ID PEER" or "fail LOCAL_PORT REASON" per connection
+ * udp-client HOST PORT COUNT       COUNT request/response exchanges; prints "ok REPLY" or "fail"
+ * </pre>
+ */
+public final class LabTraffic {
+    private LabTraffic() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        switch (args[0]) {
+            case "tcp-server" -> tcpServer(Integer.parseInt(args[1]), args[2], Integer.parseInt(args[3]));
+            case "udp-server" -> udpServer(Integer.parseInt(args[1]), args[2], Integer.parseInt(args[3]));
+            case "tcp-clients" -> System.exit(tcpClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6])));
+            case "udp-client" -> System.exit(udpClient(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3])));
+            default -> throw new IllegalArgumentException("unknown command " + args[0]);
+        }
+    }
+
+    static void tcpServer(int port, String id, int seconds) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
+        try (ServerSocket server = new ServerSocket()) {
+            server.setReuseAddress(true);
+            server.bind(new InetSocketAddress(port), 512);
+            server.setSoTimeout(200);
+            System.out.println("listening " + port);
+            System.out.flush();
+            while (System.nanoTime() < deadline) {
+                Socket socket;
+                try {
+                    socket = server.accept();
+                } catch (SocketTimeoutException e) {
+                    continue;
+                }
+                workers.submit(() -> serveDigest(socket, id));
+            }
+        } finally {
+            workers.shutdownNow();
+        }
+        System.exit(0);
+    }
+
+    private static void serveDigest(Socket socket, String id) {
+        try (socket) {
+            socket.setSoTimeout(30_000);
+            OutputStream out = socket.getOutputStream();
+            out.write((id + " " + socket.getInetAddress().getHostAddress() + ":" + socket.getPort() + "\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            DataInputStream in = new DataInputStream(socket.getInputStream());
+            long length = Long.parseLong(readLine(in));
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            byte[] chunk = new byte[16384];
+            long remaining = length;
+            while (remaining > 0) {
+                int n = in.read(chunk, 0, (int) Math.min(chunk.length, remaining));
+                if (n < 0) {
+                    return;
+                }
+                sha.update(chunk, 0, n);
+                remaining -= n;
+            }
+            out.write((HexFormat.of().formatHex(sha.digest()) + "\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+        } catch (Exception e) {
+            // the client reports what it saw
+        }
+    }
+
+    static void udpServer(int port, String id, int seconds) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        try (DatagramSocket socket = new DatagramSocket(port)) {
+            socket.setSoTimeout(200);
+            System.out.println("listening " + port);
+            System.out.flush();
+            byte[] buf = new byte[2048];
+            while (System.nanoTime() < deadline) {
+                DatagramPacket packet = new DatagramPacket(buf, buf.length);
+                try {
+                    socket.receive(packet);
+                } catch (SocketTimeoutException e) {
+                    continue;
+                }
+                byte[] reply = (id + " " + new String(buf, 0, packet.getLength(), StandardCharsets.US_ASCII)).getBytes(StandardCharsets.US_ASCII);
+                socket.send(new DatagramPacket(reply, reply.length, packet.getSocketAddress()));
+            }
+        }
+        System.exit(0);
+    }
+
+    static int tcpClients(String host, int port, int connections, int bytes, int holdMillis, int seconds) throws Exception {
+        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+        List<Future<String>> results = new ArrayList<>();
+        for (int i = 0; i < connections; i++) {
+            long seed = i;
+            results.add(pool.submit(() -> oneConnection(host, port, bytes, holdMillis, seed)));
+        }
+        int failures = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        for (Future<String> f : results) {
+            String line;
+            try {
+                line = f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (Exception e) {
+                line = "fail ? " + e;
+            }
+            if (!line.startsWith("ok")) {
+                failures++;
+            }
+            System.out.println(line);
+        }
+        pool.shutdownNow();
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static String oneConnection(String host, int port, int bytes, int holdMillis, long seed) {
+        int localPort = 0;
+        try (Socket socket = new Socket()) {
+            socket.setSoTimeout(20_000);
+            socket.connect(new InetSocketAddress(host, port), 10_000);
+            localPort = socket.getLocalPort();
+            DataInputStream in = new DataInputStream(socket.getInputStream());
+            String[] server = readLine(in).split(" ");
+            if (holdMillis > 0) {
+                Thread.sleep(holdMillis); // a long-lived, idle connection (e.g. across a reload)
+            }
+            byte[] data = new byte[bytes];
+            new Random(seed).nextBytes(data);
+            OutputStream out = socket.getOutputStream();
+            out.write((bytes + "\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(data);
+            out.flush();
+            String digest = readLine(in);
+            String expected = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+            return digest.equals(expected) ? "ok " + localPort + " " + server[0] + " " + server[1]
+                    : "fail " + localPort + " digest mismatch";
+        } catch (Exception e) {
+            return "fail " + localPort + " " + e.toString().replace('\n', ' ');
+        }
+    }
+
+    static int udpClient(String host, int port, int count) throws IOException {
+        int failures = 0;
+        try (DatagramSocket socket = new DatagramSocket()) {
+            socket.setSoTimeout(2000);
+            InetAddress address = InetAddress.getByName(host);
+            for (int i = 0; i < count; i++) {
+                byte[] request = ("request-" + i).getBytes(StandardCharsets.US_ASCII);
+                socket.send(new DatagramPacket(request, request.length, address, port));
+                byte[] buf = new byte[2048];
+                DatagramPacket reply = new DatagramPacket(buf, buf.length);
+                try {
+                    socket.receive(reply);
+                    String text = new String(buf, 0, reply.getLength(), StandardCharsets.US_ASCII);
+                    boolean ok = text.endsWith(" request-" + i) && reply.getAddress().equals(address) && reply.getPort() == port;
+                    System.out.println((ok ? "ok " : "fail ") + text + " from " + reply.getAddress().getHostAddress() + ":" + reply.getPort());
+                    failures += ok ? 0 : 1;
+                } catch (SocketTimeoutException e) {
+                    System.out.println("fail timeout");
+                    failures++;
+                }
+            }
+        }
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static String readLine(InputStream in) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (int c = in.read(); c != '\n'; c = in.read()) {
+            if (c < 0) {
+                throw new IOException("connection closed before end of line: '" + sb + "'");
+            }
+            sb.append((char) c);
+        }
+        return sb.toString();
+    }
+}

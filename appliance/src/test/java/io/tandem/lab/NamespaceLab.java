@@ -1,0 +1,144 @@
+package io.tandem.lab;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
+
+/**
+ * The namespace lab of {@code scripts/lab} for end-to-end tests: made with a prefix of its
+ * own, used through {@code ip netns exec}, and removed in {@link #close()} together with
+ * every process the test started (by its PID), also when the test fails. Addresses are
+ * all in 198.18.0.0/15; nothing is added to the root namespace.
+ */
+public final class NamespaceLab implements AutoCloseable {
+    private final String prefix;
+    private final Path root;
+    private final Path logs;
+    private final List<Process> processes = new ArrayList<>();
+
+    private NamespaceLab(String prefix, Path root, Path logs) {
+        this.prefix = prefix;
+        this.root = root;
+        this.logs = logs;
+    }
+
+    /**
+     * Builds the lab. End-to-end tests need root (network namespaces, TUN): without it this
+     * fails with a message saying so — never a silent skip, in CI or elsewhere.
+     */
+    public static NamespaceLab up(String name) throws IOException, InterruptedException {
+        if (!"root".equals(System.getProperty("user.name"))) {
+            throw new AssertionError("end-to-end tests need root (network namespaces, TUN); run as root, or skip them with -DskipITs");
+        }
+        Path root = Path.of(System.getProperty("user.dir")).getParent();
+        String prefix = name + ProcessHandle.current().pid() % 10000;
+        Path logs = Files.createTempDirectory("tandem-" + prefix);
+        NamespaceLab lab = new NamespaceLab(prefix, root, logs);
+        String out = lab.runHost(Duration.ofSeconds(30), root.resolve("scripts/lab").toString(), "up", prefix);
+        if (!out.isEmpty()) {
+            System.out.println(out);
+        }
+        return lab;
+    }
+
+    public Path logs() {
+        return logs;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** Starts a program in namespace {@code ns}; its output goes to {@code logs()/logName}. */
+    public Process start(String ns, String logName, String... command) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", prefix + "-" + ns));
+        argv.addAll(List.of(command));
+        Process process = new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(logs.resolve(logName).toFile()).start();
+        processes.add(process);
+        return process;
+    }
+
+    /** Starts {@link LabTraffic} in a namespace with this JVM and class path. */
+    public Process traffic(String ns, String logName, String... args) throws IOException {
+        List<String> argv = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), LabTraffic.class.getName()));
+        argv.addAll(List.of(args));
+        return start(ns, logName, argv.toArray(String[]::new));
+    }
+
+    /** Runs a command in a namespace to completion (bounded) and returns its output. */
+    public String run(String ns, Duration timeout, String... command) throws IOException, InterruptedException {
+        List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", prefix + "-" + ns));
+        argv.addAll(List.of(command));
+        return runHost(timeout, argv.toArray(String[]::new));
+    }
+
+    private String runHost(Duration timeout, String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError(String.join(" ", command) + ": did not finish within " + timeout);
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (p.exitValue() != 0) {
+            throw new AssertionError(String.join(" ", command) + ": exit " + p.exitValue() + ": " + out);
+        }
+        return out.strip();
+    }
+
+    public String log(String logName) {
+        try {
+            Path file = logs.resolve(logName);
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Waits until {@code logName} contains {@code text}, or fails after {@code timeout} showing the log. */
+    public void awaitLog(String logName, String text, Duration timeout) {
+        await(() -> log(logName).contains(text), timeout, () -> "'" + text + "' in " + logName + ":\n" + log(logName));
+    }
+
+    /** Polls a condition every 20 ms until it holds; fails with {@code what} after {@code timeout}. */
+    public static void await(BooleanSupplier condition, Duration timeout, java.util.function.Supplier<String> what) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out after " + timeout + " waiting for " + what.get());
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+        }
+    }
+
+    /** Waits for a process to exit by itself (bounded) and returns its exit code. */
+    public static int awaitExit(Process process, Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            process.destroyForcibly();
+            throw new AssertionError("process " + process.pid() + " still running after " + timeout);
+        }
+        return process.exitValue();
+    }
+
+    /** Stops every process this lab started (SIGTERM, then SIGKILL after 5 s) and removes the namespaces. */
+    @Override
+    public void close() throws IOException, InterruptedException {
+        for (Process p : processes) {
+            p.destroy();
+        }
+        for (Process p : processes) {
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            }
+        }
+        runHost(Duration.ofSeconds(30), root.resolve("scripts/lab").toString(), "down", prefix);
+    }
+}
