@@ -35,6 +35,9 @@ import java.util.concurrent.TimeUnit;
  *                                  waits HOLD_MS, uploads BYTES random bytes, checks the digest;
  *                                  prints "ok LOCAL_PORT ID PEER" or "fail LOCAL_PORT REASON" per connection
  * udp-client HOST PORT COUNT       COUNT request/response exchanges; prints "ok REPLY" or "fail"
+ * conn-rate HOST PORT CONCURRENCY SECONDS
+ *                                  new connections as fast as they go (connect, read the server
+ *                                  line, close) for SECONDS; prints "connections N per_second R failures F"
  * </pre>
  */
 public final class LabTraffic {
@@ -48,6 +51,7 @@ public final class LabTraffic {
             case "tcp-clients" -> System.exit(tcpClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6])));
             case "udp-client" -> System.exit(udpClient(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3])));
+            case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
     }
@@ -172,6 +176,35 @@ public final class LabTraffic {
         } catch (Exception e) {
             return "fail " + localPort + " " + e.toString().replace('\n', ' ');
         }
+    }
+
+    static void connectionRate(String host, int port, int concurrency, int seconds) throws Exception {
+        long start = System.nanoTime();
+        long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+        java.util.concurrent.atomic.LongAdder done = new java.util.concurrent.atomic.LongAdder();
+        java.util.concurrent.atomic.LongAdder failed = new java.util.concurrent.atomic.LongAdder();
+        InetSocketAddress target = new InetSocketAddress(host, port);
+        ExecutorService pool = Executors.newFixedThreadPool(concurrency);
+        for (int i = 0; i < concurrency; i++) {
+            pool.submit(() -> {
+                while (System.nanoTime() < deadline) {
+                    try (Socket socket = new Socket()) {
+                        socket.setSoTimeout(2000);
+                        socket.setSoLinger(true, 0); // close with RST: no client TIME_WAIT to exhaust ports
+                        socket.connect(target, 2000);
+                        readLine(socket.getInputStream());
+                        done.increment();
+                    } catch (IOException e) {
+                        failed.increment();
+                    }
+                }
+            });
+        }
+        pool.shutdown();
+        pool.awaitTermination(seconds + 10L, TimeUnit.SECONDS);
+        double elapsed = (System.nanoTime() - start) / 1e9;
+        System.out.printf("connections %d per_second %.0f failures %d%n", done.sum(), done.sum() / elapsed, failed.sum());
+        System.exit(0);
     }
 
     static int udpClient(String host, int port, int count) throws IOException {
