@@ -1,0 +1,103 @@
+package io.tandem.e2e;
+
+import io.tandem.lab.NamespaceLab;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** tandemd's start and stop: clear refusals, idempotent network setup, a clean teardown. */
+class DaemonStartupIT {
+    private static final String CONFIG = """
+            dataplane: { front_interface: front, back_interface: back, queues: 1 }
+            conntrack: { max_flows: 1024 }
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                backends: [ { address: 198.19.0.11, port: 8080 } ]
+            """;
+
+    private static NamespaceLab lab;
+    private static Path config;
+    private static String tandemd;
+
+    @BeforeAll
+    static void startLab() throws Exception {
+        lab = NamespaceLab.up("tds");
+        config = lab.logs().resolve("tandem.yaml");
+        Files.writeString(config, CONFIG);
+        tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
+    }
+
+    @AfterAll
+    static void stopLab() throws Exception {
+        if (lab != null) {
+            lab.close();
+        }
+    }
+
+    private static String rules() throws Exception {
+        return lab.run("lb", Duration.ofSeconds(10), "ip", "rule", "show");
+    }
+
+    @Test
+    void restartAfterACrashIsCleanAndStopUndoesOnlyItsOwnRouting() throws Exception {
+        lab.run("lb", Duration.ofSeconds(10), "ip", "rule", "add", "pref", "100", "to", "198.18.5.5", "lookup", "main");
+        String before = rules();
+
+        Process crashed = lab.start("lb", "crashed.log", tandemd, "--config", config.toString());
+        lab.awaitLog("crashed.log", "running", Duration.ofSeconds(30));
+        crashed.destroyForcibly(); // SIGKILL: no teardown
+        NamespaceLab.awaitExit(crashed, Duration.ofSeconds(10));
+        assertTrue(rules().contains("198.18.0.100 iif front ipproto tcp lookup 100"), "a crash leaves the rules behind");
+
+        Process restarted = lab.start("lb", "restarted.log", tandemd, "--config", config.toString());
+        lab.awaitLog("restarted.log", "running", Duration.ofSeconds(30));
+        String during = rules();
+        assertEquals(6, during.lines().filter(l -> l.contains("lookup 100")).count(), "no duplicate rules after the restart:\n" + during);
+        assertTrue(during.contains("32000:\tfrom all lookup local"), during);
+        assertFalse(during.lines().anyMatch(l -> l.startsWith("0:")), "the local table moved behind our rules:\n" + during);
+
+        restarted.destroy(); // SIGTERM
+        assertEquals(143, NamespaceLab.awaitExit(restarted, Duration.ofSeconds(20)), lab.log("restarted.log"));
+        assertEquals(before, rules(), "routing as it was, the foreign rule at priority 100 included");
+        assertTrue(rules().contains("198.18.5.5 lookup main"));
+        assertEquals("", lab.run("lb", Duration.ofSeconds(10), "ip", "route", "show", "table", "100"));
+        assertFalse(lab.run("lb", Duration.ofSeconds(10), "ip", "link", "show").contains("tandem0"), "the TUN device is gone");
+    }
+
+    @Test
+    void aBadConfigExitsWithTheFieldError() throws Exception {
+        Path bad = lab.logs().resolve("bad.yaml");
+        Files.writeString(bad, CONFIG.replace("port: 80", "port: 0"));
+        Process p = lab.start("lb", "bad.log", tandemd, "--config", bad.toString());
+        assertEquals(2, NamespaceLab.awaitExit(p, Duration.ofSeconds(30)));
+        assertTrue(lab.log("bad.log").contains("services[0].port: 0 is not a port (1-65535)"), lab.log("bad.log"));
+    }
+
+    @Test
+    void withoutCapNetAdminItExitsSayingSo() throws Exception {
+        Process p = lab.start("lb", "nocap.log", "setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin",
+                tandemd, "--config", config.toString());
+        assertEquals(3, NamespaceLab.awaitExit(p, Duration.ofSeconds(30)), lab.log("nocap.log"));
+        assertTrue(lab.log("nocap.log").contains("needs CAP_NET_ADMIN"), lab.log("nocap.log"));
+    }
+
+    @Test
+    void withoutDevNetTunItExitsSayingSo() throws Exception {
+        // A private mount namespace in which /dev/net is empty.
+        Process p = lab.start("lb", "notun.log", "unshare", "--mount", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs none /dev/net && exec \"$0\" --config \"$1\"", tandemd, config.toString());
+        assertEquals(3, NamespaceLab.awaitExit(p, Duration.ofSeconds(30)), lab.log("notun.log"));
+        assertTrue(lab.log("notun.log").contains("/dev/net/tun does not exist"), lab.log("notun.log"));
+    }
+}
