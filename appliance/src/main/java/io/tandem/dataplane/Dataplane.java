@@ -137,9 +137,12 @@ public final class Dataplane implements AutoCloseable {
                 drops.append(' ').append(reason.label()).append('=').append(c.drops(reason));
             }
         }
-        LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}",
+        long writeErrors = queues.stream().mapToLong(TunQueue::writeErrors).sum();
+        long backlogDrops = queues.stream().mapToLong(TunQueue::backlogDrops).sum();
+        LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}"
+                        + " tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
-                c.flowsCreated(), c.dropsTotal(), drops);
+                c.flowsCreated(), c.dropsTotal(), drops, writeErrors, backlogDrops);
     }
 
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */
