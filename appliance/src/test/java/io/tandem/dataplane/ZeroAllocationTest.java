@@ -3,6 +3,7 @@ package io.tandem.dataplane;
 import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.PacketCopy;
 import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TestPacket;
 import org.junit.jupiter.api.Test;
@@ -41,27 +42,13 @@ class ZeroAllocationTest {
         assertEquals(0, engine.processor.counters().dropsTotal());
     }
 
-    /** A word-by-word copy: ByteBuf.writeBytes between direct buffers allocates a ByteBuffer view. */
-    static void copy(ByteBuf from, ByteBuf to) {
-        int length = from.readableBytes();
-        to.clear();
-        int i = 0;
-        for (; i + 8 <= length; i += 8) {
-            to.setLong(i, from.getLong(i));
-        }
-        for (; i < length; i++) {
-            to.setByte(i, from.getByte(i));
-        }
-        to.writerIndex(length);
-    }
-
     private static void run(EngineHarness engine, ByteBuf forward, ByteBuf reply, ByteBuf work, int rounds) {
         for (int i = 0; i < rounds; i++) {
-            copy(forward, work);
+            PacketCopy.copy(forward, work);
             if (engine.processor.process(work, i) != Verdict.FORWARD) {
                 throw new AssertionError("dropped: " + engine.processor.lastDropReason());
             }
-            copy(reply, work);
+            PacketCopy.copy(reply, work);
             if (engine.processor.process(work, i) != Verdict.FORWARD) {
                 throw new AssertionError("dropped: " + engine.processor.lastDropReason());
             }

@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.dataplane.Verdict;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.PacketCopy;
 import io.tandem.packet.TcpFlags;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -52,7 +53,7 @@ public class ForwardPathBenchmark {
         ByteBuf syn = Packets.tcp(0, 0, vip, 80, TcpFlags.SYN, 0);
         work = syn.alloc().directBuffer(2048);
         for (int i = 0; i < flows; i++) {
-            Packets.copy(syn, work);
+            PacketCopy.copy(syn, work);
             // The engine does not verify checksums, so patching the tuple without them is fine here.
             work.setInt(12, clientBase + (i >>> 14) + 1);
             work.setShort(20, 1024 + (i & 0x3FFF));
@@ -61,15 +62,15 @@ public class ForwardPathBenchmark {
             }
         }
         int client = Ipv4.parse("198.18.200.1");
-        Packets.copy(Packets.tcp(client, 40000, vip, 80, TcpFlags.SYN, 0), work);
+        PacketCopy.copy(Packets.tcp(client, 40000, vip, 80, TcpFlags.SYN, 0), work);
         engine.processor.process(work, 0);
         FlowLookup flow = new FlowLookup();
         engine.flows.lookup(Ipv4.PROTO_TCP, client, vip, 40000, 80, flow);
         original = Packets.tcp(client, 40000, vip, 80, TcpFlags.ACK, 1400);
         reply = Packets.tcp(flow.backendAddress(), 8080, flow.snatAddress(), flow.snatPort(), TcpFlags.ACK, 1400);
-        Packets.copy(original, work);
+        PacketCopy.copy(original, work);
         replyWork = work.alloc().directBuffer(2048);
-        Packets.copy(reply, replyWork);
+        PacketCopy.copy(reply, replyWork);
     }
 
     @Benchmark

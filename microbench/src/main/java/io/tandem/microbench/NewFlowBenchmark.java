@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.dataplane.Verdict;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.PacketCopy;
 import io.tandem.packet.TcpFlags;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -64,7 +65,7 @@ public class NewFlowBenchmark {
         if (openSlots[ring] >= 0) {
             engine.flows.remove(openSlots[ring], openGenerations[ring]);
         }
-        Packets.copy(syn, work);
+        PacketCopy.copy(syn, work);
         work.setInt(12, client);
         work.setShort(20, port);
         Verdict verdict = engine.processor.process(work, n);

@@ -33,18 +33,4 @@ final class Packets {
         }
         to.readerIndex(0).writerIndex(from.readableBytes());
     }
-
-    /** Copies a template into the work buffer word by word (ByteBuf.writeBytes would allocate a view). */
-    static void copy(ByteBuf from, ByteBuf to) {
-        int length = from.readableBytes();
-        to.clear();
-        int i = 0;
-        for (; i + 8 <= length; i += 8) {
-            to.setLong(i, from.getLong(i));
-        }
-        for (; i < length; i++) {
-            to.setByte(i, from.getByte(i));
-        }
-        to.writerIndex(length);
-    }
 }

@@ -10,6 +10,7 @@ import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
 import io.tandem.dataplane.PacketProcessor;
 import io.tandem.dataplane.Verdict;
+import io.tandem.packet.PacketCopy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -104,7 +105,9 @@ public final class TunQueue implements EpollIoHandle {
             return true;
         }
         if (backlog.size() < BACKLOG_LIMIT) {
-            backlog.add(allocator.directBuffer(length).writeBytes(packet));
+            ByteBuf kept = allocator.directBuffer(length);
+            PacketCopy.copy(packet, kept);
+            backlog.add(kept);
         } else {
             backlogDrops++;
         }
