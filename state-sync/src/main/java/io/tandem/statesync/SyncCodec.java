@@ -1,0 +1,158 @@
+package io.tandem.statesync;
+
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * The wire format, versioned and fixed-size, never Java serialization:
+ * <pre>
+ * header   version(1)=1  type(1)  sentAtMillis(8)  count(2)
+ * RECORDS  count × 48-byte records:
+ *          protocol(1) removed(1) state(1) flags(1) client(4) vip(4) backend(4) snat(4)
+ *          clientPort(2) vipPort(2) backendPort(2) snatPort(2) lastSeenMillis(8) version(8)
+ * DIGEST   count=256 × range value(8)
+ * RESYNC   count × range(1)
+ * </pre>
+ * All big-endian. Decoding checks every length and value and throws nothing but
+ * {@link SyncDecodeException}. Authenticity is the transport's job (authenticated encryption
+ * in the JGroups stack); this format only refuses what cannot be a valid message.
+ */
+public final class SyncCodec {
+    public static final byte VERSION = 1;
+    static final byte TYPE_RECORDS = 1;
+    static final byte TYPE_DIGEST = 2;
+    static final byte TYPE_RESYNC = 3;
+    static final int HEADER = 12;
+    public static final int RECORD_SIZE = 48;
+    /** Records per batch: about 8 KB, as DESIGN.md asks. */
+    public static final int MAX_BATCH = 170;
+    private static final int MAX_STATE_CODE = 15;
+
+    private SyncCodec() {
+    }
+
+    public static byte[] encodeRecords(long sentAtMillis, List<FlowRecord> records) {
+        if (records.size() > 0xFFFF) {
+            throw new IllegalArgumentException("batch of " + records.size() + " records; at most 65535");
+        }
+        ByteBuffer buf = header(TYPE_RECORDS, sentAtMillis, records.size(), records.size() * RECORD_SIZE);
+        for (FlowRecord r : records) {
+            buf.put((byte) r.protocol()).put((byte) (r.removed() ? 1 : 0)).put((byte) r.state()).put((byte) r.flags())
+                    .putInt(r.clientAddress()).putInt(r.vipAddress()).putInt(r.backendAddress()).putInt(r.snatAddress())
+                    .putShort((short) r.clientPort()).putShort((short) r.vipPort())
+                    .putShort((short) r.backendPort()).putShort((short) r.snatPort())
+                    .putLong(r.lastSeenMillis()).putLong(r.version());
+        }
+        return buf.array();
+    }
+
+    public static byte[] encodeDigest(long sentAtMillis, long[] ranges) {
+        ByteBuffer buf = header(TYPE_DIGEST, sentAtMillis, ranges.length, ranges.length * 8);
+        for (long r : ranges) {
+            buf.putLong(r);
+        }
+        return buf.array();
+    }
+
+    public static byte[] encodeResync(long sentAtMillis, List<Integer> ranges) {
+        ByteBuffer buf = header(TYPE_RESYNC, sentAtMillis, ranges.size(), ranges.size());
+        for (int r : ranges) {
+            buf.put((byte) r);
+        }
+        return buf.array();
+    }
+
+    private static ByteBuffer header(byte type, long sentAtMillis, int count, int payload) {
+        return ByteBuffer.allocate(HEADER + payload).put(VERSION).put(type).putLong(sentAtMillis).putShort((short) count);
+    }
+
+    public static SyncMessage decode(byte[] bytes, int offset, int length) throws SyncDecodeException {
+        if (bytes == null || offset < 0 || length < 0 || offset + length > bytes.length) {
+            throw new SyncDecodeException("no message");
+        }
+        if (length < HEADER) {
+            throw new SyncDecodeException("truncated: " + length + " bytes, a header is " + HEADER);
+        }
+        ByteBuffer buf = ByteBuffer.wrap(bytes, offset, length);
+        try {
+            byte version = buf.get();
+            if (version != VERSION) {
+                throw new SyncDecodeException("unsupported format version " + version + " (this side speaks " + VERSION + ")");
+            }
+            byte type = buf.get();
+            long sentAt = buf.getLong();
+            int count = Short.toUnsignedInt(buf.getShort());
+            return switch (type) {
+                case TYPE_RECORDS -> new SyncMessage.Records(sentAt, records(buf, count));
+                case TYPE_DIGEST -> new SyncMessage.Digest(sentAt, digest(buf, count));
+                case TYPE_RESYNC -> new SyncMessage.ResyncRequest(sentAt, resync(buf, count));
+                default -> throw new SyncDecodeException("unknown message type " + type);
+            };
+        } catch (BufferUnderflowException e) {
+            throw new SyncDecodeException("truncated message");
+        }
+    }
+
+    private static List<FlowRecord> records(ByteBuffer buf, int count) throws SyncDecodeException {
+        expect(buf, count * RECORD_SIZE, "records");
+        List<FlowRecord> out = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            int protocol = Byte.toUnsignedInt(buf.get());
+            int removed = Byte.toUnsignedInt(buf.get());
+            int state = Byte.toUnsignedInt(buf.get());
+            int flags = Byte.toUnsignedInt(buf.get());
+            if (protocol != 6 && protocol != 17) {
+                throw new SyncDecodeException("record " + i + ": protocol " + protocol + " is neither TCP nor UDP");
+            }
+            if (removed > 1 || state > MAX_STATE_CODE) {
+                throw new SyncDecodeException("record " + i + ": invalid removed flag " + removed + " or state " + state);
+            }
+            int client = buf.getInt();
+            int vip = buf.getInt();
+            int backend = buf.getInt();
+            int snat = buf.getInt();
+            int clientPort = Short.toUnsignedInt(buf.getShort());
+            int vipPort = Short.toUnsignedInt(buf.getShort());
+            int backendPort = Short.toUnsignedInt(buf.getShort());
+            int snatPort = Short.toUnsignedInt(buf.getShort());
+            long lastSeen = buf.getLong();
+            long version = buf.getLong();
+            out.add(new FlowRecord(protocol, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort,
+                    state, flags, lastSeen, version, removed == 1));
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    private static long[] digest(ByteBuffer buf, int count) throws SyncDecodeException {
+        if (count != FlowDigest.RANGES) {
+            throw new SyncDecodeException("digest of " + count + " ranges; expected " + FlowDigest.RANGES);
+        }
+        expect(buf, count * 8, "digest");
+        long[] ranges = new long[count];
+        for (int i = 0; i < count; i++) {
+            ranges[i] = buf.getLong();
+        }
+        return ranges;
+    }
+
+    private static List<Integer> resync(ByteBuffer buf, int count) throws SyncDecodeException {
+        if (count > FlowDigest.RANGES) {
+            throw new SyncDecodeException("resync of " + count + " ranges; there are " + FlowDigest.RANGES);
+        }
+        expect(buf, count, "resync request");
+        List<Integer> ranges = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            ranges.add(Byte.toUnsignedInt(buf.get()));
+        }
+        return ranges;
+    }
+
+    private static void expect(ByteBuffer buf, int bytes, String what) throws SyncDecodeException {
+        if (buf.remaining() != bytes) {
+            throw new SyncDecodeException(what + ": " + buf.remaining() + " bytes of payload, the header announces " + bytes);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+package io.tandem.statesync;
+
+import java.util.List;
+
+/** What the peers say to each other (seesaw's engine/sync.go names each message type too). */
+public sealed interface SyncMessage {
+    /** When the sender encoded it, by its clock: the receiver's lag measure. */
+    long sentAtMillis();
+
+    /** Flow changes, coalesced and batched. */
+    record Records(long sentAtMillis, List<FlowRecord> records) implements SyncMessage {
+    }
+
+    /** The sender's table digest, one value per range. */
+    record Digest(long sentAtMillis, long[] ranges) implements SyncMessage {
+    }
+
+    /** Please send every flow of these digest ranges. */
+    record ResyncRequest(long sentAtMillis, List<Integer> ranges) implements SyncMessage {
+    }
+}

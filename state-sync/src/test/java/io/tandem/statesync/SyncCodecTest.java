@@ -1,0 +1,90 @@
+package io.tandem.statesync;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SyncCodecTest {
+    static FlowRecord record(Random r) {
+        return new FlowRecord(r.nextBoolean() ? 6 : 17, r.nextInt(), r.nextInt(65536), r.nextInt(), r.nextInt(65536),
+                r.nextInt(), r.nextInt(65536), r.nextInt(), r.nextInt(65536), r.nextInt(16), r.nextInt(256),
+                r.nextLong(), r.nextLong(), r.nextBoolean());
+    }
+
+    @Test
+    void recordsRoundTripExactly() throws Exception {
+        Random random = new Random(4);
+        for (int n : new int[] {0, 1, 2, SyncCodec.MAX_BATCH}) {
+            List<FlowRecord> records = random.ints(n).mapToObj(i -> record(random)).toList();
+            byte[] bytes = SyncCodec.encodeRecords(1234L, records);
+            assertEquals(SyncCodec.HEADER + n * SyncCodec.RECORD_SIZE, bytes.length);
+            SyncMessage.Records decoded = (SyncMessage.Records) SyncCodec.decode(bytes, 0, bytes.length);
+            assertEquals(1234L, decoded.sentAtMillis());
+            assertEquals(records, decoded.records());
+        }
+        assertTrue(SyncCodec.MAX_BATCH * SyncCodec.RECORD_SIZE <= 8192, "a batch is a few KB");
+    }
+
+    @Test
+    void digestAndResyncRoundTrip() throws Exception {
+        long[] ranges = new Random(9).longs(FlowDigest.RANGES).toArray();
+        byte[] bytes = SyncCodec.encodeDigest(5L, ranges);
+        assertArrayEquals(ranges, ((SyncMessage.Digest) SyncCodec.decode(bytes, 0, bytes.length)).ranges());
+        byte[] resync = SyncCodec.encodeResync(6L, List.of(0, 17, 255));
+        assertEquals(List.of(0, 17, 255), ((SyncMessage.ResyncRequest) SyncCodec.decode(resync, 0, resync.length)).ranges());
+    }
+
+    @Test
+    void everyTruncationIsADecodeError() {
+        byte[] bytes = SyncCodec.encodeRecords(1L, List.of(record(new Random(1)), record(new Random(2))));
+        for (int length = 0; length < bytes.length; length++) {
+            int cut = length;
+            assertThrows(SyncDecodeException.class, () -> SyncCodec.decode(bytes, 0, cut), "cut at " + cut);
+        }
+    }
+
+    @Test
+    void forgedHeadersAndValuesAreRejectedWithAReason() {
+        byte[] good = SyncCodec.encodeRecords(1L, List.of(record(new Random(3))));
+        assertEquals("unsupported format version 2 (this side speaks 1)", reject(good, 0, (byte) 2));
+        assertEquals("unknown message type 9", reject(good, 1, (byte) 9));
+        assertEquals("records: 48 bytes of payload, the header announces 96", reject(good, 11, (byte) 2));
+        assertEquals("record 0: protocol 1 is neither TCP nor UDP", reject(good, 12, (byte) 1));
+        assertEquals("record 0: invalid removed flag 7 or state " + Byte.toUnsignedInt(good[14]), reject(good, 13, (byte) 7));
+        byte[] digest = SyncCodec.encodeDigest(1L, new long[FlowDigest.RANGES]);
+        byte[] shortDigest = Arrays.copyOf(digest, digest.length);
+        shortDigest[10] = 0;
+        assertEquals("digest of 255 ranges; expected 256", reject(shortDigest, 11, (byte) 255));
+    }
+
+    @Test
+    void randomBytesNeverThrowAnythingElse() {
+        Random random = new Random(77);
+        for (int i = 0; i < 100_000; i++) {
+            byte[] junk = new byte[random.nextInt(120)];
+            random.nextBytes(junk);
+            if (junk.length > 1 && random.nextBoolean()) {
+                junk[0] = SyncCodec.VERSION;
+                junk[1] = (byte) (1 + random.nextInt(3));
+            }
+            try {
+                SyncCodec.decode(junk, 0, junk.length);
+            } catch (SyncDecodeException expected) {
+                // the only failure allowed
+            }
+        }
+    }
+
+    private static String reject(byte[] original, int index, byte value) {
+        byte[] forged = Arrays.copyOf(original, original.length);
+        forged[index] = value;
+        return assertThrows(SyncDecodeException.class, () -> SyncCodec.decode(forged, 0, forged.length)).getMessage();
+    }
+}
