@@ -14,7 +14,7 @@ import java.util.List;
  *          protocol(1) removed(1) state(1) flags(1) client(4) vip(4) backend(4) snat(4)
  *          clientPort(2) vipPort(2) backendPort(2) snatPort(2) lastSeenMillis(8) version(8)
  * DIGEST   count=256 × range value(8)
- * RESYNC   count × range(1)
+ * RESYNC, RANGE_BEGIN, RANGE_END   count × range(1)
  * </pre>
  * All big-endian. Decoding checks every length and value and throws nothing but
  * {@link SyncDecodeException}. Authenticity is the transport's job (authenticated encryption
@@ -25,6 +25,8 @@ public final class SyncCodec {
     static final byte TYPE_RECORDS = 1;
     static final byte TYPE_DIGEST = 2;
     static final byte TYPE_RESYNC = 3;
+    static final byte TYPE_RANGE_BEGIN = 4;
+    static final byte TYPE_RANGE_END = 5;
     static final int HEADER = 12;
     public static final int RECORD_SIZE = 48;
     /** Records per batch: about 8 KB, as DESIGN.md asks. */
@@ -58,7 +60,19 @@ public final class SyncCodec {
     }
 
     public static byte[] encodeResync(long sentAtMillis, List<Integer> ranges) {
-        ByteBuffer buf = header(TYPE_RESYNC, sentAtMillis, ranges.size(), ranges.size());
+        return encodeRanges(TYPE_RESYNC, sentAtMillis, ranges);
+    }
+
+    public static byte[] encodeRangeBegin(long sentAtMillis, List<Integer> ranges) {
+        return encodeRanges(TYPE_RANGE_BEGIN, sentAtMillis, ranges);
+    }
+
+    public static byte[] encodeRangeEnd(long sentAtMillis, List<Integer> ranges) {
+        return encodeRanges(TYPE_RANGE_END, sentAtMillis, ranges);
+    }
+
+    private static byte[] encodeRanges(byte type, long sentAtMillis, List<Integer> ranges) {
+        ByteBuffer buf = header(type, sentAtMillis, ranges.size(), ranges.size());
         for (int r : ranges) {
             buf.put((byte) r);
         }
@@ -89,6 +103,8 @@ public final class SyncCodec {
                 case TYPE_RECORDS -> new SyncMessage.Records(sentAt, records(buf, count));
                 case TYPE_DIGEST -> new SyncMessage.Digest(sentAt, digest(buf, count));
                 case TYPE_RESYNC -> new SyncMessage.ResyncRequest(sentAt, resync(buf, count));
+                case TYPE_RANGE_BEGIN -> new SyncMessage.RangeBegin(sentAt, resync(buf, count));
+                case TYPE_RANGE_END -> new SyncMessage.RangeEnd(sentAt, resync(buf, count));
                 default -> throw new SyncDecodeException("unknown message type " + type);
             };
         } catch (BufferUnderflowException e) {

@@ -15,7 +15,15 @@ public sealed interface SyncMessage {
     record Digest(long sentAtMillis, long[] ranges) implements SyncMessage {
     }
 
-    /** Please send every flow of these digest ranges. */
+    /** Please send every flow of these digest ranges (the replica asks the source). */
     record ResyncRequest(long sentAtMillis, List<Integer> ranges) implements SyncMessage {
+    }
+
+    /** The source starts sending every flow of these ranges. */
+    record RangeBegin(long sentAtMillis, List<Integer> ranges) implements SyncMessage {
+    }
+
+    /** The source has sent every flow of these ranges: the replica drops its others there. */
+    record RangeEnd(long sentAtMillis, List<Integer> ranges) implements SyncMessage {
     }
 }

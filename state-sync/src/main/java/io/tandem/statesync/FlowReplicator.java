@@ -1,0 +1,20 @@
+package io.tandem.statesync;
+
+/**
+ * Replicates flow changes to the peer and applies the peer's to the local {@link FlowStore}.
+ * {@link #publish} is called from the data plane and never blocks: a full queue drops the
+ * change, counts it, and the periodic digest comparison heals the difference.
+ */
+public interface FlowReplicator extends AutoCloseable {
+    /** Joins the peer (pulling its whole table if it was there first) and starts replicating. */
+    void start(FlowStore store) throws Exception;
+
+    /** Queues a change for the peer; false if the queue was full (counted as overflow). */
+    boolean publish(FlowRecord record);
+
+    SyncStatus status();
+
+    /** Leaves the peer; the local table is kept as it is. */
+    @Override
+    void close();
+}

@@ -1,0 +1,282 @@
+package io.tandem.statesync;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * What every replicator does whatever carries its bytes: a bounded queue the data plane
+ * offers changes to; one sync thread that drains it every millisecond, coalesces repeated
+ * changes of a flow (the newest version wins), sends batches of at most
+ * {@link SyncCodec#MAX_BATCH} records and the table digest every {@code digestInterval};
+ * and the receiving side: apply records, measure lag, compare digests, and — on the
+ * replica — ask the source for the ranges that differ, dropping local flows the source's
+ * range snapshot does not contain.
+ */
+final class SyncEngine implements AutoCloseable {
+    /** Carries bytes to the peer. */
+    interface Transport {
+        void send(byte[] message) throws Exception;
+
+        boolean peerConnected();
+
+        String peer();
+    }
+
+    private record Pending(FlowRecord record, long enqueuedAtMillis) {
+    }
+
+    private record Key(long addresses, long portsAndProtocol) {
+        static Key of(FlowRecord r) {
+            return new Key(r.keyAddresses(), r.keyPortsAndProtocol());
+        }
+    }
+
+    private static final Logger LOG = LoggerFactory.getLogger(SyncEngine.class);
+
+    private final Transport transport;
+    private final FlowStore store;
+    private final ArrayBlockingQueue<Pending> queue;
+    private final long digestIntervalMillis;
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile boolean source;
+
+    private final AtomicLong recordsSent = new AtomicLong();
+    private final AtomicLong recordsReceived = new AtomicLong();
+    private final AtomicLong overflows = new AtomicLong();
+    private final AtomicLong decodeErrors = new AtomicLong();
+    private final AtomicLong rangeResyncs = new AtomicLong();
+    private volatile long lastLagMillis;
+    private volatile Boolean digestsEqual;
+    private volatile SyncStatus.FullResync lastFullResync;
+
+    // Replica side of a range resync: the ranges being refreshed and the keys seen since they began.
+    private final Object rangeLock = new Object();
+    private Set<Integer> refreshing = Set.of();
+    private final Set<Key> seenDuringRefresh = new HashSet<>();
+    private long lastResyncRequestMillis;
+
+    SyncEngine(Transport transport, FlowStore store, int queueCapacity, Duration digestInterval, String name) {
+        this.transport = transport;
+        this.store = store;
+        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.digestIntervalMillis = digestInterval.toMillis();
+        this.thread = Thread.ofPlatform().name("tandem-sync-" + name).daemon().unstarted(this::run);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** Whether this side is the source of truth (the active): only a replica asks for resyncs. */
+    void setSource(boolean source) {
+        this.source = source;
+    }
+
+    boolean publish(FlowRecord record) {
+        if (queue.offer(new Pending(record, System.currentTimeMillis()))) {
+            return true;
+        }
+        overflows.incrementAndGet();
+        return false;
+    }
+
+    private void run() {
+        Map<Key, FlowRecord> batch = new LinkedHashMap<>();
+        long nextDigest = System.currentTimeMillis() + digestIntervalMillis;
+        while (running) {
+            try {
+                Pending first = queue.poll(1, TimeUnit.MILLISECONDS);
+                if (first != null) {
+                    long oldest = first.enqueuedAtMillis();
+                    coalesce(batch, first.record());
+                    long windowEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1);
+                    while (batch.size() < SyncCodec.MAX_BATCH * 8 && System.nanoTime() < windowEnd) {
+                        Pending next = queue.poll();
+                        if (next == null) {
+                            break;
+                        }
+                        coalesce(batch, next.record());
+                    }
+                    sendRecords(oldest, new ArrayList<>(batch.values()));
+                    batch.clear();
+                }
+                long now = System.currentTimeMillis();
+                if (now >= nextDigest) {
+                    nextDigest = now + digestIntervalMillis;
+                    if (transport.peerConnected()) {
+                        transport.send(SyncCodec.encodeDigest(now, store.digest().snapshot()));
+                    }
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (Exception e) {
+                if (running) {
+                    LOG.warn("sync send failed: {}", e.toString());
+                }
+            }
+        }
+    }
+
+    private static void coalesce(Map<Key, FlowRecord> batch, FlowRecord record) {
+        batch.merge(Key.of(record), record, (held, next) -> next.version() >= held.version() ? next : held);
+    }
+
+    private void sendRecords(long changedAtMillis, List<FlowRecord> records) throws Exception {
+        if (!transport.peerConnected()) {
+            return; // the peer gets the whole table when it joins
+        }
+        for (int from = 0; from < records.size(); from += SyncCodec.MAX_BATCH) {
+            List<FlowRecord> chunk = records.subList(from, Math.min(records.size(), from + SyncCodec.MAX_BATCH));
+            transport.send(SyncCodec.encodeRecords(changedAtMillis, chunk));
+            recordsSent.addAndGet(chunk.size());
+        }
+    }
+
+    /** Handles one message from the peer (on the transport's thread). */
+    void receive(byte[] bytes, int offset, int length) {
+        SyncMessage message;
+        try {
+            message = SyncCodec.decode(bytes, offset, length);
+        } catch (SyncDecodeException e) {
+            decodeErrors.incrementAndGet();
+            LOG.warn("sync message rejected: {}", e.getMessage());
+            return;
+        }
+        long now = System.currentTimeMillis();
+        switch (message) {
+            case SyncMessage.Records r -> {
+                for (FlowRecord record : r.records()) {
+                    store.apply(record);
+                    noteSeen(record);
+                }
+                recordsReceived.addAndGet(r.records().size());
+                lastLagMillis = Math.max(0, now - r.sentAtMillis());
+            }
+            case SyncMessage.Digest d -> compareDigest(d.ranges(), now);
+            case SyncMessage.ResyncRequest q -> {
+                if (source) {
+                    sendRanges(q.ranges());
+                }
+            }
+            case SyncMessage.RangeBegin b -> {
+                synchronized (rangeLock) {
+                    refreshing = new HashSet<>(b.ranges());
+                    seenDuringRefresh.clear();
+                }
+            }
+            case SyncMessage.RangeEnd e -> finishRangeRefresh(e.ranges());
+        }
+    }
+
+    private void noteSeen(FlowRecord record) {
+        synchronized (rangeLock) {
+            if (!refreshing.isEmpty() && refreshing.contains(record.range())) {
+                seenDuringRefresh.add(Key.of(record));
+            }
+        }
+    }
+
+    private void compareDigest(long[] theirs, long now) {
+        List<Integer> differing = FlowDigest.differing(store.digest().snapshot(), theirs);
+        digestsEqual = differing.isEmpty();
+        // Changes in flight make digests differ for a moment: only a replica asks, and not
+        // more often than one digest interval.
+        if (!differing.isEmpty() && !source && now - lastResyncRequestMillis >= digestIntervalMillis) {
+            lastResyncRequestMillis = now;
+            try {
+                transport.send(SyncCodec.encodeResync(now, differing));
+                rangeResyncs.incrementAndGet();
+            } catch (Exception e) {
+                LOG.warn("sync resync request failed: {}", e.toString());
+            }
+        }
+    }
+
+    private void sendRanges(List<Integer> ranges) {
+        Set<Integer> wanted = new HashSet<>(ranges);
+        try {
+            transport.send(SyncCodec.encodeRangeBegin(System.currentTimeMillis(), ranges));
+            List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
+            List<Exception> failures = new ArrayList<>();
+            store.forEach(record -> {
+                if (wanted.contains(record.range())) {
+                    chunk.add(record);
+                    if (chunk.size() == SyncCodec.MAX_BATCH) {
+                        sendQuietly(chunk, failures);
+                    }
+                }
+            });
+            sendQuietly(chunk, failures);
+            transport.send(SyncCodec.encodeRangeEnd(System.currentTimeMillis(), ranges));
+        } catch (Exception e) {
+            LOG.warn("sync range resync failed: {}", e.toString());
+        }
+    }
+
+    private void sendQuietly(List<FlowRecord> chunk, List<Exception> failures) {
+        if (chunk.isEmpty()) {
+            return;
+        }
+        try {
+            transport.send(SyncCodec.encodeRecords(System.currentTimeMillis(), chunk));
+            recordsSent.addAndGet(chunk.size());
+        } catch (Exception e) {
+            failures.add(e);
+        }
+        chunk.clear();
+    }
+
+    private void finishRangeRefresh(List<Integer> ranges) {
+        Set<Integer> done = new HashSet<>(ranges);
+        Set<Key> seen;
+        synchronized (rangeLock) {
+            seen = new HashSet<>(seenDuringRefresh);
+            refreshing = Set.of();
+            seenDuringRefresh.clear();
+        }
+        List<FlowRecord> stale = new ArrayList<>();
+        store.forEach(record -> {
+            if (done.contains(record.range()) && !seen.contains(Key.of(record))) {
+                stale.add(record);
+            }
+        });
+        stale.forEach(store::removeLocal);
+        if (!stale.isEmpty()) {
+            LOG.info("sync: range resync dropped {} flows the peer does not have", stale.size());
+        }
+    }
+
+    void noteFullResync(long records, long millis) {
+        lastFullResync = new SyncStatus.FullResync(System.currentTimeMillis(), records, millis);
+        recordsReceived.addAndGet(records);
+    }
+
+    SyncStatus status() {
+        return new SyncStatus(transport.peerConnected(), transport.peer(), recordsSent.get(), recordsReceived.get(),
+                queue.size(), overflows.get(), decodeErrors.get(), lastLagMillis, digestsEqual, rangeResyncs.get(),
+                lastFullResync);
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        thread.interrupt();
+        try {
+            thread.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

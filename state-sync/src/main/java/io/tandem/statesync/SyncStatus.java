@@ -1,0 +1,19 @@
+package io.tandem.statesync;
+
+/**
+ * What the status page and {@code tandemctl sync} show about replication.
+ *
+ * @param peerConnected   the peer is a member of the sync group now
+ * @param peer            the peer's name, or null
+ * @param digestsEqual    null until a digest was compared; then whether every range was equal
+ * @param lastLagMillis   change on the sender to application here, for the last batch received
+ * @param lastFullResync  the last whole-table transfer received (null if none)
+ */
+public record SyncStatus(boolean peerConnected, String peer, long recordsSent, long recordsReceived,
+                         int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
+                         Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
+
+    /** A whole-table transfer: when it ended, how many records, how long it took. */
+    public record FullResync(long finishedAtMillis, long records, long millis) {
+    }
+}
