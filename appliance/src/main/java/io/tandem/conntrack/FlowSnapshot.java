@@ -22,6 +22,10 @@ public final class FlowSnapshot {
     public FlowState state;
     public boolean finFromReply;
     public long lastSeenMillis;
+    /** The version of the flow's last change (state sync's order: the newest wins). */
+    public long version;
+    /** Installed from the peer and not seen here yet. */
+    public boolean remote;
 
     public FlowSnapshot copy() {
         FlowSnapshot c = new FlowSnapshot();
@@ -39,6 +43,8 @@ public final class FlowSnapshot {
         c.state = state;
         c.finFromReply = finFromReply;
         c.lastSeenMillis = lastSeenMillis;
+        c.version = version;
+        c.remote = remote;
         return c;
     }
 

@@ -35,6 +35,8 @@ public final class FlowTable {
     private static final VarHandle STATE_WORDS = MethodHandles.arrayElementVarHandle(int[].class);
     private static final int STATE_MASK = 0x0F;
     private static final int FIN_FROM_REPLY = 0x10;
+    /** Installed from the peer and not yet seen here: held by the peer's refreshes, not by local idle timers. */
+    private static final int REMOTE = 0x20;
     private static final int GENERATION_SHIFT = 8;
     private static final int NO_POOL = -1;
 
@@ -53,6 +55,7 @@ public final class FlowTable {
     private final byte[] protocol;
     private final int[] stateWord;
     private final long[] lastSeen;
+    private final long[] version;
     private final int[] poolId;
 
     /** Entry = (slot << 1 | direction) + 1; 0 = empty. Load factor at most 1/2. */
@@ -67,8 +70,20 @@ public final class FlowTable {
     private int expiryHand;
     private final int[] expiryCandidates = new int[1024];
     private final ThreadLocal<FlowSnapshot> eventSnapshot = ThreadLocal.withInitial(FlowSnapshot::new);
+    private final java.util.function.LongSupplier versions;
+    private volatile long remoteHoldMillis = 600_000;
 
     public FlowTable(int capacity, int maxEmbryonic, FlowTimeouts timeouts, SnatPortPools pools) {
+        this(capacity, maxEmbryonic, timeouts, pools, new java.util.concurrent.atomic.AtomicLong()::incrementAndGet);
+    }
+
+    /**
+     * @param versions issues the version of every change (state sync's hybrid clock; the
+     *                 newest version of a flow wins on either box)
+     */
+    public FlowTable(int capacity, int maxEmbryonic, FlowTimeouts timeouts, SnatPortPools pools,
+                     java.util.function.LongSupplier versions) {
+        this.versions = versions;
         if (capacity < 1 || capacity > (1 << 29)) {
             throw new IllegalArgumentException("flow table capacity " + capacity + " is not within 1.." + (1 << 29));
         }
@@ -84,6 +99,7 @@ public final class FlowTable {
         protocol = new byte[capacity];
         stateWord = new int[capacity];
         lastSeen = new long[capacity];
+        version = new long[capacity];
         poolId = new int[capacity];
         int indexSize = Integer.highestOneBit(Math.max(4, capacity * 4 - 1)) << 1;
         index = new int[indexSize];
@@ -230,6 +246,7 @@ public final class FlowTable {
             ports[slot] = (long) clientPort << 48 | (long) vipPort << 32 | (long) backendPort << 16 | snatPort;
             poolId[slot] = pool;
             lastSeen[slot] = nowMillis;
+            version[slot] = versions.getAsLong();
             int generation = ((stateWord[slot] >>> GENERATION_SHIFT) + 1) & 0xFFFFFF;
             STATE_WORDS.setRelease(stateWord, slot, generation << GENERATION_SHIFT | state.code());
             insertEntry(slot << 1);
@@ -294,6 +311,10 @@ public final class FlowTable {
                 default -> TcpStateMachine.next(before, tcpFlags, flow.direction, finFromReply);
             };
             if (after == before) {
+                if ((word & REMOTE) != 0) {
+                    // This box now sees the flow's packets (it took over): local timers from here on.
+                    STATE_WORDS.compareAndSet(stateWord, slot, word, word & ~REMOTE);
+                }
                 flow.state = before;
                 return before;
             }
@@ -306,7 +327,7 @@ public final class FlowTable {
             if (TcpStateMachine.firstFin(before, after)) {
                 finFromReply = flow.direction == FlowDirection.REPLY;
             }
-            int updated = (word & ~(STATE_MASK | FIN_FROM_REPLY)) | after.code() | (finFromReply ? FIN_FROM_REPLY : 0);
+            int updated = (word & ~(STATE_MASK | FIN_FROM_REPLY | REMOTE)) | after.code() | (finFromReply ? FIN_FROM_REPLY : 0);
             boolean reserved = after.embryonic() && !before.embryonic();
             if (!STATE_WORDS.compareAndSet(stateWord, slot, word, updated)) {
                 if (reserved) {
@@ -317,6 +338,7 @@ public final class FlowTable {
             if (before.embryonic() && !after.embryonic()) {
                 embryonic.decrementAndGet();
             }
+            version[slot] = versions.getAsLong();
             flow.state = after;
             flow.finFromReply = finFromReply;
             if ((int) STATE_WORDS.getVolatile(stateWord, slot) >>> GENERATION_SHIFT == flow.generation) {
@@ -355,11 +377,12 @@ public final class FlowTable {
     }
 
     private void removeLocked(int slot, FlowEventType why) {
+        version[slot] = versions.getAsLong(); // the removal is a change too: its event carries a new version
         publish(why, slot);
         long p = ports[slot];
         deleteEntry(findPosition(protocol[slot], clientAddress[slot], vipAddress[slot], (int) (p >>> 48), (int) (p >>> 32) & 0xFFFF));
         deleteEntry(findPosition(protocol[slot], backendAddress[slot], snatAddress[slot], (int) (p >>> 16) & 0xFFFF, (int) p & 0xFFFF));
-        int old = (int) STATE_WORDS.getAndSet(stateWord, slot, stateWord[slot] & ~(STATE_MASK | FIN_FROM_REPLY));
+        int old = (int) STATE_WORDS.getAndSet(stateWord, slot, stateWord[slot] & ~(STATE_MASK | FIN_FROM_REPLY | REMOTE));
         if (FlowState.ofCode(old & STATE_MASK).embryonic()) {
             embryonic.decrementAndGet();
         }
@@ -384,7 +407,7 @@ public final class FlowTable {
         for (int i = 0; i < limit && candidates < expiryCandidates.length; i++) {
             int word = stateWord[hand];
             int state = word & STATE_MASK;
-            if (state != FlowState.FREE.code() && nowMillis - lastSeen[hand] > timeouts.millisByCode(state)) {
+            if (state != FlowState.FREE.code() && nowMillis - lastSeen[hand] > idleLimit(word)) {
                 expiryCandidates[candidates++] = hand;
             }
             hand = hand + 1 == capacity ? 0 : hand + 1;
@@ -398,9 +421,10 @@ public final class FlowTable {
         try {
             for (int i = 0; i < candidates; i++) {
                 int slot = expiryCandidates[i];
-                int state = stateWord[slot] & STATE_MASK;
+                int word = stateWord[slot];
+                int state = word & STATE_MASK;
                 // Re-checked under the lock: a packet may have refreshed it meanwhile.
-                if (state != FlowState.FREE.code() && nowMillis - lastSeen[slot] > timeouts.millisByCode(state)) {
+                if (state != FlowState.FREE.code() && nowMillis - lastSeen[slot] > idleLimit(word)) {
                     removeLocked(slot, FlowEventType.EXPIRED);
                     expired++;
                 }
@@ -409,6 +433,20 @@ public final class FlowTable {
             lock.unlockWrite(stamp);
         }
         return expired;
+    }
+
+    /**
+     * How long a flow may stay idle: its state's timeout, or, for a flow installed from the
+     * peer and never seen here, the remote hold — this box sees none of its packets, so only
+     * the peer's refreshes (or their absence for that long) decide.
+     */
+    private long idleLimit(int word) {
+        return (word & REMOTE) != 0 ? remoteHoldMillis : timeouts.millisByCode(word & STATE_MASK);
+    }
+
+    /** How long flows installed from the peer live without a refresh from it. */
+    public void setRemoteHold(long millis) {
+        this.remoteHoldMillis = millis;
     }
 
     private void publish(FlowEventType type, int slot) {
@@ -438,24 +476,145 @@ public final class FlowTable {
         s.backendPort = (int) (p >>> 16) & 0xFFFF;
         s.snatPort = (int) p & 0xFFFF;
         s.lastSeenMillis = lastSeen[slot];
+        s.version = version[slot];
+        s.remote = (word & REMOTE) != 0;
     }
 
     /**
-     * Visits every live flow under the read lock (a consistent view; inserts wait). For
-     * state transfer and operators' listings, not for the data plane.
+     * Visits every live flow, 4096 slots at a time under the read lock, so inserts wait at
+     * most one chunk: each flow is seen as it was at some moment of the walk. For state
+     * transfer and listings, not for the data plane.
      */
     public void forEach(Consumer<FlowSnapshot> visitor) {
         FlowSnapshot snapshot = new FlowSnapshot();
-        long stamp = lock.readLock();
-        try {
-            for (int slot = 0; slot < capacity; slot++) {
-                if ((stateWord[slot] & STATE_MASK) != FlowState.FREE.code()) {
-                    fill(slot, snapshot);
-                    visitor.accept(snapshot);
+        FlowSnapshot[] chunk = new FlowSnapshot[4096];
+        for (int from = 0; from < capacity; from += chunk.length) {
+            int found = 0;
+            long stamp = lock.readLock();
+            try {
+                for (int slot = from; slot < Math.min(capacity, from + chunk.length); slot++) {
+                    if ((stateWord[slot] & STATE_MASK) != FlowState.FREE.code()) {
+                        fill(slot, snapshot);
+                        chunk[found++] = snapshot.copy();
+                    }
                 }
+            } finally {
+                lock.unlockRead(stamp);
             }
+            for (int i = 0; i < found; i++) {
+                visitor.accept(chunk[i]);
+                chunk[i] = null;
+            }
+        }
+    }
+
+    /** What {@link #install} did with a record from the peer. */
+    public enum InstallResult {
+        INSTALLED, UPDATED, REMOVED, STALE, TABLE_FULL, TUPLE_IN_USE
+    }
+
+    /**
+     * Applies a flow record from the peer (state sync): inserts it with the peer's NAT mapping
+     * and SNAT port, or updates the flow held if the record is newer, or removes it. A flow
+     * installed this way is marked remote: it lives on the peer's refreshes (see
+     * {@link #setRemoteHold}), and becomes an ordinary flow with the first packet seen here.
+     * The listener hears of it like any other change.
+     */
+    public InstallResult install(FlowSnapshot r, boolean removed, long nowMillis) {
+        long stamp = lock.writeLock();
+        try {
+            int position = findPosition(r.protocol, r.clientAddress, r.vipAddress, r.clientPort, r.vipPort);
+            if (position >= 0) {
+                int slot = (index[position] - 1) >>> 1;
+                if (r.version < version[slot]) {
+                    return InstallResult.STALE;
+                }
+                if (r.version == version[slot]) {
+                    if (!removed) {
+                        lastSeen[slot] = Math.max(lastSeen[slot], nowMillis); // a refresh: the flow is alive on the peer
+                    }
+                    return InstallResult.UPDATED;
+                }
+                if (removed) {
+                    removeLocked(slot, FlowEventType.REMOVED);
+                    return InstallResult.REMOVED;
+                }
+                if (sameMapping(slot, r)) {
+                    updateFromPeer(slot, r, nowMillis);
+                    return InstallResult.UPDATED;
+                }
+                removeLocked(slot, FlowEventType.REMOVED); // the peer's newer mapping wins
+            } else if (removed) {
+                return InstallResult.STALE;
+            }
+            if (freeCount == 0) {
+                return InstallResult.TABLE_FULL;
+            }
+            if (findPosition(r.protocol, r.backendAddress, r.snatAddress, r.backendPort, r.snatPort) >= 0) {
+                return InstallResult.TUPLE_IN_USE;
+            }
+            SnatPortPool pool = pools.poolFor(r.snatAddress, r.backendAddress, r.backendPort, r.protocol);
+            boolean reserved = pool.reserve(r.snatPort); // false: outside this box's range; the flow still works
+            int slot = freeSlots[--freeCount];
+            protocol[slot] = (byte) r.protocol;
+            clientAddress[slot] = r.clientAddress;
+            vipAddress[slot] = r.vipAddress;
+            backendAddress[slot] = r.backendAddress;
+            snatAddress[slot] = r.snatAddress;
+            ports[slot] = (long) r.clientPort << 48 | (long) r.vipPort << 32 | (long) r.backendPort << 16 | r.snatPort;
+            poolId[slot] = reserved ? pool.id() : NO_POOL;
+            lastSeen[slot] = nowMillis;
+            version[slot] = r.version;
+            int generation = ((stateWord[slot] >>> GENERATION_SHIFT) + 1) & 0xFFFFFF;
+            STATE_WORDS.setRelease(stateWord, slot, generation << GENERATION_SHIFT | r.state.code()
+                    | (r.finFromReply ? FIN_FROM_REPLY : 0) | REMOTE);
+            insertEntry(slot << 1);
+            insertEntry(slot << 1 | 1);
+            if (r.state.embryonic()) {
+                embryonic.incrementAndGet(); // the peer admitted it: held even above the local cap
+            }
+            size = size + 1;
+            publish(FlowEventType.CREATED, slot);
+            return InstallResult.INSTALLED;
         } finally {
-            lock.unlockRead(stamp);
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    private boolean sameMapping(int slot, FlowSnapshot r) {
+        long p = ports[slot];
+        return backendAddress[slot] == r.backendAddress && snatAddress[slot] == r.snatAddress
+                && ((int) (p >>> 16) & 0xFFFF) == r.backendPort && ((int) p & 0xFFFF) == r.snatPort;
+    }
+
+    private void updateFromPeer(int slot, FlowSnapshot r, long nowMillis) {
+        int word = stateWord[slot];
+        FlowState before = FlowState.ofCode(word & STATE_MASK);
+        int updated = (word & ~(STATE_MASK | FIN_FROM_REPLY)) | r.state.code() | (r.finFromReply ? FIN_FROM_REPLY : 0);
+        STATE_WORDS.setVolatile(stateWord, slot, updated);
+        if (before.embryonic() != r.state.embryonic()) {
+            if (r.state.embryonic()) {
+                embryonic.incrementAndGet();
+            } else {
+                embryonic.decrementAndGet();
+            }
+        }
+        lastSeen[slot] = Math.max(lastSeen[slot], nowMillis);
+        version[slot] = r.version;
+    }
+
+    /** Removes the flow with this original tuple, if any (a range resync found the peer lacks it). */
+    public boolean removeByKey(int proto, int client, int clientPort, int vip, int vipPort) {
+        long stamp = lock.writeLock();
+        try {
+            int position = findPosition(proto, client, vip, clientPort, vipPort);
+            if (position < 0) {
+                return false;
+            }
+            removeLocked((index[position] - 1) >>> 1, FlowEventType.REMOVED);
+            return true;
+        } finally {
+            lock.unlockWrite(stamp);
         }
     }
 
@@ -477,7 +636,7 @@ public final class FlowTable {
 
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
-        long perSlot = 4L * 4 + 8 + 1 + 4 + 8 + 4 + 4; // addresses, ports, protocol, state, lastSeen, pool, free list
+        long perSlot = 4L * 4 + 8 + 1 + 4 + 8 + 8 + 4 + 4; // addresses, ports, protocol, state, lastSeen, version, pool, free list
         return perSlot * capacity + 4L * index.length;
     }
 }

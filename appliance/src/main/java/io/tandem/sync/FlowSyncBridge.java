@@ -1,0 +1,136 @@
+package io.tandem.sync;
+
+import io.tandem.conntrack.FlowEventListener;
+import io.tandem.conntrack.FlowEventType;
+import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.conntrack.FlowState;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.statesync.FlowDigest;
+import io.tandem.statesync.FlowRecord;
+import io.tandem.statesync.FlowReplicator;
+import io.tandem.statesync.FlowStore;
+import io.tandem.statesync.VersionClock;
+
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+
+/**
+ * Connects a {@link FlowTable} to a {@link FlowReplicator}:
+ * <ul>
+ *   <li>as the table's {@link FlowEventListener} it keeps the digest of the table and, while
+ *       this box is the source (active), publishes each local change to the peer;</li>
+ *   <li>as the replicator's {@link FlowStore} it installs the peer's records in the table —
+ *       changes it makes itself are never echoed back;</li>
+ *   <li>{@link #refresh} republishes flows active since the last refresh, so the standby
+ *       keeps long-lived flows that its own idle timers would never see traffic for.</li>
+ * </ul>
+ */
+public final class FlowSyncBridge implements FlowEventListener, FlowStore {
+    private static final FlowState[] STATES = FlowState.values();
+
+    private final FlowTable table;
+    private final VersionClock clock;
+    private final LongSupplier now;
+    private final FlowDigest digest = new FlowDigest();
+    private final ThreadLocal<Boolean> applyingPeerRecord = ThreadLocal.withInitial(() -> false);
+    private final ThreadLocal<FlowSnapshot> incoming = ThreadLocal.withInitial(FlowSnapshot::new);
+    private volatile FlowReplicator replicator;
+    private volatile boolean source;
+    private long lastRefreshMillis;
+
+    public FlowSyncBridge(FlowTable table, VersionClock clock, LongSupplier now) {
+        this.table = table;
+        this.clock = clock;
+        this.now = now;
+    }
+
+    public void attach(FlowReplicator replicator) {
+        this.replicator = replicator;
+    }
+
+    /** Whether this box is the source of truth (the active) and so publishes its changes. */
+    public void setSource(boolean source) {
+        this.source = source;
+    }
+
+    @Override
+    public void onFlowEvent(FlowEventType type, FlowSnapshot flow) {
+        boolean ends = type == FlowEventType.EXPIRED || type == FlowEventType.REMOVED;
+        if (type == FlowEventType.CREATED || ends) {
+            digest.toggle(toRecord(flow, false));
+        }
+        FlowReplicator r = replicator;
+        if (r != null && source && !applyingPeerRecord.get()) {
+            r.publish(toRecord(flow, ends));
+        }
+    }
+
+    /** Publishes every flow seen since the last refresh (call every refresh interval, on the active). */
+    public int refresh() {
+        FlowReplicator r = replicator;
+        if (r == null || !source) {
+            return 0;
+        }
+        long since = lastRefreshMillis;
+        lastRefreshMillis = now.getAsLong();
+        int[] count = {0};
+        table.forEach(flow -> {
+            if (flow.lastSeenMillis >= since && !flow.remote) {
+                r.publish(toRecord(flow, false));
+                count[0]++;
+            }
+        });
+        return count[0];
+    }
+
+    @Override
+    public void apply(FlowRecord record) {
+        clock.observe(record.version());
+        FlowSnapshot s = incoming.get();
+        s.protocol = record.protocol();
+        s.clientAddress = record.clientAddress();
+        s.clientPort = record.clientPort();
+        s.vipAddress = record.vipAddress();
+        s.vipPort = record.vipPort();
+        s.backendAddress = record.backendAddress();
+        s.backendPort = record.backendPort();
+        s.snatAddress = record.snatAddress();
+        s.snatPort = record.snatPort();
+        s.state = record.state() > 0 && record.state() < STATES.length ? STATES[record.state()] : FlowState.TCP_ESTABLISHED;
+        s.finFromReply = (record.flags() & 1) != 0;
+        s.lastSeenMillis = record.lastSeenMillis();
+        s.version = record.version();
+        applyingPeerRecord.set(true);
+        try {
+            table.install(s, record.removed(), now.getAsLong());
+        } finally {
+            applyingPeerRecord.set(false);
+        }
+    }
+
+    @Override
+    public void forEach(Consumer<FlowRecord> visitor) {
+        table.forEach(flow -> visitor.accept(toRecord(flow, false)));
+    }
+
+    @Override
+    public void removeLocal(FlowRecord record) {
+        applyingPeerRecord.set(true);
+        try {
+            table.removeByKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort());
+        } finally {
+            applyingPeerRecord.set(false);
+        }
+    }
+
+    @Override
+    public FlowDigest digest() {
+        return digest;
+    }
+
+    static FlowRecord toRecord(FlowSnapshot f, boolean removed) {
+        return new FlowRecord(f.protocol, f.clientAddress, f.clientPort, f.vipAddress, f.vipPort,
+                f.backendAddress, f.backendPort, f.snatAddress, f.snatPort,
+                f.state.code(), f.finFromReply ? 1 : 0, f.lastSeenMillis, f.version, removed);
+    }
+}

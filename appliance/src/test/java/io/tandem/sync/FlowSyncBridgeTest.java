@@ -1,0 +1,224 @@
+package io.tandem.sync;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.tandem.balancer.ActiveServices;
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.FlowLookup;
+import io.tandem.conntrack.FlowState;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.FragmentTable;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.dataplane.PacketProcessor;
+import io.tandem.dataplane.Verdict;
+import io.tandem.packet.DropReason;
+import io.tandem.packet.Ipv4;
+import io.tandem.packet.TcpFlags;
+import io.tandem.packet.TestPacket;
+import io.tandem.statesync.InMemoryReplicator;
+import io.tandem.statesync.VersionClock;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two boxes' engines joined by the in-memory replicator: the active's flows appear on the
+ * standby with the same NAT mapping, survive there without traffic, and carry on through it.
+ */
+class FlowSyncBridgeTest {
+    private static final String CONFIG = """
+            dataplane: { front_interface: front, back_interface: back }
+            conntrack:
+              max_flows: 4096
+              timeouts: { tcp_established: 2s, udp_assured: 2s }
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+                  - { address: 198.19.0.13, port: 8080 }
+            """;
+
+    /** One box: table, engine, bridge, with a clock the test moves. */
+    static final class Box {
+        final AtomicLong clock = new AtomicLong(1_000_000);
+        final FlowTable table;
+        final PacketProcessor processor;
+        final FlowSyncBridge bridge;
+
+        Box(TandemConfig config) {
+            SnatPortPools pools = new SnatPortPools(1024, 65535);
+            VersionClock versions = new VersionClock(clock::get);
+            table = new FlowTable(4096, 4096, config.conntrack().flowTimeouts(), pools, versions::next);
+            processor = new PacketProcessor(table, new FragmentTable(64, 30_000),
+                    new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE)));
+            bridge = new FlowSyncBridge(table, versions, clock::get);
+            table.setListener(bridge);
+        }
+
+        FlowLookup flow(int clientPort) {
+            FlowLookup out = new FlowLookup();
+            return table.lookup(Ipv4.PROTO_TCP, Ipv4.parse("198.18.0.10"), Ipv4.parse("198.18.0.100"), clientPort, 80, out) ? out : null;
+        }
+    }
+
+    private InMemoryReplicator[] link;
+
+    @AfterEach
+    void unlink() {
+        if (link != null) {
+            link[0].close();
+            link[1].close();
+        }
+    }
+
+    private Box[] pair() throws Exception {
+        TandemConfig config = ConfigLoader.parse(CONFIG, "test");
+        Box active = new Box(config);
+        Box standby = new Box(config);
+        link = InMemoryReplicator.pair(10_000, Duration.ofMillis(100));
+        active.bridge.attach(link[0]);
+        standby.bridge.attach(link[1]);
+        link[0].start(active.bridge);
+        link[1].start(standby.bridge);
+        active.bridge.setSource(true);
+        link[0].setSource(true);
+        return new Box[] {active, standby};
+    }
+
+    static void await(BooleanSupplier condition, String what) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+        }
+    }
+
+    private static void handshake(Box box, int clientPort) {
+        assertEquals(Verdict.FORWARD, box.processor.process(
+                TestPacket.tcp("198.18.0.10", clientPort, "198.18.0.100", 80, TcpFlags.SYN).build(), box.clock.get()));
+        FlowLookup f = box.flow(clientPort);
+        box.processor.process(TestPacket.tcp(Ipv4.format(f.backendAddress()), 8080, "198.19.0.100", f.snatPort(),
+                TcpFlags.SYN | TcpFlags.ACK).build(), box.clock.get());
+        box.processor.process(TestPacket.tcp("198.18.0.10", clientPort, "198.18.0.100", 80, TcpFlags.ACK).build(), box.clock.get());
+    }
+
+    @Test
+    void theStandbyHoldsEachFlowWithTheSameMappingAndState() throws Exception {
+        Box[] boxes = pair();
+        for (int port = 40000; port < 40100; port++) {
+            handshake(boxes[0], port);
+        }
+        await(() -> boxes[1].table.size() == 100
+                && Arrays.equals(boxes[0].bridge.digest().snapshot(), boxes[1].bridge.digest().snapshot()), "100 flows on the standby");
+        await(() -> boxes[1].flow(40099) != null && boxes[1].flow(40099).state() == FlowState.TCP_ESTABLISHED, "states replicated");
+        for (int port = 40000; port < 40100; port++) {
+            FlowLookup a = boxes[0].flow(port);
+            FlowLookup b = boxes[1].flow(port);
+            assertEquals(a.backendAddress(), b.backendAddress());
+            assertEquals(a.snatPort(), b.snatPort());
+            assertEquals(FlowState.TCP_ESTABLISHED, b.state());
+        }
+        assertEquals(0, boxes[1].table.embryonic());
+        await(() -> Boolean.TRUE.equals(link[1].status().digestsEqual()), "the standby's digest comparison");
+    }
+
+    @Test
+    void afterTakeoverTheStandbyForwardsMidStreamSegmentsWithTheSameNat() throws Exception {
+        Box[] boxes = pair();
+        handshake(boxes[0], 41000);
+        ByteBuf onActive = TestPacket.tcp("198.18.0.10", 41000, "198.18.0.100", 80, TcpFlags.ACK).payload("data").build();
+        boxes[0].processor.process(onActive, boxes[0].clock.get());
+        await(() -> boxes[1].flow(41000) != null, "the flow on the standby");
+
+        // The active dies; a retransmitted mid-stream segment reaches the standby.
+        ByteBuf onStandby = TestPacket.tcp("198.18.0.10", 41000, "198.18.0.100", 80, TcpFlags.ACK).payload("data").build();
+        assertEquals(Verdict.FORWARD, boxes[1].processor.process(onStandby, boxes[1].clock.get()));
+        assertEquals(ByteBufUtil.hexDump(onActive), ByteBufUtil.hexDump(onStandby), "the same rewrite, byte for byte");
+
+        ByteBuf unknown = TestPacket.tcp("198.18.0.10", 41001, "198.18.0.100", 80, TcpFlags.ACK).build();
+        assertEquals(Verdict.DROP, boxes[1].processor.process(unknown, boxes[1].clock.get()));
+        assertEquals(DropReason.TCP_NOT_SYN, boxes[1].processor.lastDropReason(), "a flow it never heard of is still not invented");
+    }
+
+    @Test
+    void longLivedFlowsOutliveTheStandbysIdleTimersWhileTheActiveRefreshesThem() throws Exception {
+        Box[] boxes = pair();
+        handshake(boxes[0], 42000);
+        await(() -> boxes[1].flow(42000) != null && boxes[1].flow(42000).state() == FlowState.TCP_ESTABLISHED, "the flow on the standby");
+        boxes[1].table.setRemoteHold(8_000); // longer than the refresh interval (5 s), far shorter than the test
+        for (int second = 1; second <= 20; second++) {
+            // traffic on the active only, every second; ESTABLISHED idles out after 2 s here
+            boxes[0].clock.addAndGet(1000);
+            boxes[1].clock.addAndGet(1000);
+            boxes[0].processor.process(TestPacket.tcp("198.18.0.10", 42000, "198.18.0.100", 80, TcpFlags.ACK).build(), boxes[0].clock.get());
+            if (second % 5 == 0) {
+                boxes[0].bridge.refresh();
+            }
+            boxes[0].table.expire(boxes[0].clock.get(), 4096);
+            boxes[1].table.expire(boxes[1].clock.get(), 4096);
+        }
+        assertNotNull(boxes[0].flow(42000));
+        assertNotNull(boxes[1].flow(42000), "the standby still holds the flow after 20 s, ten idle timeouts");
+
+        // The active stops refreshing (it died): the standby lets the flow go after the hold.
+        boxes[1].clock.addAndGet(9_000);
+        boxes[1].table.expire(boxes[1].clock.get(), 4096);
+        assertNull(boxes[1].flow(42000));
+    }
+
+    @Test
+    void aClosedFlowEndsOnTheStandbyToo() throws Exception {
+        Box[] boxes = pair();
+        handshake(boxes[0], 43000);
+        await(() -> boxes[1].flow(43000) != null, "the flow on the standby");
+        FlowLookup f = boxes[0].flow(43000);
+        boxes[0].processor.process(TestPacket.tcp(Ipv4.format(f.backendAddress()), 8080, "198.19.0.100", f.snatPort(), TcpFlags.RST).build(),
+                boxes[0].clock.get());
+        boxes[0].clock.addAndGet(11_000);
+        assertEquals(1, boxes[0].table.expire(boxes[0].clock.get(), 4096));
+        await(() -> boxes[1].flow(43000) == null, "the removal on the standby");
+        assertEquals(0, boxes[1].table.size());
+        assertTrue(Arrays.equals(boxes[0].bridge.digest().snapshot(), boxes[1].bridge.digest().snapshot()));
+    }
+
+    @Test
+    void aStandbyThatJoinsLateGetsTheWholeTable() throws Exception {
+        TandemConfig config = ConfigLoader.parse(CONFIG, "test");
+        Box active = new Box(config);
+        Box standby = new Box(config);
+        link = InMemoryReplicator.pair(10_000, Duration.ofMillis(100));
+        active.bridge.attach(link[0]);
+        link[0].start(active.bridge);
+        link[0].setSource(true);
+        active.bridge.setSource(true);
+        for (int port = 44000; port < 44500; port++) {
+            handshake(active, port);
+        }
+        standby.bridge.attach(link[1]);
+        link[1].start(standby.bridge);
+        assertEquals(500, standby.table.size());
+        assertEquals(500, link[1].status().lastFullResync().records());
+        handshake(active, 44500);
+        await(() -> standby.table.size() == 501, "the change after the transfer");
+    }
+}
