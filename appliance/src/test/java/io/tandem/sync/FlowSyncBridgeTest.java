@@ -81,6 +81,12 @@ class FlowSyncBridgeTest {
 
     private InMemoryReplicator[] link;
 
+    private static long lastSeen(Box box) {
+        long[] seen = {-1};
+        box.table.forEach(f -> seen[0] = f.lastSeenMillis);
+        return seen[0];
+    }
+
     @AfterEach
     void unlink() {
         if (link != null) {
@@ -172,10 +178,14 @@ class FlowSyncBridgeTest {
             boxes[1].clock.addAndGet(1000);
             boxes[0].processor.process(TestPacket.tcp("198.18.0.10", 42000, "198.18.0.100", 80, TcpFlags.ACK).build(), boxes[0].clock.get());
             if (second % 5 == 0) {
-                boxes[0].bridge.refresh();
+                assertEquals(1, boxes[0].bridge.refresh());
+                long refreshedAt = boxes[1].clock.get();
+                await(() -> lastSeen(boxes[1]) == refreshedAt, "the refresh reaching the standby");
             }
             boxes[0].table.expire(boxes[0].clock.get(), 4096);
             boxes[1].table.expire(boxes[1].clock.get(), 4096);
+            int at = second;
+            assertNotNull(boxes[1].flow(42000), () -> "the standby dropped the flow at second " + at);
         }
         assertNotNull(boxes[0].flow(42000));
         assertNotNull(boxes[1].flow(42000), "the standby still holds the flow after 20 s, ten idle timeouts");
