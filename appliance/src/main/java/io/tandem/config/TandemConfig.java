@@ -6,7 +6,8 @@ import java.util.List;
 import java.util.Map;
 
 /** The whole configuration of one tandemd. Build it with {@link ConfigLoader}, which validates. */
-public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, ConntrackConfig conntrack, List<ServiceConfig> services) {
+public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, ConntrackConfig conntrack, SyncConfig sync,
+                           List<ServiceConfig> services) {
     public TandemConfig {
         node = node == null ? new NodeConfig(null) : node;
         dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null) : dataplane;
@@ -19,6 +20,9 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
         List<String> errors = new ArrayList<>();
         node.validate("node", errors);
         dataplane.validate("dataplane", errors);
+        if (sync != null) {
+            sync.validate("sync", errors);
+        }
         conntrack.validate("conntrack", errors);
         Map<String, Integer> names = new HashMap<>();
         Map<String, Integer> endpoints = new HashMap<>();

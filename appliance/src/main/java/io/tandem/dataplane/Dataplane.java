@@ -19,10 +19,16 @@ import io.tandem.dataplane.netsetup.PolicyRouting;
 import io.tandem.dataplane.tun.TunDevice;
 import io.tandem.dataplane.tun.TunQueue;
 import io.tandem.packet.DropReason;
+import io.tandem.statesync.JGroupsReplicator;
+import io.tandem.statesync.SyncStatus;
+import io.tandem.statesync.VersionClock;
+import io.tandem.sync.FlowSyncBridge;
+import io.tandem.config.SyncConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -43,11 +49,14 @@ public final class Dataplane implements AutoCloseable {
     private final PolicyRouting routing;
     private final MultiThreadIoEventLoopGroup loops;
     private final List<TunQueue> queues = new ArrayList<>();
+    private final FlowSyncBridge bridge;
+    private JGroupsReplicator replicator;
     private volatile TandemConfig config;
 
-    private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, ActiveServices services,
+    private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, FlowSyncBridge bridge, ActiveServices services,
                       PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
         this.config = config;
+        this.bridge = bridge;
         this.pools = pools;
         this.flows = flows;
         this.services = services;
@@ -65,15 +74,21 @@ public final class Dataplane implements AutoCloseable {
         Epoll.ensureAvailability();
         var c = config.conntrack();
         SnatPortPools pools = new SnatPortPools(c.snatPorts().first(), c.snatPorts().last());
-        FlowTable flows = new FlowTable(c.maxFlows(), c.maxEmbryonic(), c.flowTimeouts(), pools);
+        VersionClock versions = new VersionClock();
+        FlowTable flows = new FlowTable(c.maxFlows(), c.maxEmbryonic(), c.flowTimeouts(), pools, versions::next);
+        FlowSyncBridge bridge = new FlowSyncBridge(flows, versions, System::currentTimeMillis);
+        flows.setListener(bridge);
         ActiveServices services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
         FragmentTable fragments = new FragmentTable(4096, c.fragmentLifetime().toMillis());
         int queueCount = config.dataplane().effectiveQueues();
         TunDevice tun = TunDevice.open(config.dataplane().tunName(), queueCount);
         PolicyRouting routing = new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys"));
         MultiThreadIoEventLoopGroup loops = new MultiThreadIoEventLoopGroup(queueCount, EpollIoHandler.newFactory());
-        Dataplane dataplane = new Dataplane(config, pools, flows, services, routing, loops);
+        Dataplane dataplane = new Dataplane(config, pools, flows, bridge, services, routing, loops);
         try {
+            if (config.sync() != null) {
+                dataplane.startSync(config.sync(), config.node().name());
+            }
             for (int fd : tun.queueFds()) {
                 TunQueue queue = new TunQueue(fd, new PacketProcessor(flows, fragments, services),
                         System::currentTimeMillis, PooledByteBufAllocator.DEFAULT);
@@ -95,6 +110,40 @@ public final class Dataplane implements AutoCloseable {
         LOG.info("serving {} services on {} with {} queues; flow table {} flows ({} MB)", config.services().size(),
                 config.dataplane().tunName(), queueCount, flows.capacity(), flows.memoryFootprintBytes() >> 20);
         return dataplane;
+    }
+
+    /**
+     * Joins the peer before serving: a box that starts while its peer runs pulls the peer's
+     * whole table first, so it never serves with an empty one.
+     */
+    private void startSync(SyncConfig sync, String nodeName) throws Exception {
+        flows.setRemoteHold(sync.remoteHold().toMillis());
+        replicator = new JGroupsReplicator(new JGroupsReplicator.Settings(nodeName, sync.bindAddress().toString(), sync.port(),
+                List.of(sync.bindAddress() + "[" + sync.port() + "]", sync.peer() + "[" + sync.peerPort() + "]"),
+                Path.of(sync.keyFile()), sync.keyPassword(), sync.failureTimeout(), sync.digestInterval(), sync.queue(),
+                Duration.ofSeconds(60)));
+        bridge.attach(replicator);
+        replicator.start(bridge);
+        setActive(sync.role() == SyncConfig.Role.ACTIVE);
+        long refreshMillis = sync.refreshInterval().toMillis();
+        loops.next().scheduleAtFixedRate(bridge::refresh, refreshMillis, refreshMillis, TimeUnit.MILLISECONDS);
+        LOG.info("sync: joined as {}; peer {}", sync.role(), replicator.status().peerConnected() ? replicator.status().peer() : "not connected");
+    }
+
+    /** The active publishes its flow changes to the peer; the standby applies the peer's. */
+    public void setActive(boolean active) {
+        bridge.setSource(active);
+        if (replicator != null) {
+            replicator.setSource(active);
+        }
+    }
+
+    public SyncStatus syncStatus() {
+        return replicator == null ? null : replicator.status();
+    }
+
+    public FlowSyncBridge syncBridge() {
+        return bridge;
     }
 
     /**
@@ -143,12 +192,23 @@ public final class Dataplane implements AutoCloseable {
                         + " tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
                 c.flowsCreated(), c.dropsTotal(), drops, writeErrors, backlogDrops);
+        SyncStatus sync = syncStatus();
+        if (sync != null) {
+            LOG.info("sync: peer={} connected={} sent={} received={} queue={} overflows={} decode_errors={} lag_ms={}"
+                            + " digests_equal={} range_resyncs={} last_full_resync={}",
+                    sync.peer(), sync.peerConnected(), sync.recordsSent(), sync.recordsReceived(), sync.queueDepth(),
+                    sync.overflows(), sync.decodeErrors(), sync.lastLagMillis(), sync.digestsEqual(), sync.rangeResyncs(),
+                    sync.lastFullResync());
+        }
     }
 
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */
     @Override
     public void close() {
         routing.remove();
+        if (replicator != null) {
+            replicator.close(); // leaves the peer; the table stays as it is
+        }
         loops.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         for (TunQueue q : queues) {
             try {

@@ -1,0 +1,49 @@
+package io.tandem.config;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * State sync with the peer box. Absent: tandemd runs alone. {@code role} is the role at
+ * start until the HA control (keepalived) tells tandemd otherwise.
+ */
+public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer, Integer peerPort,
+                         String keyFile, String keyPassword, Role role, Duration failureTimeout,
+                         Duration digestInterval, Duration refreshInterval, Duration remoteHold, Integer queue) {
+    /** Which side publishes: the active is the source of truth, the standby applies. */
+    public enum Role {
+        @com.fasterxml.jackson.annotation.JsonProperty("active") ACTIVE,
+        @com.fasterxml.jackson.annotation.JsonProperty("standby") STANDBY
+    }
+
+    public SyncConfig {
+        port = port == null ? 7800 : port;
+        peerPort = peerPort == null ? port : peerPort;
+        keyFile = keyFile == null ? "/etc/tandem/sync.p12" : keyFile;
+        keyPassword = keyPassword == null ? "tandem" : keyPassword;
+        role = role == null ? Role.STANDBY : role;
+        failureTimeout = failureTimeout == null ? Duration.ofSeconds(3) : failureTimeout;
+        digestInterval = digestInterval == null ? Duration.ofSeconds(1) : digestInterval;
+        refreshInterval = refreshInterval == null ? Duration.ofSeconds(30) : refreshInterval;
+        remoteHold = remoteHold == null ? Duration.ofMinutes(10) : remoteHold;
+        queue = queue == null ? 262_144 : queue;
+    }
+
+    void validate(String path, List<String> errors) {
+        ConfigChecks.required(bindAddress, path + ".bind_address", errors);
+        ConfigChecks.required(peer, path + ".peer", errors);
+        ConfigChecks.port(port, path + ".port", errors);
+        ConfigChecks.port(peerPort, path + ".peer_port", errors);
+        ConfigChecks.positive(failureTimeout, path + ".failure_timeout", errors);
+        ConfigChecks.positive(digestInterval, path + ".digest_interval", errors);
+        ConfigChecks.positive(refreshInterval, path + ".refresh_interval", errors);
+        ConfigChecks.positive(remoteHold, path + ".remote_hold", errors);
+        if (remoteHold.compareTo(refreshInterval.multipliedBy(2)) < 0) {
+            errors.add(path + ".remote_hold: " + remoteHold.toSeconds() + " s must be at least two refresh intervals ("
+                    + refreshInterval.multipliedBy(2).toSeconds() + " s), or the standby drops live flows");
+        }
+        if (queue < 1024 || queue > 16_777_216) {
+            errors.add(path + ".queue: " + queue + " is not within 1024-16777216");
+        }
+    }
+}

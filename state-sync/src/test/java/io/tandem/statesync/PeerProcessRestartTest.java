@@ -1,0 +1,110 @@
+package io.tandem.statesync;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two boxes in two JVMs over loopback: the replica is killed with SIGKILL while the source
+ * keeps changing its table, restarted, pulls the whole table and ends with a digest equal to
+ * the source's.
+ */
+class PeerProcessRestartTest {
+    private static final Pattern STATUS = Pattern.compile(
+            "status connected=(\\w+) size=(\\d+) digest=(-?\\d+) equal=(\\w+) quiet=(\\w+) full_resync=(\\d+)");
+
+    @TempDir
+    Path dir;
+
+    /** A peer process and the status lines it printed. */
+    record Peer(Process process, List<String> lines) {
+        Matcher last() {
+            for (int i = lines.size() - 1; i >= 0; i--) {
+                Matcher m = STATUS.matcher(lines.get(i));
+                if (m.matches()) {
+                    return m;
+                }
+            }
+            return null;
+        }
+    }
+
+    private Peer start(String name, int port, int peerPort, Path key, String role) throws IOException {
+        List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
+                "-cp", System.getProperty("java.class.path"), SyncPeerMain.class.getName(),
+                name, Integer.toString(port), Integer.toString(peerPort), key.toString(), role, "5000", "90");
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        List<String> lines = new CopyOnWriteArrayList<>();
+        Thread.ofVirtual().start(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream()))) {
+                for (String line = in.readLine(); line != null; line = in.readLine()) {
+                    lines.add(line);
+                }
+            } catch (IOException ignored) {
+                // the process ended
+            }
+        });
+        return new Peer(process, lines);
+    }
+
+    @Test
+    void aReplicaKilledAndRestartedEndsWithTheSourcesDigest() throws Exception {
+        Path key = dir.resolve("pair.p12");
+        SyncKeys.generate(key, "tandem".toCharArray());
+        int sourcePort = JGroupsReplicatorTest.freePort();
+        int replicaPort = JGroupsReplicatorTest.freePort();
+        List<Peer> peers = new ArrayList<>();
+        try {
+            Peer source = start("lb1", sourcePort, replicaPort, key, "source");
+            peers.add(source);
+            JGroupsReplicatorTest.await(() -> source.last() != null, Duration.ofSeconds(30), () -> "the source up: " + source.lines());
+            Peer replica = start("lb2", replicaPort, sourcePort, key, "replica");
+            peers.add(replica);
+            awaitInSync(source, replica, false);
+
+            replica.process().destroyForcibly(); // SIGKILL
+            replica.process().waitFor(10, TimeUnit.SECONDS);
+            JGroupsReplicatorTest.await(() -> source.last() != null && source.last().group(5).equals("false"),
+                    Duration.ofSeconds(20), () -> "the source changing its table meanwhile");
+
+            Peer restarted = start("lb2", replicaPort, sourcePort, key, "replica");
+            peers.add(restarted);
+            awaitInSync(source, restarted, true);
+        } finally {
+            for (Peer p : peers) {
+                p.process().destroyForcibly();
+                p.process().waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    /** Waits for a quiet moment in which both print the same digest over a non-empty table, the replica saying equal. */
+    private static void awaitInSync(Peer source, Peer replica, boolean afterRestart) {
+        JGroupsReplicatorTest.await(() -> {
+            Matcher s = source.last();
+            Matcher r = replica.last();
+            return s != null && r != null && Integer.parseInt(r.group(2)) > 1000
+                    && s.group(3).equals(r.group(3)) && r.group(4).equals("true")
+                    && (!afterRestart || Long.parseLong(r.group(6)) > 1000);
+        }, Duration.ofSeconds(60), () -> "equal digests; source: " + tail(source) + " replica: " + tail(replica));
+        assertTrue(replica.process().isAlive());
+    }
+
+    private static String tail(Peer p) {
+        List<String> lines = p.lines();
+        return lines.subList(Math.max(0, lines.size() - 3), lines.size()).toString();
+    }
+}
