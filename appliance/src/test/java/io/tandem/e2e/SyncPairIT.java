@@ -1,0 +1,107 @@
+package io.tandem.e2e;
+
+import io.tandem.lab.NamespaceLab;
+import io.tandem.statesync.SyncKeys;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two tandemd processes joined by state sync in the namespace lab: live flows through the
+ * active appear in the standby's table with equal digests, and a standby killed with
+ * SIGKILL and restarted pulls the whole table before serving.
+ */
+class SyncPairIT {
+    private static final String CONFIG = """
+            node: { name: %s }
+            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
+            conntrack: { max_flows: 65536 }
+            sync:
+              bind_address: %s
+              peer: %s
+              key_file: %s
+              role: %s
+              digest_interval: 300ms
+              refresh_interval: 5s
+              remote_hold: 60s
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+            """;
+    private static final Pattern FLOWS = Pattern.compile("(?<![a-z_])flows=(\\d+) ");
+
+    private static int lastFlows(String log) {
+        int flows = -1;
+        for (String line : log.lines().toList()) {
+            Matcher m = FLOWS.matcher(line);
+            if (m.find()) {
+                flows = Integer.parseInt(m.group(1));
+            }
+        }
+        return flows;
+    }
+
+    private static String lastLine(String log, String containing) {
+        List<String> lines = log.lines().filter(l -> l.contains(containing)).toList();
+        return lines.isEmpty() ? "" : lines.get(lines.size() - 1);
+    }
+
+    @Test
+    void theStandbyHoldsTheActivesLiveFlowsAndResyncsAfterACrash() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tsp")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            Path lb1 = lab.logs().resolve("lb1.yaml");
+            Path lb2 = lab.logs().resolve("lb2.yaml");
+            Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active"));
+            Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby"));
+            String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
+            for (String b : List.of("b1", "b2")) {
+                lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            lab.start("lb", "lb1.log", tandemd, "--config", lb1.toString());
+            lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
+            Process standby = lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
+            lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
+            NamespaceLab.await(() -> lastLine(lab.log("lb1.log"), "sync: peer=").contains("connected=true"), Duration.ofSeconds(30),
+                    () -> "the pair connected:\n" + lab.log("lb1.log"));
+
+            // 60 connections held open 10 s each, through the active only.
+            Process clients = lab.traffic("client", "clients.log", "tcp-clients", "198.18.0.100", "80", "60", "4096", "10000", "60");
+            NamespaceLab.await(() -> lastFlows(lab.log("lb1.log")) >= 60, Duration.ofSeconds(20), () -> lab.log("lb1.log"));
+            NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 60
+                            && lastLine(lab.log("lb2.log"), "sync: peer=").contains("digests_equal=true"),
+                    Duration.ofSeconds(20), () -> "the standby holding the flows, digests equal:\n" + lab.log("lb2.log"));
+
+            standby.destroyForcibly(); // SIGKILL: the standby loses its table
+            NamespaceLab.awaitExit(standby, Duration.ofSeconds(10));
+            lab.start("lb2", "lb2-restarted.log", tandemd, "--config", lb2.toString());
+            lab.awaitLog("lb2-restarted.log", "full table received from the peer", Duration.ofSeconds(30));
+            String transfer = lastLine(lab.log("lb2-restarted.log"), "full table received");
+            Matcher m = Pattern.compile("received from the peer: (\\d+) flows").matcher(transfer);
+            assertTrue(m.find() && Integer.parseInt(m.group(1)) >= 60, transfer);
+            lab.awaitLog("lb2-restarted.log", "running", Duration.ofSeconds(30));
+            String restarted = lab.log("lb2-restarted.log");
+            assertTrue(restarted.indexOf("full table received") < restarted.indexOf("serving 1 services"),
+                    "the table arrived before the restarted box started serving:\n" + restarted);
+            NamespaceLab.await(() -> lastLine(lab.log("lb2-restarted.log"), "sync: peer=").contains("digests_equal=true"),
+                    Duration.ofSeconds(20), () -> lab.log("lb2-restarted.log"));
+
+            assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(60)), lab.log("clients.log"));
+        }
+    }
+}
