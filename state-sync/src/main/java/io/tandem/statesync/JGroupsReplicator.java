@@ -73,8 +73,13 @@ public final class JGroupsReplicator implements FlowReplicator {
 
             @Override
             public void viewAccepted(View next) {
+                View previous = view;
                 view = next;
-                LOG.info("sync group: {}", next.getMembers());
+                if (previous != null && previous.size() > next.size()) {
+                    LOG.warn("sync: peer left the group: {} (this box keeps its table)", next.getMembers());
+                } else {
+                    LOG.info("sync group: {}", next.getMembers());
+                }
             }
 
             @Override
@@ -91,6 +96,9 @@ public final class JGroupsReplicator implements FlowReplicator {
         view = channel.getView();
         if (view.size() > 1) {
             channel.getState(null, settings.stateTimeout().toMillis());
+        } else {
+            LOG.warn("sync: no peer admitted yet (peers {}): it is down, unreachable, or does not hold this pair's key "
+                    + "(a peer with another key can never join: its messages do not decrypt)", settings.peers());
         }
         engine.start();
     }

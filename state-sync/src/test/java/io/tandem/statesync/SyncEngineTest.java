@@ -1,0 +1,87 @@
+package io.tandem.statesync;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Coalescing, overflow and healing, over the in-memory stand-in (the real engine and codec). */
+class SyncEngineTest {
+    private InMemoryReplicator[] link;
+
+    @AfterEach
+    void close() {
+        link[0].close();
+        link[1].close();
+    }
+
+    private MapFlowStore[] pair(int queue) {
+        link = InMemoryReplicator.pair(queue, Duration.ofMillis(100));
+        MapFlowStore a = new MapFlowStore();
+        MapFlowStore b = new MapFlowStore();
+        link[0].start(a);
+        link[1].start(b);
+        link[0].setSource(true);
+        return new MapFlowStore[] {a, b};
+    }
+
+    @Test
+    void repeatedChangesOfOneFlowCoalesceAndTheNewestWins() {
+        MapFlowStore[] stores = pair(100_000);
+        for (int v = 1; v <= 20_000; v++) {
+            FlowRecord r = JGroupsReplicatorTest.flow(1, v);
+            stores[0].put(r);
+            link[0].publish(r);
+        }
+        JGroupsReplicatorTest.await(() -> stores[1].flows.size() == 1
+                        && stores[1].flows.values().iterator().next().version() == 20_000,
+                Duration.ofSeconds(10), () -> "the newest version on the peer");
+        long sent = link[0].status().recordsSent();
+        assertTrue(sent < 20_000 / 10, "20,000 changes of one flow went out as " + sent + " records");
+    }
+
+    @Test
+    void aFullQueueNeverBlocksCountsTheOverflowAndTheDigestHealsIt() {
+        MapFlowStore[] stores = pair(1024);
+        int refused = 0;
+        long start = System.nanoTime();
+        for (int i = 0; i < 50_000; i++) {
+            FlowRecord r = JGroupsReplicatorTest.flow(i, i + 1);
+            stores[0].put(r);
+            if (!link[0].publish(r)) {
+                refused++;
+            }
+        }
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(refused > 0, "a burst of 50,000 overflows a queue of 1024");
+        assertEquals(refused, link[0].status().overflows());
+        assertTrue(millis < 5_000, "publishing never blocked: " + millis + " ms");
+        JGroupsReplicatorTest.await(() -> Arrays.equals(stores[0].digest().snapshot(), stores[1].digest().snapshot()),
+                Duration.ofSeconds(30), () -> stores[1].flows.size() + " of 50000 on the peer");
+        assertEquals(50_000, stores[1].flows.size());
+        assertTrue(link[1].status().rangeResyncs() > 0, "healed by range resync");
+    }
+
+    @Test
+    void aLinkDownKeepsBothTablesAndTheDigestRepairsAfterwards() {
+        MapFlowStore[] stores = pair(100_000);
+        for (int i = 0; i < 1000; i++) {
+            stores[0].put(JGroupsReplicatorTest.flow(i, i + 1));
+            link[0].publish(JGroupsReplicatorTest.flow(i, i + 1));
+        }
+        JGroupsReplicatorTest.await(() -> stores[1].flows.size() == 1000, Duration.ofSeconds(10), () -> "1000 on the peer");
+        link[0].disconnect();
+        for (int i = 1000; i < 1500; i++) {
+            stores[0].put(JGroupsReplicatorTest.flow(i, i + 1));
+            link[0].publish(JGroupsReplicatorTest.flow(i, i + 1));
+        }
+        assertEquals(1000, stores[1].flows.size(), "the link down empties nothing");
+        link[0].connect(true);
+        JGroupsReplicatorTest.await(() -> Arrays.equals(stores[0].digest().snapshot(), stores[1].digest().snapshot()),
+                Duration.ofSeconds(30), () -> stores[1].flows.size() + " of 1500 on the peer");
+    }
+}
