@@ -195,9 +195,9 @@ final class SyncEngine implements AutoCloseable {
         // more often than one digest interval.
         if (!differing.isEmpty() && !source && now - lastResyncRequestMillis >= digestIntervalMillis) {
             lastResyncRequestMillis = now;
+            rangeResyncs.incrementAndGet(); // counted when asked: an in-process transport answers within send()
             try {
                 transport.send(SyncCodec.encodeResync(now, differing));
-                rangeResyncs.incrementAndGet();
             } catch (Exception e) {
                 LOG.warn("sync resync request failed: {}", e.toString());
             }
