@@ -137,11 +137,12 @@ public final class FlowTable {
     }
 
     private boolean probeAndCopy(int proto, int src, int dst, int srcPort, int dstPort, FlowLookup out) {
-        int position = findPosition(proto, src, dst, srcPort, dstPort);
-        if (position < 0) {
+        // The entry is read once: under an optimistic stamp a writer may shift or clear the
+        // position meanwhile, so it must never be read twice (validate() discards the result).
+        int entry = findEntry(proto, src, dst, srcPort, dstPort) - 1;
+        if (entry < 0) {
             return false;
         }
-        int entry = index[position] - 1;
         int slot = entry >>> 1;
         copyInto(slot, out);
         out.direction = (entry & 1) == 0 ? FlowDirection.ORIGINAL : FlowDirection.REPLY;
@@ -166,8 +167,23 @@ public final class FlowTable {
         out.snatPort = (int) p & 0xFFFF;
     }
 
-    /** Index position of the entry matching the tuple, or -1. Bounded even under concurrent change. */
+    /** Index position of the entry matching the tuple, or -1. For writers, under the write lock. */
     private int findPosition(int proto, int src, int dst, int srcPort, int dstPort) {
+        long found = probe(proto, src, dst, srcPort, dstPort);
+        return found < 0 ? -1 : (int) (found >>> 32);
+    }
+
+    /** The matching entry's value as read (0 if none): safe without the lock. */
+    private int findEntry(int proto, int src, int dst, int srcPort, int dstPort) {
+        long found = probe(proto, src, dst, srcPort, dstPort);
+        return found < 0 ? 0 : (int) found;
+    }
+
+    /**
+     * Linear probing for the tuple: {@code position << 32 | entry} with the entry as it was
+     * read at that position, or -1. Bounded even while writers shift entries concurrently.
+     */
+    private long probe(int proto, int src, int dst, int srcPort, int dstPort) {
         int position = indexSlot(proto, src, dst, srcPort, dstPort);
         for (int probes = 0; probes < index.length; probes++) {
             int entry = index[position];
@@ -175,7 +191,7 @@ public final class FlowTable {
                 return -1;
             }
             if (matches(entry - 1, proto, src, dst, srcPort, dstPort)) {
-                return position;
+                return (long) position << 32 | entry;
             }
             position = (position + 1) & indexMask;
         }
