@@ -194,9 +194,9 @@ public final class Dataplane implements AutoCloseable {
                 c.flowsCreated(), c.dropsTotal(), drops, writeErrors, backlogDrops);
         SyncStatus sync = syncStatus();
         if (sync != null) {
-            LOG.info("sync: peer={} connected={} sent={} received={} queue={} overflows={} decode_errors={} lag_ms={}"
+            LOG.info("sync: role={} peer={} connected={} sent={} received={} queue={} overflows={} decode_errors={} lag_ms={}"
                             + " digests_equal={} range_resyncs={} last_full_resync={}",
-                    sync.peer(), sync.peerConnected(), sync.recordsSent(), sync.recordsReceived(), sync.queueDepth(),
+                    sync.source() ? "source" : "replica", sync.peer(), sync.peerConnected(), sync.recordsSent(), sync.recordsReceived(), sync.queueDepth(),
                     sync.overflows(), sync.decodeErrors(), sync.lastLagMillis(), sync.digestsEqual(), sync.rangeResyncs(),
                     sync.lastFullResync());
         }

@@ -77,14 +77,14 @@ class SyncPairIT {
             lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
             Process standby = lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
             lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
-            NamespaceLab.await(() -> lastLine(lab.log("lb1.log"), "sync: peer=").contains("connected=true"), Duration.ofSeconds(30),
+            NamespaceLab.await(() -> lastLine(lab.log("lb1.log"), "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
                     () -> "the pair connected:\n" + lab.log("lb1.log"));
 
             // 60 connections held open 10 s each, through the active only.
             Process clients = lab.traffic("client", "clients.log", "tcp-clients", "198.18.0.100", "80", "60", "4096", "10000", "60");
             NamespaceLab.await(() -> lastFlows(lab.log("lb1.log")) >= 60, Duration.ofSeconds(20), () -> lab.log("lb1.log"));
             NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 60
-                            && lastLine(lab.log("lb2.log"), "sync: peer=").contains("digests_equal=true"),
+                            && lastLine(lab.log("lb2.log"), "sync: role=").contains("digests_equal=true"),
                     Duration.ofSeconds(20), () -> "the standby holding the flows, digests equal:\n" + lab.log("lb2.log"));
 
             standby.destroyForcibly(); // SIGKILL: the standby loses its table
@@ -98,7 +98,7 @@ class SyncPairIT {
             String restarted = lab.log("lb2-restarted.log");
             assertTrue(restarted.indexOf("full table received") < restarted.indexOf("serving 1 services"),
                     "the table arrived before the restarted box started serving:\n" + restarted);
-            NamespaceLab.await(() -> lastLine(lab.log("lb2-restarted.log"), "sync: peer=").contains("digests_equal=true"),
+            NamespaceLab.await(() -> lastLine(lab.log("lb2-restarted.log"), "sync: role=").contains("digests_equal=true"),
                     Duration.ofSeconds(20), () -> lab.log("lb2-restarted.log"));
 
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(60)), lab.log("clients.log"));

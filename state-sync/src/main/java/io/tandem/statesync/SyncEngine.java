@@ -264,7 +264,7 @@ final class SyncEngine implements AutoCloseable {
     }
 
     SyncStatus status() {
-        return new SyncStatus(transport.peerConnected(), transport.peer(), recordsSent.get(), recordsReceived.get(),
+        return new SyncStatus(source, transport.peerConnected(), transport.peer(), recordsSent.get(), recordsReceived.get(),
                 queue.size(), overflows.get(), decodeErrors.get(), lastLagMillis, digestsEqual, rangeResyncs.get(),
                 lastFullResync);
     }

@@ -3,13 +3,14 @@ package io.tandem.statesync;
 /**
  * What the status page and {@code tandemctl sync} show about replication.
  *
+ * @param source          this box is the source of truth (the active), the peer a replica
  * @param peerConnected   the peer is a member of the sync group now
  * @param peer            the peer's name, or null
  * @param digestsEqual    null until a digest was compared; then whether every range was equal
  * @param lastLagMillis   change on the sender to application here, for the last batch received
  * @param lastFullResync  the last whole-table transfer received (null if none)
  */
-public record SyncStatus(boolean peerConnected, String peer, long recordsSent, long recordsReceived,
+public record SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                          int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
                          Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
 
