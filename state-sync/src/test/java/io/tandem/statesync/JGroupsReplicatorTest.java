@@ -73,15 +73,23 @@ class JGroupsReplicatorTest {
         }
     }
 
-    @Test
-    void changesReachThePeerAndTheDigestsAgree() throws Exception {
+    /** A source (lb1, holding {@code a}) and a replica (lb2, holding {@code b}) with the pair's key, joined. */
+    private JGroupsReplicator[] joinedPair(MapFlowStore a, MapFlowStore b) throws Exception {
         int pa = freePort();
         int pb = freePort();
-        MapFlowStore a = new MapFlowStore();
-        MapFlowStore b = new MapFlowStore();
         JGroupsReplicator ra = start("lb1", pa, pb, pairKey, a, true);
         JGroupsReplicator rb = start("lb2", pb, pa, pairKey, b, false);
         await(() -> ra.status().peerConnected() && rb.status().peerConnected(), Duration.ofSeconds(20), () -> "peers joined");
+        return new JGroupsReplicator[] {ra, rb};
+    }
+
+    @Test
+    void changesReachThePeerAndTheDigestsAgree() throws Exception {
+        MapFlowStore a = new MapFlowStore();
+        MapFlowStore b = new MapFlowStore();
+        JGroupsReplicator[] pair = joinedPair(a, b);
+        JGroupsReplicator ra = pair[0];
+        JGroupsReplicator rb = pair[1];
 
         for (int i = 0; i < 5000; i++) {
             FlowRecord record = flow(i, i + 1);
@@ -151,13 +159,11 @@ class JGroupsReplicatorTest {
 
     @Test
     void aReplicaThatDriftedIsRepairedRangeByRange() throws Exception {
-        int pa = freePort();
-        int pb = freePort();
         MapFlowStore a = new MapFlowStore();
         MapFlowStore b = new MapFlowStore();
-        JGroupsReplicator ra = start("lb1", pa, pb, pairKey, a, true);
-        JGroupsReplicator rb = start("lb2", pb, pa, pairKey, b, false);
-        await(() -> ra.status().peerConnected() && rb.status().peerConnected(), Duration.ofSeconds(20), () -> "peers joined");
+        JGroupsReplicator[] pair = joinedPair(a, b);
+        JGroupsReplicator ra = pair[0];
+        JGroupsReplicator rb = pair[1];
         // Changes that never crossed (a full queue, a link down): the digests show it.
         for (int i = 0; i < 300; i++) {
             a.put(flow(i, i + 1));
