@@ -1,5 +1,13 @@
 package io.tandem.cli;
 
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigException;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.dataplane.netsetup.CommandRunner;
+import io.tandem.dataplane.netsetup.PolicyRouting;
 import io.tandem.statesync.SyncKeys;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -18,7 +26,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "tandemctl", mixinStandardHelpOptions = true, version = "tandemctl 0.1.0",
         description = "Operate a Tandem load-balancer pair.",
-        subcommands = {TandemCtl.Keygen.class})
+        subcommands = {TandemCtl.Keygen.class, TandemCtl.Routing.class})
 public final class TandemCtl implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -31,6 +39,32 @@ public final class TandemCtl implements Callable<Integer> {
     public Integer call() {
         spec.commandLine().usage(spec.commandLine().getOut());
         return 2;
+    }
+
+    /** Prints the policy routing tandemd installs for a config, without touching anything. */
+    @Command(name = "routing", description = "Print the ip rules, route and sysctls tandemd sets up for a config.")
+    static final class Routing implements Callable<Integer> {
+        @Parameters(index = "0", defaultValue = "/etc/tandem/tandem.yaml", description = "the config (default: ${DEFAULT-VALUE})")
+        Path configFile;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            TandemConfig config;
+            try {
+                config = ConfigLoader.load(configFile);
+            } catch (ConfigException e) {
+                spec.commandLine().getErr().println("tandemctl routing: " + e.getMessage());
+                return 2;
+            }
+            ServiceTable services = ServiceTable.build(config.services(),
+                    new SnatPortPools(config.conntrack().snatPorts().first(), config.conntrack().snatPorts().last()), MaglevTable.DEFAULT_SIZE);
+            new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys")).describe(services.services())
+                    .forEach(spec.commandLine().getOut()::println);
+            return 0;
+        }
     }
 
     /** Creates the AES-256 key both boxes share for state sync. */

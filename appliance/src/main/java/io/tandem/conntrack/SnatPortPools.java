@@ -1,10 +1,6 @@
 package io.tandem.conntrack;
 
-import io.tandem.packet.Ipv4;
-
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -50,13 +46,5 @@ public final class SnatPortPools {
 
     public int lastPort() {
         return lastPort;
-    }
-
-    /** Pools and ports in use, for status output. */
-    public synchronized List<String> describe() {
-        List<String> lines = new ArrayList<>();
-        byKey.forEach((key, pool) -> lines.add(Ipv4.format(key.snatAddress()) + " -> " + Ipv4.format(key.backendAddress())
-                + ":" + key.backendPort() + "/" + Ipv4.protocolName(key.protocol()) + " " + pool.inUse() + "/" + pool.capacity()));
-        return lines;
     }
 }

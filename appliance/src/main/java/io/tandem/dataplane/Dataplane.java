@@ -142,10 +142,6 @@ public final class Dataplane implements AutoCloseable {
         return replicator == null ? null : replicator.status();
     }
 
-    public FlowSyncBridge syncBridge() {
-        return bridge;
-    }
-
     /**
      * Applies a new, already validated config: services, backends and their routing change
      * at once; tracked flows keep their backends. Sizing and device changes need a restart.
