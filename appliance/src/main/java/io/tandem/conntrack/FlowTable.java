@@ -334,25 +334,15 @@ public final class FlowTable {
                 flow.state = before;
                 return before;
             }
-            if (after.embryonic() && !before.embryonic() && !tryAddEmbryonic()) {
-                // A SYN reopening a finished flow while half-open flows are at their cap:
-                // the segment still passes, but the flow stays as it was.
-                flow.state = before;
-                return before;
-            }
             if (TcpStateMachine.firstFin(before, after)) {
                 finFromReply = flow.direction == FlowDirection.REPLY;
             }
             int updated = (word & ~(STATE_MASK | FIN_FROM_REPLY | REMOTE)) | after.code() | (finFromReply ? FIN_FROM_REPLY : 0);
-            boolean reserved = after.embryonic() && !before.embryonic();
             if (!STATE_WORDS.compareAndSet(stateWord, slot, word, updated)) {
-                if (reserved) {
-                    embryonic.decrementAndGet(); // retry with a fresh word
-                }
-                continue;
+                continue; // another event loop changed it: decide again on the fresh word
             }
             if (before.embryonic() && !after.embryonic()) {
-                embryonic.decrementAndGet();
+                embryonic.decrementAndGet(); // packets never lead back into a half-open state
             }
             version[slot] = versions.getAsLong();
             flow.state = after;

@@ -32,9 +32,8 @@ public final class TcpStateMachine {
                 yield otherSide && ack ? FlowState.TCP_CLOSE_WAIT : state;
             }
             case TCP_CLOSE_WAIT -> reply != finFromReply && fin ? FlowState.TCP_TIME_WAIT : state;
-            // A new SYN from the client on a finished flow reopens it on the same mapping,
-            // as Linux does for TIME_WAIT reuse.
-            case TCP_TIME_WAIT, TCP_CLOSED -> !reply && syn && !ack ? FlowState.TCP_SYN_SENT : state;
+            // A new SYN on a finished flow is a new connection: the engine replaces the record
+            // (PacketProcessor), so TIME_WAIT and CLOSED only ever end here.
             default -> state;
         };
     }

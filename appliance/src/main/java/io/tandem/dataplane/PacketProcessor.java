@@ -81,10 +81,22 @@ public final class PacketProcessor {
 
     private Verdict transport(PacketHeaders h, long now) {
         if (flows.lookup(h.protocol(), h.srcAddress(), h.dstAddress(), h.srcPort(), h.dstPort(), flow)) {
-            flows.observe(flow, h.tcpFlags(), now);
-            return translate(h, now);
+            if (!isNewSynOnFinishedFlow(h)) {
+                flows.observe(flow, h.tcpFlags(), now);
+                return translate(h, now);
+            }
+            // The client reuses the port of a finished connection: a new connection, balanced
+            // afresh (as Linux conntrack re-runs NAT for a SYN in TIME_WAIT), so a backend
+            // removed meanwhile gets no new flow through an old record.
+            flows.remove(flow.flowId(), flow.generation());
         }
         return newFlow(h, now);
+    }
+
+    private boolean isNewSynOnFinishedFlow(PacketHeaders h) {
+        return h.protocol() == Ipv4.PROTO_TCP && flow.direction() == FlowDirection.ORIGINAL
+                && (h.tcpFlags() & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
+                && (flow.state() == FlowState.TCP_TIME_WAIT || flow.state() == FlowState.TCP_CLOSED);
     }
 
     private Verdict newFlow(PacketHeaders h, long now) {

@@ -6,6 +6,7 @@ import io.netty.buffer.PooledByteBufAllocator;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigLoader;
 import io.tandem.conntrack.FlowDirection;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowState;
@@ -337,6 +338,34 @@ class PacketProcessorTest {
         assertEquals(FlowDirection.ORIGINAL, engine.flow(Ipv4.PROTO_TCP, CLIENT, 43000, VIP, 80).direction());
         FlowLookup fresh = open(engine, 43001);
         assertTrue(fresh.backendAddress() != before.backendAddress(), "new flows use the new table");
+    }
+
+    @Test
+    void aSynReusingAFinishedFlowsPortIsBalancedAfresh() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        FlowLookup old = open(engine, 43100);
+        String backend = Ipv4.format(old.backendAddress());
+        engine.processor.process(TestPacket.tcp(backend, 8080, SNAT, old.snatPort(), TcpFlags.RST).build(), NOW);
+        assertEquals(FlowState.TCP_CLOSED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 43100, VIP, 80).state());
+        // The old backend leaves the service; the client reuses the port for a new connection.
+        String remaining = backend.equals("198.19.0.11") ? "198.19.0.12" : "198.19.0.11";
+        String oneBackend = """
+                dataplane: { front_interface: front, back_interface: back }
+                services:
+                  - name: web
+                    vip: 198.18.0.100
+                    port: 80
+                    snat_address: 198.19.0.100
+                    backends: [ { address: %s, port: 8080 } ]
+                """.formatted(remaining);
+        engine.services.publish(ServiceTable.build(ConfigLoader.parse(oneBackend, "test").services(), engine.pools,
+                MaglevTable.DEFAULT_SIZE));
+        ByteBuf syn = TestPacket.tcp(CLIENT, 43100, VIP, 80, TcpFlags.SYN).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(syn, NOW));
+        FlowLookup fresh = engine.flow(Ipv4.PROTO_TCP, CLIENT, 43100, VIP, 80);
+        assertEquals(FlowState.TCP_SYN_SENT, fresh.state());
+        assertEquals(Ipv4.parse(remaining), fresh.backendAddress(), "the new connection follows the new table");
+        assertEquals(1, engine.flows.size());
     }
 
     @Test

