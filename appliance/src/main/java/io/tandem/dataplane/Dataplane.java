@@ -51,6 +51,9 @@ public final class Dataplane implements AutoCloseable {
     private final List<TunQueue> queues = new ArrayList<>();
     private final FlowSyncBridge bridge;
     private JGroupsReplicator replicator;
+    /** Whole-table walks (sync refresh) run here, never on an event loop that forwards packets. */
+    private final java.util.concurrent.ScheduledExecutorService housekeeping = java.util.concurrent.Executors
+            .newSingleThreadScheduledExecutor(Thread.ofPlatform().name("tandem-housekeeping").daemon().factory());
     private volatile TandemConfig config;
 
     private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, FlowSyncBridge bridge, ActiveServices services,
@@ -126,7 +129,7 @@ public final class Dataplane implements AutoCloseable {
         replicator.start(bridge);
         setActive(sync.role() == SyncConfig.Role.ACTIVE);
         long refreshMillis = sync.refreshInterval().toMillis();
-        loops.next().scheduleAtFixedRate(bridge::refresh, refreshMillis, refreshMillis, TimeUnit.MILLISECONDS);
+        housekeeping.scheduleAtFixedRate(bridge::refresh, refreshMillis, refreshMillis, TimeUnit.MILLISECONDS);
         LOG.info("sync: joined as {}; peer {}", sync.role(), replicator.status().peerConnected() ? replicator.status().peer() : "not connected");
     }
 
@@ -202,6 +205,7 @@ public final class Dataplane implements AutoCloseable {
     @Override
     public void close() {
         routing.remove();
+        housekeeping.shutdownNow();
         if (replicator != null) {
             replicator.close(); // leaves the peer; the table stays as it is
         }
