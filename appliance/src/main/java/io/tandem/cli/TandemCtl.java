@@ -8,6 +8,7 @@ import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.netsetup.CommandRunner;
 import io.tandem.dataplane.netsetup.PolicyRouting;
+import io.tandem.ha.KeepalivedConfig;
 import io.tandem.statesync.SyncKeys;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -20,13 +21,14 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 /**
- * {@code tandemctl}: the operator's command line. Today it creates the pair's sync key; the
+ * {@code tandemctl}: the operator's command line. Today it creates the pair's sync key and
+ * prints the routing and keepalived configuration a config implies; the
  * commands that talk to a running tandemd (status, failover, takeover, …) come with the
  * control API.
  */
 @Command(name = "tandemctl", mixinStandardHelpOptions = true, version = "tandemctl 0.1.0",
         description = "Operate a Tandem load-balancer pair.",
-        subcommands = {TandemCtl.Keygen.class, TandemCtl.Routing.class})
+        subcommands = {TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class})
 public final class TandemCtl implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -64,6 +66,27 @@ public final class TandemCtl implements Callable<Integer> {
             new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys")).describe(services.services())
                     .forEach(spec.commandLine().getOut()::println);
             return 0;
+        }
+    }
+
+    /** Prints keepalived's configuration for this box, rendered from the tandem config. */
+    @Command(name = "keepalived-config", description = "Print keepalived.conf for this box, rendered from the tandem config.")
+    static final class KeepalivedConf implements Callable<Integer> {
+        @Parameters(index = "0", defaultValue = "/etc/tandem/tandem.yaml", description = "the config (default: ${DEFAULT-VALUE})")
+        Path configFile;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() throws Exception {
+            try {
+                spec.commandLine().getOut().print(KeepalivedConfig.render(ConfigLoader.load(configFile)));
+                return 0;
+            } catch (ConfigException | IllegalArgumentException e) {
+                spec.commandLine().getErr().println("tandemctl keepalived-config: " + e.getMessage());
+                return 2;
+            }
         }
     }
 

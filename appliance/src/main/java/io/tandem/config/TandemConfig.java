@@ -7,7 +7,7 @@ import java.util.Map;
 
 /** The whole configuration of one tandemd. Build it with {@link ConfigLoader}, which validates. */
 public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, ConntrackConfig conntrack, SyncConfig sync,
-                           List<ServiceConfig> services) {
+                           HaConfig ha, List<ServiceConfig> services) {
     public TandemConfig {
         node = node == null ? new NodeConfig(null) : node;
         dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null) : dataplane;
@@ -22,6 +22,9 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
         dataplane.validate("dataplane", errors);
         if (sync != null) {
             sync.validate("sync", errors);
+        }
+        if (ha != null) {
+            ha.validate("ha", errors);
         }
         conntrack.validate("conntrack", errors);
         Map<String, Integer> names = new HashMap<>();
@@ -46,6 +49,14 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
                 if (first != null) {
                     errors.add(path + ": " + endpoint + " is already served by services[" + first + "]");
                 }
+            }
+        }
+        for (int i = 0; i < services.size(); i++) {
+            ServiceConfig service = services.get(i);
+            if (service != null && service.snatAddress() != null
+                    && services.stream().anyMatch(other -> other != null && service.snatAddress().equals(other.vip()))) {
+                errors.add("services[" + i + "].snat_address: " + service.snatAddress()
+                        + " is a VIP; the SNAT address must be its own address on the back network");
             }
         }
         return errors;

@@ -76,6 +76,24 @@ class DaemonStartupIT {
     }
 
     @Test
+    void keepalivedAcceptsTheRenderedConfigOnTheBox() throws Exception {
+        String withHa = CONFIG + """
+                ha: { virtual_router_id: 51, priority: 150, self_address: 198.18.0.1, peer_address: 198.18.0.2 }
+                """;
+        Path conf = lab.logs().resolve("keepalived.conf");
+        Files.writeString(conf, io.tandem.ha.KeepalivedConfig.render(io.tandem.config.ConfigLoader.parse(withHa, "test")));
+        Process check = lab.start("lb", "keepalived-t.log", "keepalived", "-t", "-l", "-f", conf.toString());
+        assertEquals(0, NamespaceLab.awaitExit(check, Duration.ofSeconds(30)), lab.log("keepalived-t.log"));
+
+        // The same check fails for a config naming an interface the box does not have.
+        Path wrong = lab.logs().resolve("keepalived-wrong.conf");
+        Files.writeString(wrong, io.tandem.ha.KeepalivedConfig.render(io.tandem.config.ConfigLoader.parse(
+                withHa.replace("front_interface: front", "front_interface: eth9"), "test")));
+        Process bad = lab.start("lb", "keepalived-wrong.log", "keepalived", "-t", "-l", "-f", wrong.toString());
+        assertTrue(NamespaceLab.awaitExit(bad, Duration.ofSeconds(30)) != 0, lab.log("keepalived-wrong.log"));
+    }
+
+    @Test
     void aBadConfigExitsWithTheFieldError() throws Exception {
         Path bad = lab.logs().resolve("bad.yaml");
         Files.writeString(bad, CONFIG.replace("port: 80", "port: 0"));

@@ -1,0 +1,41 @@
+package io.tandem.config;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The pair's VRRP settings, from which tandemd renders keepalived's configuration. Both boxes
+ * share {@code virtual_router_id}; each names itself and its peer on the front LAN.
+ */
+public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address selfAddress, Ipv4Address peerAddress,
+                       Duration advertInterval, String interfaceName, String trackFile, String notifyFifo) {
+    public HaConfig {
+        priority = priority == null ? 100 : priority;
+        advertInterval = advertInterval == null ? Duration.ofMillis(100) : advertInterval;
+        trackFile = trackFile == null ? "/run/tandem/vrrp-priority" : trackFile;
+        notifyFifo = notifyFifo == null ? "/run/tandem/keepalived.fifo" : notifyFifo;
+    }
+
+    void validate(String path, List<String> errors) {
+        if (virtualRouterId == null) {
+            errors.add(path + ".virtual_router_id: required (1-255, the same on both boxes)");
+        } else if (virtualRouterId < 1 || virtualRouterId > 255) {
+            errors.add(path + ".virtual_router_id: " + virtualRouterId + " is not within 1-255");
+        }
+        if (priority < 1 || priority > 254) {
+            errors.add(path + ".priority: " + priority + " is not within 1-254");
+        }
+        ConfigChecks.required(selfAddress, path + ".self_address", errors);
+        ConfigChecks.required(peerAddress, path + ".peer_address", errors);
+        long centiseconds = advertInterval.toMillis() / 10;
+        if (advertInterval.toMillis() % 10 != 0 || centiseconds < 1 || centiseconds > 4095) {
+            errors.add(path + ".advert_interval: " + advertInterval.toMillis()
+                    + " ms is not a VRRPv3 interval (10 ms steps, 10 ms to 40.95 s; RFC 5798 §5.2.7)");
+        }
+        for (String[] file : new String[][] {{"track_file", trackFile}, {"notify_fifo", notifyFifo}}) {
+            if (!file[1].startsWith("/")) {
+                errors.add(path + "." + file[0] + ": '" + file[1] + "' is not an absolute path");
+            }
+        }
+    }
+}

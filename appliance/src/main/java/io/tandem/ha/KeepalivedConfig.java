@@ -1,0 +1,85 @@
+package io.tandem.ha;
+
+import io.tandem.config.HaConfig;
+import io.tandem.config.ServiceConfig;
+import io.tandem.config.TandemConfig;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Renders keepalived's configuration for this box from the tandem config and the template in
+ * {@code vrrp-scripts/keepalived.conf.template}: every VIP on the front interface, every SNAT
+ * address on the back, in one VRRP instance so they move together.
+ */
+public final class KeepalivedConfig {
+    /** The track file's value while tandemd is ready to be master; below it, the box steps back. */
+    public static final int READY_WEIGHT = 0;
+    /** Written while resyncing or unhealthy: far below any peer's priority. */
+    public static final int HOLD_BACK_WEIGHT = -253;
+    private static final Pattern PLACEHOLDER = Pattern.compile("\\$\\{([a-z_]+)}");
+
+    private KeepalivedConfig() {
+    }
+
+    /** keepalived.conf for this box; the config must have an {@code ha} section. */
+    public static String render(TandemConfig config) throws IOException {
+        HaConfig ha = config.ha();
+        if (ha == null) {
+            throw new IllegalArgumentException("the config has no 'ha' section: add one to run the box in a VRRP pair");
+        }
+        String front = ha.interfaceName() != null ? ha.interfaceName() : config.dataplane().frontInterface();
+        Set<String> vips = new LinkedHashSet<>();
+        Set<String> snats = new LinkedHashSet<>();
+        for (ServiceConfig s : config.services()) {
+            vips.add("        " + s.vip() + "/32 dev " + front);
+            snats.add("        " + s.snatAddress() + "/32 dev " + config.dataplane().backInterface());
+        }
+        Map<String, String> values = Map.ofEntries(
+                Map.entry("node_name", config.node().name()),
+                Map.entry("notify_fifo", ha.notifyFifo()),
+                Map.entry("track_file", ha.trackFile()),
+                // A box starts held back: tandemd lifts the hold once its table is in sync.
+                Map.entry("track_file_initial", Integer.toString(HOLD_BACK_WEIGHT)),
+                Map.entry("interface", front),
+                Map.entry("virtual_router_id", Integer.toString(ha.virtualRouterId())),
+                Map.entry("priority", Integer.toString(ha.priority())),
+                Map.entry("advert_interval", advert(ha)),
+                Map.entry("self_address", ha.selfAddress().toString()),
+                Map.entry("peer_address", ha.peerAddress().toString()),
+                Map.entry("vips", String.join("\n", vips)),
+                Map.entry("snat_addresses", String.join("\n", snats)));
+        Matcher m = PLACEHOLDER.matcher(template());
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String value = values.get(m.group(1));
+            if (value == null) {
+                throw new IllegalStateException("keepalived.conf.template: no value for ${" + m.group(1) + "}");
+            }
+            m.appendReplacement(out, Matcher.quoteReplacement(value));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    /** keepalived takes seconds with up to two decimals for VRRPv3 (centiseconds on the wire). */
+    private static String advert(HaConfig ha) {
+        long centis = ha.advertInterval().toMillis() / 10;
+        return String.format(java.util.Locale.ROOT, "%d.%02d", centis / 100, centis % 100);
+    }
+
+    private static String template() throws IOException {
+        try (InputStream in = KeepalivedConfig.class.getResourceAsStream("keepalived.conf.template")) {
+            if (in == null) {
+                throw new IOException("keepalived.conf.template is missing from the build");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+}

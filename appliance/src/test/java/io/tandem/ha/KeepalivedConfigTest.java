@@ -1,0 +1,55 @@
+package io.tandem.ha;
+
+import io.tandem.config.ConfigException;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.TandemConfig;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class KeepalivedConfigTest {
+    @Test
+    void rendersOneVrrpv3InstanceCarryingEveryVipAndSnatAddress() throws Exception {
+        String conf = KeepalivedConfig.render(ConfigLoader.load(Path.of("src/main/dist/tandem.yaml")));
+        assertTrue(conf.contains("vrrp_version 3"), conf);
+        assertTrue(conf.contains("advert_int 0.10"), conf);
+        assertTrue(conf.contains("unicast_src_ip 198.18.0.1"), conf);
+        assertTrue(conf.contains("unicast_peer {\n        198.18.0.2\n    }"), conf);
+        assertTrue(conf.contains("virtual_router_id 51"), conf);
+        assertTrue(conf.contains("priority 150"), conf);
+        assertEquals(1, conf.split("198.18.0.100/32 dev eth0", -1).length - 1, "the shared VIP once:\n" + conf);
+        assertEquals(1, conf.split("198.19.0.100/32 dev eth1", -1).length - 1, "the SNAT address once:\n" + conf);
+        assertTrue(conf.contains("notify_fifo /run/tandem/keepalived.fifo"), conf);
+        assertTrue(conf.contains("init_file " + KeepalivedConfig.HOLD_BACK_WEIGHT + " overwrite"),
+                "a box starts held back until it is in sync:\n" + conf);
+        assertFalse(conf.contains("${"), conf);
+    }
+
+    @Test
+    void advertIntervalsAreVrrpv3Centiseconds() throws Exception {
+        String yaml = Files.readString(Path.of("src/main/dist/tandem.yaml"));
+        TandemConfig oneSecond = ConfigLoader.parse(yaml.replace("advert_interval: 100ms", "advert_interval: 1s"), "test");
+        assertTrue(KeepalivedConfig.render(oneSecond).contains("advert_int 1.00"));
+        ConfigException bad = assertThrows(ConfigException.class,
+                () -> ConfigLoader.parse(yaml.replace("advert_interval: 100ms", "advert_interval: 105ms"), "test"));
+        assertEquals("ha.advert_interval: 105 ms is not a VRRPv3 interval (10 ms steps, 10 ms to 40.95 s; RFC 5798 §5.2.7)",
+                bad.errors().get(0));
+    }
+
+    @Test
+    void withoutAnHaSectionItSaysWhatIsMissing() throws Exception {
+        TandemConfig alone = ConfigLoader.parse("""
+                dataplane: { front_interface: front, back_interface: back }
+                services:
+                  - { name: web, vip: 198.18.0.100, port: 80, snat_address: 198.19.0.100, backends: [ { address: 198.19.0.11, port: 80 } ] }
+                """, "test");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KeepalivedConfig.render(alone));
+        assertTrue(e.getMessage().contains("no 'ha' section"));
+    }
+}
