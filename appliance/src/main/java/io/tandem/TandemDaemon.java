@@ -4,6 +4,7 @@ import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
 import io.tandem.config.TandemConfig;
 import io.tandem.dataplane.Dataplane;
+import io.tandem.ha.HaNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -43,6 +44,16 @@ public final class TandemDaemon {
             System.err.println("tandemd: cannot start: " + e.getMessage());
             System.exit(3);
             return;
+        }
+        if (config.ha() != null) {
+            try {
+                HaNode.start(config.ha(), dataplane::setActive, dataplane::syncStatus);
+            } catch (Exception e) {
+                System.err.println("tandemd: cannot start the HA role control: " + e.getMessage());
+                dataplane.close();
+                System.exit(3);
+                return;
+            }
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
