@@ -35,6 +35,11 @@ import java.util.concurrent.TimeUnit;
  *                                  waits HOLD_MS, uploads BYTES random bytes, checks the digest;
  *                                  prints "ok LOCAL_PORT ID PEER" or "fail LOCAL_PORT REASON" per connection
  * udp-client HOST PORT COUNT       COUNT request/response exchanges; prints "ok REPLY" or "fail"
+ * echo-server PORT SECONDS         echoes every line back
+ * echo-clients HOST PORT CONNS INTERVAL_MS SECONDS
+ *                                  CONNS connections, each sending a line every INTERVAL_MS and
+ *                                  checking its echo for SECONDS; prints "ok LOCAL_PORT max_stall_ms N"
+ *                                  or "fail LOCAL_PORT REASON" per connection, then "summary ..."
  * conn-rate HOST PORT CONCURRENCY SECONDS
  *                                  new connections as fast as they go (connect, read the server
  *                                  line, close) for SECONDS; prints "connections N per_second R failures F"
@@ -51,6 +56,9 @@ public final class LabTraffic {
             case "tcp-clients" -> System.exit(tcpClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6])));
             case "udp-client" -> System.exit(udpClient(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3])));
+            case "echo-server" -> echoServer(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
+            case "echo-clients" -> System.exit(echoClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    Integer.parseInt(args[4]), Integer.parseInt(args[5])));
             case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
@@ -175,6 +183,98 @@ public final class LabTraffic {
                     : "fail " + localPort + " digest mismatch";
         } catch (Exception e) {
             return "fail " + localPort + " " + e.toString().replace('\n', ' ');
+        }
+    }
+
+    static void echoServer(int port, int seconds) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
+        try (ServerSocket server = new ServerSocket()) {
+            server.setReuseAddress(true);
+            server.bind(new InetSocketAddress(port), 512);
+            server.setSoTimeout(200);
+            System.out.println("listening " + port);
+            System.out.flush();
+            while (System.nanoTime() < deadline) {
+                Socket socket;
+                try {
+                    socket = server.accept();
+                } catch (SocketTimeoutException e) {
+                    continue;
+                }
+                workers.submit(() -> {
+                    try (socket) {
+                        socket.getInputStream().transferTo(socket.getOutputStream());
+                    } catch (IOException ignored) {
+                        // the client reports what it saw
+                    }
+                });
+            }
+        } finally {
+            workers.shutdownNow();
+        }
+        System.exit(0);
+    }
+
+    static int echoClients(String host, int port, int connections, int intervalMillis, int seconds) throws Exception {
+        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+        List<Future<long[]>> results = new ArrayList<>();
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        for (int i = 0; i < connections; i++) {
+            results.add(pool.submit(() -> echoConnection(host, port, intervalMillis, end)));
+        }
+        int failures = 0;
+        long worstStall = 0;
+        for (Future<long[]> f : results) {
+            long[] r;
+            try {
+                r = f.get(seconds + 30L, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                r = new long[] {0, -1, 0};
+            }
+            if (r[1] < 0) {
+                failures++;
+                System.out.println("fail " + r[0] + " after " + r[2] + " echoes");
+            } else {
+                worstStall = Math.max(worstStall, r[1]);
+                System.out.println("ok " + r[0] + " max_stall_ms " + r[1] + " echoes " + r[2]);
+            }
+        }
+        System.out.println("summary surviving " + (connections - failures) + "/" + connections + " longest_stall_ms " + worstStall);
+        pool.shutdownNow();
+        return failures == 0 ? 0 : 1;
+    }
+
+    /** {local port, longest gap between echoes in ms (-1 if the connection failed), echoes}. */
+    private static long[] echoConnection(String host, int port, int intervalMillis, long endNanos) {
+        int localPort = 0;
+        long echoes = 0;
+        try (Socket socket = new Socket()) {
+            socket.setSoTimeout(10_000);
+            socket.setTcpNoDelay(true);
+            socket.connect(new InetSocketAddress(host, port), 10_000);
+            localPort = socket.getLocalPort();
+            OutputStream out = socket.getOutputStream();
+            InputStream in = socket.getInputStream();
+            long last = System.nanoTime();
+            long worst = 0;
+            while (System.nanoTime() < endNanos) {
+                String message = "ping " + localPort + " " + echoes + "\n";
+                out.write(message.getBytes(StandardCharsets.US_ASCII));
+                out.flush();
+                String echo = readLine(in) + "\n";
+                if (!echo.equals(message)) {
+                    return new long[] {localPort, -1, echoes};
+                }
+                echoes++;
+                long now = System.nanoTime();
+                worst = Math.max(worst, (now - last) / 1_000_000);
+                last = now;
+                Thread.sleep(intervalMillis);
+            }
+            return new long[] {localPort, worst, echoes};
+        } catch (Exception e) {
+            return new long[] {localPort, -1, echoes};
         }
     }
 

@@ -19,12 +19,14 @@ import java.util.function.BooleanSupplier;
  */
 public final class NamespaceLab implements AutoCloseable {
     private final String prefix;
+    private final String script;
     private final Path root;
     private final Path logs;
     private final List<Process> processes = new ArrayList<>();
 
-    private NamespaceLab(String prefix, Path root, Path logs) {
+    private NamespaceLab(String prefix, String script, Path root, Path logs) {
         this.prefix = prefix;
+        this.script = script;
         this.root = root;
         this.logs = logs;
     }
@@ -34,14 +36,19 @@ public final class NamespaceLab implements AutoCloseable {
      * fails with a message saying so — never a silent skip, in CI or elsewhere.
      */
     public static NamespaceLab up(String name) throws IOException, InterruptedException {
+        return up(name, "scripts/lab");
+    }
+
+    /** Builds the lab of another script ({@code scripts/lab-pair} for the HA pair). */
+    public static NamespaceLab up(String name, String script) throws IOException, InterruptedException {
         if (!"root".equals(System.getProperty("user.name"))) {
             throw new AssertionError("end-to-end tests need root (network namespaces, TUN); run as root, or skip them with -DskipITs");
         }
         Path root = Path.of(System.getProperty("user.dir")).getParent();
         String prefix = name + ProcessHandle.current().pid() % 10000;
         Path logs = Files.createTempDirectory("tandem-" + prefix);
-        NamespaceLab lab = new NamespaceLab(prefix, root, logs);
-        String out = lab.runHost(Duration.ofSeconds(30), root.resolve("scripts/lab").toString(), "up", prefix);
+        NamespaceLab lab = new NamespaceLab(prefix, script, root, logs);
+        String out = lab.runHost(Duration.ofSeconds(30), root.resolve(script).toString(), "up", prefix);
         if (!out.isEmpty()) {
             System.out.println(out);
         }
@@ -139,6 +146,6 @@ public final class NamespaceLab implements AutoCloseable {
                 p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
             }
         }
-        runHost(Duration.ofSeconds(30), root.resolve("scripts/lab").toString(), "down", prefix);
+        runHost(Duration.ofSeconds(30), root.resolve(script).toString(), "down", prefix);
     }
 }

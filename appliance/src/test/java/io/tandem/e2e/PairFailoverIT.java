@@ -1,0 +1,116 @@
+package io.tandem.e2e;
+
+import io.tandem.config.ConfigLoader;
+import io.tandem.ha.KeepalivedConfig;
+import io.tandem.lab.NamespaceLab;
+import io.tandem.statesync.SyncKeys;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The headline: 200 live TCP connections through the active box of a keepalived pair, each
+ * echoing a message every 20 ms; the active dies hard (tandemd and keepalived SIGKILLed, its
+ * links down); every connection carries on through the standby, and the longest stall is
+ * measured and printed.
+ */
+class PairFailoverIT {
+    private static final String CONFIG = """
+            node: { name: %1$s }
+            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
+            conntrack: { max_flows: 65536 }
+            sync:
+              bind_address: 198.18.2.%2$d
+              peer: 198.18.2.%3$d
+              key_file: %4$s
+              digest_interval: 300ms
+              refresh_interval: 5s
+              remote_hold: 60s
+            ha:
+              virtual_router_id: 51
+              priority: %5$d
+              self_address: 198.18.0.%2$d
+              peer_address: 198.18.0.%3$d
+              track_file: %6$s/%1$s.track
+              notify_fifo: %6$s/%1$s.fifo
+            services:
+              - name: echo
+                vip: 198.18.0.100
+                port: 7000
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 7000 }
+                  - { address: 198.19.0.12, port: 7000 }
+                  - { address: 198.19.0.13, port: 7000 }
+            """;
+    private static final Pattern FLOWS = Pattern.compile("(?<![a-z_])flows=(\\d+) ");
+
+    private static int lastFlows(String log) {
+        int flows = -1;
+        for (String line : log.lines().toList()) {
+            Matcher m = FLOWS.matcher(line);
+            if (m.find()) {
+                flows = Integer.parseInt(m.group(1));
+            }
+        }
+        return flows;
+    }
+
+    private static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key) throws Exception {
+        Path config = lab.logs().resolve(name + ".yaml");
+        Files.writeString(config, CONFIG.formatted(name, self, peer, key, priority, lab.logs()));
+        Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
+        Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
+        Process tandemd = lab.start(name, name + ".log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                "--config", config.toString());
+        lab.awaitLog(name + ".log", "running", Duration.ofSeconds(60));
+        Process keepalived = lab.start(name, name + "-keepalived.log", "keepalived", "--dont-fork", "--log-console", "--vrrp",
+                "-f", keepalivedConf.toString(), "-p", lab.logs().resolve(name + "-keepalived.pid").toString(),
+                "-r", lab.logs().resolve(name + "-vrrp.pid").toString());
+        return new Process[] {tandemd, keepalived};
+    }
+
+    @Test
+    void everyFlowSurvivesTheActivesHardDeath() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
+            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+            startBox(lab, "lb2", 2, 1, 100, key);
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "15");
+            NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 200, Duration.ofSeconds(20),
+                    () -> "the standby holding the 200 flows:\n" + lab.log("lb2.log"));
+
+            // The active dies hard.
+            lb1[1].destroyForcibly();
+            lb1[0].destroyForcibly();
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+            lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
+
+            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            System.out.println("failover (SIGKILL of the active): " + summary);
+            assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb2:\n" + lab.log("lb2.log"));
+            Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
+            assertTrue(m.find(), summary);
+            assertEquals("200", m.group(1));
+            assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+        }
+    }
+}
