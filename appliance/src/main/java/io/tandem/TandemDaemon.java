@@ -45,9 +45,10 @@ public final class TandemDaemon {
             System.exit(3);
             return;
         }
+        HaNode ha = null;
         if (config.ha() != null) {
             try {
-                HaNode.start(config.ha(), dataplane::setActive, dataplane::syncStatus);
+                ha = HaNode.start(config.ha(), dataplane::setActive, dataplane::syncStatus);
             } catch (Exception e) {
                 System.err.println("tandemd: cannot start the HA role control: " + e.getMessage());
                 dataplane.close();
@@ -56,7 +57,11 @@ public final class TandemDaemon {
             }
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        HaNode haNode = ha;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (haNode != null) {
+                haNode.close();
+            }
             LOG.info("stopping: undoing network setup");
             dataplane.close();
             stopped.countDown();

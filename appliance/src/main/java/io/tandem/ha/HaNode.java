@@ -16,22 +16,28 @@ import java.util.function.Supplier;
 /**
  * This box's part in the VRRP pair: keepalived's notify FIFO and the sync state go into a
  * {@link RoleController}, which steers the track file and whether the data plane publishes
- * its flow changes. In sync means: no peer to sync with, or equal digests with it.
+ * its flow changes. In sync means: the peer is connected and our digests are equal (or
+ * this box has no sync configured). A box that cannot reach its peer stays held back: if the
+ * peer is really gone, VRRP makes this box master anyway (priority 1 beats silence); if the
+ * peer is alive, it keeps the addresses — a returning box never takes them with an empty table.
  */
 public final class HaNode implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HaNode.class);
     private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("tandem-ha").daemon().factory());
     private final RoleController controller;
+    private final TrackFile trackFile;
 
-    private HaNode(RoleController controller) {
+    private HaNode(RoleController controller, TrackFile trackFile) {
         this.controller = controller;
+        this.trackFile = trackFile;
     }
 
     public static HaNode start(HaConfig ha, Consumer<Boolean> setActive, Supplier<SyncStatus> sync)
             throws IOException, InterruptedException {
-        RoleController controller = new RoleController(new TrackFile(Path.of(ha.trackFile())), setActive);
-        HaNode node = new HaNode(controller);
+        TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
+        RoleController controller = new RoleController(trackFile, setActive);
+        HaNode node = new HaNode(controller, trackFile);
         new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
             try {
                 controller.onVrrp(state);
@@ -42,7 +48,7 @@ public final class HaNode implements AutoCloseable {
         node.poller.scheduleWithFixedDelay(() -> {
             SyncStatus s = sync.get();
             try {
-                controller.onSync(s == null || !s.peerConnected() || Boolean.TRUE.equals(s.digestsEqual()));
+                controller.onSync(s == null || (s.peerConnected() && Boolean.TRUE.equals(s.digestsEqual())));
             } catch (IOException e) {
                 LOG.error("track file: {}", e.toString());
             }
@@ -54,8 +60,14 @@ public final class HaNode implements AutoCloseable {
         return controller.role();
     }
 
+    /** Stops steering and holds the box back: a stopping tandemd must not stay the preferred master. */
     @Override
     public void close() {
         poller.shutdownNow();
+        try {
+            trackFile.holdBack();
+        } catch (IOException e) {
+            LOG.warn("track file on stop: {}", e.toString());
+        }
     }
 }

@@ -3,13 +3,13 @@ package io.tandem.ha;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * The keepalived {@code track_file} through which tandemd steers this box's VRRP priority:
  * {@link KeepalivedConfig#READY_WEIGHT} when it may be master, {@link KeepalivedConfig#HOLD_BACK_WEIGHT}
- * while it resyncs or is unhealthy. Written to a temporary file and renamed into place, so
- * keepalived (which watches the file with inotify) never reads half a number.
+ * while it resyncs or is unhealthy. Written in place with one write: keepalived watches the
+ * file with inotify and re-reads it when it is closed after writing; a file renamed into place
+ * goes unnoticed (found by PairFailoverIT: the returning box was never released).
  */
 public final class TrackFile {
     private final Path file;
@@ -24,9 +24,7 @@ public final class TrackFile {
             return;
         }
         Files.createDirectories(file.getParent());
-        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.writeString(temp, weight + "\n");
-        Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        Files.writeString(file, weight + "\n");
         written = weight;
     }
 

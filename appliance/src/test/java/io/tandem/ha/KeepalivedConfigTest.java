@@ -26,8 +26,8 @@ class KeepalivedConfigTest {
         assertEquals(1, conf.split("198.18.0.100/32 dev eth0", -1).length - 1, "the shared VIP once:\n" + conf);
         assertEquals(1, conf.split("198.19.0.100/32 dev eth1", -1).length - 1, "the SNAT address once:\n" + conf);
         assertTrue(conf.contains("notify_fifo /run/tandem/keepalived.fifo"), conf);
-        assertTrue(conf.contains("init_file " + KeepalivedConfig.HOLD_BACK_WEIGHT + " overwrite"),
-                "a box starts held back until it is in sync:\n" + conf);
+        assertTrue(conf.contains("init_file " + KeepalivedConfig.HOLD_BACK_WEIGHT + "\n"),
+                "a box without a track file starts held back; keepalived never overwrites tandemd's value:\n" + conf);
         assertFalse(conf.contains("${"), conf);
     }
 

@@ -75,6 +75,9 @@ public final class JGroupsReplicator implements FlowReplicator {
             public void viewAccepted(View next) {
                 View previous = view;
                 view = next;
+                if (engine != null) {
+                    engine.peerChanged();
+                }
                 if (previous != null && previous.size() > next.size()) {
                     LOG.warn("sync: peer left the group: {} (this box keeps its table)", next.getMembers());
                 } else {

@@ -258,6 +258,11 @@ final class SyncEngine implements AutoCloseable {
         }
     }
 
+    /** The peer joined or left: what we knew of its digest no longer holds. */
+    void peerChanged() {
+        digestsEqual = null;
+    }
+
     void noteFullResync(long records, long millis) {
         lastFullResync = new SyncStatus.FullResync(System.currentTimeMillis(), records, millis);
         recordsReceived.addAndGet(records);
