@@ -81,7 +81,9 @@ public final class TandemCtl implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             try {
-                spec.commandLine().getOut().print(KeepalivedConfig.render(ConfigLoader.load(configFile)));
+                PrintWriter out = spec.commandLine().getOut();
+                out.print(KeepalivedConfig.render(ConfigLoader.load(configFile)));
+                out.flush(); // print() does not flush picocli's writer, and main() exits at once
                 return 0;
             } catch (ConfigException | IllegalArgumentException e) {
                 spec.commandLine().getErr().println("tandemctl keepalived-config: " + e.getMessage());
