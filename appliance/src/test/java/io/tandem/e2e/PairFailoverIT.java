@@ -135,4 +135,33 @@ class PairFailoverIT {
             assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
         }
     }
+
+    @Test
+    void aCutSyncLinkHoldsTheStandbyBackUntilTheTablesAgreeAgain() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            startBox(lab, "lb1", 1, 2, 150, key);
+            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+            startBox(lab, "lb2", 2, 1, 100, key);
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+
+            lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "down");
+            lab.awaitLog("lb2.log", "STANDBY -> SYNCING", Duration.ofSeconds(15));
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "20", "20", "4");
+            assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(30)), lab.log("clients.log"));
+            assertTrue(lab.run("lb1", Duration.ofSeconds(10), "ip", "-br", "addr", "show", "front").contains("198.18.0.100"),
+                    "the active keeps the VIP while its standby is out of sync");
+
+            lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "up");
+            lab.awaitLog("lb2.log", "SYNCING -> STANDBY", Duration.ofSeconds(30));
+            String status = lab.log("lb2.log").lines().filter(l -> l.contains("sync: role=")).reduce((a, b) -> b).orElse("");
+            NamespaceLab.await(() -> lab.log("lb2.log").lines().filter(l -> l.contains("sync: role=")).reduce((a, b) -> b)
+                    .orElse("").contains("digests_equal=true"), Duration.ofSeconds(20), () -> status);
+        }
+    }
 }
