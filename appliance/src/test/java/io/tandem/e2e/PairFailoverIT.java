@@ -73,8 +73,13 @@ class PairFailoverIT {
     /** Starts tandemd (logging to {@code log}.log), then keepalived, on box {@code name}. */
     private static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key)
             throws Exception {
+        return startBox(lab, name, log, self, peer, priority, key, yaml -> yaml);
+    }
+
+    private static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key,
+                                      java.util.function.UnaryOperator<String> edit) throws Exception {
         Path config = lab.logs().resolve(name + ".yaml");
-        Files.writeString(config, CONFIG.formatted(name, self, peer, key, priority, lab.logs()));
+        Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs())));
         Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
         Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
         Process tandemd = lab.start(name, log + ".log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
@@ -162,6 +167,49 @@ class PairFailoverIT {
             String status = lab.log("lb2.log").lines().filter(l -> l.contains("sync: role=")).reduce((a, b) -> b).orElse("");
             NamespaceLab.await(() -> lab.log("lb2.log").lines().filter(l -> l.contains("sync: role=")).reduce((a, b) -> b)
                     .orElse("").contains("digests_equal=true"), Duration.ofSeconds(20), () -> status);
+        }
+    }
+
+    @Test
+    void flowsSurviveAFailoverAfterTheBackendSetChangedBecauseTheirStateWasReplicated() throws Exception {
+        String b3 = "      - { address: 198.19.0.13, port: 7000 }\n";
+        try (NamespaceLab lab = NamespaceLab.up("tpb", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            Process[] lb1 = startBox(lab, "lb1", "lb1", 1, 2, 150, key, yaml -> yaml.replace(b3, ""));
+            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+            Process[] lb2 = startBox(lab, "lb2", "lb2", 2, 1, 100, key, yaml -> yaml.replace(b3, ""));
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
+            NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
+
+            // A third backend joins both boxes: Maglev now maps about a third of the hash space to
+            // it, so a box that picked backends afresh would send those flows to b3 and break them.
+            for (String box : List.of("lb1", "lb2")) {
+                Path config = lab.logs().resolve(box + ".yaml");
+                Files.writeString(config, Files.readString(config).replace("      - { address: 198.19.0.12, port: 7000 }\n",
+                        "      - { address: 198.19.0.12, port: 7000 }\n" + b3));
+                long pid = (box.equals("lb1") ? lb1 : lb2)[0].pid();
+                lab.run(box, Duration.ofSeconds(10), "kill", "-HUP", Long.toString(pid));
+                lab.awaitLog(box + ".log", "reload: 1 services in force", Duration.ofSeconds(20));
+            }
+
+            lb1[1].destroyForcibly();
+            lb1[0].destroyForcibly();
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+            lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
+
+            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            System.out.println("failover after a backend was added: " + summary);
+            assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
+            assertTrue(summary.contains("surviving 100/100"), summary);
         }
     }
 }
