@@ -43,52 +43,54 @@ public final class TandemCtl implements Callable<Integer> {
         return 2;
     }
 
-    /** Prints the policy routing tandemd installs for a config, without touching anything. */
-    @Command(name = "routing", description = "Print the ip rules, route and sysctls tandemd sets up for a config.")
-    static final class Routing implements Callable<Integer> {
+    /**
+     * A command that reads a tandem config and prints what follows from it. A config that
+     * cannot be used is reported with its field errors and exit code 2.
+     */
+    abstract static class FromConfig implements Callable<Integer> {
         @Parameters(index = "0", defaultValue = "/etc/tandem/tandem.yaml", description = "the config (default: ${DEFAULT-VALUE})")
         Path configFile;
 
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
+        /** What to print for this config. */
+        abstract String render(TandemConfig config) throws Exception;
+
         @Override
-        public Integer call() {
-            TandemConfig config;
+        public Integer call() throws Exception {
+            String text;
             try {
-                config = ConfigLoader.load(configFile);
-            } catch (ConfigException e) {
-                spec.commandLine().getErr().println("tandemctl routing: " + e.getMessage());
+                text = render(ConfigLoader.load(configFile));
+            } catch (ConfigException | IllegalArgumentException e) {
+                spec.commandLine().getErr().println("tandemctl " + spec.name() + ": " + e.getMessage());
                 return 2;
             }
+            PrintWriter out = spec.commandLine().getOut();
+            out.print(text);
+            out.flush(); // print() does not flush picocli's writer, and main() exits at once
+            return 0;
+        }
+    }
+
+    /** Prints the policy routing tandemd installs for a config, without touching anything. */
+    @Command(name = "routing", description = "Print the ip rules, route and sysctls tandemd sets up for a config.")
+    static final class Routing extends FromConfig {
+        @Override
+        String render(TandemConfig config) {
             ServiceTable services = ServiceTable.build(config.services(),
                     new SnatPortPools(config.conntrack().snatPorts().first(), config.conntrack().snatPorts().last()), MaglevTable.DEFAULT_SIZE);
-            new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys")).describe(services.services())
-                    .forEach(spec.commandLine().getOut()::println);
-            return 0;
+            return String.join("\n", new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys"))
+                    .describe(services.services())) + "\n";
         }
     }
 
     /** Prints keepalived's configuration for this box, rendered from the tandem config. */
     @Command(name = "keepalived-config", description = "Print keepalived.conf for this box, rendered from the tandem config.")
-    static final class KeepalivedConf implements Callable<Integer> {
-        @Parameters(index = "0", defaultValue = "/etc/tandem/tandem.yaml", description = "the config (default: ${DEFAULT-VALUE})")
-        Path configFile;
-
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
+    static final class KeepalivedConf extends FromConfig {
         @Override
-        public Integer call() throws Exception {
-            try {
-                PrintWriter out = spec.commandLine().getOut();
-                out.print(KeepalivedConfig.render(ConfigLoader.load(configFile)));
-                out.flush(); // print() does not flush picocli's writer, and main() exits at once
-                return 0;
-            } catch (ConfigException | IllegalArgumentException e) {
-                spec.commandLine().getErr().println("tandemctl keepalived-config: " + e.getMessage());
-                return 2;
-            }
+        String render(TandemConfig config) throws Exception {
+            return KeepalivedConfig.render(config);
         }
     }
 

@@ -636,10 +636,6 @@ public final class FlowTable {
         return capacity;
     }
 
-    public int maxEmbryonic() {
-        return maxEmbryonic;
-    }
-
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
         long perSlot = 4L * 4 + 8 + 1 + 4 + 8 + 8 + 4 + 4; // addresses, ports, protocol, state, lastSeen, version, pool, free list

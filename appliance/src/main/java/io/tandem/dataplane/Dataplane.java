@@ -80,7 +80,6 @@ public final class Dataplane implements AutoCloseable {
         VersionClock versions = new VersionClock();
         FlowTable flows = new FlowTable(c.maxFlows(), c.maxEmbryonic(), c.flowTimeouts(), pools, versions::next);
         FlowSyncBridge bridge = new FlowSyncBridge(flows, versions, System::currentTimeMillis);
-        flows.setListener(bridge);
         ActiveServices services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
         FragmentTable fragments = new FragmentTable(4096, c.fragmentLifetime().toMillis());
         int queueCount = config.dataplane().effectiveQueues();
@@ -121,6 +120,7 @@ public final class Dataplane implements AutoCloseable {
      */
     private void startSync(SyncConfig sync, String nodeName) throws Exception {
         flows.setRemoteHold(sync.remoteHold().toMillis());
+        flows.setListener(bridge); // only with a peer: a box alone pays nothing per flow event
         replicator = new JGroupsReplicator(new JGroupsReplicator.Settings(nodeName, sync.bindAddress().toString(), sync.port(),
                 List.of(sync.bindAddress() + "[" + sync.port() + "]", sync.peer() + "[" + sync.peerPort() + "]"),
                 Path.of(sync.keyFile()), sync.keyPassword(), sync.failureTimeout(), sync.digestInterval(), sync.queue(),
@@ -167,14 +167,6 @@ public final class Dataplane implements AutoCloseable {
             q.processor().counters().addTo(total);
         }
         return total;
-    }
-
-    public FlowTable flows() {
-        return flows;
-    }
-
-    public ActiveServices services() {
-        return services;
     }
 
     void logCounters() {

@@ -56,10 +56,6 @@ public final class HaNode implements AutoCloseable {
         return node;
     }
 
-    public Role role() {
-        return controller.role();
-    }
-
     /** Stops steering and holds the box back: a stopping tandemd must not stay the preferred master. */
     @Override
     public void close() {

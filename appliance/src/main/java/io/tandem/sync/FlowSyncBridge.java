@@ -56,12 +56,13 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore {
     @Override
     public void onFlowEvent(FlowEventType type, FlowSnapshot flow) {
         boolean ends = type == FlowEventType.EXPIRED || type == FlowEventType.REMOVED;
+        FlowRecord record = toRecord(flow, ends);
         if (type == FlowEventType.CREATED || ends) {
-            digest.toggle(toRecord(flow, false));
+            digest.toggle(record); // the digest hashes key and mapping only, not the removed flag
         }
         FlowReplicator r = replicator;
         if (r != null && source && !applyingPeerRecord.get()) {
-            r.publish(toRecord(flow, ends));
+            r.publish(record);
         }
     }
 

@@ -53,19 +53,6 @@ class PairFailoverIT {
                   - { address: 198.19.0.12, port: 7000 }
                   - { address: 198.19.0.13, port: 7000 }
             """;
-    private static final Pattern FLOWS = Pattern.compile("(?<![a-z_])flows=(\\d+) ");
-
-    private static int lastFlows(String log) {
-        int flows = -1;
-        for (String line : log.lines().toList()) {
-            Matcher m = FLOWS.matcher(line);
-            if (m.find()) {
-                flows = Integer.parseInt(m.group(1));
-            }
-        }
-        return flows;
-    }
-
     private static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key) throws Exception {
         return startBox(lab, name, name, self, peer, priority, key);
     }
@@ -91,29 +78,38 @@ class PairFailoverIT {
         return new Process[] {tandemd, keepalived};
     }
 
+    private static void startEchoServers(NamespaceLab lab) throws Exception {
+        for (String b : List.of("b1", "b2", "b3")) {
+            lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+        }
+    }
+
+    /** The box dies hard: keepalived and tandemd SIGKILLed (by their PIDs), its links down. */
+    private static void killHard(NamespaceLab lab, String box, Process[] processes) throws Exception {
+        processes[1].destroyForcibly();
+        processes[0].destroyForcibly();
+        lab.run(box, Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
+        lab.run(box, Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+    }
+
     @Test
     void everyFlowSurvivesTheActivesHardDeathAndItsReturn() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            for (String b : List.of("b1", "b2", "b3")) {
-                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
+            startEchoServers(lab);
             Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
             startBox(lab, "lb2", 2, 1, 100, key);
             lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "30");
-            NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 200, Duration.ofSeconds(20),
+            NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20),
                     () -> "the standby holding the 200 flows:\n" + lab.log("lb2.log"));
 
             // The active dies hard.
-            lb1[1].destroyForcibly();
-            lb1[0].destroyForcibly();
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+            killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
 
             // The dead box returns while the connections run on: table first, addresses after.
@@ -146,10 +142,7 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            for (String b : List.of("b1", "b2", "b3")) {
-                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
+            startEchoServers(lab);
             startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
             startBox(lab, "lb2", 2, 1, 100, key);
@@ -164,9 +157,8 @@ class PairFailoverIT {
 
             lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "up");
             lab.awaitLog("lb2.log", "SYNCING -> STANDBY", Duration.ofSeconds(30));
-            String status = lab.log("lb2.log").lines().filter(l -> l.contains("sync: role=")).reduce((a, b) -> b).orElse("");
-            NamespaceLab.await(() -> lab.log("lb2.log").lines().filter(l -> l.contains("sync: role=")).reduce((a, b) -> b)
-                    .orElse("").contains("digests_equal=true"), Duration.ofSeconds(20), () -> status);
+            NamespaceLab.await(() -> lab.lastLine("lb2.log", "sync: role=").contains("digests_equal=true"), Duration.ofSeconds(20),
+                    () -> lab.lastLine("lb2.log", "sync: role="));
         }
     }
 
@@ -176,17 +168,14 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tpb", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            for (String b : List.of("b1", "b2", "b3")) {
-                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
+            startEchoServers(lab);
             Process[] lb1 = startBox(lab, "lb1", "lb1", 1, 2, 150, key, yaml -> yaml.replace(b3, ""));
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
             Process[] lb2 = startBox(lab, "lb2", "lb2", 2, 1, 100, key, yaml -> yaml.replace(b3, ""));
             lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
-            NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
+            NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
 
             // A third backend joins both boxes: Maglev now maps about a third of the hash space to
             // it, so a box that picked backends afresh would send those flows to b3 and break them.
@@ -199,10 +188,7 @@ class PairFailoverIT {
                 lab.awaitLog(box + ".log", "reload: 1 services in force", Duration.ofSeconds(20));
             }
 
-            lb1[1].destroyForcibly();
-            lb1[0].destroyForcibly();
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+            killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
 
             int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));

@@ -41,24 +41,6 @@ class SyncPairIT {
                   - { address: 198.19.0.11, port: 8080 }
                   - { address: 198.19.0.12, port: 8080 }
             """;
-    private static final Pattern FLOWS = Pattern.compile("(?<![a-z_])flows=(\\d+) ");
-
-    private static int lastFlows(String log) {
-        int flows = -1;
-        for (String line : log.lines().toList()) {
-            Matcher m = FLOWS.matcher(line);
-            if (m.find()) {
-                flows = Integer.parseInt(m.group(1));
-            }
-        }
-        return flows;
-    }
-
-    private static String lastLine(String log, String containing) {
-        List<String> lines = log.lines().filter(l -> l.contains(containing)).toList();
-        return lines.isEmpty() ? "" : lines.get(lines.size() - 1);
-    }
-
     @Test
     void theStandbyHoldsTheActivesLiveFlowsAndResyncsAfterACrash() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsp")) {
@@ -77,28 +59,28 @@ class SyncPairIT {
             lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
             Process standby = lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
             lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
-            NamespaceLab.await(() -> lastLine(lab.log("lb1.log"), "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
+            NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
                     () -> "the pair connected:\n" + lab.log("lb1.log"));
 
             // 60 connections held open 10 s each, through the active only.
             Process clients = lab.traffic("client", "clients.log", "tcp-clients", "198.18.0.100", "80", "60", "4096", "10000", "60");
-            NamespaceLab.await(() -> lastFlows(lab.log("lb1.log")) >= 60, Duration.ofSeconds(20), () -> lab.log("lb1.log"));
-            NamespaceLab.await(() -> lastFlows(lab.log("lb2.log")) >= 60
-                            && lastLine(lab.log("lb2.log"), "sync: role=").contains("digests_equal=true"),
+            NamespaceLab.await(() -> lab.lastFlows("lb1.log") >= 60, Duration.ofSeconds(20), () -> lab.log("lb1.log"));
+            NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 60
+                            && lab.lastLine("lb2.log", "sync: role=").contains("digests_equal=true"),
                     Duration.ofSeconds(20), () -> "the standby holding the flows, digests equal:\n" + lab.log("lb2.log"));
 
             standby.destroyForcibly(); // SIGKILL: the standby loses its table
             NamespaceLab.awaitExit(standby, Duration.ofSeconds(10));
             lab.start("lb2", "lb2-restarted.log", tandemd, "--config", lb2.toString());
             lab.awaitLog("lb2-restarted.log", "full table received from the peer", Duration.ofSeconds(30));
-            String transfer = lastLine(lab.log("lb2-restarted.log"), "full table received");
+            String transfer = lab.lastLine("lb2-restarted.log", "full table received");
             Matcher m = Pattern.compile("received from the peer: (\\d+) flows").matcher(transfer);
             assertTrue(m.find() && Integer.parseInt(m.group(1)) >= 60, transfer);
             lab.awaitLog("lb2-restarted.log", "running", Duration.ofSeconds(30));
             String restarted = lab.log("lb2-restarted.log");
             assertTrue(restarted.indexOf("full table received") < restarted.indexOf("serving 1 services"),
                     "the table arrived before the restarted box started serving:\n" + restarted);
-            NamespaceLab.await(() -> lastLine(lab.log("lb2-restarted.log"), "sync: role=").contains("digests_equal=true"),
+            NamespaceLab.await(() -> lab.lastLine("lb2-restarted.log", "sync: role=").contains("digests_equal=true"),
                     Duration.ofSeconds(20), () -> lab.log("lb2-restarted.log"));
 
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(60)), lab.log("clients.log"));

@@ -65,6 +65,11 @@ public final class LabTraffic {
     }
 
     static void tcpServer(int port, String id, int seconds) throws IOException {
+        serve(port, seconds, socket -> serveDigest(socket, id));
+    }
+
+    /** Accepts connections on {@code port} for {@code seconds}, each handled on a virtual thread; then exits. */
+    private static void serve(int port, int seconds, java.util.function.Consumer<Socket> handler) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
         try (ServerSocket server = new ServerSocket()) {
@@ -80,7 +85,7 @@ public final class LabTraffic {
                 } catch (SocketTimeoutException e) {
                     continue;
                 }
-                workers.submit(() -> serveDigest(socket, id));
+                workers.submit(() -> handler.accept(socket));
             }
         } finally {
             workers.shutdownNow();
@@ -187,33 +192,13 @@ public final class LabTraffic {
     }
 
     static void echoServer(int port, int seconds) throws IOException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
-        try (ServerSocket server = new ServerSocket()) {
-            server.setReuseAddress(true);
-            server.bind(new InetSocketAddress(port), 512);
-            server.setSoTimeout(200);
-            System.out.println("listening " + port);
-            System.out.flush();
-            while (System.nanoTime() < deadline) {
-                Socket socket;
-                try {
-                    socket = server.accept();
-                } catch (SocketTimeoutException e) {
-                    continue;
-                }
-                workers.submit(() -> {
-                    try (socket) {
-                        socket.getInputStream().transferTo(socket.getOutputStream());
-                    } catch (IOException ignored) {
-                        // the client reports what it saw
-                    }
-                });
+        serve(port, seconds, socket -> {
+            try (socket) {
+                socket.getInputStream().transferTo(socket.getOutputStream());
+            } catch (IOException ignored) {
+                // the client reports what it saw
             }
-        } finally {
-            workers.shutdownNow();
-        }
-        System.exit(0);
+        });
     }
 
     static int echoClients(String host, int port, int connections, int intervalMillis, int seconds) throws Exception {

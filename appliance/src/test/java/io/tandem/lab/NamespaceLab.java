@@ -110,6 +110,26 @@ public final class NamespaceLab implements AutoCloseable {
         }
     }
 
+    private static final java.util.regex.Pattern FLOWS = java.util.regex.Pattern.compile("(?<![a-z_])flows=(\\d+) ");
+
+    /** The flow count in tandemd's last counters line of {@code logName}, or -1. */
+    public int lastFlows(String logName) {
+        int flows = -1;
+        for (String line : log(logName).lines().toList()) {
+            java.util.regex.Matcher m = FLOWS.matcher(line);
+            if (m.find()) {
+                flows = Integer.parseInt(m.group(1));
+            }
+        }
+        return flows;
+    }
+
+    /** The last line of {@code logName} containing {@code text}, or "". */
+    public String lastLine(String logName, String text) {
+        List<String> lines = log(logName).lines().filter(l -> l.contains(text)).toList();
+        return lines.isEmpty() ? "" : lines.get(lines.size() - 1);
+    }
+
     /** Waits until {@code logName} contains {@code text}, or fails after {@code timeout} showing the log. */
     public void awaitLog(String logName, String text, Duration timeout) {
         await(() -> log(logName).contains(text), timeout, () -> "'" + text + "' in " + logName + ":\n" + log(logName));
