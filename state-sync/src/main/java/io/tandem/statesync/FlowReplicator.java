@@ -14,6 +14,12 @@ public interface FlowReplicator extends AutoCloseable {
 
     SyncStatus status();
 
+    /** What this box tells its peer about itself (role, health), resent periodically; opaque here. */
+    void announce(byte[] payload);
+
+    /** The peer's latest announcement, or null if none arrived yet. */
+    PeerAnnouncement peerAnnouncement();
+
     /** Leaves the peer; the local table is kept as it is. */
     @Override
     void close();

@@ -87,6 +87,16 @@ public final class InMemoryReplicator implements FlowReplicator {
     }
 
     @Override
+    public void announce(byte[] payload) {
+        engine.announce(payload);
+    }
+
+    @Override
+    public PeerAnnouncement peerAnnouncement() {
+        return engine.peerAnnouncement();
+    }
+
+    @Override
     public SyncStatus status() {
         return engine.status();
     }

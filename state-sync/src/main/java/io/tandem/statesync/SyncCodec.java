@@ -15,6 +15,8 @@ import java.util.List;
  *          clientPort(2) vipPort(2) backendPort(2) snatPort(2) lastSeenMillis(8) version(8)
  * DIGEST   count=256 × range value(8)
  * RESYNC, RANGE_BEGIN, RANGE_END   count × range(1)
+ * ANNOUNCE count bytes (at most {@link #MAX_ANNOUNCEMENT}) the layer above reads: the node's
+ *          role and health for the peer's status page; opaque here
  * </pre>
  * All big-endian. Decoding checks every length and value and throws nothing but
  * {@link SyncDecodeException}. Authenticity is the transport's job (authenticated encryption
@@ -27,6 +29,9 @@ public final class SyncCodec {
     static final byte TYPE_RESYNC = 3;
     static final byte TYPE_RANGE_BEGIN = 4;
     static final byte TYPE_RANGE_END = 5;
+    static final byte TYPE_ANNOUNCE = 6;
+    /** An announcement is small: a few hundred bytes of JSON. */
+    public static final int MAX_ANNOUNCEMENT = 2048;
     static final int HEADER = 12;
     public static final int RECORD_SIZE = 48;
     /** Records per batch: about 16 KB. */
@@ -71,6 +76,13 @@ public final class SyncCodec {
         return encodeRanges(TYPE_RANGE_END, sentAtMillis, ranges);
     }
 
+    public static byte[] encodeAnnouncement(long sentAtMillis, byte[] payload) {
+        if (payload.length > MAX_ANNOUNCEMENT) {
+            throw new IllegalArgumentException("announcement of " + payload.length + " bytes; at most " + MAX_ANNOUNCEMENT);
+        }
+        return header(TYPE_ANNOUNCE, sentAtMillis, payload.length, payload.length).put(payload).array();
+    }
+
     private static byte[] encodeRanges(byte type, long sentAtMillis, List<Integer> ranges) {
         ByteBuffer buf = header(type, sentAtMillis, ranges.size(), ranges.size());
         for (int r : ranges) {
@@ -105,6 +117,7 @@ public final class SyncCodec {
                 case TYPE_RESYNC -> new SyncMessage.ResyncRequest(sentAt, resync(buf, count));
                 case TYPE_RANGE_BEGIN -> new SyncMessage.RangeBegin(sentAt, resync(buf, count));
                 case TYPE_RANGE_END -> new SyncMessage.RangeEnd(sentAt, resync(buf, count));
+                case TYPE_ANNOUNCE -> new SyncMessage.Announcement(sentAt, announcement(buf, count));
                 default -> throw new SyncDecodeException("unknown message type " + type);
             };
         } catch (BufferUnderflowException e) {
@@ -164,6 +177,16 @@ public final class SyncCodec {
             ranges.add(Byte.toUnsignedInt(buf.get()));
         }
         return ranges;
+    }
+
+    private static byte[] announcement(ByteBuffer buf, int count) throws SyncDecodeException {
+        if (count > MAX_ANNOUNCEMENT) {
+            throw new SyncDecodeException("announcement of " + count + " bytes; at most " + MAX_ANNOUNCEMENT);
+        }
+        expect(buf, count, "announcement");
+        byte[] payload = new byte[count];
+        buf.get(payload);
+        return payload;
     }
 
     private static void expect(ByteBuffer buf, int bytes, String what) throws SyncDecodeException {

@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link SyncCodec#MAX_BATCH} records and the table digest every {@code digestInterval};
  * and the receiving side: apply records, measure lag, compare digests, and — on the
  * replica — ask the source for the ranges that differ, dropping local flows the source's
- * range snapshot does not contain.
+ * range snapshot does not contain. Each side also announces itself (an opaque payload from
+ * the layer above: role, health) on change and every {@link #ANNOUNCE_INTERVAL_MILLIS}.
  */
 final class SyncEngine implements AutoCloseable {
     /** Carries bytes to the peer. */
@@ -43,6 +44,7 @@ final class SyncEngine implements AutoCloseable {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(SyncEngine.class);
+    static final long ANNOUNCE_INTERVAL_MILLIS = 500;
 
     private final Transport transport;
     private final FlowStore store;
@@ -60,6 +62,9 @@ final class SyncEngine implements AutoCloseable {
     private volatile long lastLagMillis;
     private volatile Boolean digestsEqual;
     private volatile SyncStatus.FullResync lastFullResync;
+    private volatile byte[] announcement;
+    private volatile boolean announceNow;
+    private volatile PeerAnnouncement peerAnnouncement;
 
     // Replica side of a range resync: the ranges being refreshed and the keys seen since they began.
     private final Object rangeLock = new Object();
@@ -95,6 +100,7 @@ final class SyncEngine implements AutoCloseable {
     private void run() {
         Map<Key, FlowRecord> batch = new LinkedHashMap<>();
         long nextDigest = System.currentTimeMillis() + digestIntervalMillis;
+        long nextAnnounce = 0;
         while (running) {
             try {
                 Pending first = queue.poll(1, TimeUnit.MILLISECONDS);
@@ -118,6 +124,12 @@ final class SyncEngine implements AutoCloseable {
                     if (transport.peerConnected()) {
                         transport.send(SyncCodec.encodeDigest(now, store.digest().snapshot()));
                     }
+                }
+                byte[] ours = announcement;
+                if (ours != null && (announceNow || now >= nextAnnounce) && transport.peerConnected()) {
+                    announceNow = false;
+                    nextAnnounce = now + ANNOUNCE_INTERVAL_MILLIS;
+                    transport.send(SyncCodec.encodeAnnouncement(now, ours));
                 }
             } catch (InterruptedException e) {
                 return;
@@ -177,6 +189,7 @@ final class SyncEngine implements AutoCloseable {
                 }
             }
             case SyncMessage.RangeEnd e -> finishRangeRefresh(e.ranges());
+            case SyncMessage.Announcement a -> peerAnnouncement = new PeerAnnouncement(a.payload(), now);
         }
     }
 
@@ -258,9 +271,24 @@ final class SyncEngine implements AutoCloseable {
         }
     }
 
-    /** The peer joined or left: what we knew of its digest no longer holds. */
+    /** The peer joined or left: what we knew of its digest no longer holds, and a new peer wants our announcement. */
     void peerChanged() {
         digestsEqual = null;
+        announceNow = true;
+    }
+
+    /** What this side tells the peer about itself from now on (sent at once, then periodically). */
+    void announce(byte[] payload) {
+        if (payload.length > SyncCodec.MAX_ANNOUNCEMENT) {
+            throw new IllegalArgumentException("announcement of " + payload.length + " bytes; at most " + SyncCodec.MAX_ANNOUNCEMENT);
+        }
+        announcement = payload.clone();
+        announceNow = true;
+    }
+
+    /** The peer's latest announcement, or null if none arrived yet. */
+    PeerAnnouncement peerAnnouncement() {
+        return peerAnnouncement;
     }
 
     void noteFullResync(long records, long millis) {

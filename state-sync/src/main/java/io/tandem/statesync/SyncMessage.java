@@ -26,4 +26,8 @@ public sealed interface SyncMessage {
     /** The source has sent every flow of these ranges: the replica drops its others there. */
     record RangeEnd(long sentAtMillis, List<Integer> ranges) implements SyncMessage {
     }
+
+    /** The sender's own view of itself (role, health), for the peer to show and to check before a failover. */
+    record Announcement(long sentAtMillis, byte[] payload) implements SyncMessage {
+    }
 }

@@ -42,6 +42,22 @@ class SyncCodecTest {
     }
 
     @Test
+    void announcementsRoundTripAndOversizedOnesAreRefused() throws Exception {
+        byte[] payload = "{\"role\":\"ACTIVE\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] bytes = SyncCodec.encodeAnnouncement(7L, payload);
+        SyncMessage.Announcement a = (SyncMessage.Announcement) SyncCodec.decode(bytes, 0, bytes.length);
+        assertArrayEquals(payload, a.payload());
+        assertEquals(7L, a.sentAtMillis());
+        assertThrows(IllegalArgumentException.class, () -> SyncCodec.encodeAnnouncement(1L, new byte[SyncCodec.MAX_ANNOUNCEMENT + 1]));
+        byte[] forged = Arrays.copyOf(bytes, bytes.length);
+        forged[10] = (byte) 0xFF; // announces 65k+ bytes
+        assertEquals("announcement of " + (0xFF00 + payload.length) + " bytes; at most " + SyncCodec.MAX_ANNOUNCEMENT,
+                assertThrows(SyncDecodeException.class, () -> SyncCodec.decode(forged, 0, forged.length)).getMessage());
+        assertEquals("announcement: " + (payload.length - 1) + " bytes of payload, the header announces " + payload.length,
+                assertThrows(SyncDecodeException.class, () -> SyncCodec.decode(bytes, 0, bytes.length - 1)).getMessage());
+    }
+
+    @Test
     void everyTruncationIsADecodeError() {
         byte[] bytes = SyncCodec.encodeRecords(1L, List.of(record(new Random(1)), record(new Random(2))));
         for (int length = 0; length < bytes.length; length++) {
@@ -72,7 +88,7 @@ class SyncCodecTest {
             random.nextBytes(junk);
             if (junk.length > 1 && random.nextBoolean()) {
                 junk[0] = SyncCodec.VERSION;
-                junk[1] = (byte) (1 + random.nextInt(3));
+                junk[1] = (byte) (1 + random.nextInt(6));
             }
             try {
                 SyncCodec.decode(junk, 0, junk.length);

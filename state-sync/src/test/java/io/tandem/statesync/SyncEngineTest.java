@@ -45,6 +45,23 @@ class SyncEngineTest {
     }
 
     @Test
+    void eachSideHearsThePeersLatestAnnouncement() {
+        pair(1024);
+        assertEquals(null, link[1].peerAnnouncement());
+        link[0].announce("first".getBytes());
+        link[0].announce("second".getBytes());
+        link[1].announce("other".getBytes());
+        JGroupsReplicatorTest.await(() -> link[1].peerAnnouncement() != null
+                        && new String(link[1].peerAnnouncement().payload()).equals("second")
+                        && link[0].peerAnnouncement() != null,
+                Duration.ofSeconds(5), () -> "announcements on both sides");
+        assertEquals("other", new String(link[0].peerAnnouncement().payload()));
+        long first = link[1].peerAnnouncement().receivedAtMillis();
+        JGroupsReplicatorTest.await(() -> link[1].peerAnnouncement().receivedAtMillis() > first,
+                Duration.ofSeconds(5), () -> "the announcement repeats, so a reader can tell it is fresh");
+    }
+
+    @Test
     void aFullQueueNeverBlocksCountsTheOverflowAndTheDigestHealsIt() {
         MapFlowStore[] stores = pair(1024);
         int refused = 0;
