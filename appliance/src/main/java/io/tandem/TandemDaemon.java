@@ -3,6 +3,8 @@ package io.tandem;
 import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
 import io.tandem.config.TandemConfig;
+import io.tandem.control.ControlSocketServer;
+import io.tandem.control.OperatorCommands;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.ha.HaNode;
 import org.slf4j.Logger;
@@ -48,7 +50,8 @@ public final class TandemDaemon {
         HaNode ha = null;
         if (config.ha() != null) {
             try {
-                ha = HaNode.start(config.ha(), dataplane::setActive, dataplane::syncStatus);
+                ha = HaNode.start(config.node().name(), config.ha(), dataplane::setActive, dataplane.replicator(),
+                        dataplane::flowCount);
             } catch (Exception e) {
                 System.err.println("tandemd: cannot start the HA role control: " + e.getMessage());
                 dataplane.close();
@@ -56,9 +59,23 @@ public final class TandemDaemon {
                 return;
             }
         }
+        ControlSocketServer control;
+        try {
+            control = ControlSocketServer.start(Path.of(config.control().socket()),
+                    OperatorCommands.build(config.node().name(), ha, dataplane::syncStatus, dataplane::flowCount));
+        } catch (Exception e) {
+            System.err.println("tandemd: cannot open the control socket " + config.control().socket() + ": " + e.getMessage());
+            if (ha != null) {
+                ha.close();
+            }
+            dataplane.close();
+            System.exit(3);
+            return;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         HaNode haNode = ha;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            control.close();
             if (haNode != null) {
                 haNode.close();
             }

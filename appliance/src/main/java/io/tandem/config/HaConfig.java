@@ -6,14 +6,17 @@ import java.util.List;
 /**
  * The pair's VRRP settings, from which tandemd renders keepalived's configuration. Both boxes
  * share {@code virtual_router_id}; each names itself and its peer on the front LAN.
+ * {@code failover_max_lag}: a manual failover or takeover is refused while replication lags more.
  */
 public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address selfAddress, Ipv4Address peerAddress,
-                       Duration advertInterval, String interfaceName, String trackFile, String notifyFifo) {
+                       Duration advertInterval, String interfaceName, String trackFile, String notifyFifo,
+                       Duration failoverMaxLag) {
     public HaConfig {
         priority = priority == null ? 100 : priority;
         advertInterval = advertInterval == null ? Duration.ofMillis(100) : advertInterval;
         trackFile = trackFile == null ? "/run/tandem/vrrp-priority" : trackFile;
         notifyFifo = notifyFifo == null ? "/run/tandem/keepalived.fifo" : notifyFifo;
+        failoverMaxLag = failoverMaxLag == null ? Duration.ofSeconds(1) : failoverMaxLag;
     }
 
     void validate(String path, List<String> errors) {
@@ -22,8 +25,8 @@ public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address se
         } else if (virtualRouterId < 1 || virtualRouterId > 255) {
             errors.add(path + ".virtual_router_id: " + virtualRouterId + " is not within 1-255");
         }
-        if (priority < 1 || priority > 254) {
-            errors.add(path + ".priority: " + priority + " is not within 1-254");
+        if (priority < 3 || priority > 254) {
+            errors.add(path + ".priority: " + priority + " is not within 3-254 (1 and 2 are kept for a held-back and a yielding box)");
         }
         ConfigChecks.required(selfAddress, path + ".self_address", errors);
         ConfigChecks.required(peerAddress, path + ".peer_address", errors);
@@ -31,6 +34,9 @@ public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address se
         if (advertInterval.toMillis() % 10 != 0 || centiseconds < 1 || centiseconds > 4095) {
             errors.add(path + ".advert_interval: " + advertInterval.toMillis()
                     + " ms is not a VRRPv3 interval (10 ms steps, 10 ms to 40.95 s; RFC 5798 §5.2.7)");
+        }
+        if (failoverMaxLag.isNegative() || failoverMaxLag.isZero()) {
+            errors.add(path + ".failover_max_lag: must be positive (the replication lag above which a manual failover is refused)");
         }
         for (String[] file : new String[][] {{"track_file", trackFile}, {"notify_fifo", notifyFifo}}) {
             if (!file[1].startsWith("/")) {

@@ -7,11 +7,12 @@ import java.util.Map;
 
 /** The whole configuration of one tandemd. Build it with {@link ConfigLoader}, which validates. */
 public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, ConntrackConfig conntrack, SyncConfig sync,
-                           HaConfig ha, List<ServiceConfig> services) {
+                           HaConfig ha, ControlConfig control, List<ServiceConfig> services) {
     public TandemConfig {
         node = node == null ? new NodeConfig(null) : node;
         dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null) : dataplane;
         conntrack = conntrack == null ? new ConntrackConfig(null, null, null, null, null) : conntrack;
+        control = control == null ? new ControlConfig(null, null) : control;
         services = services == null ? List.of() : List.copyOf(services);
     }
 
@@ -27,6 +28,7 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
             ha.validate("ha", errors);
         }
         conntrack.validate("conntrack", errors);
+        control.validate("control", errors);
         Map<String, Integer> names = new HashMap<>();
         Map<String, Integer> endpoints = new HashMap<>();
         for (int i = 0; i < services.size(); i++) {

@@ -145,6 +145,16 @@ public final class Dataplane implements AutoCloseable {
         return replicator == null ? null : replicator.status();
     }
 
+    /** The sync link to the peer, or null when this box runs alone. */
+    public io.tandem.statesync.FlowReplicator replicator() {
+        return replicator;
+    }
+
+    /** Flows tracked now, local and replicated. */
+    public int flowCount() {
+        return flows.size();
+    }
+
     /**
      * Applies a new, already validated config: services, backends and their routing change
      * at once; tracked flows keep their backends. Sizing and device changes need a restart.

@@ -1,43 +1,88 @@
 package io.tandem.ha;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.config.HaConfig;
+import io.tandem.statesync.FlowReplicator;
+import io.tandem.statesync.PeerAnnouncement;
 import io.tandem.statesync.SyncStatus;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import java.util.function.Supplier;
+import java.util.function.LongSupplier;
 
 /**
- * This box's part in the VRRP pair: keepalived's notify FIFO and the sync state go into a
- * {@link RoleController}, which steers the track file and whether the data plane publishes
- * its flow changes. In sync means: the peer is connected and our digests are equal (or
- * this box has no sync configured). A box that cannot reach its peer stays held back: if the
- * peer is really gone, VRRP makes this box master anyway (priority 1 beats silence); if the
- * peer is alive, it keeps the addresses — a returning box never takes them with an empty table.
+ * This box's part in the VRRP pair. Every {@link #TICK_MILLIS} it feeds the sync state into
+ * the {@link RoleController} (keepalived's notify FIFO feeds the VRRP state), announces this
+ * box's {@link NodeStatus} to the peer and adopts the peer's newer {@link PairPreference}.
+ * It answers the operators' failover and takeover with the {@link HandOverCheck}.
+ *
+ * <p>In sync means: the peer is connected and our digests are equal (or this box has no sync
+ * configured). A box that cannot reach its peer stays held back: if the peer is really gone,
+ * VRRP makes this box master anyway (priority 1 beats silence); if the peer is alive, it keeps
+ * the addresses — a returning box never takes them with an empty table.
  */
-public final class HaNode implements AutoCloseable {
+public final class HaNode implements PairControl, AutoCloseable {
+    static final long TICK_MILLIS = 200;
     private static final Logger LOG = LoggerFactory.getLogger(HaNode.class);
-    private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
-            Thread.ofPlatform().name("tandem-ha").daemon().factory());
-    private final RoleController controller;
-    private final TrackFile trackFile;
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES); // a newer peer may say more
 
-    private HaNode(RoleController controller, TrackFile trackFile) {
-        this.controller = controller;
-        this.trackFile = trackFile;
+    /** The pair as this box sees it: itself, the peer's last announcement and whether a hand-over is safe. */
+    public record PairView(NodeStatus self, NodeStatus peer, long peerAgeMillis, SyncStatus sync, List<String> notInSync,
+                           HandOverCheck.Verdict failover, HandOverCheck.Verdict takeover) {
+        public boolean inSync() {
+            return notInSync.isEmpty();
+        }
     }
 
-    public static HaNode start(HaConfig ha, Consumer<Boolean> setActive, Supplier<SyncStatus> sync)
-            throws IOException, InterruptedException {
+    /** A failover's or takeover's outcome: done, or refused with the reasons. */
+    public record CommandResult(boolean accepted, boolean forced, String message, List<String> reasons) {
+    }
+
+    private final String self;
+    private final HaConfig ha;
+    private final RoleController controller;
+    private final TrackFile trackFile;
+    private final FlowReplicator replicator;
+    private final LongSupplier flowCount;
+    private final long startedAtMillis = System.currentTimeMillis();
+    private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().name("tandem-ha").daemon().factory());
+    private final AtomicLong unreadableAnnouncements = new AtomicLong();
+    private volatile NodeStatus peer;
+    private volatile long peerReceivedAtMillis;
+    private byte[] lastAnnounced;
+
+    private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
+                   LongSupplier flowCount) {
+        this.self = self;
+        this.ha = ha;
+        this.controller = controller;
+        this.trackFile = trackFile;
+        this.replicator = replicator;
+        this.flowCount = flowCount;
+    }
+
+    /**
+     * @param replicator the sync link to the peer, or null when this box has none
+     * @param setActive  told true when this box becomes the source of the flow table
+     */
+    public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
+                               LongSupplier flowCount) throws IOException, InterruptedException {
         TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
-        RoleController controller = new RoleController(trackFile, setActive);
-        HaNode node = new HaNode(controller, trackFile);
+        RoleController controller = new RoleController(trackFile, self, ha.priority(), setActive);
+        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount);
         new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
             try {
                 controller.onVrrp(state);
@@ -45,15 +90,131 @@ public final class HaNode implements AutoCloseable {
                 LOG.error("role change to {} failed: {}", state, e.toString());
             }
         }).start();
-        node.poller.scheduleWithFixedDelay(() -> {
-            SyncStatus s = sync.get();
-            try {
-                controller.onSync(s == null || (s.peerConnected() && Boolean.TRUE.equals(s.digestsEqual())));
-            } catch (IOException e) {
-                LOG.error("track file: {}", e.toString());
-            }
-        }, 0, 200, TimeUnit.MILLISECONDS);
+        node.poller.scheduleWithFixedDelay(node::tick, 0, TICK_MILLIS, TimeUnit.MILLISECONDS);
         return node;
+    }
+
+    private void tick() {
+        try {
+            SyncStatus sync = replicator == null ? null : replicator.status();
+            readPeer();
+            NodeStatus p = peer;
+            if (p != null) {
+                controller.offerPreference(p.preference());
+            }
+            controller.onSync(sync == null || (sync.peerConnected() && Boolean.TRUE.equals(sync.digestsEqual())));
+            announce(sync);
+        } catch (IOException e) {
+            LOG.error("track file: {}", e.toString());
+        } catch (RuntimeException e) {
+            LOG.error("HA tick failed", e);
+        }
+    }
+
+    private void readPeer() {
+        PeerAnnouncement a = replicator == null ? null : replicator.peerAnnouncement();
+        if (a == null || a.receivedAtMillis() == peerReceivedAtMillis) {
+            return;
+        }
+        peerReceivedAtMillis = a.receivedAtMillis();
+        try {
+            peer = JSON.readValue(a.payload(), NodeStatus.class);
+        } catch (IOException e) {
+            // The link is authenticated, so this is a peer of another version, not an attacker: say so once in a while.
+            if (unreadableAnnouncements.getAndIncrement() % 100 == 0) {
+                LOG.warn("the peer's announcement is unreadable ({} so far): {}", unreadableAnnouncements.get(), e.getMessage());
+            }
+        }
+    }
+
+    private void announce(SyncStatus sync) throws IOException {
+        if (replicator == null) {
+            return;
+        }
+        byte[] bytes = JSON.writeValueAsBytes(status(sync));
+        if (!Arrays.equals(bytes, lastAnnounced)) {
+            replicator.announce(bytes);
+            lastAnnounced = bytes;
+        }
+    }
+
+    private NodeStatus status(SyncStatus sync) {
+        return new NodeStatus(self, controller.role(), controller.vrrp().name(), controller.weight(), startedAtMillis,
+                controller.inSync(), flowCount.getAsLong(), sync == null || sync.source() ? 0 : sync.lastLagMillis(),
+                sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(),
+                controller.preference(), controller.override());
+    }
+
+    @Override
+    public PairView view() {
+        SyncStatus sync = replicator == null ? null : replicator.status();
+        NodeStatus me = status(sync);
+        NodeStatus p = peer;
+        long age = p == null ? -1 : System.currentTimeMillis() - peerReceivedAtMillis;
+        long maxLag = ha.failoverMaxLag().toMillis();
+        return new PairView(me, p, age, sync, HandOverCheck.notInSync(sync, p, age, maxLag),
+                HandOverCheck.failover(me.role(), sync, p, age, maxLag),
+                HandOverCheck.takeover(me.role(), me.override(), sync, p, age, maxLag));
+    }
+
+    /**
+     * Hands the addresses to the peer: this box yields (or, forced, goes to FAULT) and the
+     * pair prefers the peer until the next failover or takeover.
+     */
+    @Override
+    public synchronized CommandResult failover(boolean force, String by) throws IOException {
+        PairView v = view();
+        if (!v.failover().allowed() && !(force && v.failover().forceable())) {
+            return refused("failover", v.failover());
+        }
+        String peerName = v.peer() != null ? v.peer().name() : v.sync() != null ? v.sync().peer() : null;
+        if (peerName != null) {
+            controller.offerPreference(new PairPreference(nextSeq(), peerName, by));
+        }
+        boolean forced = !v.failover().allowed();
+        controller.setOverride(forced ? ManualOverride.FORCED_STANDBY : ManualOverride.NONE);
+        String target = peerName == null ? "the peer" : peerName;
+        String message = forced
+                ? "forced: keepalived on " + self + " goes to FAULT and " + target + " takes the addresses whatever its table holds; "
+                + "connections it lacks will be reset. Run 'tandemctl takeover' on " + self + " to bring it back."
+                : "handing over to " + target + ": " + self + " yields (VRRP priority " + KeepalivedConfig.YIELDED_PRIORITY
+                + "); " + target + " takes the addresses within a few advert intervals";
+        LOG.warn("failover ({}): {}", by, message);
+        return new CommandResult(true, forced, message, v.failover().reasons());
+    }
+
+    /** Takes the addresses from the peer: the pair prefers this box (forced: this box takes the top priority). */
+    @Override
+    public synchronized CommandResult takeover(boolean force, String by) throws IOException {
+        PairView v = view();
+        if (!v.takeover().allowed() && !(force && v.takeover().forceable())) {
+            return refused("takeover", v.takeover());
+        }
+        controller.offerPreference(new PairPreference(nextSeq(), self, by));
+        boolean forced = !v.takeover().allowed();
+        controller.setOverride(forced ? ManualOverride.FORCED_ACTIVE : ManualOverride.NONE);
+        String message = forced
+                ? "forced: " + self + " takes the top VRRP priority (" + KeepalivedConfig.MAX_PRIORITY + ") whatever its table "
+                + "holds; connections it lacks will be reset"
+                : self + " takes over: the peer yields and " + self + " takes the addresses within a few advert intervals";
+        LOG.warn("takeover ({}): {}", by, message);
+        return new CommandResult(true, forced, message, v.takeover().reasons());
+    }
+
+    private long nextSeq() {
+        return Math.max(System.currentTimeMillis(), controller.preference().seq() + 1);
+    }
+
+    private static CommandResult refused(String command, HandOverCheck.Verdict verdict) {
+        List<String> reasons = new ArrayList<>(verdict.reasons());
+        String hint = verdict.forceable()
+                ? " ('tandemctl " + command + " --force' does it anyway: connections the other box lacks will be reset)" : "";
+        String why = verdict.forceable() ? "the pair is not safe to hand over" : "nothing to do in this role";
+        return new CommandResult(false, false, command + " refused: " + why + hint, reasons);
+    }
+
+    public Role role() {
+        return controller.role();
     }
 
     /** Stops steering and holds the box back: a stopping tandemd must not stay the preferred master. */

@@ -21,11 +21,29 @@ import java.util.regex.Pattern;
 public final class KeepalivedConfig {
     /** The track file's value while tandemd is ready to be master; below it, the box steps back. */
     public static final int READY_WEIGHT = 0;
-    /** Written while resyncing or unhealthy: far below any peer's priority. */
+    /** Written while resyncing or unhealthy: the effective priority drops to 1, the lowest. */
     public static final int HOLD_BACK_WEIGHT = -253;
+    /** Below -253 keepalived puts the instance into FAULT: it gives up the addresses whatever the peer's state. */
+    public static final int FAULT_WEIGHT = -254;
+    /** Effective priority of a box that yields to its peer by operator's choice: above a held-back box, below any ready one. */
+    public static final int YIELDED_PRIORITY = 2;
+    /** The lowest configurable priority: above a yielded box. */
+    public static final int MIN_PRIORITY = 3;
+    /** keepalived's highest effective priority (255 is kept for an address owner). */
+    public static final int MAX_PRIORITY = 254;
     private static final Pattern PLACEHOLDER = Pattern.compile("\\$\\{([a-z_]+)}");
 
     private KeepalivedConfig() {
+    }
+
+    /** The track-file value that brings a box of this configured priority down to {@link #YIELDED_PRIORITY}. */
+    public static int yieldWeight(int priority) {
+        return YIELDED_PRIORITY - priority;
+    }
+
+    /** The track-file value that raises a box of this configured priority to {@link #MAX_PRIORITY}. */
+    public static int takeWeight(int priority) {
+        return MAX_PRIORITY - priority;
     }
 
     /** keepalived.conf for this box; the config must have an {@code ha} section. */

@@ -7,28 +7,42 @@ import java.io.IOException;
 import java.util.function.Consumer;
 
 /**
- * Decides this box's {@link Role} from two inputs — keepalived's VRRP state and whether the
- * flow table is in sync with the peer — and acts on it: the data plane publishes to the peer
- * only while ACTIVE, and the track file holds the box back from mastership while it is not
- * ready (SYNCING, FAULT), so a restarted box never takes the addresses with an empty table.
- *
- * <p>Mastership is never refused to packets: the data plane forwards whatever reaches it in
- * any role (keepalived adds the addresses before it tells us, DESIGN.md §5).
+ * Decides this box's {@link Role} from keepalived's VRRP state and whether the flow table is
+ * in sync with the peer, and steers keepalived through the track file:
+ * <ul>
+ *   <li>SYNCING or FAULT: held back (priority 1), so a restarted box never takes the
+ *       addresses with an empty table;</li>
+ *   <li>ready, but the operators prefer the peer ({@link PairPreference}): yielded (priority 2),
+ *       so the peer, if ready, is master, and this box still beats a held-back peer;</li>
+ *   <li>ready: the configured priority; with a forced override, FAULT or the top priority.</li>
+ * </ul>
+ * The data plane publishes to the peer only while ACTIVE. Mastership is never refused to
+ * packets: the data plane forwards whatever reaches it in any role (keepalived adds the
+ * addresses before it tells us, DESIGN.md §5).
  */
 public final class RoleController {
     private static final Logger LOG = LoggerFactory.getLogger(RoleController.class);
 
     private final TrackFile trackFile;
     private final Consumer<Boolean> publishToPeer;
+    private final String self;
+    private final int priority;
     private VrrpState.State vrrp = VrrpState.State.BACKUP;
     private boolean inSync;
+    private PairPreference preference = PairPreference.NONE;
+    private ManualOverride override = ManualOverride.NONE;
     private Role role;
+    private int weight;
 
     /**
+     * @param self          this box's name, as preferences name it
+     * @param priority      this box's configured VRRP priority
      * @param publishToPeer told true when this box becomes the source of the flow table
      */
-    public RoleController(TrackFile trackFile, Consumer<Boolean> publishToPeer) throws IOException {
+    public RoleController(TrackFile trackFile, String self, int priority, Consumer<Boolean> publishToPeer) throws IOException {
         this.trackFile = trackFile;
+        this.self = self;
+        this.priority = priority;
         this.publishToPeer = publishToPeer;
         apply(); // starts SYNCING, held back
     }
@@ -48,8 +62,49 @@ public final class RoleController {
         apply();
     }
 
+    /** Adopts a preference if it is newer than the one held; true if it was. */
+    public synchronized boolean offerPreference(PairPreference offered) throws IOException {
+        PairPreference next = preference.newer(offered);
+        if (next == preference) {
+            return false;
+        }
+        LOG.info("preference: {} preferred ({}), was {}", next.preferred(), next.by(), preference.preferred());
+        preference = next;
+        apply();
+        return true;
+    }
+
+    public synchronized void setOverride(ManualOverride next) throws IOException {
+        if (next != override) {
+            LOG.warn("manual override: {} (was {})", next, override);
+        }
+        override = next;
+        apply();
+    }
+
     public synchronized Role role() {
         return role;
+    }
+
+    public synchronized VrrpState.State vrrp() {
+        return vrrp;
+    }
+
+    public synchronized boolean inSync() {
+        return inSync;
+    }
+
+    public synchronized PairPreference preference() {
+        return preference;
+    }
+
+    public synchronized ManualOverride override() {
+        return override;
+    }
+
+    /** What the track file holds now. */
+    public synchronized int weight() {
+        return weight;
     }
 
     private void apply() throws IOException {
@@ -58,12 +113,19 @@ public final class RoleController {
             case FAULT, STOP -> Role.FAULT;
             case BACKUP -> inSync ? Role.STANDBY : Role.SYNCING;
         };
-        // A master is the source whatever its sync state: it holds the only live table.
-        if (next == Role.ACTIVE || next == Role.STANDBY) {
-            trackFile.ready();
-        } else {
-            trackFile.holdBack();
+        weight = switch (override) {
+            case FORCED_STANDBY -> KeepalivedConfig.FAULT_WEIGHT;
+            case FORCED_ACTIVE -> KeepalivedConfig.takeWeight(priority);
+            // A master is the source whatever its sync state: it holds the only live table.
+            case NONE -> next == Role.SYNCING || next == Role.FAULT ? KeepalivedConfig.HOLD_BACK_WEIGHT
+                    : preference.yields(self) ? KeepalivedConfig.yieldWeight(priority)
+                    : KeepalivedConfig.READY_WEIGHT;
+        };
+        // A box forced into FAULT reports FAULT: it must not count as a ready box held back by sync.
+        if (override == ManualOverride.FORCED_STANDBY && next != Role.ACTIVE) {
+            next = Role.FAULT;
         }
+        trackFile.write(weight);
         if (next != role) {
             LOG.info("role: {} -> {} (vrrp {}, in sync {})", role, next, vrrp, inSync);
             role = next;

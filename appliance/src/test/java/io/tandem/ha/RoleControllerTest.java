@@ -23,7 +23,7 @@ class RoleControllerTest {
     void aRestartedBoxIsHeldBackUntilItsTableIsInSync() throws Exception {
         Path file = dir.resolve("run/tandem/vrrp-priority");
         List<Boolean> publishing = new ArrayList<>();
-        RoleController c = new RoleController(new TrackFile(file), publishing::add);
+        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, publishing::add);
         assertEquals(Role.SYNCING, c.role());
         assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, weight(file), "held back from the start");
 
@@ -48,10 +48,49 @@ class RoleControllerTest {
     @Test
     void aMasterPublishesEvenBeforeItsSyncCompletes() throws Exception {
         List<Boolean> publishing = new ArrayList<>();
-        RoleController c = new RoleController(new TrackFile(dir.resolve("p")), publishing::add);
+        RoleController c = new RoleController(new TrackFile(dir.resolve("p")), "lb1", 150, publishing::add);
         c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" MASTER 1").orElseThrow()); // the peer is gone: it is the only box
         assertEquals(Role.ACTIVE, c.role());
         assertTrue(publishing.get(publishing.size() - 1));
+    }
+
+    @Test
+    void aPreferenceForThePeerYieldsToPriority2AndTheNewestPreferenceWins() throws Exception {
+        Path file = dir.resolve("p");
+        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, x -> { });
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" MASTER 150").orElseThrow());
+        c.onSync(true);
+        assertEquals(0, weight(file));
+        assertTrue(c.offerPreference(new PairPreference(10, "lb2", "failover on lb1")));
+        assertEquals(2 - 150, weight(file), "150 - 148 = 2: below any ready peer, above a held-back one");
+        assertEquals(false, c.offerPreference(new PairPreference(9, "lb1", "an older takeover")), "older: ignored");
+        assertEquals(2 - 150, weight(file));
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" BACKUP 2").orElseThrow());
+        assertEquals(Role.STANDBY, c.role());
+        c.onSync(false);
+        assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, weight(file), "not in sync: held back below the yield");
+        c.onSync(true);
+        assertTrue(c.offerPreference(new PairPreference(11, "lb1", "takeover on lb1")));
+        assertEquals(0, weight(file), "preferred again: its configured priority");
+    }
+
+    @Test
+    void forcedOverridesIgnoreSyncAndLastUntilCleared() throws Exception {
+        Path file = dir.resolve("p");
+        RoleController c = new RoleController(new TrackFile(file), "lb2", 100, x -> { });
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" BACKUP 1").orElseThrow());
+        c.setOverride(ManualOverride.FORCED_ACTIVE);
+        assertEquals(254 - 100, weight(file), "takes the top priority though SYNCING");
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" MASTER 254").orElseThrow());
+        c.setOverride(ManualOverride.FORCED_STANDBY);
+        assertEquals(KeepalivedConfig.FAULT_WEIGHT, weight(file), "below -253 keepalived goes to FAULT");
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" FAULT 0").orElseThrow());
+        c.onSync(true);
+        assertEquals(Role.FAULT, c.role(), "forced down: FAULT even though in sync");
+        c.setOverride(ManualOverride.NONE);
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" BACKUP 100").orElseThrow());
+        assertEquals(Role.STANDBY, c.role());
+        assertEquals(0, weight(file));
     }
 
     @Test

@@ -1,0 +1,113 @@
+package io.tandem.control;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.unix.DomainSocketChannel;
+import io.netty.handler.codec.LineBasedFrameDecoder;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.string.StringDecoder;
+import io.netty.handler.codec.string.StringEncoder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+/**
+ * The control socket {@code tandemctl} talks to: a Unix socket (mode 0600, so only root — or
+ * whoever runs tandemd — may connect), one JSON request per line, one JSON response per line.
+ * Every command of the {@link ControlApi} is allowed here, mutations included.
+ */
+public final class ControlSocketServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ControlSocketServer.class);
+    /** A request is a few hundred bytes; a longer line is a client's mistake. */
+    private static final int MAX_REQUEST = 64 * 1024;
+    public static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
+
+    private final Path path;
+    private final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+    private final Channel channel;
+
+    private ControlSocketServer(Path path, ControlApi api) throws IOException, InterruptedException {
+        this.path = path;
+        Files.createDirectories(path.getParent());
+        Files.deleteIfExists(path); // a socket left by a killed tandemd; two tandemd on one box fail earlier, on the TUN device
+        try {
+            channel = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
+                    .childHandler(new ChannelInitializer<DomainSocketChannel>() {
+                        @Override
+                        protected void initChannel(DomainSocketChannel ch) {
+                            ch.pipeline().addLast(new LineBasedFrameDecoder(MAX_REQUEST),
+                                    new StringDecoder(StandardCharsets.UTF_8), new StringEncoder(StandardCharsets.UTF_8),
+                                    new RequestHandler(api));
+                        }
+                    })
+                    .bind(new DomainSocketAddress(path.toFile())).sync().channel();
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            group.shutdownGracefully();
+            throw e;
+        }
+    }
+
+    public static ControlSocketServer start(Path path, ControlApi api) throws IOException, InterruptedException {
+        ControlSocketServer server = new ControlSocketServer(path, api);
+        LOG.info("control socket: {}", path);
+        return server;
+    }
+
+    private static final class RequestHandler extends SimpleChannelInboundHandler<String> {
+        private final ControlApi api;
+
+        RequestHandler(ControlApi api) {
+            this.api = api;
+        }
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, String line) throws Exception {
+            ControlResponse response;
+            try {
+                response = api.handle(JSON.readValue(line, ControlRequest.class), true);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                response = ControlResponse.error("not a control request: " + e.getOriginalMessage());
+            }
+            ctx.writeAndFlush(JSON.writeValueAsString(response) + "\n");
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) throws Exception {
+            if (cause instanceof TooLongFrameException) {
+                ctx.writeAndFlush(JSON.writeValueAsString(ControlResponse.error("request longer than " + MAX_REQUEST + " bytes")) + "\n");
+            }
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        channel.close().syncUninterruptibly();
+        group.shutdownGracefully().syncUninterruptibly();
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException e) {
+            LOG.warn("removing the control socket: {}", e.toString());
+        }
+    }
+}

@@ -1,0 +1,16 @@
+package io.tandem.ha;
+
+/**
+ * One box as it describes itself: shown by {@code tandemctl status} and the status page, and
+ * announced to the peer over the sync link, so each box can show both and check the other's
+ * state before handing over.
+ *
+ * @param vrrp         keepalived's state of the instance (MASTER, BACKUP, FAULT, STOP)
+ * @param weight       what tandemd last wrote to keepalived's track file
+ * @param lagMillis    as a replica: change on the active to application here, last batch
+ * @param digestsEqual null until compared; whether our table digest equals the peer's
+ */
+public record NodeStatus(String name, Role role, String vrrp, int weight, long startedAtMillis, boolean inSync,
+                         long flows, long lagMillis, Boolean digestsEqual, boolean peerConnected,
+                         PairPreference preference, ManualOverride override) {
+}
