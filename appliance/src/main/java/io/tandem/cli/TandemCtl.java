@@ -21,14 +21,14 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 /**
- * {@code tandemctl}: the operator's command line. Today it creates the pair's sync key and
- * prints the routing and keepalived configuration a config implies; the
- * commands that talk to a running tandemd (status, failover, takeover, …) come with the
- * control API.
+ * {@code tandemctl}: the operator's command line. Commands about the running pair (status,
+ * sync, failover, takeover) talk to the local tandemd over its control socket; the others
+ * create the pair's sync key and print what a config implies (routing, keepalived.conf).
  */
 @Command(name = "tandemctl", mixinStandardHelpOptions = true, version = "tandemctl 0.1.0",
         description = "Operate a Tandem load-balancer pair.",
-        subcommands = {TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class})
+        subcommands = {PairCommands.Status.class, PairCommands.Sync.class, PairCommands.Failover.class, PairCommands.Takeover.class,
+                TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class})
 public final class TandemCtl implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -139,7 +139,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     }
 
     private NodeStatus status(SyncStatus sync) {
-        return new NodeStatus(self, controller.role(), controller.vrrp().name(), controller.weight(), startedAtMillis,
+        return new NodeStatus(self, controller.role(), controller.vrrp().name(), controller.effectivePriority(), startedAtMillis,
                 controller.inSync(), flowCount.getAsLong(), sync == null || sync.source() ? 0 : sync.lastLagMillis(),
                 sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(),
                 controller.preference(), controller.override());

@@ -6,11 +6,11 @@ package io.tandem.ha;
  * state before handing over.
  *
  * @param vrrp         keepalived's state of the instance (MASTER, BACKUP, FAULT, STOP)
- * @param weight       what tandemd last wrote to keepalived's track file
+ * @param priority     the VRRP priority keepalived advertises (configured priority plus the track file's weight)
  * @param lagMillis    as a replica: change on the active to application here, last batch
  * @param digestsEqual null until compared; whether our table digest equals the peer's
  */
-public record NodeStatus(String name, Role role, String vrrp, int weight, long startedAtMillis, boolean inSync,
+public record NodeStatus(String name, Role role, String vrrp, int priority, long startedAtMillis, boolean inSync,
                          long flows, long lagMillis, Boolean digestsEqual, boolean peerConnected,
                          PairPreference preference, ManualOverride override) {
 }

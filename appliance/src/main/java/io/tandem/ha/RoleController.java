@@ -107,6 +107,12 @@ public final class RoleController {
         return weight;
     }
 
+    /** The VRRP priority keepalived advertises for this box now; 0 when the track file forces FAULT. */
+    public synchronized int effectivePriority() {
+        return weight < KeepalivedConfig.HOLD_BACK_WEIGHT ? 0
+                : Math.clamp(priority + weight, 1, KeepalivedConfig.MAX_PRIORITY);
+    }
+
     private void apply() throws IOException {
         Role next = switch (vrrp) {
             case MASTER -> Role.ACTIVE;

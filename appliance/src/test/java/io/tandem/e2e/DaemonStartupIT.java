@@ -34,7 +34,7 @@ class DaemonStartupIT {
     static void startLab() throws Exception {
         lab = NamespaceLab.up("tds");
         config = lab.logs().resolve("tandem.yaml");
-        Files.writeString(config, CONFIG);
+        Files.writeString(config, CONFIG + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
         tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
     }
 

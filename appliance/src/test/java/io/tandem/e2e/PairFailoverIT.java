@@ -43,6 +43,7 @@ class PairFailoverIT {
               peer_address: 198.18.0.%3$d
               track_file: %6$s/%1$s.track
               notify_fifo: %6$s/%1$s.fifo
+            control: { socket: %6$s/%1$s.sock, http: "off" }
             services:
               - name: echo
                 vip: 198.18.0.100
@@ -137,6 +138,69 @@ class PairFailoverIT {
         }
     }
 
+    /** Runs tandemctl on a box against that box's tandemd. */
+    private static NamespaceLab.Outcome tandemctl(NamespaceLab lab, String box, String... args) throws Exception {
+        List<String> argv = new java.util.ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
+        argv.addAll(List.of(args));
+        argv.addAll(List.of("--socket", lab.logs().resolve(box + ".sock").toString()));
+        return lab.outcome(box, Duration.ofSeconds(60), argv.toArray(String[]::new));
+    }
+
+    private static void awaitInSync(NamespaceLab lab, String box) throws Exception {
+        String[] last = {""};
+        NamespaceLab.await(() -> {
+            try {
+                NamespaceLab.Outcome o = tandemctl(lab, box, "status");
+                last[0] = o.output();
+                return o.exit() == 0;
+            } catch (Exception e) {
+                last[0] = e.toString();
+                return false;
+            }
+        }, Duration.ofSeconds(30), () -> "tandemctl status on " + box + " says in sync:\n" + last[0]);
+    }
+
+    @Test
+    void aManualFailoverAndATakeoverBackKeepEveryFlow() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tpm", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            startEchoServers(lab);
+            startBox(lab, "lb1", 1, 2, 150, key);
+            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+            startBox(lab, "lb2", 2, 1, 100, key);
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "30");
+            NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
+            awaitInSync(lab, "lb1");
+
+            NamespaceLab.Outcome failover = tandemctl(lab, "lb1", "failover");
+            System.out.println("tandemctl failover on lb1:\n" + failover.output());
+            assertEquals(0, failover.exit(), failover.output());
+            assertTrue(failover.output().contains("lb1 is STANDBY, lb2 is ACTIVE"), failover.output());
+            assertTrue(lab.run("lb2", Duration.ofSeconds(10), "ip", "-br", "addr", "show", "front").contains("198.18.0.100"));
+            NamespaceLab.Outcome again = tandemctl(lab, "lb1", "failover");
+            assertEquals(1, again.exit(), "a failover on the standby is refused: " + again.output());
+            assertTrue(again.output().contains("not ACTIVE: nothing to hand over"), again.output());
+
+            awaitInSync(lab, "lb2");
+            NamespaceLab.Outcome takeover = tandemctl(lab, "lb1", "takeover");
+            System.out.println("tandemctl takeover on lb1:\n" + takeover.output());
+            assertEquals(0, takeover.exit(), takeover.output());
+            assertTrue(takeover.output().contains("lb1 is ACTIVE, lb2 is STANDBY"), takeover.output());
+
+            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            System.out.println("failover (tandemctl failover on lb1, then tandemctl takeover back): " + summary);
+            assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
+            Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
+            assertTrue(m.find(), summary);
+            assertEquals("200", m.group(1));
+            assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+        }
+    }
+
     @Test
     void aCutSyncLinkHoldsTheStandbyBackUntilTheTablesAgreeAgain() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
@@ -152,13 +216,23 @@ class PairFailoverIT {
             lab.awaitLog("lb2.log", "STANDBY -> SYNCING", Duration.ofSeconds(15));
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "20", "20", "4");
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(30)), lab.log("clients.log"));
+            NamespaceLab.Outcome status = tandemctl(lab, "lb1", "status");
+            System.out.println("tandemctl status on lb1 with the sync link cut:\n" + status.output());
+            assertEquals(1, status.exit(), status.output());
+            assertTrue(status.output().startsWith("NOT IN SYNC") && status.output().contains("the peer is not connected on the sync link"),
+                    status.output());
+            NamespaceLab.Outcome refused = tandemctl(lab, "lb1", "failover");
+            System.out.println("tandemctl failover on lb1 with the sync link cut:\n" + refused.output());
+            assertEquals(1, refused.exit(), refused.output());
+            assertTrue(refused.output().contains("failover refused") && refused.output().contains("--force"), refused.output());
             assertTrue(lab.run("lb1", Duration.ofSeconds(10), "ip", "-br", "addr", "show", "front").contains("198.18.0.100"),
-                    "the active keeps the VIP while its standby is out of sync");
+                    "the active keeps the VIP while its standby is out of sync, and after the refused failover");
 
             lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "up");
             lab.awaitLog("lb2.log", "SYNCING -> STANDBY", Duration.ofSeconds(30));
             NamespaceLab.await(() -> lab.lastLine("lb2.log", "sync: role=").contains("digests_equal=true"), Duration.ofSeconds(20),
                     () -> lab.lastLine("lb2.log", "sync: role="));
+            awaitInSync(lab, "lb1"); // and a failover would be allowed again
         }
     }
 

@@ -68,12 +68,17 @@ class SingleNodeDataplaneIT {
     private static Path configFile;
     private static Process tandemd;
 
+    /** The control socket in the lab's directory, not the box's /run. */
+    private static String withControl(String yaml) {
+        return yaml + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n";
+    }
+
     @BeforeAll
     static void startLab() throws Exception {
         lab = NamespaceLab.up("tsn");
         try {
             configFile = lab.logs().resolve("tandem.yaml");
-            Files.writeString(configFile, CONFIG);
+            Files.writeString(configFile, withControl(CONFIG));
             for (String b : List.of("b1", "b2", "b3")) {
                 lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "240");
             }
@@ -163,7 +168,7 @@ class SingleNodeDataplaneIT {
                 Integer.toString(16 * 1024), "4000", "60");
         NamespaceLab.await(() -> lab.log("tandemd.log").lines().anyMatch(l -> l.matches(".*flows=[1-9][0-9]+ .*")),
                 Duration.ofSeconds(20), () -> "flows in tandemd's counters");
-        Files.writeString(configFile, CONFIG.replace("      - { address: 198.19.0.13, port: 8080 }\n", ""));
+        Files.writeString(configFile, withControl(CONFIG.replace("      - { address: 198.19.0.13, port: 8080 }\n", "")));
         lab.run("lb", Duration.ofSeconds(10), "kill", "-HUP", Long.toString(tandemd.pid()));
         lab.awaitLog("tandemd.log", "reload: 3 services in force", Duration.ofSeconds(20));
 
@@ -176,7 +181,7 @@ class SingleNodeDataplaneIT {
     @Test
     @Order(6)
     void aBrokenReloadKeepsTheRunningConfig() throws Exception {
-        Files.writeString(configFile, CONFIG.replace("port: 80\n", "port: 80000\n"));
+        Files.writeString(configFile, withControl(CONFIG.replace("port: 80\n", "port: 80000\n")));
         lab.run("lb", Duration.ofSeconds(10), "kill", "-HUP", Long.toString(tandemd.pid()));
         lab.awaitLog("tandemd.log", "services[0].port: 80000 is not a port (1-65535)", Duration.ofSeconds(20));
         tcpClients("clients-after-bad-reload.log", 80, 10, 4096, 0);

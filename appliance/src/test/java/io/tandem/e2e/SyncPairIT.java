@@ -41,6 +41,11 @@ class SyncPairIT {
                   - { address: 198.19.0.11, port: 8080 }
                   - { address: 198.19.0.12, port: 8080 }
             """;
+    /** Each box its own control socket: the namespaces share one file system. */
+    private static String control(NamespaceLab lab, String box) {
+        return "control: { socket: " + lab.logs().resolve(box + ".sock") + ", http: \"off\" }\n";
+    }
+
     @Test
     void theStandbyHoldsTheActivesLiveFlowsAndResyncsAfterACrash() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsp")) {
@@ -48,8 +53,8 @@ class SyncPairIT {
             SyncKeys.generate(key, "tandem".toCharArray());
             Path lb1 = lab.logs().resolve("lb1.yaml");
             Path lb2 = lab.logs().resolve("lb2.yaml");
-            Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active"));
-            Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby"));
+            Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
+            Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
             String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
             for (String b : List.of("b1", "b2")) {
                 lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");

@@ -81,6 +81,17 @@ public final class NamespaceLab implements AutoCloseable {
         return start(ns, logName, argv.toArray(String[]::new));
     }
 
+    /** A finished command: its exit code and output (stdout and stderr). */
+    public record Outcome(int exit, String output) {
+    }
+
+    /** Runs a command in a namespace to completion (bounded); a non-zero exit is returned, not thrown. */
+    public Outcome outcome(String ns, Duration timeout, String... command) throws IOException, InterruptedException {
+        List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", prefix + "-" + ns));
+        argv.addAll(List.of(command));
+        return exec(timeout, argv.toArray(String[]::new));
+    }
+
     /** Runs a command in a namespace to completion (bounded) and returns its output. */
     public String run(String ns, Duration timeout, String... command) throws IOException, InterruptedException {
         List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", prefix + "-" + ns));
@@ -89,16 +100,20 @@ public final class NamespaceLab implements AutoCloseable {
     }
 
     private String runHost(Duration timeout, String... command) throws IOException, InterruptedException {
+        Outcome o = exec(timeout, command);
+        if (o.exit() != 0) {
+            throw new AssertionError(String.join(" ", command) + ": exit " + o.exit() + ": " + o.output());
+        }
+        return o.output();
+    }
+
+    private static Outcome exec(Duration timeout, String... command) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             p.destroyForcibly();
             throw new AssertionError(String.join(" ", command) + ": did not finish within " + timeout);
         }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (p.exitValue() != 0) {
-            throw new AssertionError(String.join(" ", command) + ": exit " + p.exitValue() + ": " + out);
-        }
-        return out.strip();
+        return new Outcome(p.exitValue(), new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip());
     }
 
     public String log(String logName) {
