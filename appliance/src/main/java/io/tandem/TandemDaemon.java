@@ -5,6 +5,7 @@ import io.tandem.config.ConfigLoader;
 import io.tandem.config.TandemConfig;
 import io.tandem.control.ControlSocketServer;
 import io.tandem.control.OperatorCommands;
+import io.tandem.control.PidFile;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.ha.HaNode;
 import org.slf4j.Logger;
@@ -12,6 +13,8 @@ import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -39,53 +42,46 @@ public final class TandemDaemon {
             System.exit(2);
             return;
         }
+        // Started in order, closed in reverse: on a failed start and at stop alike.
+        Deque<AutoCloseable> parts = new ArrayDeque<>();
         Dataplane dataplane;
         try {
             dataplane = Dataplane.start(config);
+            parts.push(dataplane);
+            HaNode ha = config.ha() == null ? null : HaNode.start(config.node().name(), config.ha(), dataplane::setActive,
+                    dataplane.replicator(), dataplane::flowCount);
+            if (ha != null) {
+                parts.push(ha);
+            }
+            parts.push(ControlSocketServer.start(Path.of(config.control().socket()),
+                    OperatorCommands.build(config.node().name(), ha, dataplane::syncStatus, dataplane::flowCount)));
+            parts.push(PidFile.write(Path.of(config.control().pidFile())));
         } catch (Exception e) {
             System.err.println("tandemd: cannot start: " + e.getMessage());
-            System.exit(3);
-            return;
-        }
-        HaNode ha = null;
-        if (config.ha() != null) {
-            try {
-                ha = HaNode.start(config.node().name(), config.ha(), dataplane::setActive, dataplane.replicator(),
-                        dataplane::flowCount);
-            } catch (Exception e) {
-                System.err.println("tandemd: cannot start the HA role control: " + e.getMessage());
-                dataplane.close();
-                System.exit(3);
-                return;
-            }
-        }
-        ControlSocketServer control;
-        try {
-            control = ControlSocketServer.start(Path.of(config.control().socket()),
-                    OperatorCommands.build(config.node().name(), ha, dataplane::syncStatus, dataplane::flowCount));
-        } catch (Exception e) {
-            System.err.println("tandemd: cannot open the control socket " + config.control().socket() + ": " + e.getMessage());
-            if (ha != null) {
-                ha.close();
-            }
-            dataplane.close();
+            closeAll(parts);
             System.exit(3);
             return;
         }
         CountDownLatch stopped = new CountDownLatch(1);
-        HaNode haNode = ha;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            control.close();
-            if (haNode != null) {
-                haNode.close();
-            }
             LOG.info("stopping: undoing network setup");
-            dataplane.close();
+            closeAll(parts);
             stopped.countDown();
         }, "tandemd-shutdown"));
         Signal.handle(new Signal("HUP"), signal -> reload(dataplane, configFile));
         LOG.info("tandemd {} running (pid {})", config.node().name(), ProcessHandle.current().pid());
         stopped.await();
+    }
+
+    private static void closeAll(Deque<AutoCloseable> parts) {
+        while (!parts.isEmpty()) {
+            AutoCloseable part = parts.pop();
+            try {
+                part.close();
+            } catch (Exception e) {
+                LOG.warn("stopping {}: {}", part.getClass().getSimpleName(), e.toString());
+            }
+        }
     }
 
     /** A bad config is refused with its field errors and the running config stays. */

@@ -15,6 +15,11 @@ public record ControlConfig(String socket, String http) {
         http = http == null ? "127.0.0.1:9180" : http;
     }
 
+    /** tandemd's PID, beside the socket ({@code tandemd.sock} → {@code tandemd.pid}): keepalived's check reads it. */
+    public String pidFile() {
+        return (socket.endsWith(".sock") ? socket.substring(0, socket.length() - 5) : socket) + ".pid";
+    }
+
     public boolean httpEnabled() {
         return !http.equals("off");
     }

@@ -7,16 +7,18 @@ import java.util.List;
  * The pair's VRRP settings, from which tandemd renders keepalived's configuration. Both boxes
  * share {@code virtual_router_id}; each names itself and its peer on the front LAN.
  * {@code failover_max_lag}: a manual failover or takeover is refused while replication lags more.
+ * {@code check_script}: keepalived's liveness check of tandemd (vrrp-scripts/tandemd-alive).
  */
 public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address selfAddress, Ipv4Address peerAddress,
                        Duration advertInterval, String interfaceName, String trackFile, String notifyFifo,
-                       Duration failoverMaxLag) {
+                       Duration failoverMaxLag, String checkScript) {
     public HaConfig {
         priority = priority == null ? 100 : priority;
         advertInterval = advertInterval == null ? Duration.ofMillis(100) : advertInterval;
         trackFile = trackFile == null ? "/run/tandem/vrrp-priority" : trackFile;
         notifyFifo = notifyFifo == null ? "/run/tandem/keepalived.fifo" : notifyFifo;
         failoverMaxLag = failoverMaxLag == null ? Duration.ofSeconds(1) : failoverMaxLag;
+        checkScript = checkScript == null ? "/usr/libexec/tandem/tandemd-alive" : checkScript;
     }
 
     void validate(String path, List<String> errors) {
@@ -38,7 +40,7 @@ public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address se
         if (failoverMaxLag.isNegative() || failoverMaxLag.isZero()) {
             errors.add(path + ".failover_max_lag: must be positive (the replication lag above which a manual failover is refused)");
         }
-        for (String[] file : new String[][] {{"track_file", trackFile}, {"notify_fifo", notifyFifo}}) {
+        for (String[] file : new String[][] {{"track_file", trackFile}, {"notify_fifo", notifyFifo}, {"check_script", checkScript}}) {
             if (!file[1].startsWith("/")) {
                 errors.add(path + "." + file[0] + ": '" + file[1] + "' is not an absolute path");
             }

@@ -45,11 +45,11 @@ public final class ControlSocketServer implements AutoCloseable {
     private final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
     private final Channel channel;
 
-    private ControlSocketServer(Path path, ControlApi api) throws IOException, InterruptedException {
+    private ControlSocketServer(Path path, ControlApi api) throws IOException {
         this.path = path;
-        Files.createDirectories(path.getParent());
-        Files.deleteIfExists(path); // a socket left by a killed tandemd; two tandemd on one box fail earlier, on the TUN device
         try {
+            Files.createDirectories(path.getParent());
+            Files.deleteIfExists(path); // a socket left by a killed tandemd; two tandemd on one box fail earlier, on the TUN device
             channel = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
                     .childHandler(new ChannelInitializer<DomainSocketChannel>() {
                         @Override
@@ -61,13 +61,13 @@ public final class ControlSocketServer implements AutoCloseable {
                     })
                     .bind(new DomainSocketAddress(path.toFile())).sync().channel();
             Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
-        } catch (IOException | InterruptedException | RuntimeException e) {
+        } catch (Exception e) {
             group.shutdownGracefully();
-            throw e;
+            throw new IOException("cannot open the control socket " + path + ": " + e.getMessage(), e);
         }
     }
 
-    public static ControlSocketServer start(Path path, ControlApi api) throws IOException, InterruptedException {
+    public static ControlSocketServer start(Path path, ControlApi api) throws IOException {
         ControlSocketServer server = new ControlSocketServer(path, api);
         LOG.info("control socket: {}", path);
         return server;

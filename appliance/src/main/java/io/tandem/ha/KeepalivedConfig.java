@@ -63,6 +63,8 @@ public final class KeepalivedConfig {
                 Map.entry("node_name", config.node().name()),
                 Map.entry("notify_fifo", ha.notifyFifo()),
                 Map.entry("track_file", ha.trackFile()),
+                Map.entry("check_script", ha.checkScript()),
+                Map.entry("pid_file", config.control().pidFile()),
                 // A box starts held back: tandemd lifts the hold once its table is in sync.
                 Map.entry("track_file_initial", Integer.toString(HOLD_BACK_WEIGHT)),
                 Map.entry("interface", front),

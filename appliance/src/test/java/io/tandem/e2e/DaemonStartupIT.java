@@ -59,6 +59,8 @@ class DaemonStartupIT {
         crashed.destroyForcibly(); // SIGKILL: no teardown
         NamespaceLab.awaitExit(crashed, Duration.ofSeconds(10));
         assertTrue(rules().contains("198.18.0.100 iif front ipproto tcp lookup 100"), "a crash leaves the rules behind");
+        assertEquals("blackhole default metric 4096", lab.run("lb", Duration.ofSeconds(10), "ip", "route", "show", "table", "100"),
+                "and the blackhole: the box's own stack must not answer the VIPs' packets with resets");
 
         Process restarted = lab.start("lb", "restarted.log", tandemd, "--config", config.toString());
         lab.awaitLog("restarted.log", "running", Duration.ofSeconds(30));
@@ -78,8 +80,9 @@ class DaemonStartupIT {
     @Test
     void keepalivedAcceptsTheRenderedConfigOnTheBox() throws Exception {
         String withHa = CONFIG + """
-                ha: { virtual_router_id: 51, priority: 150, self_address: 198.18.0.1, peer_address: 198.18.0.2 }
-                """;
+                ha: { virtual_router_id: 51, priority: 150, self_address: 198.18.0.1, peer_address: 198.18.0.2,
+                      check_script: %s }
+                """.formatted(lab.checkScript());
         Path conf = lab.logs().resolve("keepalived.conf");
         Files.writeString(conf, io.tandem.ha.KeepalivedConfig.render(io.tandem.config.ConfigLoader.parse(withHa, "test")));
         Process check = lab.start("lb", "keepalived-t.log", "keepalived", "-t", "-l", "-f", conf.toString());

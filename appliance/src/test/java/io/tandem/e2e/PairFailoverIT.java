@@ -43,6 +43,7 @@ class PairFailoverIT {
               peer_address: 198.18.0.%3$d
               track_file: %6$s/%1$s.track
               notify_fifo: %6$s/%1$s.fifo
+              check_script: %7$s
             control: { socket: %6$s/%1$s.sock, http: "off" }
             services:
               - name: echo
@@ -67,7 +68,7 @@ class PairFailoverIT {
     private static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key,
                                       java.util.function.UnaryOperator<String> edit) throws Exception {
         Path config = lab.logs().resolve(name + ".yaml");
-        Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs())));
+        Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
         Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
         Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
         Process tandemd = lab.start(name, log + ".log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
@@ -198,6 +199,32 @@ class PairFailoverIT {
             assertTrue(m.find(), summary);
             assertEquals("200", m.group(1));
             assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+        }
+    }
+
+    @Test
+    void whenOnlyTandemdDiesKeepalivedsCheckHandsTheAddressesToThePeer() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tpk", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            startEchoServers(lab);
+            Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
+            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+            startBox(lab, "lb2", 2, 1, 100, key);
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
+            NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
+
+            lb1[0].destroyForcibly(); // tandemd only: keepalived on lb1 still runs and would stay master on its own
+            lab.awaitLog("lb1-keepalived.log", "tandemd_alive", Duration.ofSeconds(10));
+            lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
+            assertTrue(lb1[1].isAlive(), "keepalived on lb1 lives on");
+
+            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            System.out.println("failover (SIGKILL of the active's tandemd only, keepalived's check fails): " + summary);
+            assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb1 keepalived:\n" + lab.log("lb1-keepalived.log"));
+            assertTrue(summary.contains("surviving 100/100"), summary);
         }
     }
 

@@ -63,6 +63,19 @@ public final class NamespaceLab implements AutoCloseable {
         return root;
     }
 
+    /**
+     * keepalived's tandemd check script, copied into the lab's private directory: keepalived's
+     * script security refuses a script on a path others may write, as a clone's may be.
+     */
+    public Path checkScript() throws IOException {
+        Path copy = logs.resolve("tandemd-alive");
+        if (!Files.exists(copy)) {
+            Files.copy(root.resolve("vrrp-scripts/tandemd-alive"), copy);
+            Files.setPosixFilePermissions(copy, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        return copy;
+    }
+
     /** Starts a program in namespace {@code ns}; its output goes to {@code logs()/logName}. */
     public Process start(String ns, String logName, String... command) throws IOException {
         List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", prefix + "-" + ns));

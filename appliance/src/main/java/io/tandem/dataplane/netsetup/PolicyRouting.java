@@ -21,11 +21,16 @@ import java.util.Set;
  * ip rule add pref P+1 iif BACK  to SNAT/32 ipproto tcp|udp|icmp lookup T
  * ip rule add pref 32000 lookup local; ip rule del pref 0 lookup local
  * ip route replace default dev TUN table T
+ * ip route replace blackhole default table T metric 4096
  * sysctl net.ipv4.ip_forward=1, TUN: accept_local=1, rp_filter=0
  * </pre>
  * The {@code ipproto} selector keeps ARP (which consults routing) answering for the VIP:
  * without it the kernel would route the VIP to the TUN device and stop treating it as local.
  * The addresses need not exist yet — keepalived adds them when the box becomes master.
+ * The blackhole route is what is left when tandemd crashes (the kernel removes the TUN
+ * device and its route): the VIPs' packets are then dropped, never delivered to the box's
+ * own stack, which would answer with resets until keepalived moves the addresses (found by
+ * PairFailoverIT, which kills tandemd alone: every connection was reset).
  *
  * <p>Idempotent: each rule is first deleted by its exact spec (removing only identical,
  * i.e. our own, rules), then added. {@link #remove()} deletes exactly what {@link #apply}
@@ -33,6 +38,8 @@ import java.util.Set;
  */
 public final class PolicyRouting {
     static final int LOCAL_TABLE_PRIORITY = 32000;
+    /** Behind the TUN route (metric 0): it only matters once that route is gone. */
+    static final int BLACKHOLE_METRIC = 4096;
     private static final Logger LOG = LoggerFactory.getLogger(PolicyRouting.class);
     private static final String[] PROTOCOLS = {"tcp", "udp", "icmp"};
 
@@ -80,6 +87,7 @@ public final class PolicyRouting {
         }
         lines.add("ip rule add pref " + LOCAL_TABLE_PRIORITY + " lookup local; ip rule del pref 0 lookup local");
         lines.add("ip route replace default dev " + config.tunName() + " table " + config.routeTable());
+        lines.add("ip route replace blackhole default table " + config.routeTable() + " metric " + BLACKHOLE_METRIC);
         lines.add("sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf." + config.tunName() + ".accept_local=1 net.ipv4.conf."
                 + config.tunName() + ".rp_filter=0");
         return lines;
@@ -96,6 +104,8 @@ public final class PolicyRouting {
             writeSysctl("net/ipv6/conf/" + tun + "/disable_ipv6", "1"); // no router solicitations into the engine
         }
         runner.require(List.of("ip", "route", "replace", "default", "dev", tun, "table", Integer.toString(config.routeTable())));
+        runner.require(List.of("ip", "route", "replace", "blackhole", "default", "table", Integer.toString(config.routeTable()),
+                "metric", Integer.toString(BLACKHOLE_METRIC)));
         moveLocalTable();
         replaceRules(services);
     }

@@ -1,0 +1,126 @@
+package io.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tandem.control.ControlSocketServer;
+import io.tandem.control.OperatorCommands;
+import io.tandem.ha.HaNode;
+import io.tandem.ha.HandOverCheck;
+import io.tandem.ha.ManualOverride;
+import io.tandem.ha.NodeStatus;
+import io.tandem.ha.PairControl;
+import io.tandem.ha.PairPreference;
+import io.tandem.ha.Role;
+import io.tandem.statesync.SyncStatus;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** tandemctl against a real control socket, with the pair behind it stood in for. */
+class TandemCtlControlTest {
+    @TempDir
+    Path dir;
+    private ControlSocketServer server;
+    private final List<String> asked = new ArrayList<>();
+
+    private record Run(int exit, String out, String err) {
+    }
+
+    @AfterEach
+    void close() {
+        if (server != null) {
+            server.close();
+        }
+    }
+
+    private Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        List<String> argv = new ArrayList<>(List.of(args));
+        argv.addAll(List.of("--socket", dir.resolve("tandemd.sock").toString()));
+        int exit = new CommandLine(new TandemCtl()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
+                .execute(argv.toArray(String[]::new));
+        return new Run(exit, out.toString(), err.toString());
+    }
+
+    private static NodeStatus node(String name, Role role, String vrrp, int priority) {
+        return new NodeStatus(name, role, vrrp, priority, System.currentTimeMillis() - 65_000, role != Role.SYNCING, 200, 3, true,
+                true, PairPreference.NONE, ManualOverride.NONE);
+    }
+
+    /** lb1 active; lb2 standby and in sync, or with the sync link cut. */
+    private void startPair(boolean syncLinkUp) throws Exception {
+        SyncStatus sync = new SyncStatus(true, syncLinkUp, "lb2", 1200, 0, 0, 0, 0, 0, syncLinkUp ? true : null, 0, null);
+        NodeStatus self = node("lb1", Role.ACTIVE, "MASTER", 150);
+        NodeStatus peer = node("lb2", syncLinkUp ? Role.STANDBY : Role.SYNCING, "BACKUP", syncLinkUp ? 100 : 1);
+        List<String> reasons = HandOverCheck.notInSync(sync, peer, 300, 1000);
+        HaNode.PairView view = new HaNode.PairView(self, peer, 300, sync, reasons,
+                HandOverCheck.failover(Role.ACTIVE, sync, peer, 300, 1000),
+                HandOverCheck.takeover(Role.ACTIVE, ManualOverride.NONE, sync, peer, 300, 1000));
+        PairControl pair = new PairControl() {
+            @Override
+            public HaNode.PairView view() {
+                return view;
+            }
+
+            @Override
+            public HaNode.CommandResult failover(boolean force, String by) {
+                asked.add(by);
+                return view.failover().allowed() || force
+                        ? new HaNode.CommandResult(true, force, "handing over to lb2", view.failover().reasons())
+                        : new HaNode.CommandResult(false, false, "failover refused: the pair is not safe to hand over", view.failover().reasons());
+            }
+
+            @Override
+            public HaNode.CommandResult takeover(boolean force, String by) {
+                throw new AssertionError("not asked");
+            }
+        };
+        server = ControlSocketServer.start(dir.resolve("tandemd.sock"), OperatorCommands.build("lb1", pair, () -> sync, () -> 200));
+    }
+
+    @Test
+    void statusShowsBothBoxesSideBySideAndExitsZeroInSync() throws Exception {
+        startPair(true);
+        Run r = run("status");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("IN SYNC — safe to fail over\n"), r.out());
+        assertTrue(r.out().matches("(?s).*role\\s+ACTIVE\\s+STANDBY\n.*"), r.out());
+        assertTrue(r.out().matches("(?s).*vrrp priority\\s+150\\s+100\n.*"), r.out());
+        assertTrue(r.out().contains("up                1m5s"), r.out());
+        assertTrue(r.out().contains("failover: allowed"), r.out());
+        JsonNode json = new ObjectMapper().readTree(run("status", "--json").out());
+        assertEquals("STANDBY", json.path("peer").path("role").asText());
+        assertEquals(200, json.path("self").path("flows").asInt());
+    }
+
+    @Test
+    void aCutSyncLinkMakesStatusExitOneAndTheFailoverRefusedWithItsReasons() throws Exception {
+        startPair(false);
+        Run status = run("status");
+        assertEquals(1, status.exit());
+        assertTrue(status.out().startsWith("NOT IN SYNC\n  - the peer is not connected on the sync link\n"), status.out());
+        Run failover = run("failover");
+        assertEquals(1, failover.exit());
+        assertTrue(failover.err().contains("failover refused") && failover.err().contains("  - the peer is SYNCING, not STANDBY"),
+                failover.err());
+        assertEquals(List.of("tandemctl failover on lb1 by " + System.getProperty("user.name")), asked);
+    }
+
+    @Test
+    void withoutTandemdItSaysSoAndExitsThree() {
+        Run r = run("status");
+        assertEquals(3, r.exit());
+        assertTrue(r.err().startsWith("tandemctl status: tandemd is not running here: no control socket at "), r.err());
+    }
+}
