@@ -103,7 +103,7 @@ public final class ControlSocketServer implements AutoCloseable {
     @Override
     public void close() {
         channel.close().syncUninterruptibly();
-        group.shutdownGracefully().syncUninterruptibly();
+        group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
         try {
             Files.deleteIfExists(path);
         } catch (IOException e) {
