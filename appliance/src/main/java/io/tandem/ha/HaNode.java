@@ -34,6 +34,10 @@ import java.util.function.LongSupplier;
  */
 public final class HaNode implements PairControl, AutoCloseable {
     static final long TICK_MILLIS = 200;
+    /** Announcements come every 0.5 s (and on every change): one must arrive within this. */
+    static final long FRESH_PEER_WAIT_MILLIS = 1_200;
+    private static final String NO_FRESH_WORD = "no announcement from the peer within " + FRESH_PEER_WAIT_MILLIS
+            + " ms of the command: the peer or the sync link is down";
     private static final Logger LOG = LoggerFactory.getLogger(HaNode.class);
     private static final ObjectMapper JSON = new ObjectMapper()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES); // a newer peer may say more
@@ -163,15 +167,17 @@ public final class HaNode implements PairControl, AutoCloseable {
      */
     @Override
     public synchronized CommandResult failover(boolean force, String by) throws IOException {
+        boolean fresh = awaitFreshPeer();
         PairView v = view();
-        if (!v.failover().allowed() && !(force && v.failover().forceable())) {
-            return refused("failover", v.failover());
+        HandOverCheck.Verdict verdict = fresh ? v.failover() : v.failover().plus(NO_FRESH_WORD);
+        if (!verdict.allowed() && !(force && verdict.forceable())) {
+            return refused("failover", verdict);
         }
         String peerName = v.peer() != null ? v.peer().name() : v.sync() != null ? v.sync().peer() : null;
         if (peerName != null) {
             controller.offerPreference(new PairPreference(nextSeq(), peerName, by));
         }
-        boolean forced = !v.failover().allowed();
+        boolean forced = !verdict.allowed();
         controller.setOverride(forced ? ManualOverride.FORCED_STANDBY : ManualOverride.NONE);
         String target = peerName == null ? "the peer" : peerName;
         String message = forced
@@ -180,25 +186,55 @@ public final class HaNode implements PairControl, AutoCloseable {
                 : "handing over to " + target + ": " + self + " yields (VRRP priority " + KeepalivedConfig.YIELDED_PRIORITY
                 + "); " + target + " takes the addresses within a few advert intervals";
         LOG.warn("failover ({}): {}", by, message);
-        return new CommandResult(true, forced, message, v.failover().reasons());
+        return new CommandResult(true, forced, message, verdict.reasons());
     }
 
     /** Takes the addresses from the peer: the pair prefers this box (forced: this box takes the top priority). */
     @Override
     public synchronized CommandResult takeover(boolean force, String by) throws IOException {
+        boolean fresh = awaitFreshPeer();
         PairView v = view();
-        if (!v.takeover().allowed() && !(force && v.takeover().forceable())) {
-            return refused("takeover", v.takeover());
+        HandOverCheck.Verdict verdict = fresh ? v.takeover() : v.takeover().plus(NO_FRESH_WORD);
+        if (!verdict.allowed() && !(force && verdict.forceable())) {
+            return refused("takeover", verdict);
         }
         controller.offerPreference(new PairPreference(nextSeq(), self, by));
-        boolean forced = !v.takeover().allowed();
+        boolean forced = !verdict.allowed();
         controller.setOverride(forced ? ManualOverride.FORCED_ACTIVE : ManualOverride.NONE);
         String message = forced
                 ? "forced: " + self + " takes the top VRRP priority (" + KeepalivedConfig.MAX_PRIORITY + ") whatever its table "
                 + "holds; connections it lacks will be reset"
                 : self + " takes over: the peer yields and " + self + " takes the addresses within a few advert intervals";
         LOG.warn("takeover ({}): {}", by, message);
-        return new CommandResult(true, forced, message, v.takeover().reasons());
+        return new CommandResult(true, forced, message, verdict.reasons());
+    }
+
+    /**
+     * Waits (bounded) for an announcement the peer sent after this command arrived, so the
+     * checks judge the peer as it is now, not as it was up to a stale-limit ago: a sync link
+     * cut a second ago must not pass for a live, in-sync peer. Without one, the view's
+     * "no word from the peer" refuses the hand-over.
+     */
+    private boolean awaitFreshPeer() {
+        if (replicator == null) {
+            return false;
+        }
+        long asked = System.currentTimeMillis();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FRESH_PEER_WAIT_MILLIS);
+        while (System.nanoTime() < deadline) {
+            PeerAnnouncement a = replicator.peerAnnouncement();
+            if (a != null && a.receivedAtMillis() >= asked) {
+                readPeer();
+                return true;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return false;
     }
 
     private long nextSeq() {

@@ -26,6 +26,15 @@ public final class HandOverCheck {
         static Verdict of(List<String> reasons, boolean forceable) {
             return new Verdict(reasons.isEmpty(), List.copyOf(reasons), forceable);
         }
+
+        /** This verdict with one more reason against. */
+        public Verdict plus(String reason) {
+            List<String> more = new ArrayList<>(reasons);
+            if (!more.contains(reason)) {
+                more.add(reason);
+            }
+            return of(more, forceable);
+        }
     }
 
     private HandOverCheck() {

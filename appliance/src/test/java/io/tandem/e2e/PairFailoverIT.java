@@ -260,6 +260,23 @@ class PairFailoverIT {
             NamespaceLab.await(() -> lab.lastLine("lb2.log", "sync: role=").contains("digests_equal=true"), Duration.ofSeconds(20),
                     () -> lab.lastLine("lb2.log", "sync: role="));
             awaitInSync(lab, "lb1"); // and a failover would be allowed again
+
+            // --force overrides the refusal and says what may be lost: lb1 goes to FAULT, the
+            // held-back lb2 takes the addresses; a takeover on lb1 brings it back once in sync.
+            lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "down");
+            NamespaceLab.await(() -> lab.log("lb2.log").split("STANDBY -> SYNCING", -1).length - 1 >= 2, Duration.ofSeconds(15),
+                    () -> "lb2 SYNCING again:\n" + lab.log("lb2.log"));
+            NamespaceLab.Outcome forced = tandemctl(lab, "lb1", "failover", "--force");
+            System.out.println("tandemctl failover --force on lb1 with the sync link cut:\n" + forced.output());
+            assertEquals(0, forced.exit(), forced.output());
+            assertTrue(forced.output().contains("connections it lacks will be reset")
+                    && forced.output().contains("  overridden: "), forced.output());
+            lab.awaitLog("lb2.log", "SYNCING -> ACTIVE", Duration.ofSeconds(10)); // held back, yet master: lb1 is in FAULT
+            lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "up");
+            awaitInSync(lab, "lb1");
+            NamespaceLab.Outcome back = tandemctl(lab, "lb1", "takeover");
+            assertEquals(0, back.exit(), back.output());
+            assertTrue(back.output().contains("lb1 is ACTIVE, lb2 is STANDBY"), back.output());
         }
     }
 
