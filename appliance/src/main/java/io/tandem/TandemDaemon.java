@@ -3,8 +3,8 @@ package io.tandem;
 import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
 import io.tandem.config.TandemConfig;
-import io.tandem.control.ControlSocketServer;
-import io.tandem.control.OperatorCommands;
+import io.tandem.control.OperatorInterfaces;
+import io.tandem.events.EventLog;
 import io.tandem.control.PidFile;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.ha.HaNode;
@@ -48,13 +48,14 @@ public final class TandemDaemon {
         try {
             dataplane = Dataplane.start(config);
             parts.push(dataplane);
+            EventLog events = new EventLog();
             HaNode ha = config.ha() == null ? null : HaNode.start(config.node().name(), config.ha(), dataplane::setActive,
-                    dataplane.replicator(), dataplane::flowCount);
+                    dataplane.replicator(), dataplane::flowCount, events);
             if (ha != null) {
                 parts.push(ha);
             }
-            parts.push(ControlSocketServer.start(Path.of(config.control().socket()),
-                    OperatorCommands.build(config.node().name(), ha, dataplane::syncStatus, dataplane::flowCount)));
+            parts.push(OperatorInterfaces.start(config.control(), config.node().name(), ha, dataplane, events,
+                    () -> reload(dataplane, configFile), ha == null ? () -> 0 : ha::vrrpTransitions));
             parts.push(PidFile.write(Path.of(config.control().pidFile())));
         } catch (Exception e) {
             System.err.println("tandemd: cannot start: " + e.getMessage());
@@ -68,7 +69,13 @@ public final class TandemDaemon {
             closeAll(parts);
             stopped.countDown();
         }, "tandemd-shutdown"));
-        Signal.handle(new Signal("HUP"), signal -> reload(dataplane, configFile));
+        Signal.handle(new Signal("HUP"), signal -> {
+            try {
+                reload(dataplane, configFile);
+            } catch (IllegalArgumentException e) {
+                LOG.error(e.getMessage());
+            }
+        });
         LOG.info("tandemd {} running (pid {})", config.node().name(), ProcessHandle.current().pid());
         stopped.await();
     }
@@ -84,14 +91,15 @@ public final class TandemDaemon {
         }
     }
 
-    /** A bad config is refused with its field errors and the running config stays. */
-    private static void reload(Dataplane dataplane, Path configFile) {
+    /** A bad config is refused with its field errors (thrown, as for the control API) and the running config stays. */
+    private static String reload(Dataplane dataplane, Path configFile) {
         try {
             dataplane.reload(ConfigLoader.load(configFile));
+            return "reloaded " + configFile + ": " + dataplane.services().services().size() + " services in force";
         } catch (ConfigException e) {
-            LOG.error("reload refused, running config kept: {}", e.getMessage());
+            throw new IllegalArgumentException("reload refused, running config kept: " + e.getMessage());
         } catch (Exception e) {
-            LOG.error("reload failed, running config kept: {}", e.getMessage());
+            throw new IllegalArgumentException("reload failed, running config kept: " + e.getMessage());
         }
     }
 }

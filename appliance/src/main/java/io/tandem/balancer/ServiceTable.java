@@ -8,6 +8,7 @@ import io.tandem.conntrack.SnatPortPools;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 
 /**
  * All services, looked up by (VIP, port, protocol) in an open-addressed array, plus the set
@@ -19,9 +20,11 @@ public final class ServiceTable {
     private final long[] keys;
     private final int[] localAddresses;
     private final List<Service> services;
+    private final Set<String> drained;
 
-    private ServiceTable(List<Service> services) {
+    private ServiceTable(List<Service> services, Set<String> drained) {
         this.services = List.copyOf(services);
+        this.drained = Set.copyOf(drained);
         int size = Integer.highestOneBit(Math.max(8, services.size() * 4 - 1)) << 1;
         slots = new Service[size];
         keys = new long[size];
@@ -39,11 +42,25 @@ public final class ServiceTable {
     }
 
     public static ServiceTable empty() {
-        return new ServiceTable(List.of());
+        return new ServiceTable(List.of(), Set.of());
+    }
+
+    /** The key {@link #build} takes for a drained backend: {@code service/address:port}. */
+    public static String drainKey(String service, Backend backend) {
+        return service + "/" + backend.key();
     }
 
     /** Builds every service of {@code configs}; SNAT port pools come from (and stay in) {@code pools}. */
     public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize) {
+        return build(configs, pools, maglevSize, Set.of());
+    }
+
+    /**
+     * As {@link #build(List, SnatPortPools, int)}, with the backends named in {@code drained}
+     * ({@link #drainKey}) scheduled as weight 0: no new flows, their tracked flows go on.
+     */
+    public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize, Set<String> drained) {
+        Set<String> applied = new java.util.HashSet<>();
         List<Service> services = new ArrayList<>();
         for (ServiceConfig c : configs) {
             int protocol = c.protocol().number();
@@ -52,14 +69,32 @@ public final class ServiceTable {
                 backends.add(new Backend(b.address().value(), b.port(), b.weight(),
                         pools.poolFor(c.snatAddress().value(), b.address().value(), b.port(), protocol)));
             }
-            int[] weights = backends.stream().mapToInt(Backend::weight).toArray();
+            int[] weights = new int[backends.size()];
+            for (int i = 0; i < weights.length; i++) {
+                String key = drainKey(c.name(), backends.get(i));
+                boolean isDrained = drained.contains(key);
+                if (isDrained) {
+                    applied.add(key);
+                }
+                weights[i] = isDrained ? 0 : backends.get(i).weight();
+            }
             BackendSelector selector = c.scheduler() == Scheduler.MAGLEV
                     ? MaglevTable.build(backends.stream().map(Backend::key).toList(), weights, maglevSize)
                     : new WeightedRoundRobin(weights);
             services.add(new Service(c.name(), c.vip().value(), c.port(), protocol, c.snatAddress().value(),
                     c.hashKey(), List.copyOf(backends), selector));
         }
-        return new ServiceTable(services);
+        return new ServiceTable(services, applied);
+    }
+
+    /** Whether this backend of this service is drained (weight 0 by the operators' choice). */
+    public boolean isDrained(String service, Backend backend) {
+        return drained.contains(drainKey(service, backend));
+    }
+
+    /** The drained backends that exist in this table, as {@link #drainKey}s. */
+    public Set<String> drained() {
+        return drained;
     }
 
     /** The service at {@code vip:port/protocol}, or null. No allocation. */

@@ -492,15 +492,29 @@ public final class FlowTable {
      * transfer and listings, not for the data plane.
      */
     public void forEach(Consumer<FlowSnapshot> visitor) {
+        forEachFrom(0, flow -> {
+            visitor.accept(flow);
+            return true;
+        });
+    }
+
+    /**
+     * As {@link #forEach}, from slot {@code from} on, until the visitor returns false: then
+     * returns the slot to resume from (a listing's next page), or -1 when the walk is done.
+     */
+    public int forEachFrom(int from, java.util.function.Predicate<FlowSnapshot> visitor) {
         FlowSnapshot snapshot = new FlowSnapshot();
-        FlowSnapshot[] chunk = new FlowSnapshot[4096];
-        for (int from = 0; from < capacity; from += chunk.length) {
+        int chunkSize = 4096;
+        int[] slots = new int[chunkSize];
+        FlowSnapshot[] chunk = new FlowSnapshot[chunkSize];
+        for (int start = Math.max(0, from); start < capacity; start += chunkSize) {
             int found = 0;
             long stamp = lock.readLock();
             try {
-                for (int slot = from; slot < Math.min(capacity, from + chunk.length); slot++) {
+                for (int slot = start; slot < Math.min(capacity, start + chunkSize); slot++) {
                     if ((stateWord[slot] & STATE_MASK) != FlowState.FREE.code()) {
                         fill(slot, snapshot);
+                        slots[found] = slot;
                         chunk[found++] = snapshot.copy();
                     }
                 }
@@ -508,10 +522,12 @@ public final class FlowTable {
                 lock.unlockRead(stamp);
             }
             for (int i = 0; i < found; i++) {
-                visitor.accept(chunk[i]);
-                chunk[i] = null;
+                if (!visitor.test(chunk[i])) {
+                    return slots[i] + 1;
+                }
             }
         }
+        return -1;
     }
 
     /** What {@link #install} did with a record from the peer. */

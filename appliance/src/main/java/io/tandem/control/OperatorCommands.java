@@ -1,5 +1,7 @@
 package io.tandem.control;
 
+import io.tandem.dataplane.DataplaneView;
+import io.tandem.events.EventLog;
 import io.tandem.ha.HaNode;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
@@ -10,33 +12,75 @@ import io.tandem.ha.Role;
 import io.tandem.statesync.SyncStatus;
 
 import java.util.List;
-import java.util.function.LongSupplier;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /** The commands of tandemd's control API, wired to the parts that answer them. */
 public final class OperatorCommands {
+    /** Re-reads the config file and applies it; returns what changed, or throws with the config's errors. */
+    @FunctionalInterface
+    public interface Reloader {
+        String reload() throws Exception;
+    }
+
+    /** What the commands read and change. {@code pair} is null when this box runs alone (no {@code ha} section). */
+    public record Parts(String node, PairControl pair, DataplaneView dataplane, FlowStats stats, EventLog events,
+                        History history, Reloader reloader) {
+    }
+
     private OperatorCommands() {
     }
 
-    /**
-     * @param pair  the HA pair, or null when this box runs alone (no {@code ha} section)
-     * @param sync  the sync link's status, or null without one
-     * @param flows how many flows are tracked
-     */
-    public static ControlApi build(String node, PairControl pair, Supplier<SyncStatus> sync, LongSupplier flows) {
+    /** The pair as this box sees it; a box alone is active by definition and in sync with no one. */
+    public static Supplier<HaNode.PairView> view(String node, PairControl pair, DataplaneView dataplane) {
         long startedAt = System.currentTimeMillis();
-        Supplier<HaNode.PairView> view = pair != null ? pair::view : () -> standalone(node, startedAt, sync.get(), flows.getAsLong());
+        return pair != null ? pair::view : () -> standalone(node, startedAt, dataplane.syncStatus(), dataplane.flowCount());
+    }
+
+    public static ControlApi build(Parts p) {
+        Supplier<HaNode.PairView> view = view(p.node(), p.pair(), p.dataplane());
         return new ControlApi()
                 .query("status", request -> view.get())
                 .query("sync", request -> {
-                    SyncStatus s = sync.get();
+                    SyncStatus s = p.dataplane().syncStatus();
                     if (s == null) {
                         throw new IllegalArgumentException("no 'sync' section: this box replicates to no peer");
                     }
                     return s;
                 })
-                .mutation("failover", request -> requirePair(pair).failover(request.force(), who("failover", request, node)))
-                .mutation("takeover", request -> requirePair(pair).takeover(request.force(), who("takeover", request, node)));
+                .query("flows", request -> FlowQuery.run(p.dataplane(), request, System.currentTimeMillis()))
+                .query("services", request -> ServicesReport.services(p.dataplane().services(), p.stats().get()))
+                .query("backends", request -> ServicesReport.backends(p.dataplane().services(), p.stats().get()))
+                .query("events", request -> p.events().since(longArg(request, "after", 0), (int) longArg(request, "limit", 100)))
+                .query("history", request -> p.history().since(longArg(request, "after", 0)))
+                .mutation("failover", request -> requirePair(p.pair()).failover(request.force(), who("failover", request, p.node())))
+                .mutation("takeover", request -> requirePair(p.pair()).takeover(request.force(), who("takeover", request, p.node())))
+                .mutation("drain", request -> drain(p, request, true))
+                .mutation("undrain", request -> drain(p, request, false))
+                .mutation("reload", request -> {
+                    String result = p.reloader().reload();
+                    p.events().add("reload", result + " (" + who("reload", request, p.node()) + ")");
+                    return Map.of("message", result);
+                });
+    }
+
+    private static Object drain(Parts p, ControlRequest request, boolean drain) {
+        String backend = request.arg("backend", null);
+        if (backend == null) {
+            throw new IllegalArgumentException("which backend? give it as address:port");
+        }
+        List<String> changed = p.dataplane().drain(request.arg("service", null), backend, drain);
+        p.events().add(drain ? "drain" : "undrain", String.join(", ", changed) + " (" + who(drain ? "drain" : "undrain", request, p.node()) + ")");
+        return Map.of(drain ? "drained" : "undrained", changed);
+    }
+
+    private static long longArg(ControlRequest request, String name, long fallback) {
+        String v = request.arg(name, null);
+        try {
+            return v == null ? fallback : Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + ": '" + v + "' is not a number");
+        }
     }
 
     private static PairControl requirePair(PairControl pair) {
@@ -51,7 +95,6 @@ public final class OperatorCommands {
                 + (request.by() == null ? "" : " by " + request.by());
     }
 
-    /** A box without a pair: active by definition, never in sync with anyone. */
     private static HaNode.PairView standalone(String node, long startedAt, SyncStatus sync, long flows) {
         NodeStatus self = new NodeStatus(node, Role.ACTIVE, "none", 0, startedAt, false, flows, 0,
                 sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(), PairPreference.NONE, ManualOverride.NONE);

@@ -9,6 +9,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollIoOps;
 import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.FlowTable;
@@ -31,6 +32,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -38,7 +40,7 @@ import java.util.concurrent.TimeUnit;
  * loop with its own {@link PacketProcessor}, the shared flow table, the service table in
  * force, the policy routing, and the timers (flow expiry, counters in the log).
  */
-public final class Dataplane implements AutoCloseable {
+public final class Dataplane implements DataplaneView, AutoCloseable {
     /** Expiry examines this share of the table per tick: every slot once per 100 ticks (10 s). */
     static final long EXPIRY_TICK_MILLIS = 100;
     private static final Logger LOG = LoggerFactory.getLogger(Dataplane.class);
@@ -55,6 +57,8 @@ public final class Dataplane implements AutoCloseable {
     private final java.util.concurrent.ScheduledExecutorService housekeeping = java.util.concurrent.Executors
             .newSingleThreadScheduledExecutor(Thread.ofPlatform().name("tandem-housekeeping").daemon().factory());
     private volatile TandemConfig config;
+    /** Backends the operators drained ({@link ServiceTable#drainKey}); kept across reloads while they exist. */
+    private final Set<String> drained = new java.util.concurrent.ConcurrentSkipListSet<>();
 
     private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, FlowSyncBridge bridge, ActiveServices services,
                       PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
@@ -141,6 +145,7 @@ public final class Dataplane implements AutoCloseable {
         }
     }
 
+    @Override
     public SyncStatus syncStatus() {
         return replicator == null ? null : replicator.status();
     }
@@ -151,6 +156,7 @@ public final class Dataplane implements AutoCloseable {
     }
 
     /** Flows tracked now, local and replicated. */
+    @Override
     public int flowCount() {
         return flows.size();
     }
@@ -159,18 +165,75 @@ public final class Dataplane implements AutoCloseable {
      * Applies a new, already validated config: services, backends and their routing change
      * at once; tracked flows keep their backends. Sizing and device changes need a restart.
      */
-    public void reload(TandemConfig next) throws CommandRunner.SetupException {
+    public synchronized void reload(TandemConfig next) throws CommandRunner.SetupException {
         if (!next.dataplane().equals(config.dataplane()) || !next.conntrack().equals(config.conntrack())) {
             LOG.warn("reload: dataplane and conntrack settings take effect at the next restart only");
         }
-        ServiceTable table = ServiceTable.build(next.services(), pools, MaglevTable.DEFAULT_SIZE);
+        ServiceTable table = ServiceTable.build(next.services(), pools, MaglevTable.DEFAULT_SIZE, drained);
+        drained.retainAll(table.drained()); // a drained backend that left the config is forgotten
         routing.replaceRules(table.services());
         services.publish(table);
         config = next;
         LOG.info("reload: {} services in force", table.services().size());
     }
 
+    /**
+     * Drains (no new flows; tracked flows go on) or undrains a backend, in one service or in
+     * every service that has it. Lasts until undrained or tandemd restarts.
+     *
+     * @param service  a service name, or null for every service
+     * @param backend  {@code address:port}
+     * @return the services/backends changed, as {@link ServiceTable#drainKey}s
+     * @throws IllegalArgumentException no such service or backend
+     */
+    @Override
+    public synchronized List<String> drain(String service, String backend, boolean drain) {
+        List<String> keys = new ArrayList<>();
+        for (Service s : services.current().services()) {
+            if (service != null && !s.name().equals(service)) {
+                continue;
+            }
+            for (io.tandem.balancer.Backend b : s.backends()) {
+                if (b.key().equals(backend)) {
+                    keys.add(ServiceTable.drainKey(s.name(), b));
+                }
+            }
+        }
+        if (keys.isEmpty()) {
+            throw new IllegalArgumentException("no backend " + backend + (service == null ? " in any service" : " in service '" + service + "'"));
+        }
+        if (drain) {
+            drained.addAll(keys);
+        } else {
+            keys.forEach(drained::remove);
+        }
+        services.publish(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained));
+        LOG.info("{}: {}", drain ? "drained" : "undrained", keys);
+        return keys;
+    }
+
+    @Override
+    public ServiceTable services() {
+        return services.current();
+    }
+
+    @Override
+    public int flowCapacity() {
+        return flows.capacity();
+    }
+
+    public TandemConfig config() {
+        return config;
+    }
+
+    /** Visits flows from a listing cursor on; see {@link FlowTable#forEachFrom}. */
+    @Override
+    public int forEachFlowFrom(int cursor, java.util.function.Predicate<io.tandem.conntrack.FlowSnapshot> visitor) {
+        return flows.forEachFrom(cursor, visitor);
+    }
+
     /** The counters of every queue added up (each may be a few packets old). */
+    @Override
     public DataplaneCounters counters() {
         DataplaneCounters total = new DataplaneCounters();
         for (TunQueue q : queues) {

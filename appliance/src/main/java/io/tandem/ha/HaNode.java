@@ -3,6 +3,7 @@ package io.tandem.ha;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.config.HaConfig;
+import io.tandem.events.EventLog;
 import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.PeerAnnouncement;
 import io.tandem.statesync.SyncStatus;
@@ -67,9 +68,12 @@ public final class HaNode implements PairControl, AutoCloseable {
     private volatile NodeStatus peer;
     private volatile long peerReceivedAtMillis;
     private byte[] lastAnnounced;
+    private final EventLog events;
+    private SyncStatus lastSync;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
-                   LongSupplier flowCount) {
+                   LongSupplier flowCount, EventLog events) {
+        this.events = events;
         this.self = self;
         this.ha = ha;
         this.controller = controller;
@@ -83,10 +87,10 @@ public final class HaNode implements PairControl, AutoCloseable {
      * @param setActive  told true when this box becomes the source of the flow table
      */
     public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
-                               LongSupplier flowCount) throws IOException, InterruptedException {
+                               LongSupplier flowCount, EventLog events) throws IOException, InterruptedException {
         TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
-        RoleController controller = new RoleController(trackFile, self, ha.priority(), setActive);
-        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount);
+        RoleController controller = new RoleController(trackFile, self, ha.priority(), setActive, events);
+        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount, events);
         new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
             try {
                 controller.onVrrp(state);
@@ -101,6 +105,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     private void tick() {
         try {
             SyncStatus sync = replicator == null ? null : replicator.status();
+            noteSyncEvents(sync);
             readPeer();
             NodeStatus p = peer;
             if (p != null) {
@@ -112,6 +117,28 @@ public final class HaNode implements PairControl, AutoCloseable {
             LOG.error("track file: {}", e.toString());
         } catch (RuntimeException e) {
             LOG.error("HA tick failed", e);
+        }
+    }
+
+    /** Sync milestones for the event list: the peer coming and going, whole-table transfers, digests agreeing. */
+    private void noteSyncEvents(SyncStatus now) {
+        SyncStatus before = lastSync;
+        lastSync = now;
+        if (now == null) {
+            return;
+        }
+        if (before == null || before.peerConnected() != now.peerConnected()) {
+            events.add("sync", now.peerConnected() ? "peer " + now.peer() + " connected on the sync link" : "peer not connected on the sync link");
+        }
+        if (now.lastFullResync() != null && (before == null || !now.lastFullResync().equals(before.lastFullResync()))) {
+            events.add("sync", "full resync: " + now.lastFullResync().records() + " flows from the peer in "
+                    + now.lastFullResync().millis() + " ms");
+        }
+        if (before != null && now.rangeResyncs() > before.rangeResyncs()) {
+            events.add("sync", "range resync asked (" + now.rangeResyncs() + " so far): the digests differed");
+        }
+        if (now.digestsEqual() != null && (before == null || !now.digestsEqual().equals(before.digestsEqual()))) {
+            events.add("sync", now.digestsEqual() ? "flow tables equal (digests agree)" : "flow tables differ");
         }
     }
 
@@ -171,6 +198,7 @@ public final class HaNode implements PairControl, AutoCloseable {
         PairView v = view();
         HandOverCheck.Verdict verdict = fresh ? v.failover() : v.failover().plus(NO_FRESH_WORD);
         if (!verdict.allowed() && !(force && verdict.forceable())) {
+            events.add("failover", "refused (" + by + "): " + String.join("; ", verdict.reasons()));
             return refused("failover", verdict);
         }
         String peerName = v.peer() != null ? v.peer().name() : v.sync() != null ? v.sync().peer() : null;
@@ -185,7 +213,7 @@ public final class HaNode implements PairControl, AutoCloseable {
                 + "connections it lacks will be reset. Run 'tandemctl takeover' on " + self + " to bring it back."
                 : "handing over to " + target + ": " + self + " yields (VRRP priority " + KeepalivedConfig.YIELDED_PRIORITY
                 + "); " + target + " takes the addresses within a few advert intervals";
-        LOG.warn("failover ({}): {}", by, message);
+        events.add("failover", by + ": " + message);
         return new CommandResult(true, forced, message, verdict.reasons());
     }
 
@@ -196,6 +224,7 @@ public final class HaNode implements PairControl, AutoCloseable {
         PairView v = view();
         HandOverCheck.Verdict verdict = fresh ? v.takeover() : v.takeover().plus(NO_FRESH_WORD);
         if (!verdict.allowed() && !(force && verdict.forceable())) {
+            events.add("takeover", "refused (" + by + "): " + String.join("; ", verdict.reasons()));
             return refused("takeover", verdict);
         }
         controller.offerPreference(new PairPreference(nextSeq(), self, by));
@@ -205,7 +234,7 @@ public final class HaNode implements PairControl, AutoCloseable {
                 ? "forced: " + self + " takes the top VRRP priority (" + KeepalivedConfig.MAX_PRIORITY + ") whatever its table "
                 + "holds; connections it lacks will be reset"
                 : self + " takes over: the peer yields and " + self + " takes the addresses within a few advert intervals";
-        LOG.warn("takeover ({}): {}", by, message);
+        events.add("takeover", by + ": " + message);
         return new CommandResult(true, forced, message, verdict.reasons());
     }
 
@@ -251,6 +280,11 @@ public final class HaNode implements PairControl, AutoCloseable {
 
     public Role role() {
         return controller.role();
+    }
+
+    /** keepalived state changes since start (for metrics). */
+    public long vrrpTransitions() {
+        return controller.vrrpTransitions();
     }
 
     /** Stops steering and holds the box back: a stopping tandemd must not stay the preferred master. */

@@ -1,7 +1,6 @@
 package io.tandem.ha;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import io.tandem.events.EventLog;
 
 import java.io.IOException;
 import java.util.function.Consumer;
@@ -21,8 +20,6 @@ import java.util.function.Consumer;
  * addresses before it tells us, DESIGN.md §5).
  */
 public final class RoleController {
-    private static final Logger LOG = LoggerFactory.getLogger(RoleController.class);
-
     private final TrackFile trackFile;
     private final Consumer<Boolean> publishToPeer;
     private final String self;
@@ -33,6 +30,8 @@ public final class RoleController {
     private ManualOverride override = ManualOverride.NONE;
     private Role role;
     private int weight;
+    private long vrrpTransitions;
+    private final EventLog events;
 
     /**
      * @param self          this box's name, as preferences name it
@@ -40,6 +39,13 @@ public final class RoleController {
      * @param publishToPeer told true when this box becomes the source of the flow table
      */
     public RoleController(TrackFile trackFile, String self, int priority, Consumer<Boolean> publishToPeer) throws IOException {
+        this(trackFile, self, priority, publishToPeer, new EventLog());
+    }
+
+    /** @param events where role changes, preferences and overrides are recorded for operators */
+    public RoleController(TrackFile trackFile, String self, int priority, Consumer<Boolean> publishToPeer, EventLog events)
+            throws IOException {
+        this.events = events;
         this.trackFile = trackFile;
         this.self = self;
         this.priority = priority;
@@ -49,6 +55,9 @@ public final class RoleController {
 
     /** keepalived reported a state change. */
     public synchronized void onVrrp(VrrpState state) throws IOException {
+        if (state.state() != vrrp) {
+            vrrpTransitions++;
+        }
         vrrp = state.state();
         apply();
     }
@@ -68,7 +77,8 @@ public final class RoleController {
         if (next == preference) {
             return false;
         }
-        LOG.info("preference: {} preferred ({}), was {}", next.preferred(), next.by(), preference.preferred());
+        events.add("preference", next.preferred() + " preferred as active (" + next.by() + "), was "
+                + (preference.preferred() == null ? "none" : preference.preferred()));
         preference = next;
         apply();
         return true;
@@ -76,7 +86,7 @@ public final class RoleController {
 
     public synchronized void setOverride(ManualOverride next) throws IOException {
         if (next != override) {
-            LOG.warn("manual override: {} (was {})", next, override);
+            events.add("override", next + " (was " + override + ")");
         }
         override = next;
         apply();
@@ -100,6 +110,11 @@ public final class RoleController {
 
     public synchronized ManualOverride override() {
         return override;
+    }
+
+    /** keepalived state changes seen since start. */
+    public synchronized long vrrpTransitions() {
+        return vrrpTransitions;
     }
 
     /** What the track file holds now. */
@@ -133,7 +148,7 @@ public final class RoleController {
         }
         trackFile.write(weight);
         if (next != role) {
-            LOG.info("role: {} -> {} (vrrp {}, in sync {})", role, next, vrrp, inSync);
+            events.add("role", role + " -> " + next + " (vrrp " + vrrp + ", in sync " + inSync + ")");
             role = next;
             publishToPeer.accept(next == Role.ACTIVE);
         }

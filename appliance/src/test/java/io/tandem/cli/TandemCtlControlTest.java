@@ -4,6 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.control.ControlSocketServer;
 import io.tandem.control.OperatorCommands;
+import io.tandem.control.FlowStats;
+import io.tandem.control.History;
+import io.tandem.control.StubDataplane;
+import io.tandem.events.EventLog;
 import io.tandem.ha.HaNode;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
@@ -86,7 +90,10 @@ class TandemCtlControlTest {
                 throw new AssertionError("not asked");
             }
         };
-        server = ControlSocketServer.start(dir.resolve("tandemd.sock"), OperatorCommands.build("lb1", pair, () -> sync, () -> 200));
+        StubDataplane dataplane = new StubDataplane().withWebFlows(200, System.currentTimeMillis());
+        dataplane.sync = sync;
+        server = ControlSocketServer.start(dir.resolve("tandemd.sock"), OperatorCommands.build(new OperatorCommands.Parts("lb1", pair,
+                dataplane, new FlowStats(dataplane), new EventLog(), new History(), () -> "reloaded")));
     }
 
     @Test

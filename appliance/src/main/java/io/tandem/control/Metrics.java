@@ -1,0 +1,97 @@
+package io.tandem.control;
+
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.tandem.conntrack.FlowState;
+import io.tandem.dataplane.DataplaneCounters;
+import io.tandem.dataplane.DataplaneView;
+import io.tandem.ha.HaNode;
+import io.tandem.ha.Role;
+import io.tandem.packet.DropReason;
+import io.tandem.statesync.SyncStatus;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+
+/**
+ * Prometheus metrics, with the official Java client: every value is read when scraped
+ * (callbacks), so the packet path pays nothing for them.
+ */
+public final class Metrics {
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
+
+    /**
+     * @param pair            the pair's view (role, in sync), or a standalone one
+     * @param vrrpTransitions keepalived state changes so far
+     */
+    public Metrics(DataplaneView dataplane, FlowStats stats, Supplier<HaNode.PairView> pair, LongSupplier vrrpTransitions) {
+        counter("tandem_packets", "Packets received from the TUN device", () -> dataplane.counters().packetsIn());
+        counter("tandem_bytes", "Bytes received from the TUN device", () -> dataplane.counters().bytesIn());
+        counter("tandem_forwarded_packets", "Packets rewritten and forwarded", () -> dataplane.counters().forwarded());
+        counter("tandem_flows_created", "Flows created on this box", () -> dataplane.counters().flowsCreated());
+        CounterWithCallback.builder().name("tandem_dropped_packets").help("Packets dropped, by reason").labelNames("reason")
+                .callback(cb -> {
+                    DataplaneCounters c = dataplane.counters();
+                    for (DropReason r : DropReason.values()) {
+                        cb.call(c.drops(r), r.label());
+                    }
+                }).register(registry);
+        GaugeWithCallback.builder().name("tandem_flows").help("Tracked flows, by state").labelNames("state")
+                .callback(cb -> {
+                    FlowStats.Counts counts = stats.get();
+                    for (FlowState s : FlowState.values()) {
+                        if (s != FlowState.FREE) {
+                            cb.call(counts.perState().getOrDefault(s, 0L), s.name().toLowerCase(java.util.Locale.ROOT));
+                        }
+                    }
+                }).register(registry);
+        gauge("tandem_flow_capacity", "Flows the table holds at most", dataplane::flowCapacity);
+        counter("tandem_sync_records_sent", "Flow records sent to the peer", () -> sync(dataplane).recordsSent());
+        counter("tandem_sync_records_received", "Flow records received from the peer", () -> sync(dataplane).recordsReceived());
+        counter("tandem_sync_overflows", "Flow changes dropped from a full sync queue", () -> sync(dataplane).overflows());
+        counter("tandem_sync_decode_errors", "Sync messages rejected as malformed", () -> sync(dataplane).decodeErrors());
+        counter("tandem_sync_range_resyncs", "Digest ranges asked again from the peer", () -> sync(dataplane).rangeResyncs());
+        gauge("tandem_sync_queue_depth", "Flow changes waiting for the peer", () -> sync(dataplane).queueDepth());
+        GaugeWithCallback.builder().name("tandem_sync_lag_seconds").help("Replication lag of the last batch received")
+                .callback(cb -> cb.call(sync(dataplane).lastLagMillis() / 1000.0)).register(registry);
+        gauge("tandem_sync_peer_connected", "1 while the peer is connected on the sync link", () -> sync(dataplane).peerConnected() ? 1 : 0);
+        gauge("tandem_in_sync", "1 while the pair is in sync (safe to fail over)", () -> pair.get().inSync() ? 1 : 0);
+        GaugeWithCallback.builder().name("tandem_role").help("1 for this box's current role").labelNames("role")
+                .callback(cb -> {
+                    Role now = pair.get().self().role();
+                    for (Role r : Role.values()) {
+                        cb.call(r == now ? 1 : 0, r.name().toLowerCase(java.util.Locale.ROOT));
+                    }
+                }).register(registry);
+        counter("tandem_vrrp_transitions", "keepalived state changes seen", vrrpTransitions);
+    }
+
+    private static SyncStatus sync(DataplaneView dataplane) {
+        SyncStatus s = dataplane.syncStatus();
+        return s != null ? s : new SyncStatus(false, false, null, 0, 0, 0, 0, 0, 0, null, 0, null);
+    }
+
+    private void counter(String name, String help, LongSupplier value) {
+        CounterWithCallback.builder().name(name).help(help).callback(cb -> cb.call(value.getAsLong())).register(registry);
+    }
+
+    private void gauge(String name, String help, LongSupplier value) {
+        GaugeWithCallback.builder().name(name).help(help).callback(cb -> cb.call(value.getAsLong())).register(registry);
+    }
+
+    /** The exposition in Prometheus' text format. */
+    public byte[] scrape() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        writer.write(out, registry.scrape());
+        return out.toByteArray();
+    }
+
+    public String contentType() {
+        return writer.getContentType();
+    }
+}

@@ -1,0 +1,28 @@
+package io.tandem.dataplane;
+
+import io.tandem.balancer.ServiceTable;
+import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.statesync.SyncStatus;
+
+import java.util.List;
+import java.util.function.Predicate;
+
+/** What the operators' interfaces may read of the data plane, and the one thing they may change (drain). */
+public interface DataplaneView {
+    DataplaneCounters counters();
+
+    /** The sync link's status, or null when this box has no peer. */
+    SyncStatus syncStatus();
+
+    int flowCount();
+
+    int flowCapacity();
+
+    ServiceTable services();
+
+    /** Visits flows from a listing cursor until the visitor says stop; returns the next cursor, or -1 at the end. */
+    int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor);
+
+    /** Drains or undrains a backend (address:port) in one service (or every one, service null). */
+    List<String> drain(String service, String backend, boolean drain);
+}

@@ -1,0 +1,117 @@
+package io.tandem.control;
+
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.FlowLookup;
+import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.conntrack.FlowState;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.dataplane.DataplaneCounters;
+import io.tandem.dataplane.DataplaneView;
+import io.tandem.packet.Ipv4;
+import io.tandem.statesync.SyncStatus;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/** A real flow table and service table behind {@link DataplaneView}, without devices: for the control API's tests. */
+public final class StubDataplane implements DataplaneView {
+    public static final String YAML = """
+            node: { name: lb1 }
+            dataplane: { front_interface: front, back_interface: back }
+            conntrack: { max_flows: 4096 }
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+              - name: dns
+                vip: 198.18.0.100
+                port: 53
+                protocol: udp
+                snat_address: 198.19.0.100
+                backends: [ { address: 198.19.0.21, port: 5353 } ]
+            """;
+
+    private final TandemConfig config;
+    private final SnatPortPools pools;
+    private final FlowTable flows;
+    private final Set<String> drained = new HashSet<>();
+    private ServiceTable services;
+    public volatile SyncStatus sync;
+
+    public StubDataplane() throws Exception {
+        config = ConfigLoader.parse(YAML, "test");
+        pools = new SnatPortPools(1024, 65535);
+        flows = new FlowTable(config.conntrack().maxFlows(), 1024, config.conntrack().flowTimeouts(), pools);
+        services = ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE);
+    }
+
+    /** Adds {@code count} established TCP flows to web from 198.18.0.10:(10000+i), to backend .11 (even i) or .12. */
+    public StubDataplane withWebFlows(int count, long nowMillis) {
+        FlowLookup out = new FlowLookup();
+        for (int i = 0; i < count; i++) {
+            int backend = Ipv4.parse(i % 2 == 0 ? "198.19.0.11" : "198.19.0.12");
+            flows.insert(Ipv4.PROTO_TCP, Ipv4.parse("198.18.0.10"), 10_000 + i, Ipv4.parse("198.18.0.100"), 80,
+                    backend, 8080, Ipv4.parse("198.19.0.100"), 20_000 + i, -1, FlowState.TCP_ESTABLISHED, nowMillis, out);
+        }
+        return this;
+    }
+
+    @Override
+    public DataplaneCounters counters() {
+        return new DataplaneCounters();
+    }
+
+    @Override
+    public SyncStatus syncStatus() {
+        return sync;
+    }
+
+    @Override
+    public int flowCount() {
+        return flows.size();
+    }
+
+    @Override
+    public int flowCapacity() {
+        return flows.capacity();
+    }
+
+    @Override
+    public ServiceTable services() {
+        return services;
+    }
+
+    @Override
+    public int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor) {
+        return flows.forEachFrom(cursor, visitor);
+    }
+
+    @Override
+    public List<String> drain(String service, String backend, boolean drain) {
+        List<String> keys = new ArrayList<>();
+        services.services().stream().filter(s -> service == null || s.name().equals(service))
+                .forEach(s -> s.backends().stream().filter(b -> b.key().equals(backend))
+                        .forEach(b -> keys.add(ServiceTable.drainKey(s.name(), b))));
+        if (keys.isEmpty()) {
+            throw new IllegalArgumentException("no backend " + backend);
+        }
+        if (drain) {
+            drained.addAll(keys);
+        } else {
+            keys.forEach(drained::remove);
+        }
+        services = ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained);
+        return keys;
+    }
+}
