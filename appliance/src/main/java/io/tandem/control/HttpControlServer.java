@@ -51,17 +51,14 @@ public final class HttpControlServer implements AutoCloseable {
     private final Channel channel;
 
     private HttpControlServer(String host, int port, ControlApi api, Metrics metrics) throws IOException {
-        Map<String, byte[]> files = new HashMap<>();
-        for (String[] file : PAGE.values()) {
-            files.put(file[0], resource(file[0]));
-        }
+        Handler handler = handler(api, metrics);
         try {
             channel = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
                             ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(16 * 1024),
-                                    new Handler(api, metrics, files));
+                                    handler);
                         }
                     })
                     .bind(new InetSocketAddress(host, port)).sync().channel();
@@ -82,6 +79,15 @@ public final class HttpControlServer implements AutoCloseable {
         return ((InetSocketAddress) channel.localAddress()).getPort();
     }
 
+    /** The request handler with the page's files loaded (shared by every connection: it keeps no state). */
+    static Handler handler(ControlApi api, Metrics metrics) throws IOException {
+        Map<String, byte[]> files = new HashMap<>();
+        for (String[] file : PAGE.values()) {
+            files.put(file[0], resource(file[0]));
+        }
+        return new Handler(api, metrics, files);
+    }
+
     private static byte[] resource(String name) throws IOException {
         try (InputStream in = HttpControlServer.class.getResourceAsStream("page/" + name)) {
             if (in == null) {
@@ -91,7 +97,8 @@ public final class HttpControlServer implements AutoCloseable {
         }
     }
 
-    private static final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
+    @io.netty.channel.ChannelHandler.Sharable
+    static final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
         private final ControlApi api;
         private final Metrics metrics;
         private final Map<String, byte[]> files;

@@ -33,7 +33,7 @@ public final class Metrics {
         counter("tandem_packets", "Packets received from the TUN device", () -> dataplane.counters().packetsIn());
         counter("tandem_bytes", "Bytes received from the TUN device", () -> dataplane.counters().bytesIn());
         counter("tandem_forwarded_packets", "Packets rewritten and forwarded", () -> dataplane.counters().forwarded());
-        counter("tandem_flows_created", "Flows created on this box", () -> dataplane.counters().flowsCreated());
+        counter("tandem_new_flows", "Flows created on this box", () -> dataplane.counters().flowsCreated());
         CounterWithCallback.builder().name("tandem_dropped_packets").help("Packets dropped, by reason").labelNames("reason")
                 .callback(cb -> {
                     DataplaneCounters c = dataplane.counters();
