@@ -28,7 +28,9 @@ import java.util.concurrent.Callable;
 @Command(name = "tandemctl", mixinStandardHelpOptions = true, version = "tandemctl 0.1.0",
         description = "Operate a Tandem load-balancer pair.",
         subcommands = {PairCommands.Status.class, PairCommands.Sync.class, PairCommands.Failover.class, PairCommands.Takeover.class,
-                TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class})
+                TableCommands.Flows.class, TableCommands.Services.class, TableCommands.Backends.class, TableCommands.Events.class,
+                TableCommands.Drain.class, TableCommands.Undrain.class, TableCommands.Reload.class, TableCommands.Config.class,
+                TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class, TandemCtl.Completion.class})
 public final class TandemCtl implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -91,6 +93,21 @@ public final class TandemCtl implements Callable<Integer> {
         @Override
         String render(TandemConfig config) throws Exception {
             return KeepalivedConfig.render(config);
+        }
+    }
+
+    /** Prints a bash completion script for tandemctl (picocli's generator). */
+    @Command(name = "completion", description = "Print bash completion: source <(tandemctl completion), or save it to /etc/bash_completion.d/tandemctl.")
+    static final class Completion implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            out.print(picocli.AutoComplete.bash("tandemctl", spec.root().commandLine()));
+            out.flush();
+            return 0;
         }
     }
 

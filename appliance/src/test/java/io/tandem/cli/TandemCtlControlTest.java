@@ -125,6 +125,45 @@ class TandemCtlControlTest {
     }
 
     @Test
+    void listingsDrainsAndReloadGoThroughTheSocket() throws Exception {
+        startPair(true);
+        Run flows = run("flows", "--limit", "3", "--backend", "198.19.0.12");
+        assertEquals(0, flows.exit(), flows.err());
+        assertEquals(5, flows.out().lines().count(), "header, 3 flows, the next-page hint:\n" + flows.out());
+        assertTrue(flows.out().contains("198.19.0.12:8080") && !flows.out().contains("198.19.0.11:8080"), flows.out());
+        assertTrue(flows.out().contains("more: tandemctl flows --cursor "), flows.out());
+
+        Run drain = run("drain", "198.19.0.11:8080");
+        assertEquals(0, drain.exit(), drain.err());
+        assertEquals("drained web/198.19.0.11:8080\n", drain.out());
+        Run backends = run("backends");
+        assertTrue(backends.out().matches("(?s).*web\s+198.19.0.11:8080\s+1 drained\s+unchecked\s+100\n.*"), backends.out());
+        assertEquals(1, run("drain", "198.19.9.9:1").exit(), "an unknown backend is refused");
+        assertEquals(0, run("undrain", "198.19.0.11:8080").exit());
+        assertTrue(run("backends").out().matches("(?s).*web\s+198.19.0.11:8080\s+1 serving.*"));
+
+        assertEquals("reloaded\n", run("reload").out());
+        Run events = run("events");
+        assertTrue(events.out().matches("(?s).*drain\\s+web/198.19.0.11:8080 \\(tandemctl drain on lb1 by .*")
+                && events.out().matches("(?s).*reload\\s+reloaded .*"), events.out());
+    }
+
+    @Test
+    void configCheckNamesEveryBadFieldAndCompletionCoversTheCommands() throws Exception {
+        java.nio.file.Path bad = dir.resolve("bad.yaml");
+        java.nio.file.Files.writeString(bad, StubDataplane.YAML.replace("port: 80\n", "port: 80000\n"));
+        StringWriter err = new StringWriter();
+        int exit = new CommandLine(new TandemCtl()).setErr(new PrintWriter(err)).execute("config", "check", bad.toString());
+        assertEquals(2, exit);
+        assertTrue(err.toString().contains("services[0].port: 80000 is not a port (1-65535)"), err.toString());
+        StringWriter out = new StringWriter();
+        assertEquals(0, new CommandLine(new TandemCtl()).setOut(new PrintWriter(out)).execute("completion"));
+        for (String command : List.of("status", "failover", "takeover", "flows", "drain", "reload", "keepalived-config")) {
+            assertTrue(out.toString().contains(command), command + " in the completion script");
+        }
+    }
+
+    @Test
     void withoutTandemdItSaysSoAndExitsThree() {
         Run r = run("status");
         assertEquals(3, r.exit());
