@@ -26,13 +26,15 @@ public final class History {
     private long lastReceived;
 
     /** Takes one sample; rates are against the previous one. */
-    public synchronized void sample(long nowMillis, DataplaneCounters counters, long flows, SyncStatus sync, boolean inSync) {
+    /** @param lagMillis the pair's replication lag now (the replica measures it; the active hears it from the peer) */
+    public synchronized void sample(long nowMillis, DataplaneCounters counters, long flows, SyncStatus sync, long lagMillis,
+                                    boolean inSync) {
         long sent = sync == null ? 0 : sync.recordsSent();
         long received = sync == null ? 0 : sync.recordsReceived();
         double seconds = lastAt == 0 ? 0 : (nowMillis - lastAt) / 1000.0;
         Sample s = new Sample(nowMillis, flows,
                 rate(counters.packetsIn(), lastPackets, seconds), rate(sent, lastSent, seconds), rate(received, lastReceived, seconds),
-                sync == null || sync.source() ? 0 : sync.lastLagMillis(), inSync);
+                lagMillis, inSync);
         lastAt = nowMillis;
         lastPackets = counters.packetsIn();
         lastSent = sent;

@@ -43,8 +43,11 @@ public final class OperatorInterfaces implements AutoCloseable {
         ControlApi api = OperatorCommands.build(new OperatorCommands.Parts(node, pair, dataplane, stats, events, history, reloader));
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().name("tandem-history").daemon().factory());
-        sampler.scheduleAtFixedRate(() -> history.sample(System.currentTimeMillis(), dataplane.counters(), dataplane.flowCount(),
-                dataplane.syncStatus(), view.get().inSync()), 0, 1, TimeUnit.SECONDS);
+        sampler.scheduleAtFixedRate(() -> {
+            HaNode.PairView v = view.get();
+            long lag = v.self().role() == io.tandem.ha.Role.ACTIVE && v.peer() != null ? v.peer().lagMillis() : v.self().lagMillis();
+            history.sample(System.currentTimeMillis(), dataplane.counters(), dataplane.flowCount(), dataplane.syncStatus(), lag, v.inSync());
+        }, 0, 1, TimeUnit.SECONDS);
         ControlSocketServer socket = null;
         try {
             socket = ControlSocketServer.start(Path.of(config.socket()), api);

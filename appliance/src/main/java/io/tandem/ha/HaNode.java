@@ -70,6 +70,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     private byte[] lastAnnounced;
     private final EventLog events;
     private SyncStatus lastSync;
+    private boolean digestsAgreedSinceNews;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
                    LongSupplier flowCount, EventLog events) {
@@ -137,9 +138,14 @@ public final class HaNode implements PairControl, AutoCloseable {
         if (before != null && now.rangeResyncs() > before.rangeResyncs()) {
             events.add("sync", "range resync asked (" + now.rangeResyncs() + " so far): the digests differed");
         }
-        if (now.digestsEqual() != null && (before == null || !now.digestsEqual().equals(before.digestsEqual()))) {
-            events.add("sync", now.digestsEqual() ? "flow tables equal (digests agree)" : "flow tables differ");
+        // Digests differ for a moment whenever changes are in flight: only their agreeing after a
+        // (re)connection or a range resync is news.
+        boolean equalNow = Boolean.TRUE.equals(now.digestsEqual());
+        if (equalNow && !digestsAgreedSinceNews) {
+            events.add("sync", "flow tables equal (digests agree)");
         }
+        digestsAgreedSinceNews = equalNow || (digestsAgreedSinceNews
+                && (before == null || (before.peerConnected() == now.peerConnected() && before.rangeResyncs() == now.rangeResyncs())));
     }
 
     private void readPeer() {

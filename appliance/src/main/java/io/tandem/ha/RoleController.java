@@ -148,7 +148,7 @@ public final class RoleController {
         }
         trackFile.write(weight);
         if (next != role) {
-            events.add("role", role + " -> " + next + " (vrrp " + vrrp + ", in sync " + inSync + ")");
+            events.add("role", (role == null ? "start" : role) + " -> " + next + " (vrrp " + vrrp + ", in sync " + inSync + ")");
             role = next;
             publishToPeer.accept(next == Role.ACTIVE);
         }
