@@ -89,6 +89,12 @@ class RpmPackageIT {
             assertEquals(0, run(root, tandemctl.toString(), "config", "check", scratch.resolve("etc/tandem/tandem.yaml").toString()).exit(),
                     "the shipped config is sound");
 
+            if (Files.isExecutable(Path.of("/usr/bin/ruby"))) {
+                Result syntax = run(root, "ruby", "-c", "vagrant/Vagrantfile");
+                assertEquals("Syntax OK", syntax.out().strip(), "the Vagrantfile parses");
+            } else {
+                assertTrue(System.getenv("CI") == null, "CI installs ruby: the Vagrantfile check must run there");
+            }
             // The Vagrant VMs' config script, checked with what the package installed: the config is
             // sound and keepalived accepts what tandemctl renders from it.
             Result vagrantConfig = run(root, "vagrant/provision/tandem-config.sh", "lb1", "1", "2", "150", "front", "back");
