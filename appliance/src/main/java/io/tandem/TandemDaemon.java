@@ -8,6 +8,7 @@ import io.tandem.events.EventLog;
 import io.tandem.control.PidFile;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.ha.HaNode;
+import io.tandem.health.HealthMonitor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -45,6 +46,7 @@ public final class TandemDaemon {
         // Started in order, closed in reverse: on a failed start and at stop alike.
         Deque<AutoCloseable> parts = new ArrayDeque<>();
         Dataplane dataplane;
+        HealthMonitor health;
         try {
             dataplane = Dataplane.start(config);
             parts.push(dataplane);
@@ -54,8 +56,11 @@ public final class TandemDaemon {
             if (ha != null) {
                 parts.push(ha);
             }
+            health = new HealthMonitor(dataplane::setDown, events);
+            parts.push(health);
+            health.configure(config.services());
             parts.push(OperatorInterfaces.start(config.control(), config.node().name(), ha, dataplane, events,
-                    () -> reload(dataplane, configFile), ha == null ? () -> 0 : ha::vrrpTransitions));
+                    () -> reload(dataplane, health, configFile), ha == null ? () -> 0 : ha::vrrpTransitions, health::reports));
             parts.push(PidFile.write(Path.of(config.control().pidFile())));
         } catch (Exception e) {
             System.err.println("tandemd: cannot start: " + e.getMessage());
@@ -69,9 +74,10 @@ public final class TandemDaemon {
             closeAll(parts);
             stopped.countDown();
         }, "tandemd-shutdown"));
+        HealthMonitor healthMonitor = health;
         Signal.handle(new Signal("HUP"), signal -> {
             try {
-                reload(dataplane, configFile);
+                reload(dataplane, healthMonitor, configFile);
             } catch (IllegalArgumentException e) {
                 LOG.error(e.getMessage());
             }
@@ -92,9 +98,11 @@ public final class TandemDaemon {
     }
 
     /** A bad config is refused with its field errors (thrown, as for the control API) and the running config stays. */
-    private static String reload(Dataplane dataplane, Path configFile) {
+    private static String reload(Dataplane dataplane, HealthMonitor health, Path configFile) {
         try {
-            dataplane.reload(ConfigLoader.load(configFile));
+            TandemConfig next = ConfigLoader.load(configFile);
+            dataplane.reload(next);
+            health.configure(next.services());
             return "reloaded " + configFile + ": " + dataplane.services().services().size() + " services in force";
         } catch (ConfigException e) {
             throw new IllegalArgumentException("reload refused, running config kept: " + e.getMessage());

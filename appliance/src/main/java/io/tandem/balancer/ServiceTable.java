@@ -21,10 +21,12 @@ public final class ServiceTable {
     private final int[] localAddresses;
     private final List<Service> services;
     private final Set<String> drained;
+    private final Set<String> down;
 
-    private ServiceTable(List<Service> services, Set<String> drained) {
+    private ServiceTable(List<Service> services, Set<String> drained, Set<String> down) {
         this.services = List.copyOf(services);
         this.drained = Set.copyOf(drained);
+        this.down = Set.copyOf(down);
         int size = Integer.highestOneBit(Math.max(8, services.size() * 4 - 1)) << 1;
         slots = new Service[size];
         keys = new long[size];
@@ -42,7 +44,7 @@ public final class ServiceTable {
     }
 
     public static ServiceTable empty() {
-        return new ServiceTable(List.of(), Set.of());
+        return new ServiceTable(List.of(), Set.of(), Set.of());
     }
 
     /** The key {@link #build} takes for a drained backend: {@code service/address:port}. */
@@ -52,15 +54,18 @@ public final class ServiceTable {
 
     /** Builds every service of {@code configs}; SNAT port pools come from (and stay in) {@code pools}. */
     public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize) {
-        return build(configs, pools, maglevSize, Set.of());
+        return build(configs, pools, maglevSize, Set.of(), Set.of());
     }
 
     /**
      * As {@link #build(List, SnatPortPools, int)}, with the backends named in {@code drained}
-     * ({@link #drainKey}) scheduled as weight 0: no new flows, their tracked flows go on.
+     * (by the operators) or {@code down} (by health checks) — as {@link #drainKey}s — scheduled
+     * as weight 0: no new flows; their tracked flows go on.
      */
-    public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize, Set<String> drained) {
+    public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize, Set<String> drained,
+                                     Set<String> down) {
         Set<String> applied = new java.util.HashSet<>();
+        Set<String> appliedDown = new java.util.HashSet<>();
         List<Service> services = new ArrayList<>();
         for (ServiceConfig c : configs) {
             int protocol = c.protocol().number();
@@ -73,10 +78,14 @@ public final class ServiceTable {
             for (int i = 0; i < weights.length; i++) {
                 String key = drainKey(c.name(), backends.get(i));
                 boolean isDrained = drained.contains(key);
+                boolean isDown = down.contains(key);
                 if (isDrained) {
                     applied.add(key);
                 }
-                weights[i] = isDrained ? 0 : backends.get(i).weight();
+                if (isDown) {
+                    appliedDown.add(key);
+                }
+                weights[i] = isDrained || isDown ? 0 : backends.get(i).weight();
             }
             BackendSelector selector = c.scheduler() == Scheduler.MAGLEV
                     ? MaglevTable.build(backends.stream().map(Backend::key).toList(), weights, maglevSize)
@@ -84,7 +93,12 @@ public final class ServiceTable {
             services.add(new Service(c.name(), c.vip().value(), c.port(), protocol, c.snatAddress().value(),
                     c.hashKey(), List.copyOf(backends), selector));
         }
-        return new ServiceTable(services, applied);
+        return new ServiceTable(services, applied, appliedDown);
+    }
+
+    /** Whether this backend failed its health check (and so gets no new flows). */
+    public boolean isDown(String service, Backend backend) {
+        return down.contains(drainKey(service, backend));
     }
 
     /** Whether this backend of this service is drained (weight 0 by the operators' choice). */

@@ -4,15 +4,28 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
-/** A virtual service: traffic to {@code vip:port/protocol} is spread over the backends. */
+/**
+ * A virtual service: traffic to {@code vip:port/protocol} is spread over the backends.
+ * {@code health_check} (optional) takes failed backends out of the schedule;
+ * {@code on_backend_down} says what happens to their tracked flows: {@code keep} (default:
+ * they run on, and finish if the backend answers again) or {@code reset} (TCP: the client's
+ * next segment is answered with a RST, so it reconnects to a healthy backend at once).
+ */
 public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol protocol,
                             Ipv4Address snatAddress, Scheduler scheduler, HashKey hashKey,
-                            List<BackendConfig> backends) {
+                            List<BackendConfig> backends, HealthCheckConfig healthCheck, OnBackendDown onBackendDown) {
+    /** What happens to the tracked flows of a backend that fails its health check. */
+    public enum OnBackendDown {
+        @com.fasterxml.jackson.annotation.JsonProperty("keep") KEEP,
+        @com.fasterxml.jackson.annotation.JsonProperty("reset") RESET
+    }
+
     public ServiceConfig {
         protocol = protocol == null ? Protocol.TCP : protocol;
         scheduler = scheduler == null ? Scheduler.MAGLEV : scheduler;
         hashKey = hashKey == null ? HashKey.FIVE_TUPLE : hashKey;
         backends = backends == null ? List.of() : List.copyOf(backends);
+        onBackendDown = onBackendDown == null ? OnBackendDown.KEEP : onBackendDown;
     }
 
     void validate(String path, List<String> errors) {
@@ -27,6 +40,12 @@ public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol
         }
         if (hashKey == HashKey.CLIENT_ADDRESS && scheduler != Scheduler.MAGLEV) {
             errors.add(path + ".hash_key: client-address affinity needs scheduler: maglev");
+        }
+        if (healthCheck != null) {
+            healthCheck.validate(path + ".health_check", errors);
+        }
+        if (onBackendDown == OnBackendDown.RESET && protocol != Protocol.TCP) {
+            errors.add(path + ".on_backend_down: reset needs protocol tcp (UDP has no reset)");
         }
         Set<String> seen = new HashSet<>();
         for (int i = 0; i < backends.size(); i++) {

@@ -9,11 +9,13 @@ import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.dataplane.DataplaneView;
 import io.tandem.ha.HaNode;
 import io.tandem.ha.Role;
+import io.tandem.health.HealthMonitor;
 import io.tandem.packet.DropReason;
 import io.tandem.statesync.SyncStatus;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
@@ -29,7 +31,8 @@ public final class Metrics {
      * @param pair            the pair's view (role, in sync), or a standalone one
      * @param vrrpTransitions keepalived state changes so far
      */
-    public Metrics(DataplaneView dataplane, FlowStats stats, Supplier<HaNode.PairView> pair, LongSupplier vrrpTransitions) {
+    public Metrics(DataplaneView dataplane, FlowStats stats, Supplier<HaNode.PairView> pair, LongSupplier vrrpTransitions,
+                   Supplier<Map<String, HealthMonitor.Report>> health) {
         counter("tandem_packets", "Packets received from the TUN device", () -> dataplane.counters().packetsIn());
         counter("tandem_bytes", "Bytes received from the TUN device", () -> dataplane.counters().bytesIn());
         counter("tandem_forwarded_packets", "Packets rewritten and forwarded", () -> dataplane.counters().forwarded());
@@ -69,6 +72,16 @@ public final class Metrics {
                     }
                 }).register(registry);
         counter("tandem_vrrp_transitions", "keepalived state changes seen", vrrpTransitions);
+        GaugeWithCallback.builder().name("tandem_backend_up").help("1 while a checked backend passes its health check")
+                .labelNames("service", "backend").callback(cb -> health.get().forEach((key, r) -> {
+                    String[] sb = key.split("/", 2);
+                    cb.call(r.state().equals("up") ? 1 : 0, sb[0], sb[1]);
+                })).register(registry);
+        CounterWithCallback.builder().name("tandem_health_checks").help("Health checks run").labelNames("service", "backend")
+                .callback(cb -> health.get().forEach((key, r) -> {
+                    String[] sb = key.split("/", 2);
+                    cb.call(r.checks(), sb[0], sb[1]);
+                })).register(registry);
     }
 
     private static SyncStatus sync(DataplaneView dataplane) {

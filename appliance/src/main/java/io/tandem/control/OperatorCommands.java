@@ -3,6 +3,7 @@ package io.tandem.control;
 import io.tandem.dataplane.DataplaneView;
 import io.tandem.events.EventLog;
 import io.tandem.ha.HaNode;
+import io.tandem.health.HealthMonitor;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
 import io.tandem.ha.NodeStatus;
@@ -25,7 +26,7 @@ public final class OperatorCommands {
 
     /** What the commands read and change. {@code pair} is null when this box runs alone (no {@code ha} section). */
     public record Parts(String node, PairControl pair, DataplaneView dataplane, FlowStats stats, EventLog events,
-                        History history, Reloader reloader) {
+                        History history, Reloader reloader, Supplier<Map<String, HealthMonitor.Report>> health) {
     }
 
     private OperatorCommands() {
@@ -49,8 +50,8 @@ public final class OperatorCommands {
                     return s;
                 })
                 .query("flows", request -> FlowQuery.run(p.dataplane(), request, System.currentTimeMillis()))
-                .query("services", request -> ServicesReport.services(p.dataplane().services(), p.stats().get()))
-                .query("backends", request -> ServicesReport.backends(p.dataplane().services(), p.stats().get()))
+                .query("services", request -> ServicesReport.services(p.dataplane().services(), p.stats().get(), p.health().get()))
+                .query("backends", request -> ServicesReport.backends(p.dataplane().services(), p.stats().get(), p.health().get()))
                 .query("events", request -> p.events().since(longArg(request, "after", 0), (int) longArg(request, "limit", 100)))
                 .query("history", request -> p.history().since(longArg(request, "after", 0)))
                 .mutation("failover", request -> requirePair(p.pair()).failover(request.force(), who("failover", request, p.node())))

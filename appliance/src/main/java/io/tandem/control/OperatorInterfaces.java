@@ -5,6 +5,9 @@ import io.tandem.dataplane.DataplaneView;
 import io.tandem.events.EventLog;
 import io.tandem.ha.HaNode;
 import io.tandem.ha.PairControl;
+import io.tandem.health.HealthMonitor;
+
+import java.util.Map;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -35,12 +38,13 @@ public final class OperatorInterfaces implements AutoCloseable {
      * @param vrrpTransitions keepalived state changes so far (for metrics)
      */
     public static OperatorInterfaces start(ControlConfig config, String node, PairControl pair, DataplaneView dataplane,
-                                           EventLog events, OperatorCommands.Reloader reloader, LongSupplier vrrpTransitions)
-            throws IOException {
+                                           EventLog events, OperatorCommands.Reloader reloader, LongSupplier vrrpTransitions,
+                                           Supplier<Map<String, HealthMonitor.Report>> health) throws IOException {
         FlowStats stats = new FlowStats(dataplane);
         History history = new History();
         Supplier<HaNode.PairView> view = OperatorCommands.view(node, pair, dataplane);
-        ControlApi api = OperatorCommands.build(new OperatorCommands.Parts(node, pair, dataplane, stats, events, history, reloader));
+        ControlApi api = OperatorCommands.build(new OperatorCommands.Parts(node, pair, dataplane, stats, events, history, reloader,
+                health));
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().name("tandem-history").daemon().factory());
         sampler.scheduleAtFixedRate(() -> {
@@ -52,7 +56,7 @@ public final class OperatorInterfaces implements AutoCloseable {
         try {
             socket = ControlSocketServer.start(Path.of(config.socket()), api);
             HttpControlServer http = config.httpEnabled()
-                    ? HttpControlServer.start(config.httpHost(), config.httpPort(), api, new Metrics(dataplane, stats, view, vrrpTransitions))
+                    ? HttpControlServer.start(config.httpHost(), config.httpPort(), api, new Metrics(dataplane, stats, view, vrrpTransitions, health))
                     : null;
             return new OperatorInterfaces(socket, http, sampler);
         } catch (IOException | RuntimeException e) {

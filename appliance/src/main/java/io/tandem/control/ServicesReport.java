@@ -6,12 +6,16 @@ import io.tandem.balancer.ServiceTable;
 import io.tandem.packet.Ipv4;
 
 import java.util.ArrayList;
+import io.tandem.health.HealthMonitor;
+
 import java.util.List;
+import java.util.Map;
 
 /** The services and their backends as operators read them: addresses, weights, drains and flows. */
 public final class ServicesReport {
-    /** One backend of one service. {@code health} is "unchecked" until health checks exist (issue 8). */
-    public record BackendRow(String service, String address, int weight, boolean drained, long flows, String health) {
+    /** One backend of one service. {@code health}: up, down or unchecked (no health_check); {@code check}: the last result. */
+    public record BackendRow(String service, String address, int weight, boolean drained, long flows, String health,
+                             String check) {
     }
 
     public record ServiceRow(String name, String vip, String protocol, String snat, String scheduler, long flows,
@@ -21,13 +25,15 @@ public final class ServicesReport {
     private ServicesReport() {
     }
 
-    public static List<ServiceRow> services(ServiceTable table, FlowStats.Counts counts) {
+    public static List<ServiceRow> services(ServiceTable table, FlowStats.Counts counts, Map<String, HealthMonitor.Report> health) {
         List<ServiceRow> rows = new ArrayList<>();
         for (Service s : table.services()) {
             List<BackendRow> backends = new ArrayList<>();
             for (Backend b : s.backends()) {
+                HealthMonitor.Report h = health.get(ServiceTable.drainKey(s.name(), b));
                 backends.add(new BackendRow(s.name(), b.key(), b.weight(), table.isDrained(s.name(), b),
-                        counts.perBackend().getOrDefault(s.name() + "/" + b.key(), 0L), "unchecked"));
+                        counts.perBackend().getOrDefault(s.name() + "/" + b.key(), 0L), h == null ? "unchecked" : h.state(),
+                        h == null ? null : h.detail()));
             }
             rows.add(new ServiceRow(s.name(), Ipv4.format(s.vip()) + ":" + s.port(), Ipv4.protocolName(s.protocol()),
                     Ipv4.format(s.snatAddress()), s.selector().getClass().getSimpleName(),
@@ -36,7 +42,7 @@ public final class ServicesReport {
         return rows;
     }
 
-    public static List<BackendRow> backends(ServiceTable table, FlowStats.Counts counts) {
-        return services(table, counts).stream().flatMap(s -> s.backends().stream()).toList();
+    public static List<BackendRow> backends(ServiceTable table, FlowStats.Counts counts, Map<String, HealthMonitor.Report> health) {
+        return services(table, counts, health).stream().flatMap(s -> s.backends().stream()).toList();
     }
 }

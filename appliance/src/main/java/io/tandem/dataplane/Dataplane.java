@@ -59,6 +59,8 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
     private volatile TandemConfig config;
     /** Backends the operators drained ({@link ServiceTable#drainKey}); kept across reloads while they exist. */
     private final Set<String> drained = new java.util.concurrent.ConcurrentSkipListSet<>();
+    /** Backends their health checks found down ({@link ServiceTable#drainKey}). */
+    private volatile Set<String> down = Set.of();
 
     private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, FlowSyncBridge bridge, ActiveServices services,
                       PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
@@ -169,7 +171,7 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
         if (!next.dataplane().equals(config.dataplane()) || !next.conntrack().equals(config.conntrack())) {
             LOG.warn("reload: dataplane and conntrack settings take effect at the next restart only");
         }
-        ServiceTable table = ServiceTable.build(next.services(), pools, MaglevTable.DEFAULT_SIZE, drained);
+        ServiceTable table = ServiceTable.build(next.services(), pools, MaglevTable.DEFAULT_SIZE, drained, down);
         drained.retainAll(table.drained()); // a drained backend that left the config is forgotten
         routing.replaceRules(table.services());
         services.publish(table);
@@ -207,9 +209,20 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
         } else {
             keys.forEach(drained::remove);
         }
-        services.publish(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained));
+        rebuild();
         LOG.info("{}: {}", drain ? "drained" : "undrained", keys);
         return keys;
+    }
+
+    /** The health checks' verdict: these backends (as {@link ServiceTable#drainKey}s) get no new flows. */
+    public synchronized void setDown(Set<String> downNow) {
+        down = Set.copyOf(downNow);
+        rebuild();
+    }
+
+    /** A new schedule from the running config, drains and health; Maglev is rebuilt here, never on an event loop. */
+    private void rebuild() {
+        services.publish(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained, down));
     }
 
     @Override

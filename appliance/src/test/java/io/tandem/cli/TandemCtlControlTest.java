@@ -93,7 +93,7 @@ class TandemCtlControlTest {
         StubDataplane dataplane = new StubDataplane().withWebFlows(200, System.currentTimeMillis());
         dataplane.sync = sync;
         server = ControlSocketServer.start(dir.resolve("tandemd.sock"), OperatorCommands.build(new OperatorCommands.Parts("lb1", pair,
-                dataplane, new FlowStats(dataplane), new EventLog(), new History(), () -> "reloaded")));
+                dataplane, new FlowStats(dataplane), new EventLog(), new History(), () -> "reloaded", java.util.Map::of)));
     }
 
     @Test

@@ -9,6 +9,7 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpVersion;
 import io.tandem.events.EventLog;
 import io.tandem.ha.HaNode;
+import io.tandem.health.HealthMonitor;
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.Test;
 
@@ -38,9 +39,10 @@ class HttpControlTest {
         dataplane.sync = new SyncStatus(true, true, "lb2", 1234, 0, 3, 0, 0, 0, true, 2, null);
         FlowStats stats = new FlowStats(dataplane);
         Supplier<HaNode.PairView> view = OperatorCommands.view("lb1", null, dataplane);
+        Map<String, HealthMonitor.Report> health = Map.of("web/198.19.0.12:8080", new HealthMonitor.Report("down", "connection refused", 9));
         ControlApi api = OperatorCommands.build(new OperatorCommands.Parts("lb1", null, dataplane, stats, events, new History(),
-                () -> "reloaded"));
-        return new EmbeddedChannel(HttpControlServer.handler(api, new Metrics(dataplane, stats, view, () -> 7)));
+                () -> "reloaded", () -> health));
+        return new EmbeddedChannel(HttpControlServer.handler(api, new Metrics(dataplane, stats, view, () -> 7, () -> health)));
     }
 
     private static FullHttpResponse get(EmbeddedChannel ch, HttpMethod method, String uri) {
@@ -82,6 +84,9 @@ class HttpControlTest {
         assertEquals("web", services.get(0).path("name").asText());
         assertEquals(250, services.get(0).path("flows").asLong());
         assertEquals(125, services.get(0).path("backends").get(1).path("flows").asLong());
+        assertEquals("down", services.get(0).path("backends").get(1).path("health").asText());
+        assertEquals("connection refused", services.get(0).path("backends").get(1).path("check").asText());
+        assertEquals("unchecked", services.get(0).path("backends").get(0).path("health").asText());
         assertEquals(0, services.get(1).path("flows").asLong());
     }
 
@@ -129,6 +134,8 @@ class HttpControlTest {
         assertEquals(7.0, samples.get("tandem_vrrp_transitions_total"));
         assertEquals(0.0, samples.get("tandem_dropped_packets_total{reason=\"no_service\"}"));
         assertEquals(4096.0, samples.get("tandem_flow_capacity"));
+        assertEquals(0.0, samples.get("tandem_backend_up{backend=\"198.19.0.12:8080\",service=\"web\"}"));
+        assertEquals(9.0, samples.get("tandem_health_checks_total{backend=\"198.19.0.12:8080\",service=\"web\"}"));
         assertNull(samples.get("tandem_flows{state=\"free\"}"), "no FREE state exported");
     }
 

@@ -111,7 +111,7 @@ public final class StubDataplane implements DataplaneView {
         } else {
             keys.forEach(drained::remove);
         }
-        services = ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained);
+        services = ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained, Set.of());
         return keys;
     }
 }
