@@ -52,7 +52,8 @@ public final class TandemDaemon {
             parts.push(dataplane);
             EventLog events = new EventLog();
             HaNode ha = config.ha() == null ? null : HaNode.start(config.node().name(), config.ha(), dataplane::setActive,
-                    dataplane.replicator(), dataplane::flowCount, events);
+                    dataplane.replicator(), dataplane::flowCount, events, new HaNode.SharedSettings(dataplane::configFingerprint,
+                            dataplane::drained, dataplane::drainSeq, dataplane::adoptDrained));
             if (ha != null) {
                 parts.push(ha);
             }

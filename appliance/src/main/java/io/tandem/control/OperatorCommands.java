@@ -98,7 +98,8 @@ public final class OperatorCommands {
 
     private static HaNode.PairView standalone(String node, long startedAt, SyncStatus sync, long flows) {
         NodeStatus self = new NodeStatus(node, Role.ACTIVE, "none", 0, startedAt, false, flows, 0,
-                sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(), PairPreference.NONE, ManualOverride.NONE);
+                sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(), PairPreference.NONE, ManualOverride.NONE,
+                null, List.of(), 0);
         List<String> alone = List.of("no 'ha' section: this box runs alone");
         HandOverCheck.Verdict no = new HandOverCheck.Verdict(false, alone, false);
         return new HaNode.PairView(self, null, -1, sync, alone, no, no);

@@ -11,6 +11,7 @@ import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigFingerprint;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
@@ -61,6 +62,8 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
     private final Set<String> drained = new java.util.concurrent.ConcurrentSkipListSet<>();
     /** Backends their health checks found down ({@link ServiceTable#drainKey}). */
     private volatile Set<String> down = Set.of();
+    /** When the drains last changed here or were adopted from the peer (wall clock ms): the newer set wins. */
+    private volatile long drainSeq;
 
     private Dataplane(TandemConfig config, SnatPortPools pools, FlowTable flows, FlowSyncBridge bridge, ActiveServices services,
                       PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
@@ -209,9 +212,36 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
         } else {
             keys.forEach(drained::remove);
         }
+        drainSeq = Math.max(System.currentTimeMillis(), drainSeq + 1);
         rebuild();
         LOG.info("{}: {}", drain ? "drained" : "undrained", keys);
         return keys;
+    }
+
+    /** The drained backends and when they last changed, for the peer. */
+    public synchronized List<String> drained() {
+        return List.copyOf(drained);
+    }
+
+    public long drainSeq() {
+        return drainSeq;
+    }
+
+    /** The peer's newer drains: so a failover does not undo a drain. */
+    public synchronized void adoptDrained(List<String> keys, long seq) {
+        if (seq <= drainSeq) {
+            return;
+        }
+        drained.clear();
+        drained.addAll(keys);
+        drainSeq = seq;
+        rebuild();
+        LOG.info("drains from the peer: {}", keys);
+    }
+
+    /** A short hash of the services config: the pair compares theirs to catch a reload done on one box only. */
+    public String configFingerprint() {
+        return ConfigFingerprint.of(config.services());
     }
 
     /** The health checks' verdict: these backends (as {@link ServiceTable#drainKey}s) get no new flows. */

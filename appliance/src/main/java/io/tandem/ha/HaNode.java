@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * This box's part in the VRRP pair. Every {@link #TICK_MILLIS} it feeds the sync state into
@@ -51,6 +52,18 @@ public final class HaNode implements PairControl, AutoCloseable {
         }
     }
 
+    /**
+     * What else the pair keeps equal besides flows: the services config (compared by
+     * fingerprint) and the operators' drains (the newer set wins, so a failover keeps them).
+     */
+    public record SharedSettings(Supplier<String> configFingerprint, Supplier<List<String>> drained, LongSupplier drainSeq,
+                                 java.util.function.BiConsumer<List<String>, Long> adoptDrained) {
+        /** For a box whose settings nobody shares (tests). */
+        public static SharedSettings none() {
+            return new SharedSettings(() -> "", List::of, () -> 0, (d, s) -> { });
+        }
+    }
+
     /** A failover's or takeover's outcome: done, or refused with the reasons. */
     public record CommandResult(boolean accepted, boolean forced, String message, List<String> reasons) {
     }
@@ -61,6 +74,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     private final TrackFile trackFile;
     private final FlowReplicator replicator;
     private final LongSupplier flowCount;
+    private final SharedSettings shared;
     private final long startedAtMillis = System.currentTimeMillis();
     private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("tandem-ha").daemon().factory());
@@ -73,8 +87,9 @@ public final class HaNode implements PairControl, AutoCloseable {
     private boolean digestsAgreedSinceNews;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
-                   LongSupplier flowCount, EventLog events) {
+                   LongSupplier flowCount, EventLog events, SharedSettings shared) {
         this.events = events;
+        this.shared = shared;
         this.self = self;
         this.ha = ha;
         this.controller = controller;
@@ -88,10 +103,10 @@ public final class HaNode implements PairControl, AutoCloseable {
      * @param setActive  told true when this box becomes the source of the flow table
      */
     public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
-                               LongSupplier flowCount, EventLog events) throws IOException, InterruptedException {
+                               LongSupplier flowCount, EventLog events, SharedSettings shared) throws IOException, InterruptedException {
         TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
         RoleController controller = new RoleController(trackFile, self, ha.priority(), setActive, events);
-        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount, events);
+        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared);
         new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
             try {
                 controller.onVrrp(state);
@@ -111,6 +126,10 @@ public final class HaNode implements PairControl, AutoCloseable {
             NodeStatus p = peer;
             if (p != null) {
                 controller.offerPreference(p.preference());
+                if (p.drained() != null && p.drainSeq() > shared.drainSeq().getAsLong()) {
+                    shared.adoptDrained().accept(p.drained(), p.drainSeq());
+                    events.add("drain", "adopted the peer's drains: " + (p.drained().isEmpty() ? "none" : String.join(", ", p.drained())));
+                }
             }
             controller.onSync(sync == null || (sync.peerConnected() && Boolean.TRUE.equals(sync.digestsEqual())));
             announce(sync);
@@ -179,7 +198,8 @@ public final class HaNode implements PairControl, AutoCloseable {
         return new NodeStatus(self, controller.role(), controller.vrrp().name(), controller.effectivePriority(), startedAtMillis,
                 controller.inSync(), flowCount.getAsLong(), sync == null || sync.source() ? 0 : sync.lastLagMillis(),
                 sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(),
-                controller.preference(), controller.override());
+                controller.preference(), controller.override(), shared.configFingerprint().get(), shared.drained().get(),
+                shared.drainSeq().getAsLong());
     }
 
     @Override
@@ -189,9 +209,17 @@ public final class HaNode implements PairControl, AutoCloseable {
         NodeStatus p = peer;
         long age = p == null ? -1 : System.currentTimeMillis() - peerReceivedAtMillis;
         long maxLag = ha.failoverMaxLag().toMillis();
-        return new PairView(me, p, age, sync, HandOverCheck.notInSync(sync, p, age, maxLag),
-                HandOverCheck.failover(me.role(), sync, p, age, maxLag),
-                HandOverCheck.takeover(me.role(), me.override(), sync, p, age, maxLag));
+        List<String> notInSync = new ArrayList<>(HandOverCheck.notInSync(sync, p, age, maxLag));
+        HandOverCheck.Verdict failover = HandOverCheck.failover(me.role(), sync, p, age, maxLag);
+        HandOverCheck.Verdict takeover = HandOverCheck.takeover(me.role(), me.override(), sync, p, age, maxLag);
+        if (p != null && p.configFingerprint() != null && !p.configFingerprint().equals(me.configFingerprint())) {
+            String differs = "the services config differs from the peer's (fingerprint " + me.configFingerprint() + " here, "
+                    + p.configFingerprint() + " there): reload both boxes with the same config";
+            notInSync.add(differs);
+            failover = failover.plus(differs);
+            takeover = takeover.plus(differs);
+        }
+        return new PairView(me, p, age, sync, List.copyOf(notInSync), failover, takeover);
     }
 
     /**

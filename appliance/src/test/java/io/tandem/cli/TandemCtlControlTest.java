@@ -59,7 +59,7 @@ class TandemCtlControlTest {
 
     private static NodeStatus node(String name, Role role, String vrrp, int priority) {
         return new NodeStatus(name, role, vrrp, priority, System.currentTimeMillis() - 65_000, role != Role.SYNCING, 200, 3, true,
-                true, PairPreference.NONE, ManualOverride.NONE);
+                true, PairPreference.NONE, ManualOverride.NONE, "abc", List.of(), 0);
     }
 
     /** lb1 active; lb2 standby and in sync, or with the sync link cut. */

@@ -16,7 +16,7 @@ class HandOverCheckTest {
 
     private static NodeStatus peer(Role role, long lag) {
         return new NodeStatus("lb2", role, role == Role.ACTIVE ? "MASTER" : "BACKUP", 100, 0, true, 200, lag, true, true,
-                PairPreference.NONE, ManualOverride.NONE);
+                PairPreference.NONE, ManualOverride.NONE, "abc", List.of(), 0);
     }
 
     @Test

@@ -1,0 +1,137 @@
+package io.tandem.e2e;
+
+import io.tandem.lab.NamespaceLab;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Backends come and go while traffic runs (the single-box lab): a backend whose server stops
+ * gets no new flows once its health check has failed {@code fall} times, and flows again once
+ * it is back; a drained backend's open connections finish their transfers; a reload adding a
+ * service and a backend while 100 connections run resets none of them; a broken reload is
+ * refused and traffic goes on.
+ */
+class BackendHealthIT {
+    private static final String CONFIG = """
+            node: { name: lb1 }
+            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 1s }
+            control: { socket: %s, http: "off" }
+            services:
+              - name: web
+                vip: 198.18.0.100
+                port: 80
+                snat_address: 198.19.0.100
+                health_check: { type: tcp, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }
+                backends:
+                  - { address: 198.19.0.11, port: 8080 }
+                  - { address: 198.19.0.12, port: 8080 }
+                  - { address: 198.19.0.13, port: 8080 }
+            """;
+    private static final String ADDED = """
+              - name: web2
+                vip: 198.18.0.100
+                port: 81
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.13, port: 8081 }
+            """;
+
+    /** Runs tcp-clients and returns connections per backend id; fails the test if any connection failed. */
+    private static Map<String, Integer> clients(NamespaceLab lab, String log, int port, int connections, int holdMillis) throws Exception {
+        Process p = lab.traffic("client", log, "tcp-clients", "198.18.0.100", Integer.toString(port), Integer.toString(connections),
+                "8192", Integer.toString(holdMillis), "60");
+        int exit = NamespaceLab.awaitExit(p, Duration.ofSeconds(90));
+        assertEquals(0, exit, "every connection carried its data:\n" + lab.log(log) + "\ntandemd:\n" + lab.log("tandemd.log"));
+        return perBackend(lab.log(log));
+    }
+
+    private static Map<String, Integer> perBackend(String log) {
+        Map<String, Integer> per = new TreeMap<>();
+        log.lines().filter(l -> l.startsWith("ok ")).forEach(l -> per.merge(l.split(" ")[2], 1, Integer::sum));
+        return per;
+    }
+
+    private static NamespaceLab.Outcome tandemctl(NamespaceLab lab, String... args) throws Exception {
+        List<String> argv = new ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
+        argv.addAll(List.of(args));
+        argv.addAll(List.of("--socket", lab.logs().resolve("lb1.sock").toString()));
+        return lab.outcome("lb", Duration.ofSeconds(60), argv.toArray(String[]::new));
+    }
+
+    @Test
+    void backendsComeAndGoWhileTrafficRunsAndNoFlowIsDropped() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tbh")) {
+            Path config = lab.logs().resolve("tandem.yaml");
+            String yaml = CONFIG.formatted(lab.logs().resolve("lb1.sock"));
+            Files.writeString(config, yaml);
+            Process[] servers = new Process[3];
+            for (int i = 0; i < 3; i++) {
+                String b = "b" + (i + 1);
+                servers[i] = lab.traffic(b, b + ".log", "tcp-server", "8080", b, "240");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                    "--config", config.toString());
+            lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(60));
+            assertEquals(3, clients(lab, "all.log", 80, 30, 0).size(), "all three backends serve");
+
+            // b3's server stops: after `fall` failed checks it gets no new flows; the others go on.
+            servers[2].destroyForcibly();
+            NamespaceLab.awaitExit(servers[2], Duration.ofSeconds(10));
+            lab.awaitLog("tandemd.log", "web/198.19.0.13:8080 down", Duration.ofSeconds(10));
+            Map<String, Integer> without = clients(lab, "without-b3.log", 80, 40, 0);
+            assertFalse(without.containsKey("b3"), "no flow to the dead backend: " + without);
+            assertTrue(tandemctl(lab, "backends").output().matches("(?s).*198.19.0.13:8080\\s+1 serving\\s+down.*"),
+                    tandemctl(lab, "backends").output());
+
+            // It comes back: after `rise` good checks it gets flows again.
+            lab.traffic("b3", "b3-again.log", "tcp-server", "8080", "b3", "240");
+            lab.awaitLog("b3-again.log", "listening", Duration.ofSeconds(30));
+            lab.awaitLog("tandemd.log", "web/198.19.0.13:8080 up", Duration.ofSeconds(10));
+            assertTrue(clients(lab, "with-b3.log", 80, 60, 0).containsKey("b3"), "b3 serves again");
+
+            // Drain b1 while 30 connections are open on the three backends: they all finish their transfers.
+            Process held = lab.traffic("client", "held.log", "tcp-clients", "198.18.0.100", "80", "30", "16384", "3000", "60");
+            NamespaceLab.await(() -> lab.lastFlows("tandemd.log") >= 30, Duration.ofSeconds(20), () -> lab.log("tandemd.log"));
+            NamespaceLab.Outcome drain = tandemctl(lab, "drain", "198.19.0.11:8080");
+            assertEquals(0, drain.exit(), drain.output());
+            assertEquals(0, NamespaceLab.awaitExit(held, Duration.ofSeconds(90)), "drained b1's open connections finish:\n" + lab.log("held.log"));
+            assertTrue(perBackend(lab.log("held.log")).containsKey("b1"), "some held connections were b1's: " + lab.log("held.log"));
+            assertFalse(clients(lab, "drained.log", 80, 40, 0).containsKey("b1"), "no new flow to the drained backend");
+            assertEquals(0, tandemctl(lab, "undrain", "198.19.0.11:8080").exit());
+
+            // A reload adds a service and a backend while 100 connections are open: none is reset.
+            Process hundred = lab.traffic("client", "hundred.log", "tcp-clients", "198.18.0.100", "80", "100", "8192", "4000", "60");
+            NamespaceLab.await(() -> lab.lastFlows("tandemd.log") >= 100, Duration.ofSeconds(20), () -> lab.log("tandemd.log"));
+            lab.traffic("b3", "b3-8081.log", "tcp-server", "8081", "b3-web2", "240");
+            lab.awaitLog("b3-8081.log", "listening", Duration.ofSeconds(30));
+            Files.writeString(config, yaml + ADDED);
+            NamespaceLab.Outcome reload = tandemctl(lab, "reload");
+            assertEquals(0, reload.exit(), reload.output());
+            assertTrue(reload.output().contains("2 services in force"), reload.output());
+            assertEquals(0, NamespaceLab.awaitExit(hundred, Duration.ofSeconds(90)), "none of the 100 reset:\n" + lab.log("hundred.log"));
+            assertEquals(100, perBackend(lab.log("hundred.log")).values().stream().mapToInt(Integer::intValue).sum());
+            assertEquals(Map.of("b3-web2", 10), clients(lab, "web2.log", 81, 10, 0), "the added service serves");
+
+            // A broken config is refused with its field error; the running config stays and serves.
+            Files.writeString(config, yaml.replace("interval: 300ms", "interval: 0ms"));
+            NamespaceLab.Outcome bad = tandemctl(lab, "reload");
+            assertEquals(1, bad.exit(), bad.output());
+            assertTrue(bad.output().contains("services[0].health_check.interval: must be longer than 0"), bad.output());
+            assertEquals(10, clients(lab, "after-bad.log", 81, 10, 0).get("b3-web2"), "the running config (with web2) still serves");
+            System.out.println("backend health, drain and reload: every connection carried its data; "
+                    + "without b3 " + without + "; refused reload: " + bad.output().lines().findFirst().orElse(""));
+        }
+    }
+}
