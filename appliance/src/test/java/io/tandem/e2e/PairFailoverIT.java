@@ -176,11 +176,35 @@ class PairFailoverIT {
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
             awaitInSync(lab, "lb1");
 
+            // A reload on one box only: the pair sees its services configs differ and is not in sync.
+            Path lb2Config = lab.logs().resolve("lb2.yaml");
+            String lb2Yaml = Files.readString(lb2Config);
+            Files.writeString(lb2Config, lb2Yaml.replace("{ address: 198.19.0.12, port: 7000 }", "{ address: 198.19.0.12, port: 7000, weight: 2 }"));
+            assertEquals(0, tandemctl(lab, "lb2", "reload").exit());
+            NamespaceLab.Outcome differs = tandemctl(lab, "lb1", "status");
+            assertEquals(1, differs.exit(), differs.output());
+            assertTrue(differs.output().contains("the services config differs from the peer's"), differs.output());
+            Files.writeString(lb2Config, lb2Yaml);
+            assertEquals(0, tandemctl(lab, "lb2", "reload").exit());
+            awaitInSync(lab, "lb1");
+
+            // A drain on the active reaches the standby, so the failover below keeps it.
+            assertEquals(0, tandemctl(lab, "lb1", "drain", "198.19.0.13:7000").exit());
+            NamespaceLab.await(() -> {
+                try {
+                    return tandemctl(lab, "lb2", "backends").output().matches("(?s).*198.19.0.13:7000\\s+1 drained.*");
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(10), () -> "lb2 adopts lb1's drain");
+
             NamespaceLab.Outcome failover = tandemctl(lab, "lb1", "failover");
             System.out.println("tandemctl failover on lb1:\n" + failover.output());
             assertEquals(0, failover.exit(), failover.output());
             assertTrue(failover.output().contains("lb1 is STANDBY, lb2 is ACTIVE"), failover.output());
             assertTrue(lab.run("lb2", Duration.ofSeconds(10), "ip", "-br", "addr", "show", "front").contains("198.18.0.100"));
+            assertTrue(tandemctl(lab, "lb2", "backends").output().matches("(?s).*198.19.0.13:7000\\s+1 drained.*"),
+                    "the new active keeps the drain");
             NamespaceLab.Outcome again = tandemctl(lab, "lb1", "failover");
             assertEquals(1, again.exit(), "a failover on the standby is refused: " + again.output());
             assertTrue(again.output().contains("not ACTIVE: nothing to hand over"), again.output());
