@@ -10,6 +10,7 @@ public final class FlowLookup {
     FlowDirection direction;
     FlowState state;
     boolean finFromReply;
+    boolean resetPending;
     int protocol;
     int clientAddress;
     int clientPort;
@@ -30,6 +31,11 @@ public final class FlowLookup {
 
     public FlowDirection direction() {
         return direction;
+    }
+
+    /** Its backend failed and its service resets such flows: answer the client with a RST. */
+    public boolean resetPending() {
+        return resetPending;
     }
 
     public FlowState state() {

@@ -37,6 +37,8 @@ public final class FlowTable {
     private static final int FIN_FROM_REPLY = 0x10;
     /** Installed from the peer and not yet seen here: held by the peer's refreshes, not by local idle timers. */
     private static final int REMOTE = 0x20;
+    /** Its backend failed with on_backend_down: reset: the client's next segment is answered with a RST. */
+    private static final int RESET = 0x40;
     private static final int GENERATION_SHIFT = 8;
     private static final int NO_POOL = -1;
 
@@ -156,6 +158,7 @@ public final class FlowTable {
         out.generation = word >>> GENERATION_SHIFT;
         out.state = FlowState.ofCode(word & STATE_MASK);
         out.finFromReply = (word & FIN_FROM_REPLY) != 0;
+        out.resetPending = (word & RESET) != 0;
         out.protocol = protocol[slot];
         out.clientAddress = clientAddress[slot];
         out.vipAddress = vipAddress[slot];
@@ -388,7 +391,7 @@ public final class FlowTable {
         long p = ports[slot];
         deleteEntry(findPosition(protocol[slot], clientAddress[slot], vipAddress[slot], (int) (p >>> 48), (int) (p >>> 32) & 0xFFFF));
         deleteEntry(findPosition(protocol[slot], backendAddress[slot], snatAddress[slot], (int) (p >>> 16) & 0xFFFF, (int) p & 0xFFFF));
-        int old = (int) STATE_WORDS.getAndSet(stateWord, slot, stateWord[slot] & ~(STATE_MASK | FIN_FROM_REPLY | REMOTE));
+        int old = (int) STATE_WORDS.getAndSet(stateWord, slot, stateWord[slot] & ~(STATE_MASK | FIN_FROM_REPLY | REMOTE | RESET));
         if (FlowState.ofCode(old & STATE_MASK).embryonic()) {
             embryonic.decrementAndGet();
         }
@@ -528,6 +531,30 @@ public final class FlowTable {
             }
         }
         return -1;
+    }
+
+    /**
+     * Marks every TCP flow of {@code vip:vipPort} to {@code backend:backendPort} for reset (its
+     * backend failed): off the packet path, one pass over the table, each mark a CAS on the
+     * flow's state word, so packets in flight see either the old or the marked word.
+     *
+     * @return how many flows were marked
+     */
+    public int markForReset(int vip, int vipPort, int backend, int backendPort) {
+        int marked = 0;
+        for (int slot = 0; slot < capacity; slot++) {
+            int word = (int) STATE_WORDS.getVolatile(stateWord, slot);
+            if ((word & STATE_MASK) == FlowState.FREE.code() || (word & RESET) != 0 || protocol[slot] != io.tandem.packet.Ipv4.PROTO_TCP
+                    || vipAddress[slot] != vip || backendAddress[slot] != backend) {
+                continue;
+            }
+            long p = ports[slot];
+            if (((int) (p >>> 32) & 0xFFFF) == vipPort && ((int) (p >>> 16) & 0xFFFF) == backendPort
+                    && STATE_WORDS.compareAndSet(stateWord, slot, word, word | RESET)) {
+                marked++;
+            }
+        }
+        return marked;
     }
 
     /** What {@link #install} did with a record from the peer. */

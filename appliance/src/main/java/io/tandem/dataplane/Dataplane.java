@@ -246,8 +246,22 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
 
     /** The health checks' verdict: these backends (as {@link ServiceTable#drainKey}s) get no new flows. */
     public synchronized void setDown(Set<String> downNow) {
+        Set<String> newlyDown = new java.util.HashSet<>(downNow);
+        newlyDown.removeAll(down);
         down = Set.copyOf(downNow);
         rebuild();
+        for (Service s : services.current().services()) {
+            io.tandem.config.ServiceConfig c = config.services().stream().filter(x -> x.name().equals(s.name())).findFirst().orElse(null);
+            if (c == null || c.onBackendDown() != io.tandem.config.ServiceConfig.OnBackendDown.RESET) {
+                continue;
+            }
+            for (io.tandem.balancer.Backend b : s.backends()) {
+                if (newlyDown.contains(ServiceTable.drainKey(s.name(), b))) {
+                    int marked = flows.markForReset(s.vip(), s.port(), b.address(), b.port());
+                    LOG.info("backend {} of {} down: {} flows will be reset at their next segment", b.key(), s.name(), marked);
+                }
+            }
+        }
     }
 
     /** A new schedule from the running config, drains and health; Maglev is rebuilt here, never on an event loop. */

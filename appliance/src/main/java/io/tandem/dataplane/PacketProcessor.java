@@ -81,6 +81,9 @@ public final class PacketProcessor {
 
     private Verdict transport(PacketHeaders h, long now) {
         if (flows.lookup(h.protocol(), h.srcAddress(), h.dstAddress(), h.srcPort(), h.dstPort(), flow)) {
+            if (flow.resetPending()) {
+                return resetFlow(h);
+            }
             if (!isNewSynOnFinishedFlow(h)) {
                 flows.observe(flow, h.tcpFlags(), now);
                 return translate(h, now);
@@ -91,6 +94,21 @@ public final class PacketProcessor {
             flows.remove(flow.flowId(), flow.generation());
         }
         return newFlow(h, now);
+    }
+
+    /**
+     * A flow whose backend failed (on_backend_down: reset): the client's segment is answered
+     * with a RST and the flow ends, so the client reconnects to a healthy backend at once; the
+     * backend's side (if it still speaks) is dropped.
+     */
+    private Verdict resetFlow(PacketHeaders h) {
+        flows.remove(flow.flowId(), flow.generation());
+        if (flow.direction() != FlowDirection.ORIGINAL || (h.tcpFlags() & TcpFlags.RST) != 0) {
+            return drop(DropReason.BACKEND_DOWN);
+        }
+        io.tandem.packet.TcpReset.turnIntoReset(h);
+        counters.replied++;
+        return Verdict.REPLY;
     }
 
     private boolean isNewSynOnFinishedFlow(PacketHeaders h) {

@@ -16,6 +16,7 @@ public enum DropReason {
     NO_SERVICE(false, "no service on this address, port and protocol"),
     TCP_NOT_SYN(false, "TCP segment of an unknown flow that is not a SYN"),
     NO_BACKEND(false, "the service has no usable backend"),
+    BACKEND_DOWN(false, "segment of a flow being reset because its backend failed"),
     SNAT_PORTS_EXHAUSTED(false, "every SNAT port towards that backend is in use"),
     TABLE_FULL(false, "flow table at its cap"),
     EMBRYONIC_LIMIT(false, "half-open flows at their cap"),

@@ -65,6 +65,41 @@ class PacketProcessorTest {
     }
 
     @Test
+    void aFlowWhoseBackendFailedIsAnsweredWithAResetTheClientAccepts() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        FlowLookup flow = open(engine, 40009);
+        String backend = Ipv4.format(flow.backendAddress());
+        engine.processor.process(TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.SYN | TcpFlags.ACK).seq(500, 8).build(), NOW);
+        engine.processor.process(TestPacket.tcp(CLIENT, 40009, VIP, 80, TcpFlags.ACK).seq(8, 501).build(), NOW);
+        assertEquals(1, engine.flows.markForReset(Ipv4.parse(VIP), 80, flow.backendAddress(), 8080));
+        assertEquals(0, engine.flows.markForReset(Ipv4.parse(VIP), 80, flow.backendAddress(), 8080), "marked once");
+
+        // RFC 793 §3.4: the segment carries an ACK, so the reset's sequence number is that ACK.
+        ByteBuf data = TestPacket.tcp(CLIENT, 40009, VIP, 80, TcpFlags.ACK | TcpFlags.PSH).seq(8, 501).payload("more data").build();
+        assertEquals(Verdict.REPLY, engine.processor.process(data, NOW));
+        assertSameBytes(TestPacket.tcp(VIP, 80, CLIENT, 40009, TcpFlags.RST).seq(501, 0).window(0).ttl(64).dontFragment().build(), data);
+        TestPacket.assertChecksumsValid(data);
+        assertNull(engine.flow(Ipv4.PROTO_TCP, CLIENT, 40009, VIP, 80), "the flow ended with the reset");
+    }
+
+    @Test
+    void aResetWithoutAckAcknowledgesTheSegmentAndTheBackendSideIsDropped() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        FlowLookup flow = open(engine, 40010);
+        engine.flows.markForReset(Ipv4.parse(VIP), 80, flow.backendAddress(), 8080);
+        ByteBuf fromBackend = TestPacket.tcp(Ipv4.format(flow.backendAddress()), 8080, SNAT, flow.snatPort(), TcpFlags.ACK).build();
+        assertEquals(Verdict.DROP, engine.processor.process(fromBackend, NOW));
+        assertEquals(DropReason.BACKEND_DOWN, engine.processor.lastDropReason());
+
+        FlowLookup again = open(engine, 40011);
+        engine.flows.markForReset(Ipv4.parse(VIP), 80, again.backendAddress(), 8080);
+        ByteBuf fin = TestPacket.tcp(CLIENT, 40011, VIP, 80, TcpFlags.FIN).seq(1000, 0).payload("abc").build();
+        assertEquals(Verdict.REPLY, engine.processor.process(fin, NOW));
+        assertSameBytes(TestPacket.tcp(VIP, 80, CLIENT, 40011, TcpFlags.RST | TcpFlags.ACK).seq(0, 1004).window(0).ttl(64)
+                .dontFragment().build(), fin);
+    }
+
+    @Test
     void replyDirectionIsTranslatedBackAndTheHandshakeEstablishes() throws Exception {
         EngineHarness engine = new EngineHarness();
         FlowLookup flow = open(engine, 40001);

@@ -15,6 +15,8 @@ public final class TestPacket {
     private int srcPort;
     private int dstPort;
     private int ttl = 64;
+    private int window = 65535;
+    private int fragmentField;
     private int ipId = 0x1234;
     private int tcpFlags = TcpFlags.ACK;
     private long seq = 1000;
@@ -60,6 +62,17 @@ public final class TestPacket {
         return payload(text.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
     }
 
+    public TestPacket window(int value) {
+        this.window = value;
+        return this;
+    }
+
+    /** Sets DF (don't fragment). */
+    public TestPacket dontFragment() {
+        this.fragmentField = 0x4000;
+        return this;
+    }
+
     public TestPacket ttl(int value) {
         this.ttl = value;
         return this;
@@ -96,7 +109,7 @@ public final class TestPacket {
     public ByteBuf build() {
         byte[] l4 = transport();
         ByteBuf buf = PooledByteBufAllocator.DEFAULT.directBuffer(20 + l4.length);
-        buf.writeByte(0x45).writeByte(0).writeShort(20 + l4.length).writeShort(ipId).writeShort(0)
+        buf.writeByte(0x45).writeByte(0).writeShort(20 + l4.length).writeShort(ipId).writeShort(fragmentField)
                 .writeByte(ttl).writeByte(protocol).writeShort(0).writeInt(src).writeInt(dst);
         buf.setShort(10, Checksum.compute(buf, 0, 20));
         buf.writeBytes(l4);
@@ -115,7 +128,7 @@ public final class TestPacket {
         ByteBuf l4 = io.netty.buffer.Unpooled.buffer();
         switch (protocol) {
             case Ipv4.PROTO_TCP -> l4.writeShort(srcPort).writeShort(dstPort).writeInt((int) seq).writeInt((int) ack)
-                    .writeByte(5 << 4).writeByte(tcpFlags).writeShort(65535).writeShort(0).writeShort(0);
+                    .writeByte(5 << 4).writeByte(tcpFlags).writeShort(window).writeShort(0).writeShort(0);
             case Ipv4.PROTO_UDP -> l4.writeShort(srcPort).writeShort(dstPort)
                     .writeShort(8 + payload.length).writeShort(0);
             case Ipv4.PROTO_ICMP -> l4.writeByte(icmpType).writeByte(icmpCode).writeShort(0).writeInt(icmpRest);

@@ -1,0 +1,59 @@
+package io.tandem.packet;
+
+import io.netty.buffer.ByteBuf;
+
+/**
+ * Turns a TCP segment, in place, into the reset its sender must accept (RFC 793 §3.4, "Reset
+ * Generation"): if the segment carries an ACK, the reset takes its sequence number from that
+ * acknowledgment; otherwise its sequence number is zero and it acknowledges the segment (its
+ * sequence number plus its length, SYN and FIN counted). Addresses and ports are swapped, the
+ * payload dropped, both checksums computed afresh.
+ */
+public final class TcpReset {
+    private static final int TCP_HEADER = 20;
+
+    private TcpReset() {
+    }
+
+    public static void turnIntoReset(PacketHeaders h) {
+        ByteBuf buf = h.buffer();
+        int ip = h.ipOffset();
+        int l4 = h.l4Offset();
+        int src = h.srcAddress();
+        int dst = h.dstAddress();
+        int srcPort = h.srcPort();
+        int dstPort = h.dstPort();
+        int flags = h.tcpFlags();
+        long seq = buf.getUnsignedInt(l4 + 4);
+        long ack = buf.getUnsignedInt(l4 + 8);
+        int dataOffset = (buf.getUnsignedByte(l4 + 12) >>> 4) * 4;
+        int payload = h.l4Length() - dataOffset;
+        int ipHeader = l4 - ip;
+
+        buf.setInt(ip + PacketHeaders.IP_SRC, dst);
+        buf.setInt(ip + PacketHeaders.IP_DST, src);
+        buf.setShort(ip + PacketHeaders.IP_TOTAL_LENGTH, ipHeader + TCP_HEADER);
+        buf.setShort(ip + PacketHeaders.IP_FRAGMENT, 0x4000); // DF, no fragment
+        buf.setByte(ip + PacketHeaders.IP_TTL, IcmpEcho.REPLY_TTL);
+        buf.setShort(ip + PacketHeaders.IP_CHECKSUM, 0);
+        buf.setShort(ip + PacketHeaders.IP_CHECKSUM, Checksum.compute(buf, ip, ipHeader));
+
+        buf.setShort(l4, dstPort);
+        buf.setShort(l4 + 2, srcPort);
+        if ((flags & TcpFlags.ACK) != 0) {
+            buf.setInt(l4 + 4, (int) ack);
+            buf.setInt(l4 + 8, 0);
+            buf.setByte(l4 + 13, TcpFlags.RST);
+        } else {
+            long acknowledged = seq + payload + ((flags & TcpFlags.SYN) != 0 ? 1 : 0) + ((flags & TcpFlags.FIN) != 0 ? 1 : 0);
+            buf.setInt(l4 + 4, 0);
+            buf.setInt(l4 + 8, (int) acknowledged);
+            buf.setByte(l4 + 13, TcpFlags.RST | TcpFlags.ACK);
+        }
+        buf.setByte(l4 + 12, (TCP_HEADER / 4) << 4);
+        buf.setInt(l4 + 14, 0); // window 0, checksum 0 (computed below)
+        buf.setShort(l4 + 18, 0); // urgent pointer
+        buf.setShort(l4 + PacketHeaders.TCP_CHECKSUM, Checksum.computeL4(buf, dst, src, Ipv4.PROTO_TCP, l4, TCP_HEADER));
+        buf.writerIndex(l4 + TCP_HEADER);
+    }
+}
