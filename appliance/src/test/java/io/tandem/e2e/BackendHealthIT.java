@@ -134,4 +134,54 @@ class BackendHealthIT {
                     + "without b3 " + without + "; refused reload: " + bad.output().lines().findFirst().orElse(""));
         }
     }
+
+    @Test
+    void withResetTheClientsOfASilentBackendAreResetAtTheirNextSegment() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tbr")) {
+            Path config = lab.logs().resolve("tandem.yaml");
+            Files.writeString(config, """
+                    node: { name: lb1 }
+                    dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
+                    control: { socket: %s, http: "off" }
+                    services:
+                      - name: echo
+                        vip: 198.18.0.100
+                        port: 7000
+                        snat_address: 198.19.0.100
+                        health_check: { type: tcp, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }
+                        on_backend_down: reset
+                        backends:
+                          - { address: 198.19.0.11, port: 7000 }
+                          - { address: 198.19.0.12, port: 7000 }
+                          - { address: 198.19.0.13, port: 7000 }
+                    """.formatted(lab.logs().resolve("lb1.sock")));
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                    "--config", config.toString());
+            lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(60));
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "30", "50", "12");
+            NamespaceLab.await(() -> lab.lastFlows("tandemd.log") >= 30, Duration.ofSeconds(20), () -> lab.log("tandemd.log"));
+
+            // b3 goes silent (its link down: no FIN, no RST of its own): its clients would hang.
+            lab.run("b3", Duration.ofSeconds(10), "ip", "link", "set", "eth0", "down");
+            lab.awaitLog("tandemd.log", "of echo down:", Duration.ofSeconds(10));
+            java.util.regex.Matcher marked = java.util.regex.Pattern.compile("of echo down: (\\d+) flows will be reset")
+                    .matcher(lab.log("tandemd.log"));
+            assertTrue(marked.find(), lab.log("tandemd.log"));
+            int reset = Integer.parseInt(marked.group(1));
+            assertTrue(reset > 0, "some of the 30 were b3's");
+            NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            assertTrue(summary.startsWith("summary surviving " + (30 - reset) + "/30"), "exactly b3's clients failed: " + summary
+                    + "\n" + lab.log("clients.log"));
+            NamespaceLab.await(() -> {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("replied=(\\d+)").matcher(lab.lastLine("tandemd.log", "replied="));
+                return m.find() && Integer.parseInt(m.group(1)) >= reset;
+            }, Duration.ofSeconds(10), () -> "a reset sent to each: " + lab.lastLine("tandemd.log", "replied="));
+            System.out.println("on_backend_down reset: " + reset + " flows of the silent backend reset, " + summary);
+        }
+    }
 }
