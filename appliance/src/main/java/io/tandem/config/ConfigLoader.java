@@ -117,6 +117,8 @@ public final class ConfigLoader {
             case "Protocol" -> "protocol (tcp, udp)";
             case "Scheduler" -> "scheduler (maglev, wrr)";
             case "HashKey" -> "hash key (five-tuple, client-address)";
+            case "Type" -> "type (tcp, http, https)";
+            case "OnBackendDown" -> "choice (keep, reset)";
             default -> javaType;
         };
     }
