@@ -32,7 +32,7 @@ class BackendHealthIT {
                 vip: 198.18.0.100
                 port: 80
                 snat_address: 198.19.0.100
-                health_check: { type: tcp, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }
+                health_check: { type: http, port: 8090, path: /healthz, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }
                 backends:
                   - { address: 198.19.0.11, port: 8080 }
                   - { address: 198.19.0.12, port: 8080 }
@@ -76,10 +76,13 @@ class BackendHealthIT {
             String yaml = CONFIG.formatted(lab.logs().resolve("lb1.sock"));
             Files.writeString(config, yaml);
             Process[] servers = new Process[3];
+            Process[] healthz = new Process[3];
             for (int i = 0; i < 3; i++) {
                 String b = "b" + (i + 1);
                 servers[i] = lab.traffic(b, b + ".log", "tcp-server", "8080", b, "240");
+                healthz[i] = lab.traffic(b, b + "-healthz.log", "http-status", "8090", lab.logs().resolve(b + ".status").toString(), "240");
                 lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+                lab.awaitLog(b + "-healthz.log", "listening", Duration.ofSeconds(30));
             }
             lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
                     "--config", config.toString());
@@ -88,7 +91,9 @@ class BackendHealthIT {
 
             // b3's server stops: after `fall` failed checks it gets no new flows; the others go on.
             servers[2].destroyForcibly();
+            healthz[2].destroyForcibly();
             NamespaceLab.awaitExit(servers[2], Duration.ofSeconds(10));
+            NamespaceLab.awaitExit(healthz[2], Duration.ofSeconds(10));
             lab.awaitLog("tandemd.log", "web/198.19.0.13:8080 down", Duration.ofSeconds(10));
             Map<String, Integer> without = clients(lab, "without-b3.log", 80, 40, 0);
             assertFalse(without.containsKey("b3"), "no flow to the dead backend: " + without);
@@ -97,9 +102,17 @@ class BackendHealthIT {
 
             // It comes back: after `rise` good checks it gets flows again.
             lab.traffic("b3", "b3-again.log", "tcp-server", "8080", "b3", "240");
+            lab.traffic("b3", "b3-healthz-again.log", "http-status", "8090", lab.logs().resolve("b3.status").toString(), "240");
             lab.awaitLog("b3-again.log", "listening", Duration.ofSeconds(30));
             lab.awaitLog("tandemd.log", "web/198.19.0.13:8080 up", Duration.ofSeconds(10));
             assertTrue(clients(lab, "with-b3.log", 80, 60, 0).containsKey("b3"), "b3 serves again");
+
+            // b2's health endpoint answers 503: down though it still accepts connections; 200 again: up.
+            Files.writeString(lab.logs().resolve("b2.status"), "503");
+            lab.awaitLog("tandemd.log", "web/198.19.0.12:8080 down: status 503", Duration.ofSeconds(10));
+            assertFalse(clients(lab, "b2-503.log", 80, 30, 0).containsKey("b2"), "no flow to the backend answering 503");
+            Files.writeString(lab.logs().resolve("b2.status"), "200");
+            lab.awaitLog("tandemd.log", "web/198.19.0.12:8080 up: status 200", Duration.ofSeconds(10));
 
             // Drain b1 while 30 connections are open on the three backends: they all finish their transfers.
             Process held = lab.traffic("client", "held.log", "tcp-clients", "198.18.0.100", "80", "30", "16384", "3000", "60");

@@ -30,6 +30,7 @@ import java.util.concurrent.TimeUnit;
  * tcp-server PORT ID SECONDS       per connection: send "ID PEER_ADDRESS:PEER_PORT\n", then read
  *                                  "LENGTH\n" and LENGTH bytes, answer the SHA-256 in hex
  * udp-server PORT ID SECONDS       answer each datagram with "ID " + its payload
+ * http-status PORT STATUS_FILE SECONDS  answers every HTTP request with the status in STATUS_FILE (200 if absent)
  * tcp-clients HOST PORT CONNS BYTES HOLD_MS SECONDS
  *                                  CONNS concurrent connections; each reads the server line,
  *                                  waits HOLD_MS, uploads BYTES random bytes, checks the digest;
@@ -57,11 +58,37 @@ public final class LabTraffic {
                     Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6])));
             case "udp-client" -> System.exit(udpClient(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3])));
             case "echo-server" -> echoServer(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
+            case "http-status" -> httpStatusServer(Integer.parseInt(args[1]), java.nio.file.Path.of(args[2]), Integer.parseInt(args[3]));
             case "echo-clients" -> System.exit(echoClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), Integer.parseInt(args[5])));
             case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
+    }
+
+    /**
+     * A health endpoint: answers every HTTP request with the status written in {@code statusFile}
+     * (200 while the file is missing), so a test turns a backend unhealthy and back by writing it.
+     */
+    static void httpStatusServer(int port, java.nio.file.Path statusFile, int seconds) throws IOException {
+        serve(port, seconds, socket -> {
+            try (socket) {
+                socket.setSoTimeout(5000);
+                InputStream in = socket.getInputStream();
+                int last4 = 0;
+                for (int b; (b = in.read()) >= 0; ) { // read through the blank line that ends the request head
+                    last4 = last4 << 8 | b;
+                    if (last4 == 0x0D0A0D0A) {
+                        break;
+                    }
+                }
+                String status = java.nio.file.Files.exists(statusFile) ? java.nio.file.Files.readString(statusFile).strip() : "200";
+                socket.getOutputStream().write(("HTTP/1.1 " + status + " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .getBytes(StandardCharsets.US_ASCII));
+            } catch (IOException ignored) {
+                // the checker sees what it sees
+            }
+        });
     }
 
     static void tcpServer(int port, String id, int seconds) throws IOException {
