@@ -228,12 +228,10 @@ public final class HaNode implements PairControl, AutoCloseable {
      */
     @Override
     public synchronized CommandResult failover(boolean force, String by) throws IOException {
-        boolean fresh = awaitFreshPeer();
-        PairView v = view();
-        HandOverCheck.Verdict verdict = fresh ? v.failover() : v.failover().plus(NO_FRESH_WORD);
-        if (!verdict.allowed() && !(force && verdict.forceable())) {
-            events.add("failover", "refused (" + by + "): " + String.join("; ", verdict.reasons()));
-            return refused("failover", verdict);
+        PairView v = viewNow();
+        HandOverCheck.Verdict verdict = v.failover();
+        if (refuses(verdict, force)) {
+            return refused("failover", verdict, by);
         }
         String peerName = v.peer() != null ? v.peer().name() : v.sync() != null ? v.sync().peer() : null;
         if (peerName != null) {
@@ -254,12 +252,9 @@ public final class HaNode implements PairControl, AutoCloseable {
     /** Takes the addresses from the peer: the pair prefers this box (forced: this box takes the top priority). */
     @Override
     public synchronized CommandResult takeover(boolean force, String by) throws IOException {
-        boolean fresh = awaitFreshPeer();
-        PairView v = view();
-        HandOverCheck.Verdict verdict = fresh ? v.takeover() : v.takeover().plus(NO_FRESH_WORD);
-        if (!verdict.allowed() && !(force && verdict.forceable())) {
-            events.add("takeover", "refused (" + by + "): " + String.join("; ", verdict.reasons()));
-            return refused("takeover", verdict);
+        HandOverCheck.Verdict verdict = viewNow().takeover();
+        if (refuses(verdict, force)) {
+            return refused("takeover", verdict, by);
         }
         controller.offerPreference(new PairPreference(nextSeq(), self, by));
         boolean forced = !verdict.allowed();
@@ -304,7 +299,20 @@ public final class HaNode implements PairControl, AutoCloseable {
         return Math.max(System.currentTimeMillis(), controller.preference().seq() + 1);
     }
 
-    private static CommandResult refused(String command, HandOverCheck.Verdict verdict) {
+    /** The view once the peer has spoken since this moment (or with that lack among the reasons). */
+    private PairView viewNow() {
+        boolean fresh = awaitFreshPeer();
+        PairView v = view();
+        return fresh ? v : new PairView(v.self(), v.peer(), v.peerAgeMillis(), v.sync(), v.notInSync(),
+                v.failover().plus(NO_FRESH_WORD), v.takeover().plus(NO_FRESH_WORD));
+    }
+
+    private static boolean refuses(HandOverCheck.Verdict verdict, boolean force) {
+        return !verdict.allowed() && !(force && verdict.forceable());
+    }
+
+    private CommandResult refused(String command, HandOverCheck.Verdict verdict, String by) {
+        events.add(command, "refused (" + by + "): " + String.join("; ", verdict.reasons()));
         List<String> reasons = new ArrayList<>(verdict.reasons());
         String hint = verdict.forceable()
                 ? " ('tandemctl " + command + " --force' does it anyway: connections the other box lacks will be reset)" : "";

@@ -80,6 +80,15 @@ class PairFailoverIT {
         return new Process[] {tandemd, keepalived};
     }
 
+    /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY: the pair every case starts from. Returns lb1's processes. */
+    private static Process[] startPair(NamespaceLab lab, Path key) throws Exception {
+        Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
+        lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+        startBox(lab, "lb2", 2, 1, 100, key);
+        lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+        return lb1;
+    }
+
     private static void startEchoServers(NamespaceLab lab) throws Exception {
         for (String b : List.of("b1", "b2", "b3")) {
             lab.traffic(b, b + ".log", "echo-server", "7000", "120");
@@ -101,10 +110,7 @@ class PairFailoverIT {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
             startEchoServers(lab);
-            Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
-            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
-            startBox(lab, "lb2", 2, 1, 100, key);
-            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            Process[] lb1 = startPair(lab, key);
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "30");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20),
@@ -167,10 +173,7 @@ class PairFailoverIT {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
             startEchoServers(lab);
-            startBox(lab, "lb1", 1, 2, 150, key);
-            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
-            startBox(lab, "lb2", 2, 1, 100, key);
-            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            startPair(lab, key);
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "30");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
@@ -232,10 +235,7 @@ class PairFailoverIT {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
             startEchoServers(lab);
-            Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
-            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
-            startBox(lab, "lb2", 2, 1, 100, key);
-            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            Process[] lb1 = startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
 
@@ -258,10 +258,7 @@ class PairFailoverIT {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
             startEchoServers(lab);
-            startBox(lab, "lb1", 1, 2, 150, key);
-            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
-            startBox(lab, "lb2", 2, 1, 100, key);
-            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            startPair(lab, key);
 
             lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "down");
             lab.awaitLog("lb2.log", "STANDBY -> SYNCING", Duration.ofSeconds(15));
