@@ -179,20 +179,33 @@ final class TableCommands {
     @Command(name = "check", description = "Validate a config file without touching the box: exit 0 if sound, 2 with every error otherwise.")
     static final class ConfigCheck implements Callable<Integer> {
         @Parameters(index = "0", description = "the config file") Path file;
+        @Option(names = "--json", description = "print {\"ok\":…, \"errors\":[…]}") boolean json;
 
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
             try {
                 var config = ConfigLoader.load(file);
-                spec.commandLine().getOut().println(file + ": ok (" + config.services().size() + " services)");
-                spec.commandLine().getOut().flush();
+                out.println(json ? "{\"ok\":true,\"services\":" + config.services().size() + ",\"errors\":[]}"
+                        : file + ": ok (" + config.services().size() + " services)");
+                out.flush();
                 return 0;
             } catch (ConfigException e) {
-                spec.commandLine().getErr().println(e.getMessage());
-                spec.commandLine().getErr().flush();
+                if (json) {
+                    try {
+                        out.println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(
+                                Map.of("ok", false, "errors", e.errors())));
+                    } catch (com.fasterxml.jackson.core.JsonProcessingException impossible) {
+                        throw new IllegalStateException(impossible);
+                    }
+                    out.flush();
+                } else {
+                    spec.commandLine().getErr().println(e.getMessage());
+                    spec.commandLine().getErr().flush();
+                }
                 return 2;
             }
         }

@@ -156,6 +156,11 @@ class TandemCtlControlTest {
         int exit = new CommandLine(new TandemCtl()).setErr(new PrintWriter(err)).execute("config", "check", bad.toString());
         assertEquals(2, exit);
         assertTrue(err.toString().contains("services[0].port: 80000 is not a port (1-65535)"), err.toString());
+        StringWriter jsonOut = new StringWriter();
+        assertEquals(2, new CommandLine(new TandemCtl()).setOut(new PrintWriter(jsonOut)).execute("config", "check", "--json", bad.toString()));
+        JsonNode errors = new ObjectMapper().readTree(jsonOut.toString());
+        assertEquals(false, errors.path("ok").asBoolean());
+        assertEquals("services[0].port: 80000 is not a port (1-65535)", errors.path("errors").get(0).asText());
         StringWriter out = new StringWriter();
         assertEquals(0, new CommandLine(new TandemCtl()).setOut(new PrintWriter(out)).execute("completion"));
         for (String command : List.of("status", "failover", "takeover", "flows", "drain", "reload", "keepalived-config")) {
