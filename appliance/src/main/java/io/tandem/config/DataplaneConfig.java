@@ -6,15 +6,18 @@ import java.util.List;
 /**
  * Where tandemd sits in the box's network: its TUN device, the interfaces facing clients
  * (front) and backends (back), and the routing table and rule priorities it owns.
+ * {@code offload} (default true): the TUN device exchanges whole TCP/UDP super-packets with
+ * the kernel (virtio-net header, GSO, checksum offload) instead of one syscall per 1.5 KB.
  */
 public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
-                              Integer routeTable, Integer rulePriority, Duration statsInterval) {
+                              Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload) {
     public DataplaneConfig {
         tunName = tunName == null ? "tandem0" : tunName;
         queues = queues == null ? 0 : queues;
         routeTable = routeTable == null ? 100 : routeTable;
         rulePriority = rulePriority == null ? 100 : rulePriority;
         statsInterval = statsInterval == null ? Duration.ofSeconds(60) : statsInterval;
+        offload = offload == null ? Boolean.TRUE : offload;
     }
 
     /** Queues to open: the configured count, or one per core for 0. */

@@ -92,7 +92,7 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
         ActiveServices services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
         FragmentTable fragments = new FragmentTable(4096, c.fragmentLifetime().toMillis());
         int queueCount = config.dataplane().effectiveQueues();
-        TunDevice tun = TunDevice.open(config.dataplane().tunName(), queueCount);
+        TunDevice tun = TunDevice.open(config.dataplane().tunName(), queueCount, config.dataplane().offload());
         PolicyRouting routing = new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys"));
         MultiThreadIoEventLoopGroup loops = new MultiThreadIoEventLoopGroup(queueCount, EpollIoHandler.newFactory());
         Dataplane dataplane = new Dataplane(config, pools, flows, bridge, services, routing, loops);
@@ -101,7 +101,7 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
                 dataplane.startSync(config.sync(), config.node().name());
             }
             for (int fd : tun.queueFds()) {
-                TunQueue queue = new TunQueue(fd, new PacketProcessor(flows, fragments, services),
+                TunQueue queue = new TunQueue(fd, tun.vnetHeader(), new PacketProcessor(flows, fragments, services),
                         System::currentTimeMillis, PooledByteBufAllocator.DEFAULT);
                 dataplane.queues.add(queue);
                 IoEventLoop loop = (IoEventLoop) loops.next();
@@ -118,8 +118,8 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
                 EXPIRY_TICK_MILLIS, EXPIRY_TICK_MILLIS, TimeUnit.MILLISECONDS);
         long statsMillis = config.dataplane().statsInterval().toMillis();
         loops.next().scheduleAtFixedRate(dataplane::logCounters, statsMillis, statsMillis, TimeUnit.MILLISECONDS);
-        LOG.info("serving {} services on {} with {} queues; flow table {} flows ({} MB)", config.services().size(),
-                config.dataplane().tunName(), queueCount, flows.capacity(), flows.memoryFootprintBytes() >> 20);
+        LOG.info("serving {} services on {} with {} queues (offloads: {}); flow table {} flows ({} MB)", config.services().size(),
+                config.dataplane().tunName(), queueCount, tun.offloads(), flows.capacity(), flows.memoryFootprintBytes() >> 20);
         return dataplane;
     }
 

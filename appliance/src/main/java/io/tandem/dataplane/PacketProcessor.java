@@ -60,6 +60,15 @@ public final class PacketProcessor {
      * @param nowMillis the event loop's clock for this batch (flow activity, fragment expiry)
      */
     public Verdict process(ByteBuf packet, long nowMillis) {
+        return process(packet, false, nowMillis);
+    }
+
+    /**
+     * As {@link #process(ByteBuf, long)}, for a packet whose L4 checksum may be partial (a
+     * super-packet from TUN with checksum offload): NAT then patches only its pseudo-header part.
+     */
+    public Verdict process(ByteBuf packet, boolean partialChecksum, long nowMillis) {
+        headers.setPartialChecksum(partialChecksum);
         counters.packetsIn++;
         counters.bytesIn += packet.readableBytes();
         PacketHeaders h = headers;

@@ -6,7 +6,8 @@ import io.netty.buffer.ByteBuf;
  * Rewrites addresses and ports of a parsed packet in place and patches the IPv4 header
  * checksum and the TCP/UDP checksum incrementally (RFC 1624): the L4 checksum covers the
  * pseudo-header, so an address change touches both. A UDP checksum of zero means "none"
- * (RFC 768) and stays zero; a computed zero is sent as 0xFFFF.
+ * (RFC 768) and stays zero; a computed zero is sent as 0xFFFF. A partial checksum (offload)
+ * follows the pseudo-header only.
  */
 public final class NatRewriter {
     private NatRewriter() {
@@ -23,7 +24,12 @@ public final class NatRewriter {
         int l4 = h.l4Offset();
         int portDelta = delta16(h.srcPort(), newSrcPort) + delta16(h.dstPort(), newDstPort);
         buf.setInt(l4, newSrcPort << 16 | newDstPort);
-        if (h.protocol() == Ipv4.PROTO_TCP) {
+        if (h.partialChecksum()) {
+            // The field holds the pseudo-header's sum, uncomplemented (Linux CHECKSUM_PARTIAL):
+            // addresses are in it, ports are not — the kernel sums those with the segment.
+            int at = l4 + (h.protocol() == Ipv4.PROTO_TCP ? PacketHeaders.TCP_CHECKSUM : PacketHeaders.UDP_CHECKSUM);
+            buf.setShort(at, Checksum.fold(buf.getUnsignedShort(at) + (long) addressDelta));
+        } else if (h.protocol() == Ipv4.PROTO_TCP) {
             patch(buf, l4 + PacketHeaders.TCP_CHECKSUM, addressDelta + portDelta, false);
         } else if (buf.getUnsignedShort(l4 + PacketHeaders.UDP_CHECKSUM) != 0) {
             patch(buf, l4 + PacketHeaders.UDP_CHECKSUM, addressDelta + portDelta, true);

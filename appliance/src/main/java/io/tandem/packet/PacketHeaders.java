@@ -46,6 +46,7 @@ public final class PacketHeaders {
     private int tcpFlags;
     private int icmpType;
     private int icmpCode;
+    private boolean partialChecksum;
     private DropReason malformation;
 
     /**
@@ -188,6 +189,19 @@ public final class PacketHeaders {
     private boolean fail(DropReason reason) {
         malformation = reason;
         return false;
+    }
+
+    /**
+     * Whether the TCP/UDP checksum field holds only the pseudo-header sum (a super-packet
+     * from TUN with VIRTIO_NET_HDR_F_NEEDS_CSUM): the kernel completes it later.
+     */
+    public boolean partialChecksum() {
+        return partialChecksum;
+    }
+
+    /** Set by the reader before {@link #parse}, from the packet's virtio-net header. */
+    public void setPartialChecksum(boolean partial) {
+        this.partialChecksum = partial;
     }
 
     public ByteBuf buffer() {

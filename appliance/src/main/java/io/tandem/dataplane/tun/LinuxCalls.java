@@ -38,6 +38,9 @@ final class LinuxCalls {
     private static final MethodHandle IOCTL = bind("ioctl",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS),
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_VALUE = bind("ioctl",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
     private static final MethodHandle CLOSE = bind("close",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), CAPTURE_ERRNO);
     private static final MethodHandle STRERROR = bind("strerror",
@@ -74,6 +77,21 @@ final class LinuxCalls {
                 throw new NativeException("open(" + path + ")", errno(state));
             }
             return fd;
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** An ioctl whose argument is a value, not a pointer (TUNSETOFFLOAD). */
+    static void ioctlValue(int fd, String what, long request, long value) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            int result = (int) IOCTL_VALUE.invokeExact(state, fd, request, value);
+            if (result < 0) {
+                throw new NativeException("ioctl(" + what + ")", errno(state));
+            }
         } catch (NativeException e) {
             throw e;
         } catch (Throwable t) {

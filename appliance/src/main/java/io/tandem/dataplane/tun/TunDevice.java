@@ -23,16 +23,26 @@ public final class TunDevice implements AutoCloseable {
     static final short IFF_TUN = 0x0001;
     static final short IFF_NO_PI = 0x1000;
     static final short IFF_MULTI_QUEUE = 0x0100;
+    /** Each packet comes and goes with a {@link VirtioNetHeader} (linux/if_tun.h). */
+    static final short IFF_VNET_HDR = 0x4000;
+    static final long TUNSETOFFLOAD = 0x400454d0L;
+    static final long TUN_F_CSUM = 0x01;
+    static final long TUN_F_TSO4 = 0x02;
+    static final long TUN_F_TSO6 = 0x04;
+    static final long TUN_F_USO4 = 0x20;
+    static final long TUN_F_USO6 = 0x40;
     /** {@code struct ifreq}: the name in the first 16 bytes, the flags as a short at 16. */
     static final int IFREQ_SIZE = 40;
     static final int IFNAMSIZ = 16;
 
     private final String name;
     private final List<Integer> queueFds;
+    private final String offloads;
 
-    private TunDevice(String name, List<Integer> queueFds) {
+    private TunDevice(String name, List<Integer> queueFds, String offloads) {
         this.name = name;
         this.queueFds = List.copyOf(queueFds);
+        this.offloads = offloads;
     }
 
     /**
@@ -41,6 +51,16 @@ public final class TunDevice implements AutoCloseable {
      * @throws TunException with what to do about it: no device node, no privilege, name in use
      */
     public static TunDevice open(String name, int queues) throws TunException {
+        return open(name, queues, false);
+    }
+
+    /**
+     * As {@link #open(String, int)}; with {@code offload}, every packet carries a virtio-net
+     * header and the kernel may hand over (and take back) TCP and UDP super-packets with
+     * partial checksums: TSO and checksum offload, and USO where the kernel has it (6.2+).
+     * Refused offloads fall back to fewer, never to failure; {@link #offloads()} says which.
+     */
+    public static TunDevice open(String name, int queues, boolean offload) throws TunException {
         if (name.isEmpty() || name.getBytes(StandardCharsets.US_ASCII).length >= IFNAMSIZ) {
             throw new TunException("TUN device name '" + name + "' must be 1-15 characters");
         }
@@ -55,9 +75,12 @@ public final class TunDevice implements AutoCloseable {
                 MemorySegment ifreq = arena.allocate(IFREQ_SIZE);
                 byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
                 MemorySegment.copy(bytes, 0, ifreq, ValueLayout.JAVA_BYTE, 0, bytes.length);
-                ifreq.set(ValueLayout.JAVA_SHORT, IFNAMSIZ, (short) (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE));
+                ifreq.set(ValueLayout.JAVA_SHORT, IFNAMSIZ,
+                        (short) (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (offload ? IFF_VNET_HDR : 0)));
                 LinuxCalls.ioctl(fd, "TUNSETIFF " + name, TUNSETIFF, ifreq);
             }
+            String offloads = offload ? setOffloads(fds.getFirst()) : "off";
+            return new TunDevice(name, fds, offloads);
         } catch (LinuxCalls.NativeException e) {
             fds.forEach(LinuxCalls::close);
             String hint = switch (e.errno()) {
@@ -67,7 +90,33 @@ public final class TunDevice implements AutoCloseable {
             };
             throw new TunException(e.getMessage() + hint);
         }
-        return new TunDevice(name, fds);
+    }
+
+    /** The most the kernel accepts of checksum, TSO and USO offload; "vnet header only" if none. */
+    private static String setOffloads(int fd) {
+        long[][] choices = {
+                {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6},
+                {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6},
+                {TUN_F_CSUM}};
+        String[] names = {"csum tso4 tso6 uso4 uso6", "csum tso4 tso6", "csum"};
+        for (int i = 0; i < choices.length; i++) {
+            try {
+                LinuxCalls.ioctlValue(fd, "TUNSETOFFLOAD", TUNSETOFFLOAD, choices[i][0]);
+                return names[i];
+            } catch (LinuxCalls.NativeException refused) {
+                // the kernel lacks it: try fewer
+            }
+        }
+        return "vnet header only";
+    }
+
+    /** The offloads in force ("off" without a virtio-net header). */
+    public String offloads() {
+        return offloads;
+    }
+
+    public boolean vnetHeader() {
+        return !offloads.equals("off");
     }
 
     public String name() {

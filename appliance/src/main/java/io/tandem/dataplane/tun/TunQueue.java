@@ -30,8 +30,8 @@ public final class TunQueue implements EpollIoHandle {
     /** Packets read per readiness event before yielding the event loop to others. */
     static final int BATCH = 64;
     static final int BACKLOG_LIMIT = 1024;
-    /** Enough for any packet a TUN device with an MTU up to 64 KB hands over. */
-    static final int BUFFER_SIZE = 65_536;
+    /** Enough for any packet a TUN device hands over: 64 KB super-packets and their virtio-net header. */
+    static final int BUFFER_SIZE = 65_536 + VirtioNetHeader.SIZE;
     private static final Logger LOG = LoggerFactory.getLogger(TunQueue.class);
 
     private final FileDescriptor fd;
@@ -43,8 +43,16 @@ public final class TunQueue implements EpollIoHandle {
     private boolean closed;
     private long writeErrors;
     private long backlogDrops;
+    /** Bytes before each packet: a {@link VirtioNetHeader} with offload, none without. */
+    private final int headerSize;
 
     public TunQueue(int fd, PacketProcessor processor, LongSupplier clock, ByteBufAllocator allocator) {
+        this(fd, false, processor, clock, allocator);
+    }
+
+    /** @param vnetHeader the device was opened with IFF_VNET_HDR */
+    public TunQueue(int fd, boolean vnetHeader, PacketProcessor processor, LongSupplier clock, ByteBufAllocator allocator) {
+        this.headerSize = vnetHeader ? VirtioNetHeader.SIZE : 0;
         this.fd = new FileDescriptor(fd);
         this.processor = processor;
         this.clock = clock;
@@ -81,9 +89,22 @@ public final class TunQueue implements EpollIoHandle {
             if (n <= 0) {
                 return; // EAGAIN: drained
             }
-            buffer.setIndex(0, n);
-            Verdict verdict = processor.process(buffer, now);
-            if (verdict != Verdict.DROP && !write(buffer)) {
+            if (n <= headerSize) {
+                continue; // a header without a packet: nothing to do
+            }
+            buffer.setIndex(headerSize, n);
+            boolean partial = headerSize > 0 && VirtioNetHeader.needsChecksum(buffer, 0);
+            Verdict verdict = processor.process(buffer, partial, now);
+            if (verdict == Verdict.DROP) {
+                continue;
+            }
+            if (headerSize > 0) {
+                if (verdict == Verdict.REPLY) {
+                    VirtioNetHeader.clear(buffer, 0); // a packet we made: whole, checksums complete
+                }
+                buffer.readerIndex(0); // forwarded: the same header goes back with the packet
+            }
+            if (!write(buffer)) {
                 registration.submit(EpollIoOps.EPOLLOUT);
                 return;
             }
