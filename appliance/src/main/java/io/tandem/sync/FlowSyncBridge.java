@@ -62,7 +62,11 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore {
         }
         FlowReplicator r = replicator;
         if (r != null && source && !applyingPeerRecord.get()) {
-            r.publish(record);
+            if (type == FlowEventType.CREATED) {
+                r.publishCreated(record);
+            } else {
+                r.publish(record);
+            }
         }
     }
 

@@ -12,6 +12,12 @@ public interface FlowReplicator extends AutoCloseable {
     /** Queues a change for the peer; false if the queue was full (counted as overflow). */
     boolean publish(FlowRecord record);
 
+    /**
+     * As {@link #publish}, for a flow just created here: if it also ends before its batch
+     * leaves, neither change is sent (the peer needs no record of a flow that is gone).
+     */
+    boolean publishCreated(FlowRecord record);
+
     SyncStatus status();
 
     /** What this box tells its peer about itself (role, health), resent periodically; opaque here. */

@@ -83,7 +83,12 @@ public final class InMemoryReplicator implements FlowReplicator {
 
     @Override
     public boolean publish(FlowRecord record) {
-        return engine.publish(record);
+        return engine.publish(record, false);
+    }
+
+    @Override
+    public boolean publishCreated(FlowRecord record) {
+        return engine.publish(record, true);
     }
 
     @Override

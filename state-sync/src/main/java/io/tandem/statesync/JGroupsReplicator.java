@@ -192,7 +192,12 @@ public final class JGroupsReplicator implements FlowReplicator {
 
     @Override
     public boolean publish(FlowRecord record) {
-        return engine.publish(record);
+        return engine.publish(record, false);
+    }
+
+    @Override
+    public boolean publishCreated(FlowRecord record) {
+        return engine.publish(record, true);
     }
 
     /** Whether this box is the source of truth (the active); the standby is a replica. */

@@ -34,8 +34,20 @@ final class SyncEngine implements AutoCloseable {
         String peer();
     }
 
-    private record Pending(FlowRecord record, long enqueuedAtMillis) {
+    private record Pending(FlowRecord record, long enqueuedAtMillis, boolean created) {
     }
+
+    /** A flow's newest change in the batch; {@code bornInBatch}: the peer has not heard of it yet. */
+    private record Held(FlowRecord record, boolean bornInBatch) {
+    }
+
+    /**
+     * How long a batch gathers changes after its first: long enough that a short connection's
+     * whole life (created, established, closed, removed) falls in one batch and is never sent
+     * — the peer needs no record of a flow that no longer exists — short enough to keep
+     * replication lag a few milliseconds.
+     */
+    static final long BATCH_WINDOW_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
     private record Key(long addresses, long portsAndProtocol) {
         static Key of(FlowRecord r) {
@@ -59,6 +71,7 @@ final class SyncEngine implements AutoCloseable {
     private final AtomicLong overflows = new AtomicLong();
     private final AtomicLong decodeErrors = new AtomicLong();
     private final AtomicLong rangeResyncs = new AtomicLong();
+    private final AtomicLong elided = new AtomicLong();
     private volatile long lastLagMillis;
     private volatile Boolean digestsEqual;
     private volatile SyncStatus.FullResync lastFullResync;
@@ -89,8 +102,8 @@ final class SyncEngine implements AutoCloseable {
         this.source = source;
     }
 
-    boolean publish(FlowRecord record) {
-        if (queue.offer(new Pending(record, System.currentTimeMillis()))) {
+    boolean publish(FlowRecord record, boolean created) {
+        if (queue.offer(new Pending(record, System.currentTimeMillis(), created))) {
             return true;
         }
         overflows.incrementAndGet();
@@ -98,7 +111,7 @@ final class SyncEngine implements AutoCloseable {
     }
 
     private void run() {
-        Map<Key, FlowRecord> batch = new LinkedHashMap<>();
+        Map<Key, Held> batch = new LinkedHashMap<>();
         long nextDigest = System.currentTimeMillis() + digestIntervalMillis;
         long nextAnnounce = 0;
         while (running) {
@@ -106,16 +119,19 @@ final class SyncEngine implements AutoCloseable {
                 Pending first = queue.poll(1, TimeUnit.MILLISECONDS);
                 if (first != null) {
                     long oldest = first.enqueuedAtMillis();
-                    coalesce(batch, first.record());
-                    long windowEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1);
-                    while (batch.size() < SyncCodec.MAX_BATCH * 8 && System.nanoTime() < windowEnd) {
-                        Pending next = queue.poll();
+                    coalesce(batch, first);
+                    long windowEnd = System.nanoTime() + BATCH_WINDOW_NANOS;
+                    long remaining;
+                    while (batch.size() < SyncCodec.MAX_BATCH * 8 && (remaining = windowEnd - System.nanoTime()) > 0) {
+                        Pending next = queue.poll(remaining, TimeUnit.NANOSECONDS);
                         if (next == null) {
                             break;
                         }
-                        coalesce(batch, next.record());
+                        coalesce(batch, next);
                     }
-                    sendRecords(oldest, new ArrayList<>(batch.values()));
+                    List<FlowRecord> records = new ArrayList<>(batch.size());
+                    batch.values().forEach(h -> records.add(h.record()));
+                    sendRecords(oldest, records);
                     batch.clear();
                 }
                 long now = System.currentTimeMillis();
@@ -141,8 +157,21 @@ final class SyncEngine implements AutoCloseable {
         }
     }
 
-    private static void coalesce(Map<Key, FlowRecord> batch, FlowRecord record) {
-        batch.merge(Key.of(record), record, (held, next) -> next.version() >= held.version() ? next : held);
+    /** The newest change of each flow wins; a flow born and gone within the batch is dropped from it. */
+    private void coalesce(Map<Key, Held> batch, Pending pending) {
+        FlowRecord record = pending.record();
+        Key key = Key.of(record);
+        Held held = batch.get(key);
+        if (held == null) {
+            batch.put(key, new Held(record, pending.created()));
+        } else if (record.version() >= held.record().version()) {
+            if (record.removed() && held.bornInBatch()) {
+                batch.remove(key);
+                elided.incrementAndGet();
+            } else {
+                batch.put(key, new Held(record, held.bornInBatch() || pending.created()));
+            }
+        }
     }
 
     private void sendRecords(long changedAtMillis, List<FlowRecord> records) throws Exception {

@@ -45,6 +45,22 @@ class SyncEngineTest {
     }
 
     @Test
+    void aFlowBornAndGoneWithinOneBatchIsNeverSent() {
+        MapFlowStore[] stores = pair(1024);
+        FlowRecord born = JGroupsReplicatorTest.flow(7, 1);
+        FlowRecord gone = new FlowRecord(born.protocol(), born.clientAddress(), born.clientPort(), born.vipAddress(), born.vipPort(),
+                born.backendAddress(), born.backendPort(), born.snatAddress(), born.snatPort(), born.state(), 0,
+                born.lastSeenMillis(), 2, true);
+        link[0].publishCreated(born);
+        link[0].publish(gone);
+        FlowRecord lasting = JGroupsReplicatorTest.flow(8, 1);
+        stores[0].put(lasting);
+        link[0].publishCreated(lasting);
+        JGroupsReplicatorTest.await(() -> stores[1].flows.size() == 1, Duration.ofSeconds(5), () -> "the lasting flow on the peer");
+        assertEquals(1, link[0].status().recordsSent(), "the short-lived flow's two changes were never sent");
+    }
+
+    @Test
     void eachSideHearsThePeersLatestAnnouncement() {
         pair(1024);
         assertEquals(null, link[1].peerAnnouncement());
