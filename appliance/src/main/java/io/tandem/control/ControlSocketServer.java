@@ -28,7 +28,8 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
- * The control socket {@code tandemctl} talks to: a Unix socket (mode 0600, so only root — or
+ * The control socket {@code tandemctl} talks to: a Unix socket (mode 0660: root, and the
+ * members of tandemd's group ({@code tandem} under the packaged unit) — or
  * whoever runs tandemd — may connect), one JSON request per line, one JSON response per line.
  * Every command of the {@link ControlApi} is allowed here, mutations included.
  */
@@ -60,7 +61,7 @@ public final class ControlSocketServer implements AutoCloseable {
                         }
                     })
                     .bind(new DomainSocketAddress(path.toFile())).sync().channel();
-            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
         } catch (Exception e) {
             group.shutdownGracefully();
             throw new IOException("cannot open the control socket " + path + ": " + e.getMessage(), e);

@@ -77,7 +77,7 @@ class ControlSocketServerTest {
     @Test
     void answersEachRequestLineWithOneJsonLine() throws Exception {
         Path socket = start();
-        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(socket)), "only root may connect");
+        assertEquals("rw-rw----", PosixFilePermissions.toString(Files.getPosixFilePermissions(socket)), "tandemd's user and group only");
         String[] answers = exchange(socket, "{\"command\":\"status\"}\n",
                 "{\"command\":\"failover\",\"force\":true,\"by\":\"alice\"}\n").split("\n");
         JsonNode status = JSON.readTree(answers[0]);
