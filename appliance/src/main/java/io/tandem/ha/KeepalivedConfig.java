@@ -68,6 +68,7 @@ public final class KeepalivedConfig {
                 // A box starts held back: tandemd lifts the hold once its table is in sync.
                 Map.entry("track_file_initial", Integer.toString(HOLD_BACK_WEIGHT)),
                 Map.entry("interface", front),
+                Map.entry("back_interface", config.dataplane().backInterface()),
                 Map.entry("virtual_router_id", Integer.toString(ha.virtualRouterId())),
                 Map.entry("priority", Integer.toString(ha.priority())),
                 Map.entry("advert_interval", advert(ha)),

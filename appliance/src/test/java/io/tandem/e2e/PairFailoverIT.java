@@ -231,25 +231,48 @@ class PairFailoverIT {
 
     @Test
     void whenOnlyTandemdDiesKeepalivedsCheckHandsTheAddressesToThePeer() throws Exception {
-        try (NamespaceLab lab = NamespaceLab.up("tpk", "scripts/lab-pair")) {
+        survivesFault("tpk", "SIGKILL of the active's tandemd only, keepalived's check fails", (lab, lb1) -> {
+            lb1[0].destroyForcibly(); // tandemd only: keepalived on lb1 still runs and would stay master on its own
+            lab.awaitLog("lb1-keepalived.log", "tandemd_alive", Duration.ofSeconds(10));
+            assertTrue(lb1[1].isAlive(), "keepalived on lb1 lives on");
+        });
+    }
+
+    /** 100 connections, then {@code fault} on lb1; lb2 must take over and every connection carry on. */
+    private static void survivesFault(String prefix, String what, FaultAction fault) throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
             startEchoServers(lab);
             Process[] lb1 = startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
-
-            lb1[0].destroyForcibly(); // tandemd only: keepalived on lb1 still runs and would stay master on its own
-            lab.awaitLog("lb1-keepalived.log", "tandemd_alive", Duration.ofSeconds(10));
+            fault.apply(lab, lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
-            assertTrue(lb1[1].isAlive(), "keepalived on lb1 lives on");
-
             int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
             String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-            System.out.println("failover (SIGKILL of the active's tandemd only, keepalived's check fails): " + summary);
+            System.out.println("failover (" + what + "): " + summary);
             assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb1 keepalived:\n" + lab.log("lb1-keepalived.log"));
             assertTrue(summary.contains("surviving 100/100"), summary);
+            Matcher m = Pattern.compile("longest_stall_ms (\\d+)").matcher(summary);
+            assertTrue(m.find() && Long.parseLong(m.group(1)) < 3000, "longest stall under 3 s: " + summary);
         }
+    }
+
+    @FunctionalInterface
+    private interface FaultAction {
+        void apply(NamespaceLab lab, Process[] lb1) throws Exception;
+    }
+
+    @Test
+    void whenOnlyTheActivesBackLinkGoesDownThePeerTakesOver() throws Exception {
+        survivesFault("tpl", "the active's back link down", (lab, lb1) ->
+                lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down"));
+    }
+
+    @Test
+    void whenOnlyKeepalivedDiesOnTheActiveThePeerTakesOver() throws Exception {
+        survivesFault("tpv", "SIGKILL of the active's keepalived only", (lab, lb1) -> lb1[1].destroyForcibly());
     }
 
     @Test
