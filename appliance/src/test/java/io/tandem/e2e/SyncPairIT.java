@@ -91,4 +91,47 @@ class SyncPairIT {
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(60)), lab.log("clients.log"));
         }
     }
+
+    @Test
+    void theSyncLinkFlapsDuringHeavyFlowCreationAndTheDigestsConvergeAfterwards() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tsl")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            Path lb1 = lab.logs().resolve("lb1.yaml");
+            Path lb2 = lab.logs().resolve("lb2.yaml");
+            Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
+            Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
+            String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
+            for (String b : List.of("b1", "b2")) {
+                lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            lab.start("lb", "lb1.log", tandemd, "--config", lb1.toString());
+            lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
+            lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
+            lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
+            NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
+                    () -> "the pair connected:\n" + lab.log("lb1.log"));
+
+            // New connections as fast as 32 clients go, while the sync link goes down and up twice.
+            Process churn = lab.traffic("client", "churn.log", "conn-rate", "198.18.0.100", "80", "32", "25");
+            for (int flap = 0; flap < 2; flap++) {
+                lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "down");
+                NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=false"), Duration.ofSeconds(20),
+                        () -> "lb1 sees the peer gone: " + lab.lastLine("lb1.log", "sync: role="));
+                lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "up");
+                NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
+                        () -> "lb1 sees the peer back: " + lab.lastLine("lb1.log", "sync: role="));
+            }
+            NamespaceLab.awaitExit(churn, Duration.ofSeconds(60));
+            String rate = lab.log("churn.log").strip();
+            NamespaceLab.await(() -> lab.lastLine("lb2.log", "sync: role=").contains("digests_equal=true")
+                            && lab.lastLine("lb1.log", "sync: role=").contains("digests_equal=true")
+                            && lab.lastFlows("lb1.log") == lab.lastFlows("lb2.log"),
+                    Duration.ofSeconds(30), () -> "digests converge: lb1 " + lab.lastFlows("lb1.log") + " flows, lb2 "
+                            + lab.lastFlows("lb2.log") + "\n" + lab.lastLine("lb2.log", "sync: role="));
+            System.out.println("sync link flapped twice under " + rate + ": digests equal afterwards, "
+                    + lab.lastFlows("lb2.log") + " flows on both; " + lab.lastLine("lb2.log", "range_resyncs=").replaceAll(".*(range_resyncs=\\d+).*", "$1"));
+        }
+    }
 }
