@@ -38,6 +38,8 @@ public final class HaNode implements PairControl, AutoCloseable {
     static final long TICK_MILLIS = 200;
     /** Announcements come every 0.5 s (and on every change): one must arrive within this. */
     static final long FRESH_PEER_WAIT_MILLIS = 1_200;
+    private static final String SPLIT_BRAIN = "split brain: both boxes are ACTIVE (their VRRP adverts do not reach each other:"
+            + " check the front network)";
     private static final String NO_FRESH_WORD = "no announcement from the peer within " + FRESH_PEER_WAIT_MILLIS
             + " ms of the command: the peer or the sync link is down";
     private static final Logger LOG = LoggerFactory.getLogger(HaNode.class);
@@ -85,6 +87,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     private final EventLog events;
     private SyncStatus lastSync;
     private boolean digestsAgreedSinceNews;
+    private boolean inSplitBrain;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
                    LongSupplier flowCount, EventLog events, SharedSettings shared) {
@@ -133,10 +136,21 @@ public final class HaNode implements PairControl, AutoCloseable {
             }
             controller.onSync(sync == null || (sync.peerConnected() && Boolean.TRUE.equals(sync.digestsEqual())));
             announce(sync);
+            noteSplitBrain();
         } catch (IOException e) {
             LOG.error("track file: {}", e.toString());
         } catch (RuntimeException e) {
             LOG.error("HA tick failed", e);
+        }
+    }
+
+    private void noteSplitBrain() {
+        NodeStatus p = peer;
+        boolean now = p != null && splitBrain(status(replicator == null ? null : replicator.status()), p,
+                System.currentTimeMillis() - peerReceivedAtMillis);
+        if (now != inSplitBrain) {
+            inSplitBrain = now;
+            events.add("split-brain", now ? SPLIT_BRAIN : "split brain over: one box is ACTIVE again");
         }
     }
 
@@ -165,6 +179,12 @@ public final class HaNode implements PairControl, AutoCloseable {
         }
         digestsAgreedSinceNews = equalNow || (digestsAgreedSinceNews
                 && (before == null || (before.peerConnected() == now.peerConnected() && before.rangeResyncs() == now.rangeResyncs())));
+    }
+
+    /** Both boxes master at once: the peer, heard just now over the sync link, is ACTIVE too. */
+    private static boolean splitBrain(NodeStatus me, NodeStatus peer, long peerAgeMillis) {
+        return peer != null && me.role() == Role.ACTIVE && peer.role() == Role.ACTIVE
+                && peerAgeMillis <= HandOverCheck.PEER_STALE_MILLIS;
     }
 
     private void readPeer() {
@@ -212,6 +232,11 @@ public final class HaNode implements PairControl, AutoCloseable {
         List<String> notInSync = new ArrayList<>(HandOverCheck.notInSync(sync, p, age, maxLag));
         HandOverCheck.Verdict failover = HandOverCheck.failover(me.role(), sync, p, age, maxLag);
         HandOverCheck.Verdict takeover = HandOverCheck.takeover(me.role(), me.override(), sync, p, age, maxLag);
+        if (splitBrain(me, p, age)) {
+            notInSync.add(SPLIT_BRAIN);
+            failover = failover.plus(SPLIT_BRAIN);
+            takeover = takeover.plus(SPLIT_BRAIN);
+        }
         if (p != null && p.configFingerprint() != null && !p.configFingerprint().equals(me.configFingerprint())) {
             String differs = "the services config differs from the peer's (fingerprint " + me.configFingerprint() + " here, "
                     + p.configFingerprint() + " there): reload both boxes with the same config";

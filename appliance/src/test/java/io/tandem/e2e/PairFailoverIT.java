@@ -276,6 +276,38 @@ class PairFailoverIT {
     }
 
     @Test
+    void aSplitBrainIsSaidWhileItLastsAndHealsWithoutLosingFlows() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tpx", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            startEchoServers(lab);
+            startPair(lab, key);
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "20");
+            NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
+
+            // lb2 stops hearing VRRP (the sync link still works): both boxes become master.
+            Path deaf = lab.logs().resolve("deaf.nft");
+            Files.writeString(deaf, "table ip tandem_split {\n  chain input {\n    type filter hook input priority 0;\n"
+                    + "    ip protocol vrrp drop\n  }\n}\n");
+            lab.run("lb2", Duration.ofSeconds(10), "nft", "-f", deaf.toString());
+            lab.awaitLog("lb1.log", "split brain: both boxes are ACTIVE", Duration.ofSeconds(15));
+            NamespaceLab.Outcome status = tandemctl(lab, "lb1", "status");
+            assertEquals(1, status.exit(), status.output());
+            assertTrue(status.output().contains("split brain: both boxes are ACTIVE"), status.output());
+
+            lab.run("lb2", Duration.ofSeconds(10), "nft", "delete", "table", "ip", "tandem_split");
+            lab.awaitLog("lb1.log", "split brain over", Duration.ofSeconds(15));
+            lab.awaitLog("lb2.log", "ACTIVE -> STANDBY", Duration.ofSeconds(15));
+            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            System.out.println("split brain (lb2 deaf to VRRP, then healed): " + summary);
+            assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
+            assertTrue(summary.contains("surviving 100/100"), summary);
+            awaitInSync(lab, "lb1");
+        }
+    }
+
+    @Test
     void aCutSyncLinkHoldsTheStandbyBackUntilTheTablesAgreeAgain() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
