@@ -89,6 +89,22 @@ class PairFailoverIT {
         return lb1;
     }
 
+    /**
+     * Waits for the echo clients, prints "failover (WHAT): summary …" and fails unless every
+     * one of the {@code total} connections survived with no stall of 3 s or more.
+     */
+    private static void assertEveryFlowSurvived(NamespaceLab lab, Process clients, int total, String what, String context)
+            throws Exception {
+        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+        String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+        System.out.println("failover (" + what + "): " + summary);
+        assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + context);
+        Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
+        assertTrue(m.find(), summary);
+        assertEquals(total + "/" + total, m.group(1) + "/" + m.group(2), summary);
+        assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+    }
+
     private static void startEchoServers(NamespaceLab lab) throws Exception {
         for (String b : List.of("b1", "b2", "b3")) {
             lab.traffic(b, b + ".log", "echo-server", "7000", "120");
@@ -134,14 +150,8 @@ class PairFailoverIT {
                     "held back until in sync, master only after:\n" + back);
             lab.awaitLog("lb2.log", "ACTIVE -> STANDBY", Duration.ofSeconds(10));
 
-            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-            System.out.println("failover (SIGKILL of the active, then its return and failback): " + summary);
-            assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb2:\n" + lab.log("lb2.log"));
-            Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
-            assertTrue(m.find(), summary);
-            assertEquals("200", m.group(1));
-            assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+            assertEveryFlowSurvived(lab, clients, 200, "SIGKILL of the active, then its return and failback",
+                    "\nlb2:\n" + lab.log("lb2.log"));
         }
     }
 
@@ -218,14 +228,7 @@ class PairFailoverIT {
             assertEquals(0, takeover.exit(), takeover.output());
             assertTrue(takeover.output().contains("lb1 is ACTIVE, lb2 is STANDBY"), takeover.output());
 
-            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-            System.out.println("failover (tandemctl failover on lb1, then tandemctl takeover back): " + summary);
-            assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
-            Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
-            assertTrue(m.find(), summary);
-            assertEquals("200", m.group(1));
-            assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+            assertEveryFlowSurvived(lab, clients, 200, "tandemctl failover on lb1, then tandemctl takeover back", "");
         }
     }
 
@@ -249,13 +252,7 @@ class PairFailoverIT {
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
             fault.apply(lab, lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
-            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-            System.out.println("failover (" + what + "): " + summary);
-            assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb1 keepalived:\n" + lab.log("lb1-keepalived.log"));
-            assertTrue(summary.contains("surviving 100/100"), summary);
-            Matcher m = Pattern.compile("longest_stall_ms (\\d+)").matcher(summary);
-            assertTrue(m.find() && Long.parseLong(m.group(1)) < 3000, "longest stall under 3 s: " + summary);
+            assertEveryFlowSurvived(lab, clients, 100, what, "\nlb1 keepalived:\n" + lab.log("lb1-keepalived.log"));
         }
     }
 
@@ -298,11 +295,7 @@ class PairFailoverIT {
             lab.run("lb2", Duration.ofSeconds(10), "nft", "delete", "table", "ip", "tandem_split");
             lab.awaitLog("lb1.log", "split brain over", Duration.ofSeconds(15));
             lab.awaitLog("lb2.log", "ACTIVE -> STANDBY", Duration.ofSeconds(15));
-            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-            System.out.println("split brain (lb2 deaf to VRRP, then healed): " + summary);
-            assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
-            assertTrue(summary.contains("surviving 100/100"), summary);
+            assertEveryFlowSurvived(lab, clients, 100, "split brain: lb2 deaf to VRRP, then healed", "");
             awaitInSync(lab, "lb1");
         }
     }
@@ -385,11 +378,7 @@ class PairFailoverIT {
             killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
 
-            int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-            System.out.println("failover after a backend was added: " + summary);
-            assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
-            assertTrue(summary.contains("surviving 100/100"), summary);
+            assertEveryFlowSurvived(lab, clients, 100, "after a backend was added", "");
         }
     }
 }

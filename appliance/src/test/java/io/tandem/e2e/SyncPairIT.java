@@ -46,26 +46,34 @@ class SyncPairIT {
         return "control: { socket: " + lab.logs().resolve(box + ".sock") + ", http: \"off\" }\n";
     }
 
+    /** Backends b1 and b2, lb1 (active) and lb2 (standby) connected over the sync link; returns lb2's process. */
+    private static Process startSyncedPair(NamespaceLab lab) throws Exception {
+        Path key = lab.logs().resolve("sync.p12");
+        SyncKeys.generate(key, "tandem".toCharArray());
+        Path lb1 = lab.logs().resolve("lb1.yaml");
+        Path lb2 = lab.logs().resolve("lb2.yaml");
+        Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
+        Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
+        String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
+        for (String b : List.of("b1", "b2")) {
+            lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");
+            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+        }
+        lab.start("lb", "lb1.log", tandemd, "--config", lb1.toString());
+        lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
+        Process standby = lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
+        lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
+        NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
+                () -> "the pair connected:\n" + lab.log("lb1.log"));
+        return standby;
+    }
+
     @Test
     void theStandbyHoldsTheActivesLiveFlowsAndResyncsAfterACrash() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsp")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
-            Path lb1 = lab.logs().resolve("lb1.yaml");
+            Process standby = startSyncedPair(lab);
             Path lb2 = lab.logs().resolve("lb2.yaml");
-            Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
-            Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
             String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
-            for (String b : List.of("b1", "b2")) {
-                lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
-            lab.start("lb", "lb1.log", tandemd, "--config", lb1.toString());
-            lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
-            Process standby = lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
-            lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
-            NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
-                    () -> "the pair connected:\n" + lab.log("lb1.log"));
 
             // 60 connections held open 10 s each, through the active only.
             Process clients = lab.traffic("client", "clients.log", "tcp-clients", "198.18.0.100", "80", "60", "4096", "10000", "60");
@@ -95,23 +103,7 @@ class SyncPairIT {
     @Test
     void theSyncLinkFlapsDuringHeavyFlowCreationAndTheDigestsConvergeAfterwards() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsl")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
-            Path lb1 = lab.logs().resolve("lb1.yaml");
-            Path lb2 = lab.logs().resolve("lb2.yaml");
-            Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
-            Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
-            String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
-            for (String b : List.of("b1", "b2")) {
-                lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
-            lab.start("lb", "lb1.log", tandemd, "--config", lb1.toString());
-            lab.awaitLog("lb1.log", "running", Duration.ofSeconds(30));
-            lab.start("lb2", "lb2.log", tandemd, "--config", lb2.toString());
-            lab.awaitLog("lb2.log", "running", Duration.ofSeconds(30));
-            NamespaceLab.await(() -> lab.lastLine("lb1.log", "sync: role=").contains("connected=true"), Duration.ofSeconds(30),
-                    () -> "the pair connected:\n" + lab.log("lb1.log"));
+            startSyncedPair(lab);
 
             // New connections as fast as 32 clients go, while the sync link goes down and up twice.
             Process churn = lab.traffic("client", "churn.log", "conn-rate", "198.18.0.100", "80", "32", "25");

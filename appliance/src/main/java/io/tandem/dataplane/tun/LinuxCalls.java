@@ -86,24 +86,23 @@ final class LinuxCalls {
 
     /** An ioctl whose argument is a value, not a pointer (TUNSETOFFLOAD). */
     static void ioctlValue(int fd, String what, long request, long value) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            int result = (int) IOCTL_VALUE.invokeExact(state, fd, request, value);
-            if (result < 0) {
-                throw new NativeException("ioctl(" + what + ")", errno(state));
-            }
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+        check(what, state -> (int) IOCTL_VALUE.invokeExact(state, fd, request, value));
     }
 
     static void ioctl(int fd, String what, long request, MemorySegment argument) throws NativeException {
+        check(what, state -> (int) IOCTL.invokeExact(state, fd, request, argument));
+    }
+
+    /** A call that returns -1 and sets errno on failure. */
+    @FunctionalInterface
+    private interface ErrnoCall {
+        int call(MemorySegment errnoState) throws Throwable;
+    }
+
+    private static void check(String what, ErrnoCall call) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CAPTURE);
-            int result = (int) IOCTL.invokeExact(state, fd, request, argument);
-            if (result < 0) {
+            if (call.call(state) < 0) {
                 throw new NativeException("ioctl(" + what + ")", errno(state));
             }
         } catch (NativeException e) {
