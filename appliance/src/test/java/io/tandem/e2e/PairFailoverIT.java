@@ -300,6 +300,31 @@ class PairFailoverIT {
         }
     }
 
+    /**
+     * Both boxes restarted together: the first one up has nobody to sync from. It becomes
+     * master (priority 1 beats silence: someone must serve) but says it is not in sync, with
+     * the reason, until the second one is up and has pulled its table.
+     */
+    @Test
+    void afterBothBoxesRestartTheFirstUpServesButSaysItIsNotInSync() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tpr", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            startEchoServers(lab);
+            startBox(lab, "lb1", 1, 2, 150, key);
+            lab.awaitLog("lb1.log", "SYNCING -> ACTIVE", Duration.ofSeconds(30));
+            NamespaceLab.Outcome alone = tandemctl(lab, "lb1", "status");
+            assertEquals(1, alone.exit(), alone.output());
+            assertTrue(alone.output().startsWith("NOT IN SYNC\n  - the peer is not connected on the sync link"), alone.output());
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "20", "20", "3");
+            assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(30)), "the box alone serves:\n" + lab.log("clients.log"));
+
+            startBox(lab, "lb2", 2, 1, 100, key);
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            awaitInSync(lab, "lb1");
+        }
+    }
+
     @Test
     void aCutSyncLinkHoldsTheStandbyBackUntilTheTablesAgreeAgain() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
