@@ -40,6 +40,15 @@ public final class SnatPortPools {
         return byId[id];
     }
 
+    /** Ports allocated across every pool (a port leak shows here after the flows are gone). */
+    public int portsInUse() {
+        int total = 0;
+        for (SnatPortPool pool : byId) {
+            total += pool.inUse();
+        }
+        return total;
+    }
+
     public int firstPort() {
         return firstPort;
     }

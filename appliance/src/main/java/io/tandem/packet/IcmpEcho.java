@@ -25,6 +25,8 @@ public final class IcmpEcho {
         int oldTypeCode = buf.getUnsignedShort(l4);
         int newTypeCode = PacketHeaders.ICMP_ECHO_REPLY << 8 | h.icmpCode();
         buf.setShort(l4, newTypeCode);
-        NatRewriter.patch(buf, l4 + PacketHeaders.ICMP_CHECKSUM, NatRewriter.delta16(oldTypeCode, newTypeCode), false);
+        // An ICMP checksum has no pseudo-header: a reply of all-zero words (id 0, seq 0, no data)
+        // needs -0, which the incremental update would give as +0 (found by fuzzing).
+        NatRewriter.patch(buf, l4 + PacketHeaders.ICMP_CHECKSUM, NatRewriter.delta16(oldTypeCode, newTypeCode), true);
     }
 }

@@ -66,11 +66,16 @@ public final class NatRewriter {
         return (~oldValue & 0xFFFF) + (newValue & 0xFFFF);
     }
 
-    /** Applies a summed delta to the checksum at {@code offset} and returns the old and new value packed (old << 16 | new). */
-    public static int patch(ByteBuf buf, int offset, int delta, boolean udp) {
+    /**
+     * Applies a summed delta to the checksum at {@code offset} and returns the old and new value
+     * packed (old << 16 | new). With {@code neverZero} a result of +0 is written as -0 (0xFFFF):
+     * UDP's zero means "no checksum" (RFC 768), and an ICMP message whose words are all zero
+     * needs -0, which eqn. 3 turns into +0 — both verify wherever +0 would.
+     */
+    public static int patch(ByteBuf buf, int offset, int delta, boolean neverZero) {
         int old = buf.getUnsignedShort(offset);
         int updated = apply(old, delta);
-        if (udp && updated == 0) {
+        if (neverZero && updated == 0) {
             updated = 0xFFFF;
         }
         buf.setShort(offset, updated);

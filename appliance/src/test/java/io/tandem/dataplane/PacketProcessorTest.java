@@ -64,27 +64,6 @@ class PacketProcessorTest {
         assertEquals(1, engine.processor.counters().flowsCreated());
     }
 
-    /** What the kernel does with a CHECKSUM_PARTIAL packet: sum the segment (field included) and complement. */
-    private static void finishPartialChecksum(ByteBuf packet, int checksumOffset) {
-        int l4 = 20;
-        int length = packet.readableBytes() - l4;
-        int sum = io.tandem.packet.Checksum.compute(packet, l4, length);
-        packet.setShort(l4 + checksumOffset, sum);
-    }
-
-    /** Turns a packet's full L4 checksum into the partial one a TSO/CSUM-offloading sender leaves: the pseudo-header sum. */
-    private static void makePartial(ByteBuf packet, int protocol, int checksumOffset) {
-        int l4 = 20;
-        int length = packet.readableBytes() - l4;
-        int src = packet.getInt(12);
-        int dst = packet.getInt(16);
-        long pseudo = (src >>> 16) + (src & 0xFFFF) + (dst >>> 16) + (dst & 0xFFFF) + protocol + length;
-        while ((pseudo >>> 16) != 0) {
-            pseudo = (pseudo & 0xFFFF) + (pseudo >>> 16);
-        }
-        packet.setShort(l4 + checksumOffset, (int) pseudo);
-    }
-
     @Test
     void aSuperPacketWithAPartialChecksumIsNattedSoTheKernelsChecksumComesOutRight() throws Exception {
         EngineHarness engine = new EngineHarness();
@@ -92,22 +71,22 @@ class PacketProcessorTest {
         String backend = Ipv4.format(flow.backendAddress());
         // 60 KB of payload, as a TSO super-packet from the client's stack arrives on TUN.
         ByteBuf big = TestPacket.tcp(CLIENT, 40020, VIP, 80, TcpFlags.ACK).seq(8, 501).payload(new byte[60_000]).build();
-        makePartial(big, Ipv4.PROTO_TCP, 16);
+        TestPacket.makePartial(big, Ipv4.PROTO_TCP, 16);
         assertEquals(Verdict.FORWARD, engine.processor.process(big, true, NOW));
         assertEquals(Ipv4.parse(backend), big.getInt(16), "NATed to the backend");
-        finishPartialChecksum(big, 16);
+        TestPacket.finishPartialChecksum(big, 16);
         TestPacket.assertChecksumsValid(big);
 
         ByteBuf reply = TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.ACK).seq(501, 60_008).payload(new byte[30_000]).build();
-        makePartial(reply, Ipv4.PROTO_TCP, 16);
+        TestPacket.makePartial(reply, Ipv4.PROTO_TCP, 16);
         assertEquals(Verdict.FORWARD, engine.processor.process(reply, true, NOW));
-        finishPartialChecksum(reply, 16);
+        TestPacket.finishPartialChecksum(reply, 16);
         TestPacket.assertChecksumsValid(reply);
 
         ByteBuf udp = TestPacket.udp(CLIENT, 40021, VIP, 53).payload(new byte[20_000]).build();
-        makePartial(udp, Ipv4.PROTO_UDP, 6);
+        TestPacket.makePartial(udp, Ipv4.PROTO_UDP, 6);
         assertEquals(Verdict.FORWARD, engine.processor.process(udp, true, NOW));
-        finishPartialChecksum(udp, 6);
+        TestPacket.finishPartialChecksum(udp, 6);
         TestPacket.assertChecksumsValid(udp);
     }
 
@@ -246,6 +225,16 @@ class PacketProcessorTest {
         assertEquals(Verdict.DROP, engine.processor.process(elsewhere, NOW));
         assertEquals(DropReason.NO_SERVICE, engine.processor.lastDropReason());
         assertEquals(2, engine.processor.counters().replied());
+    }
+
+    /** Found by fuzzing: the reply's words are all zero, so its checksum must be -0 (0xFFFF), not +0. */
+    @Test
+    void anEchoOfAllZeroWordsGetsAReplyWhoseChecksumVerifies() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        ByteBuf ping = TestPacket.icmp(CLIENT, VIP, 8, 0, 0).build();
+        assertEquals(Verdict.REPLY, engine.processor.process(ping, NOW));
+        assertEquals(0xFFFF, ping.getUnsignedShort(22));
+        TestPacket.assertChecksumsValid(ping);
     }
 
     @Test

@@ -78,6 +78,18 @@ public final class TestPacket {
         return this;
     }
 
+    /** Sets the IP protocol number as is (for packets of protocols the engine does not carry). */
+    public TestPacket protocol(int value) {
+        this.protocol = value;
+        return this;
+    }
+
+    /** Sets the flags-and-fragment-offset field as is (DF, MF, offset in 8-byte units). */
+    public TestPacket fragmentField(int value) {
+        this.fragmentField = value;
+        return this;
+    }
+
     public TestPacket ipId(int value) {
         this.ipId = value;
         return this;
@@ -160,6 +172,30 @@ public final class TestPacket {
         second.setShort(10, 0);
         second.setShort(10, Checksum.compute(second, 0, 20));
         return new ByteBuf[] {first, second};
+    }
+
+    /**
+     * Turns an unfragmented packet's full L4 checksum into the partial one a TSO/CSUM-offloading
+     * sender leaves (CHECKSUM_PARTIAL): the folded pseudo-header sum, not complemented.
+     */
+    public static void makePartial(ByteBuf packet, int protocol, int checksumOffset) {
+        int l4 = 20;
+        int length = packet.readableBytes() - l4;
+        int src = packet.getInt(12);
+        int dst = packet.getInt(16);
+        long pseudo = (src >>> 16) + (src & 0xFFFF) + (dst >>> 16) + (dst & 0xFFFF) + protocol + length;
+        while ((pseudo >>> 16) != 0) {
+            pseudo = (pseudo & 0xFFFF) + (pseudo >>> 16);
+        }
+        packet.setShort(l4 + checksumOffset, (int) pseudo);
+    }
+
+    /** What the kernel does with a CHECKSUM_PARTIAL packet: sum the segment (field included) and complement. */
+    public static void finishPartialChecksum(ByteBuf packet, int checksumOffset) {
+        int l4 = 20;
+        int length = packet.readableBytes() - l4;
+        int sum = Checksum.compute(packet, l4, length);
+        packet.setShort(l4 + checksumOffset, sum);
     }
 
     /** Every checksum of {@code packet} recomputed from scratch matches the one it carries. */

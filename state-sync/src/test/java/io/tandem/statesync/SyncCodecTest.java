@@ -32,6 +32,16 @@ class SyncCodecTest {
         assertTrue(SyncCodec.MAX_BATCH * SyncCodec.RECORD_SIZE <= 16_384, "a batch is a few KB");
     }
 
+    /** Found by fuzzing: version 1 padded each batch with 4 unread bytes per record. */
+    @Test
+    void everyByteOfARecordCarriesAFieldAndNothingTrails() throws Exception {
+        FlowRecord r = new FlowRecord(6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11L, 0x0102030405060708L, false);
+        byte[] bytes = SyncCodec.encodeRecords(0L, List.of(r));
+        assertEquals(0x08, bytes[bytes.length - 1], "the last byte is the version's lowest");
+        byte[] padded = Arrays.copyOf(bytes, bytes.length + 4);
+        assertThrows(SyncDecodeException.class, () -> SyncCodec.decode(padded, 0, padded.length));
+    }
+
     @Test
     void digestAndResyncRoundTrip() throws Exception {
         long[] ranges = new Random(9).longs(FlowDigest.RANGES).toArray();
@@ -69,9 +79,9 @@ class SyncCodecTest {
     @Test
     void forgedHeadersAndValuesAreRejectedWithAReason() {
         byte[] good = SyncCodec.encodeRecords(1L, List.of(record(new Random(3))));
-        assertEquals("unsupported format version 2 (this side speaks 1)", reject(good, 0, (byte) 2));
+        assertEquals("unsupported format version 1 (this side speaks 2)", reject(good, 0, (byte) 1));
         assertEquals("unknown message type 9", reject(good, 1, (byte) 9));
-        assertEquals("records: 48 bytes of payload, the header announces 96", reject(good, 11, (byte) 2));
+        assertEquals("records: 44 bytes of payload, the header announces 88", reject(good, 11, (byte) 2));
         assertEquals("record 0: protocol 1 is neither TCP nor UDP", reject(good, 12, (byte) 1));
         assertEquals("record 0: invalid removed flag 7 or state " + Byte.toUnsignedInt(good[14]), reject(good, 13, (byte) 7));
         byte[] digest = SyncCodec.encodeDigest(1L, new long[FlowDigest.RANGES]);
