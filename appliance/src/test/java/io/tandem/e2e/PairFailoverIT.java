@@ -1,7 +1,5 @@
 package io.tandem.e2e;
 
-import io.tandem.config.ConfigLoader;
-import io.tandem.ha.KeepalivedConfig;
 import io.tandem.lab.NamespaceLab;
 import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
@@ -25,115 +23,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * measured and printed.
  */
 class PairFailoverIT {
-    private static final String CONFIG = """
-            node: { name: %1$s }
-            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
-            conntrack: { max_flows: 65536 }
-            sync:
-              bind_address: 198.18.2.%2$d
-              peer: 198.18.2.%3$d
-              key_file: %4$s
-              digest_interval: 300ms
-              refresh_interval: 5s
-              remote_hold: 60s
-            ha:
-              virtual_router_id: 51
-              priority: %5$d
-              self_address: 198.18.0.%2$d
-              peer_address: 198.18.0.%3$d
-              track_file: %6$s/%1$s.track
-              notify_fifo: %6$s/%1$s.fifo
-              check_script: %7$s
-            control: { socket: %6$s/%1$s.sock, http: "off" }
-            services:
-              - name: echo
-                vip: 198.18.0.100
-                port: 7000
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 7000 }
-                  - { address: 198.19.0.12, port: 7000 }
-                  - { address: 198.19.0.13, port: 7000 }
-            """;
-    private static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key) throws Exception {
-        return startBox(lab, name, name, self, peer, priority, key);
-    }
-
-    /** Starts tandemd (logging to {@code log}.log), then keepalived, on box {@code name}. */
-    private static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key)
-            throws Exception {
-        return startBox(lab, name, log, self, peer, priority, key, yaml -> yaml);
-    }
-
-    private static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key,
-                                      java.util.function.UnaryOperator<String> edit) throws Exception {
-        Path config = lab.logs().resolve(name + ".yaml");
-        Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
-        Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
-        Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
-        Process tandemd = lab.start(name, log + ".log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
-                "--config", config.toString());
-        lab.awaitLog(log + ".log", "running", Duration.ofSeconds(60));
-        Process keepalived = lab.start(name, log + "-keepalived.log", "keepalived", "--dont-fork", "--log-console", "--vrrp",
-                "-f", keepalivedConf.toString(), "-p", lab.logs().resolve(name + "-keepalived.pid").toString(),
-                "-r", lab.logs().resolve(name + "-vrrp.pid").toString());
-        return new Process[] {tandemd, keepalived};
-    }
-
-    /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY: the pair every case starts from. Returns lb1's processes. */
-    private static Process[] startPair(NamespaceLab lab, Path key) throws Exception {
-        Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key);
-        lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
-        startBox(lab, "lb2", 2, 1, 100, key);
-        lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
-        return lb1;
-    }
-
-    /**
-     * Waits for the echo clients, prints "failover (WHAT): summary …" and fails unless every
-     * one of the {@code total} connections survived with no stall of 3 s or more.
-     */
-    private static void assertEveryFlowSurvived(NamespaceLab lab, Process clients, int total, String what, String context)
-            throws Exception {
-        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-        String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-        System.out.println("failover (" + what + "): " + summary);
-        assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + context);
-        Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
-        assertTrue(m.find(), summary);
-        assertEquals(total + "/" + total, m.group(1) + "/" + m.group(2), summary);
-        assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
-    }
-
-    private static void startEchoServers(NamespaceLab lab) throws Exception {
-        for (String b : List.of("b1", "b2", "b3")) {
-            lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-        }
-    }
-
-    /** The box dies hard: keepalived and tandemd SIGKILLed (by their PIDs), its links down. */
-    private static void killHard(NamespaceLab lab, String box, Process[] processes) throws Exception {
-        processes[1].destroyForcibly();
-        processes[0].destroyForcibly();
-        lab.run(box, Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
-        lab.run(box, Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
-    }
-
     @Test
     void everyFlowSurvivesTheActivesHardDeathAndItsReturn() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            Process[] lb1 = startPair(lab, key);
+            PairLab.startEchoServers(lab);
+            Process[] lb1 = PairLab.startPair(lab, key);
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "30");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20),
                     () -> "the standby holding the 200 flows:\n" + lab.log("lb2.log"));
 
             // The active dies hard.
-            killHard(lab, "lb1", lb1);
+            PairLab.killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
 
             // The dead box returns while the connections run on: table first, addresses after.
@@ -141,7 +44,7 @@ class PairFailoverIT {
             lab.awaitLog("lb2.log", "sync: peer left the group", Duration.ofSeconds(15));
             lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "up");
             lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "up");
-            startBox(lab, "lb1", "lb1-back", 1, 2, 150, key);
+            PairLab.startBox(lab, "lb1", "lb1-back", 1, 2, 150, key);
             lab.awaitLog("lb1-back.log", "-> ACTIVE", Duration.ofSeconds(20));
             String back = lab.log("lb1-back.log");
             Matcher pulled = Pattern.compile("full table received from the peer: (\\d+) flows").matcher(back);
@@ -150,31 +53,9 @@ class PairFailoverIT {
                     "held back until in sync, master only after:\n" + back);
             lab.awaitLog("lb2.log", "ACTIVE -> STANDBY", Duration.ofSeconds(10));
 
-            assertEveryFlowSurvived(lab, clients, 200, "SIGKILL of the active, then its return and failback",
+            PairLab.assertEveryFlowSurvived(lab, clients, 200, "SIGKILL of the active, then its return and failback",
                     "\nlb2:\n" + lab.log("lb2.log"));
         }
-    }
-
-    /** Runs tandemctl on a box against that box's tandemd. */
-    private static NamespaceLab.Outcome tandemctl(NamespaceLab lab, String box, String... args) throws Exception {
-        List<String> argv = new java.util.ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
-        argv.addAll(List.of(args));
-        argv.addAll(List.of("--socket", lab.logs().resolve(box + ".sock").toString()));
-        return lab.outcome(box, Duration.ofSeconds(60), argv.toArray(String[]::new));
-    }
-
-    private static void awaitInSync(NamespaceLab lab, String box) throws Exception {
-        String[] last = {""};
-        NamespaceLab.await(() -> {
-            try {
-                NamespaceLab.Outcome o = tandemctl(lab, box, "status");
-                last[0] = o.output();
-                return o.exit() == 0;
-            } catch (Exception e) {
-                last[0] = e.toString();
-                return false;
-            }
-        }, Duration.ofSeconds(30), () -> "tandemctl status on " + box + " says in sync:\n" + last[0]);
     }
 
     @Test
@@ -182,53 +63,53 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tpm", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            startPair(lab, key);
+            PairLab.startEchoServers(lab);
+            PairLab.startPair(lab, key);
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "200", "20", "30");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
-            awaitInSync(lab, "lb1");
+            PairLab.awaitInSync(lab, "lb1");
 
             // A reload on one box only: the pair sees its services configs differ and is not in sync.
             Path lb2Config = lab.logs().resolve("lb2.yaml");
             String lb2Yaml = Files.readString(lb2Config);
             Files.writeString(lb2Config, lb2Yaml.replace("{ address: 198.19.0.12, port: 7000 }", "{ address: 198.19.0.12, port: 7000, weight: 2 }"));
-            assertEquals(0, tandemctl(lab, "lb2", "reload").exit());
-            NamespaceLab.Outcome differs = tandemctl(lab, "lb1", "status");
+            assertEquals(0, PairLab.tandemctl(lab, "lb2", "reload").exit());
+            NamespaceLab.Outcome differs = PairLab.tandemctl(lab, "lb1", "status");
             assertEquals(1, differs.exit(), differs.output());
             assertTrue(differs.output().contains("the services config differs from the peer's"), differs.output());
             Files.writeString(lb2Config, lb2Yaml);
-            assertEquals(0, tandemctl(lab, "lb2", "reload").exit());
-            awaitInSync(lab, "lb1");
+            assertEquals(0, PairLab.tandemctl(lab, "lb2", "reload").exit());
+            PairLab.awaitInSync(lab, "lb1");
 
             // A drain on the active reaches the standby, so the failover below keeps it.
-            assertEquals(0, tandemctl(lab, "lb1", "drain", "198.19.0.13:7000").exit());
+            assertEquals(0, PairLab.tandemctl(lab, "lb1", "drain", "198.19.0.13:7000").exit());
             NamespaceLab.await(() -> {
                 try {
-                    return tandemctl(lab, "lb2", "backends").output().matches("(?s).*198.19.0.13:7000\\s+1 drained.*");
+                    return PairLab.tandemctl(lab, "lb2", "backends").output().matches("(?s).*198.19.0.13:7000\\s+1 drained.*");
                 } catch (Exception e) {
                     return false;
                 }
             }, Duration.ofSeconds(10), () -> "lb2 adopts lb1's drain");
 
-            NamespaceLab.Outcome failover = tandemctl(lab, "lb1", "failover");
+            NamespaceLab.Outcome failover = PairLab.tandemctl(lab, "lb1", "failover");
             System.out.println("tandemctl failover on lb1:\n" + failover.output());
             assertEquals(0, failover.exit(), failover.output());
             assertTrue(failover.output().contains("lb1 is STANDBY, lb2 is ACTIVE"), failover.output());
             assertTrue(lab.run("lb2", Duration.ofSeconds(10), "ip", "-br", "addr", "show", "front").contains("198.18.0.100"));
-            assertTrue(tandemctl(lab, "lb2", "backends").output().matches("(?s).*198.19.0.13:7000\\s+1 drained.*"),
+            assertTrue(PairLab.tandemctl(lab, "lb2", "backends").output().matches("(?s).*198.19.0.13:7000\\s+1 drained.*"),
                     "the new active keeps the drain");
-            NamespaceLab.Outcome again = tandemctl(lab, "lb1", "failover");
+            NamespaceLab.Outcome again = PairLab.tandemctl(lab, "lb1", "failover");
             assertEquals(1, again.exit(), "a failover on the standby is refused: " + again.output());
             assertTrue(again.output().contains("not ACTIVE: nothing to hand over"), again.output());
 
-            awaitInSync(lab, "lb2");
-            NamespaceLab.Outcome takeover = tandemctl(lab, "lb1", "takeover");
+            PairLab.awaitInSync(lab, "lb2");
+            NamespaceLab.Outcome takeover = PairLab.tandemctl(lab, "lb1", "takeover");
             System.out.println("tandemctl takeover on lb1:\n" + takeover.output());
             assertEquals(0, takeover.exit(), takeover.output());
             assertTrue(takeover.output().contains("lb1 is ACTIVE, lb2 is STANDBY"), takeover.output());
 
-            assertEveryFlowSurvived(lab, clients, 200, "tandemctl failover on lb1, then tandemctl takeover back", "");
+            PairLab.assertEveryFlowSurvived(lab, clients, 200, "tandemctl failover on lb1, then tandemctl takeover back", "");
         }
     }
 
@@ -246,13 +127,13 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            Process[] lb1 = startPair(lab, key);
+            PairLab.startEchoServers(lab);
+            Process[] lb1 = PairLab.startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
             fault.apply(lab, lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
-            assertEveryFlowSurvived(lab, clients, 100, what, "\nlb1 keepalived:\n" + lab.log("lb1-keepalived.log"));
+            PairLab.assertEveryFlowSurvived(lab, clients, 100, what, "\nlb1 keepalived:\n" + lab.log("lb1-keepalived.log"));
         }
     }
 
@@ -277,8 +158,8 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tpx", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            startPair(lab, key);
+            PairLab.startEchoServers(lab);
+            PairLab.startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "20");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 100, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
 
@@ -288,15 +169,15 @@ class PairFailoverIT {
                     + "    ip protocol vrrp drop\n  }\n}\n");
             lab.run("lb2", Duration.ofSeconds(10), "nft", "-f", deaf.toString());
             lab.awaitLog("lb1.log", "split brain: both boxes are ACTIVE", Duration.ofSeconds(15));
-            NamespaceLab.Outcome status = tandemctl(lab, "lb1", "status");
+            NamespaceLab.Outcome status = PairLab.tandemctl(lab, "lb1", "status");
             assertEquals(1, status.exit(), status.output());
             assertTrue(status.output().contains("split brain: both boxes are ACTIVE"), status.output());
 
             lab.run("lb2", Duration.ofSeconds(10), "nft", "delete", "table", "ip", "tandem_split");
             lab.awaitLog("lb1.log", "split brain over", Duration.ofSeconds(15));
             lab.awaitLog("lb2.log", "ACTIVE -> STANDBY", Duration.ofSeconds(15));
-            assertEveryFlowSurvived(lab, clients, 100, "split brain: lb2 deaf to VRRP, then healed", "");
-            awaitInSync(lab, "lb1");
+            PairLab.assertEveryFlowSurvived(lab, clients, 100, "split brain: lb2 deaf to VRRP, then healed", "");
+            PairLab.awaitInSync(lab, "lb1");
         }
     }
 
@@ -310,18 +191,18 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tpr", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            startBox(lab, "lb1", 1, 2, 150, key);
+            PairLab.startEchoServers(lab);
+            PairLab.startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "SYNCING -> ACTIVE", Duration.ofSeconds(30));
-            NamespaceLab.Outcome alone = tandemctl(lab, "lb1", "status");
+            NamespaceLab.Outcome alone = PairLab.tandemctl(lab, "lb1", "status");
             assertEquals(1, alone.exit(), alone.output());
             assertTrue(alone.output().startsWith("NOT IN SYNC\n  - the peer is not connected on the sync link"), alone.output());
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "20", "20", "3");
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(30)), "the box alone serves:\n" + lab.log("clients.log"));
 
-            startBox(lab, "lb2", 2, 1, 100, key);
+            PairLab.startBox(lab, "lb2", 2, 1, 100, key);
             lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
-            awaitInSync(lab, "lb1");
+            PairLab.awaitInSync(lab, "lb1");
         }
     }
 
@@ -330,19 +211,19 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            startPair(lab, key);
+            PairLab.startEchoServers(lab);
+            PairLab.startPair(lab, key);
 
             lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "down");
             lab.awaitLog("lb2.log", "STANDBY -> SYNCING", Duration.ofSeconds(15));
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "20", "20", "4");
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(30)), lab.log("clients.log"));
-            NamespaceLab.Outcome status = tandemctl(lab, "lb1", "status");
+            NamespaceLab.Outcome status = PairLab.tandemctl(lab, "lb1", "status");
             System.out.println("tandemctl status on lb1 with the sync link cut:\n" + status.output());
             assertEquals(1, status.exit(), status.output());
             assertTrue(status.output().startsWith("NOT IN SYNC") && status.output().contains("the peer is not connected on the sync link"),
                     status.output());
-            NamespaceLab.Outcome refused = tandemctl(lab, "lb1", "failover");
+            NamespaceLab.Outcome refused = PairLab.tandemctl(lab, "lb1", "failover");
             System.out.println("tandemctl failover on lb1 with the sync link cut:\n" + refused.output());
             assertEquals(1, refused.exit(), refused.output());
             assertTrue(refused.output().contains("failover refused") && refused.output().contains("--force"), refused.output());
@@ -353,22 +234,22 @@ class PairFailoverIT {
             lab.awaitLog("lb2.log", "SYNCING -> STANDBY", Duration.ofSeconds(30));
             NamespaceLab.await(() -> lab.lastLine("lb2.log", "sync: role=").contains("digests_equal=true"), Duration.ofSeconds(20),
                     () -> lab.lastLine("lb2.log", "sync: role="));
-            awaitInSync(lab, "lb1"); // and a failover would be allowed again
+            PairLab.awaitInSync(lab, "lb1"); // and a failover would be allowed again
 
             // --force overrides the refusal and says what may be lost: lb1 goes to FAULT, the
             // held-back lb2 takes the addresses; a takeover on lb1 brings it back once in sync.
             lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "down");
             NamespaceLab.await(() -> lab.log("lb2.log").split("STANDBY -> SYNCING", -1).length - 1 >= 2, Duration.ofSeconds(15),
                     () -> "lb2 SYNCING again:\n" + lab.log("lb2.log"));
-            NamespaceLab.Outcome forced = tandemctl(lab, "lb1", "failover", "--force");
+            NamespaceLab.Outcome forced = PairLab.tandemctl(lab, "lb1", "failover", "--force");
             System.out.println("tandemctl failover --force on lb1 with the sync link cut:\n" + forced.output());
             assertEquals(0, forced.exit(), forced.output());
             assertTrue(forced.output().contains("connections it lacks will be reset")
                     && forced.output().contains("  overridden: "), forced.output());
             lab.awaitLog("lb2.log", "SYNCING -> ACTIVE", Duration.ofSeconds(10)); // held back, yet master: lb1 is in FAULT
             lab.run("lb2", Duration.ofSeconds(10), "ip", "link", "set", "sync0", "up");
-            awaitInSync(lab, "lb1");
-            NamespaceLab.Outcome back = tandemctl(lab, "lb1", "takeover");
+            PairLab.awaitInSync(lab, "lb1");
+            NamespaceLab.Outcome back = PairLab.tandemctl(lab, "lb1", "takeover");
             assertEquals(0, back.exit(), back.output());
             assertTrue(back.output().contains("lb1 is ACTIVE, lb2 is STANDBY"), back.output());
         }
@@ -380,10 +261,10 @@ class PairFailoverIT {
         try (NamespaceLab lab = NamespaceLab.up("tpb", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
             SyncKeys.generate(key, "tandem".toCharArray());
-            startEchoServers(lab);
-            Process[] lb1 = startBox(lab, "lb1", "lb1", 1, 2, 150, key, yaml -> yaml.replace(b3, ""));
+            PairLab.startEchoServers(lab);
+            Process[] lb1 = PairLab.startBox(lab, "lb1", "lb1", 1, 2, 150, key, yaml -> yaml.replace(b3, ""));
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
-            Process[] lb2 = startBox(lab, "lb2", "lb2", 2, 1, 100, key, yaml -> yaml.replace(b3, ""));
+            Process[] lb2 = PairLab.startBox(lab, "lb2", "lb2", 2, 1, 100, key, yaml -> yaml.replace(b3, ""));
             lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
 
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "15");
@@ -400,10 +281,10 @@ class PairFailoverIT {
                 lab.awaitLog(box + ".log", "reload: 1 services in force", Duration.ofSeconds(20));
             }
 
-            killHard(lab, "lb1", lb1);
+            PairLab.killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
 
-            assertEveryFlowSurvived(lab, clients, 100, "after a backend was added", "");
+            PairLab.assertEveryFlowSurvived(lab, clients, 100, "after a backend was added", "");
         }
     }
 }

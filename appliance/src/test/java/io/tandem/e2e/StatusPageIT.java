@@ -1,7 +1,5 @@
 package io.tandem.e2e;
 
-import io.tandem.config.ConfigLoader;
-import io.tandem.ha.KeepalivedConfig;
 import io.tandem.lab.NamespaceLab;
 import io.tandem.lab.PageCheck;
 import io.tandem.statesync.SyncKeys;
@@ -24,31 +22,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the screenshot taken in sync is kept there (the README shows it).
  */
 class StatusPageIT {
-    private static final String CONFIG = """
-            node: { name: %1$s }
-            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 1s }
-            conntrack: { max_flows: 65536 }
-            sync: { bind_address: 198.18.2.%2$d, peer: 198.18.2.%3$d, key_file: %4$s, digest_interval: 300ms }
-            ha: { virtual_router_id: 51, priority: %5$d, self_address: 198.18.0.%2$d, peer_address: 198.18.0.%3$d,
-                  track_file: %6$s/%1$s.track, notify_fifo: %6$s/%1$s.fifo, check_script: %7$s }
-            control: { socket: %6$s/%1$s.sock, http: "127.0.0.1:9180" }
-            services:
-              - name: echo
-                vip: 198.18.0.100
-                port: 7000
-                snat_address: 198.19.0.100
-                backends: [ { address: 198.19.0.11, port: 7000 }, { address: 198.19.0.12, port: 7000 } ]
-            """;
-
+    /** A box of {@link PairLab}'s pair with its HTTP server on and two backends. */
     private static void startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key) throws Exception {
-        Path config = lab.logs().resolve(name + ".yaml");
-        Files.writeString(config, CONFIG.formatted(name, self, peer, key, priority, lab.logs(), lab.checkScript()));
-        Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
-        Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
-        lab.start(name, name + ".log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(), "--config", config.toString());
-        lab.awaitLog(name + ".log", "running", Duration.ofSeconds(60));
-        lab.start(name, name + "-keepalived.log", "keepalived", "--dont-fork", "--log-console", "--vrrp", "-f", keepalivedConf.toString(),
-                "-p", lab.logs().resolve(name + "-keepalived.pid").toString(), "-r", lab.logs().resolve(name + "-vrrp.pid").toString());
+        PairLab.startBox(lab, name, name, self, peer, priority, key, yaml -> yaml
+                .replace("http: \"off\"", "http: \"127.0.0.1:9180\"")
+                .replace("      - { address: 198.19.0.13, port: 7000 }\n", ""));
     }
 
     @Test

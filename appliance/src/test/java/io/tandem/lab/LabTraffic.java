@@ -41,6 +41,13 @@ import java.util.concurrent.TimeUnit;
  *                                  CONNS connections, each sending a line every INTERVAL_MS and
  *                                  checking its echo for SECONDS; prints "ok LOCAL_PORT max_stall_ms N"
  *                                  or "fail LOCAL_PORT REASON" per connection, then "summary ..."
+ * tcp-churn HOST PORT PER_SECOND BYTES SECONDS
+ *                                  PER_SECOND new connections a second for SECONDS, each as one of
+ *                                  tcp-clients (upload BYTES, check the digest); prints "fail ..." per
+ *                                  failed one, then "churn connections N failed F"
+ * udp-stream HOST PORT INTERVAL_MS SECONDS
+ *                                  one UDP flow (one source port): a datagram every INTERVAL_MS for
+ *                                  SECONDS; prints "udp sent N answered A backends [ID, ...]"
  * conn-rate HOST PORT CONCURRENCY SECONDS
  *                                  new connections as fast as they go (connect, read the server
  *                                  line, close) for SECONDS; prints "connections N per_second R failures F"
@@ -61,6 +68,10 @@ public final class LabTraffic {
             case "http-status" -> httpStatusServer(Integer.parseInt(args[1]), java.nio.file.Path.of(args[2]), Integer.parseInt(args[3]));
             case "echo-clients" -> System.exit(echoClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), Integer.parseInt(args[5])));
+            case "tcp-churn" -> System.exit(tcpChurn(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    Integer.parseInt(args[4]), Integer.parseInt(args[5])));
+            case "udp-stream" -> System.exit(udpStream(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    Integer.parseInt(args[4])));
             case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
@@ -190,6 +201,76 @@ public final class LabTraffic {
         }
         pool.shutdownNow();
         return failures == 0 ? 0 : 1;
+    }
+
+    /** Short connections at a steady rate; exit 1 if any failed. */
+    static int tcpChurn(String host, int port, int perSecond, int bytes, int seconds) throws Exception {
+        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+        List<Future<String>> results = new ArrayList<>();
+        long start = System.nanoTime();
+        long total = (long) perSecond * seconds;
+        for (long i = 0; i < total; i++) {
+            long due = start + i * 1_000_000_000L / perSecond;
+            long wait = due - System.nanoTime();
+            if (wait > 0) {
+                TimeUnit.NANOSECONDS.sleep(wait); // pacing: the workload's rate
+            }
+            long seed = i;
+            results.add(pool.submit(() -> oneConnection(host, port, bytes, 0, seed)));
+        }
+        int failures = 0;
+        for (Future<String> f : results) {
+            String line;
+            try {
+                line = f.get(60, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                line = "fail ? " + e;
+            }
+            if (!line.startsWith("ok")) {
+                failures++;
+                System.out.println(line);
+            }
+        }
+        pool.shutdownNow();
+        System.out.println("churn connections " + results.size() + " failed " + failures);
+        return failures == 0 ? 0 : 1;
+    }
+
+    /**
+     * One UDP flow for {@code seconds}: a datagram every {@code intervalMillis} from one source
+     * port; answers are counted and their backend ids collected (one id = the mapping held).
+     */
+    static int udpStream(String host, int port, int intervalMillis, int seconds) throws Exception {
+        java.util.Set<String> backends = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        java.util.concurrent.atomic.LongAdder answered = new java.util.concurrent.atomic.LongAdder();
+        long sent = 0;
+        try (DatagramSocket socket = new DatagramSocket()) {
+            socket.setSoTimeout(200);
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+            Thread reader = Thread.ofVirtual().start(() -> {
+                byte[] buf = new byte[2048];
+                while (System.nanoTime() < end + TimeUnit.SECONDS.toNanos(2)) {
+                    DatagramPacket reply = new DatagramPacket(buf, buf.length);
+                    try {
+                        socket.receive(reply);
+                    } catch (IOException e) {
+                        continue; // a timeout: look at the clock again
+                    }
+                    backends.add(new String(buf, 0, reply.getLength(), StandardCharsets.US_ASCII).split(" ")[0]);
+                    answered.increment();
+                }
+            });
+            InetSocketAddress target = new InetSocketAddress(host, port);
+            while (System.nanoTime() < end) {
+                byte[] request = ("datagram-" + sent).getBytes(StandardCharsets.US_ASCII);
+                socket.send(new DatagramPacket(request, request.length, target));
+                sent++;
+                Thread.sleep(intervalMillis); // pacing: the workload's rate
+            }
+            reader.join();
+        }
+        System.out.println("udp sent " + sent + " answered " + answered.sum() + " backends " + new java.util.TreeSet<>(backends));
+        return backends.size() == 1 ? 0 : 1;
     }
 
     private static String oneConnection(String host, int port, int bytes, int holdMillis, long seed) {

@@ -1,0 +1,152 @@
+package io.tandem.e2e;
+
+import io.tandem.config.ConfigLoader;
+import io.tandem.ha.KeepalivedConfig;
+import io.tandem.lab.NamespaceLab;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The keepalived pair of the end-to-end tests in {@code scripts/lab-pair}: lb1 and lb2 with
+ * their config, tandemd and keepalived started and killed by PID, tandemctl run on a box,
+ * echo servers on the three backends, and the check that every connection survived.
+ */
+final class PairLab {
+    /** What packaging/systemd/tandemd.service sets. */
+    static final String UNIT_JAVA_OPTS = "-Xms256m";
+
+    private PairLab() {
+    }
+
+    static final String CONFIG = """
+            node: { name: %1$s }
+            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
+            conntrack: { max_flows: 65536 }
+            sync:
+              bind_address: 198.18.2.%2$d
+              peer: 198.18.2.%3$d
+              key_file: %4$s
+              digest_interval: 300ms
+              refresh_interval: 5s
+              remote_hold: 60s
+            ha:
+              virtual_router_id: 51
+              priority: %5$d
+              self_address: 198.18.0.%2$d
+              peer_address: 198.18.0.%3$d
+              track_file: %6$s/%1$s.track
+              notify_fifo: %6$s/%1$s.fifo
+              check_script: %7$s
+            control: { socket: %6$s/%1$s.sock, http: "off" }
+            services:
+              - name: echo
+                vip: 198.18.0.100
+                port: 7000
+                snat_address: 198.19.0.100
+                backends:
+                  - { address: 198.19.0.11, port: 7000 }
+                  - { address: 198.19.0.12, port: 7000 }
+                  - { address: 198.19.0.13, port: 7000 }
+            """;
+    static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key) throws Exception {
+        return startBox(lab, name, name, self, peer, priority, key);
+    }
+
+    /** Starts tandemd (logging to {@code log}.log), then keepalived, on box {@code name}. */
+    static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key)
+            throws Exception {
+        return startBox(lab, name, log, self, peer, priority, key, yaml -> yaml);
+    }
+
+    static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key,
+                                      java.util.function.UnaryOperator<String> edit) throws Exception {
+        Path config = lab.logs().resolve(name + ".yaml");
+        Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
+        Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
+        Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
+        // With the systemd unit's Java options, as an installed box runs it.
+        Process tandemd = lab.start(name, log + ".log", "env", "TANDEMD_JAVA_OPTS=" + UNIT_JAVA_OPTS,
+                lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                "--config", config.toString());
+        lab.awaitLog(log + ".log", "running", Duration.ofSeconds(60));
+        Process keepalived = lab.start(name, log + "-keepalived.log", "keepalived", "--dont-fork", "--log-console", "--vrrp",
+                "-f", keepalivedConf.toString(), "-p", lab.logs().resolve(name + "-keepalived.pid").toString(),
+                "-r", lab.logs().resolve(name + "-vrrp.pid").toString());
+        return new Process[] {tandemd, keepalived};
+    }
+
+    /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY: the pair every case starts from. Returns lb1's processes. */
+    static Process[] startPair(NamespaceLab lab, Path key) throws Exception {
+        return startPair(lab, key, yaml -> yaml)[0];
+    }
+
+    /** As {@link #startPair(NamespaceLab, Path)} with both configs edited; returns both boxes' processes. */
+    static Process[][] startPair(NamespaceLab lab, Path key, java.util.function.UnaryOperator<String> edit) throws Exception {
+        Process[] lb1 = startBox(lab, "lb1", "lb1", 1, 2, 150, key, edit);
+        lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+        Process[] lb2 = startBox(lab, "lb2", "lb2", 2, 1, 100, key, edit);
+        lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+        return new Process[][] {lb1, lb2};
+    }
+
+    /**
+     * Waits for the echo clients, prints "failover (WHAT): summary …" and fails unless every
+     * one of the {@code total} connections survived with no stall of 3 s or more.
+     */
+    static void assertEveryFlowSurvived(NamespaceLab lab, Process clients, int total, String what, String context)
+            throws Exception {
+        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+        String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+        System.out.println("failover (" + what + "): " + summary);
+        assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + context);
+        Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
+        assertTrue(m.find(), summary);
+        assertEquals(total + "/" + total, m.group(1) + "/" + m.group(2), summary);
+        assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+    }
+
+    static void startEchoServers(NamespaceLab lab) throws Exception {
+        for (String b : List.of("b1", "b2", "b3")) {
+            lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+        }
+    }
+
+    /** The box dies hard: keepalived and tandemd SIGKILLed (by their PIDs), its links down. */
+    static void killHard(NamespaceLab lab, String box, Process[] processes) throws Exception {
+        processes[1].destroyForcibly();
+        processes[0].destroyForcibly();
+        lab.run(box, Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
+        lab.run(box, Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+    }
+
+    /** Runs tandemctl on a box against that box's tandemd. */
+    static NamespaceLab.Outcome tandemctl(NamespaceLab lab, String box, String... args) throws Exception {
+        List<String> argv = new java.util.ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
+        argv.addAll(List.of(args));
+        argv.addAll(List.of("--socket", lab.logs().resolve(box + ".sock").toString()));
+        return lab.outcome(box, Duration.ofSeconds(60), argv.toArray(String[]::new));
+    }
+
+    static void awaitInSync(NamespaceLab lab, String box) throws Exception {
+        String[] last = {""};
+        NamespaceLab.await(() -> {
+            try {
+                NamespaceLab.Outcome o = tandemctl(lab, box, "status");
+                last[0] = o.output();
+                return o.exit() == 0;
+            } catch (Exception e) {
+                last[0] = e.toString();
+                return false;
+            }
+        }, Duration.ofSeconds(30), () -> "tandemctl status on " + box + " says in sync:\n" + last[0]);
+    }
+}
