@@ -445,15 +445,19 @@ public final class FlowTable {
     }
 
     /**
-     * How long a flow may stay idle: its state's timeout, or, for a flow installed from the
-     * peer and never seen here, the remote hold — this box sees none of its packets, so only
-     * the peer's refreshes (or their absence for that long) decide.
+     * How long a flow may stay idle: its state's timeout; for a flow installed from the peer and
+     * never seen here, that plus the remote hold. This box sees none of its packets: the peer's
+     * refreshes keep it alive, the peer's removal ends it, and it must not end here before it
+     * could have ended there — an idle connection (or one in TIME_WAIT) the active still holds
+     * must survive a failover. (Found by the soak: with the hold alone, idle flows left the
+     * standby early, the digests differed, and range resyncs never stopped.)
      */
     private long idleLimit(int word) {
-        return (word & REMOTE) != 0 ? remoteHoldMillis : timeouts.millisByCode(word & STATE_MASK);
+        long timeout = timeouts.millisByCode(word & STATE_MASK);
+        return (word & REMOTE) != 0 ? timeout + remoteHoldMillis : timeout;
     }
 
-    /** How long flows installed from the peer live without a refresh from it. */
+    /** How much longer than their state's timeout flows installed from the peer wait for its word. */
     public void setRemoteHold(long millis) {
         this.remoteHoldMillis = millis;
     }

@@ -190,10 +190,33 @@ class FlowSyncBridgeTest {
         assertNotNull(boxes[0].flow(42000));
         assertNotNull(boxes[1].flow(42000), "the standby still holds the flow after 20 s, ten idle timeouts");
 
-        // The active stops refreshing (it died): the standby lets the flow go after the hold.
+        // The active stops refreshing (it died): the standby lets the flow go after its timeout and the hold.
         boxes[1].clock.addAndGet(9_000);
         boxes[1].table.expire(boxes[1].clock.get(), 4096);
+        assertNotNull(boxes[1].flow(42000), "2 s idle timeout + 8 s hold not over yet");
+        boxes[1].clock.addAndGet(2_000);
+        boxes[1].table.expire(boxes[1].clock.get(), 4096);
         assertNull(boxes[1].flow(42000));
+    }
+
+    /** Found by the soak: idle flows left the standby at the hold, before the active let them go. */
+    @Test
+    void anIdleFlowStaysOnTheStandbyAsLongAsTheActiveKeepsIt() throws Exception {
+        Box[] boxes = pair();
+        handshake(boxes[0], 42100);
+        await(() -> boxes[1].flow(42100) != null && boxes[1].flow(42100).state() == FlowState.TCP_ESTABLISHED, "the flow on the standby");
+        boxes[1].table.setRemoteHold(1_000); // shorter than the 2 s idle timeout of ESTABLISHED here
+        boxes[0].clock.addAndGet(1_500);
+        boxes[1].clock.addAndGet(1_500);
+        boxes[0].table.expire(boxes[0].clock.get(), 4096);
+        boxes[1].table.expire(boxes[1].clock.get(), 4096);
+        assertNotNull(boxes[0].flow(42100), "idle 1.5 s: the active keeps it");
+        assertNotNull(boxes[1].flow(42100), "so must the standby");
+
+        boxes[0].clock.addAndGet(1_000);
+        assertEquals(1, boxes[0].table.expire(boxes[0].clock.get(), 4096), "idle 2.5 s: the active lets it go");
+        await(() -> boxes[1].flow(42100) == null, "the removal reaching the standby");
+        assertTrue(Arrays.equals(boxes[0].bridge.digest().snapshot(), boxes[1].bridge.digest().snapshot()));
     }
 
     @Test
