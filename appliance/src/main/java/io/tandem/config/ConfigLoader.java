@@ -119,6 +119,7 @@ public final class ConfigLoader {
             case "HashKey" -> "hash key (five-tuple, client-address)";
             case "Type" -> "type (tcp, http, https)";
             case "OnBackendDown" -> "choice (keep, reset)";
+            case "IoEngine" -> "io engine (epoll, io_uring)";
             default -> javaType;
         };
     }

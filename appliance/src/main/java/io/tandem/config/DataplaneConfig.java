@@ -8,9 +8,13 @@ import java.util.List;
  * (front) and backends (back), and the routing table and rule priorities it owns.
  * {@code offload} (default true): the TUN device exchanges whole TCP/UDP super-packets with
  * the kernel (virtio-net header, GSO, checksum offload) instead of one syscall per 1.5 KB.
+ * {@code io} (default epoll): how the event loops read and write the TUN queues — readiness
+ * and one syscall per packet each way (epoll), or batches of reads and writes submitted
+ * through io_uring (see {@link IoEngine}).
  */
 public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
-                              Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload) {
+                              Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload,
+                              IoEngine io) {
     public DataplaneConfig {
         tunName = tunName == null ? "tandem0" : tunName;
         queues = queues == null ? 0 : queues;
@@ -18,6 +22,7 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         rulePriority = rulePriority == null ? 100 : rulePriority;
         statsInterval = statsInterval == null ? Duration.ofSeconds(60) : statsInterval;
         offload = offload == null ? Boolean.TRUE : offload;
+        io = io == null ? IoEngine.EPOLL : io;
     }
 
     /** Queues to open: the configured count, or one per core for 0. */

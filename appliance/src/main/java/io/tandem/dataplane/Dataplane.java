@@ -19,7 +19,12 @@ import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.netsetup.CommandRunner;
 import io.tandem.dataplane.netsetup.PolicyRouting;
 import io.tandem.dataplane.tun.TunDevice;
+import io.tandem.dataplane.tun.PacketQueue;
 import io.tandem.dataplane.tun.TunQueue;
+import io.tandem.dataplane.tun.UringTunQueue;
+import io.tandem.config.IoEngine;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
 import io.tandem.packet.DropReason;
 import io.tandem.statesync.JGroupsReplicator;
 import io.tandem.statesync.SyncStatus;
@@ -51,7 +56,7 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
     private final ActiveServices services;
     private final PolicyRouting routing;
     private final MultiThreadIoEventLoopGroup loops;
-    private final List<TunQueue> queues = new ArrayList<>();
+    private final List<PacketQueue> queues = new ArrayList<>();
     private final FlowSyncBridge bridge;
     private JGroupsReplicator replicator;
     /** Whole-table walks (sync refresh) run here, never on an event loop that forwards packets. */
@@ -83,7 +88,12 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
      *                   whose message says what failed and what to do; nothing is left behind
      */
     public static Dataplane start(TandemConfig config) throws Exception {
-        Epoll.ensureAvailability();
+        boolean uring = config.dataplane().io() == IoEngine.IO_URING;
+        if (uring) {
+            IoUring.ensureAvailability();
+        } else {
+            Epoll.ensureAvailability();
+        }
         var c = config.conntrack();
         SnatPortPools pools = new SnatPortPools(c.snatPorts().first(), c.snatPorts().last());
         VersionClock versions = new VersionClock();
@@ -92,21 +102,31 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
         ActiveServices services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
         FragmentTable fragments = new FragmentTable(4096, c.fragmentLifetime().toMillis());
         int queueCount = config.dataplane().effectiveQueues();
-        TunDevice tun = TunDevice.open(config.dataplane().tunName(), queueCount, config.dataplane().offload());
+        TunDevice tun = TunDevice.open(config.dataplane().tunName(), queueCount, config.dataplane().offload(), uring);
         PolicyRouting routing = new PolicyRouting(config.dataplane(), new CommandRunner(), Path.of("/proc/sys"));
-        MultiThreadIoEventLoopGroup loops = new MultiThreadIoEventLoopGroup(queueCount, EpollIoHandler.newFactory());
+        MultiThreadIoEventLoopGroup loops = new MultiThreadIoEventLoopGroup(queueCount,
+                uring ? IoUringIoHandler.newFactory() : EpollIoHandler.newFactory());
         Dataplane dataplane = new Dataplane(config, pools, flows, bridge, services, routing, loops);
         try {
             if (config.sync() != null) {
                 dataplane.startSync(config.sync(), config.node().name());
             }
             for (int fd : tun.queueFds()) {
-                TunQueue queue = new TunQueue(fd, tun.vnetHeader(), new PacketProcessor(flows, fragments, services),
-                        System::currentTimeMillis, PooledByteBufAllocator.DEFAULT);
-                dataplane.queues.add(queue);
+                PacketProcessor processor = new PacketProcessor(flows, fragments, services);
                 IoEventLoop loop = (IoEventLoop) loops.next();
-                IoRegistration registration = loop.register(queue).syncUninterruptibly().getNow();
-                loop.execute(() -> registration.submit(EpollIoOps.EPOLLIN));
+                if (uring) {
+                    UringTunQueue queue = new UringTunQueue(fd, tun.vnetHeader(), processor, System::currentTimeMillis,
+                            PooledByteBufAllocator.DEFAULT);
+                    dataplane.queues.add(queue);
+                    IoRegistration registration = loop.register(queue).syncUninterruptibly().getNow();
+                    loop.execute(() -> queue.start(registration));
+                } else {
+                    TunQueue queue = new TunQueue(fd, tun.vnetHeader(), processor, System::currentTimeMillis,
+                            PooledByteBufAllocator.DEFAULT);
+                    dataplane.queues.add(queue);
+                    IoRegistration registration = loop.register(queue).syncUninterruptibly().getNow();
+                    loop.execute(() -> registration.submit(EpollIoOps.EPOLLIN));
+                }
             }
             routing.apply(services.current().services());
         } catch (Exception e) {
@@ -118,8 +138,9 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
                 EXPIRY_TICK_MILLIS, EXPIRY_TICK_MILLIS, TimeUnit.MILLISECONDS);
         long statsMillis = config.dataplane().statsInterval().toMillis();
         loops.next().scheduleAtFixedRate(dataplane::logCounters, statsMillis, statsMillis, TimeUnit.MILLISECONDS);
-        LOG.info("serving {} services on {} with {} queues (offloads: {}); flow table {} flows ({} MB)", config.services().size(),
-                config.dataplane().tunName(), queueCount, tun.offloads(), flows.capacity(), flows.memoryFootprintBytes() >> 20);
+        LOG.info("serving {} services on {} with {} queues ({}, offloads: {}); flow table {} flows ({} MB)", config.services().size(),
+                config.dataplane().tunName(), queueCount, uring ? "io_uring" : "epoll", tun.offloads(), flows.capacity(),
+                flows.memoryFootprintBytes() >> 20);
         return dataplane;
     }
 
@@ -293,7 +314,7 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
     @Override
     public DataplaneCounters counters() {
         DataplaneCounters total = new DataplaneCounters();
-        for (TunQueue q : queues) {
+        for (PacketQueue q : queues) {
             q.processor().counters().addTo(total);
         }
         return total;
@@ -307,8 +328,8 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
                 drops.append(' ').append(reason.label()).append('=').append(c.drops(reason));
             }
         }
-        long writeErrors = queues.stream().mapToLong(TunQueue::writeErrors).sum();
-        long backlogDrops = queues.stream().mapToLong(TunQueue::backlogDrops).sum();
+        long writeErrors = queues.stream().mapToLong(PacketQueue::writeErrors).sum();
+        long backlogDrops = queues.stream().mapToLong(PacketQueue::backlogDrops).sum();
         LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}"
                         + " tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
@@ -332,7 +353,7 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
             replicator.close(); // leaves the peer; the table stays as it is
         }
         loops.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
-        for (TunQueue q : queues) {
+        for (PacketQueue q : queues) {
             try {
                 q.close();
             } catch (Exception e) {

@@ -50,6 +50,9 @@ class ConfigLoaderTest {
         assertEquals(HashKey.FIVE_TUPLE, web.hashKey());
         assertEquals(1, web.backends().get(0).weight());
         assertEquals(120_000, config.conntrack().flowTimeouts().millis(FlowState.TCP_TIME_WAIT));
+        assertEquals(IoEngine.EPOLL, config.dataplane().io());
+        assertEquals(IoEngine.IO_URING, ConfigLoader.parse(MINIMAL.replace("  back_interface: back\n",
+                "  back_interface: back\n  io: io_uring\n"), "test").dataplane().io());
     }
 
     @Test
@@ -76,6 +79,9 @@ class ConfigLoaderTest {
                 Arguments.of("vip: 198.18.0.100",
                         "vip: lb.example.com",
                         "services[0].vip: 'lb.example.com' is not an IPv4 address (a.b.c.d)"),
+                Arguments.of("  back_interface: back\n",
+                        "  back_interface: back\n  io: kqueue\n",
+                        "dataplane.io: 'kqueue' is not a valid io engine (epoll, io_uring)"),
                 Arguments.of("    vip: 198.18.0.100\n",
                         "    vip: 198.18.0.100\n    protocol: sctp\n",
                         "services[0].protocol: 'sctp' is not a valid protocol (tcp, udp)"),

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 
 import java.nio.file.Files;
@@ -27,9 +28,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * One tandemd in a namespace between a client and backends, carrying real TCP, UDP and ICMP
- * through its TUN device as a full NAT (scripts/lab draws the topology).
+ * through its TUN device as a full NAT (scripts/lab draws the topology), with the default
+ * epoll engine.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class SingleNodeDataplaneIT {
     private static final String CONFIG = """
             node: { name: lb1 }
@@ -64,18 +67,23 @@ class SingleNodeDataplaneIT {
                   - { address: 198.19.1.21, port: 8080 }
             """;
 
-    private static NamespaceLab lab;
-    private static Path configFile;
-    private static Process tandemd;
+    private NamespaceLab lab;
+    private Path configFile;
+    private Process tandemd;
+
+    /** The data plane's I/O engine under test ({@code dataplane.io}); {@link SingleNodeIoUringDataplaneIT} overrides it. */
+    String ioEngine() {
+        return "epoll";
+    }
 
     /** The control socket in the lab's directory, not the box's /run. */
-    private static String withControl(String yaml) {
-        return yaml + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n";
+    private String withControl(String yaml) {
+        return yaml.replace("  queues: 2\n", "  queues: 2\n  io: " + ioEngine() + "\n") + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n";
     }
 
     @BeforeAll
-    static void startLab() throws Exception {
-        lab = NamespaceLab.up("tsn");
+    void startLab() throws Exception {
+        lab = NamespaceLab.up(ioEngine().equals("epoll") ? "tsn" : "tsu");
         try {
             configFile = lab.logs().resolve("tandem.yaml");
             Files.writeString(configFile, withControl(CONFIG));
@@ -87,6 +95,7 @@ class SingleNodeDataplaneIT {
             tandemd = lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
                     "--config", configFile.toString());
             lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(30));
+            lab.awaitLog("tandemd.log", "queues (" + ioEngine() + ",", Duration.ofSeconds(1));
             for (String b : List.of("b1", "b2", "b3", "far")) {
                 lab.awaitLog(b + "-tcp.log", "listening", Duration.ofSeconds(30));
             }
@@ -98,14 +107,14 @@ class SingleNodeDataplaneIT {
     }
 
     @AfterAll
-    static void stopLab() throws Exception {
+    void stopLab() throws Exception {
         if (lab != null) {
             lab.close();
             lab = null;
         }
     }
 
-    private static List<String> tcpClients(String log, int port, int connections, int bytes, int holdMillis) throws Exception {
+    private List<String> tcpClients(String log, int port, int connections, int bytes, int holdMillis) throws Exception {
         Process clients = lab.traffic("client", log, "tcp-clients", "198.18.0.100", Integer.toString(port),
                 Integer.toString(connections), Integer.toString(bytes), Integer.toString(holdMillis), "60");
         int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(90));

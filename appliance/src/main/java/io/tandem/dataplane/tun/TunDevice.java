@@ -61,6 +61,14 @@ public final class TunDevice implements AutoCloseable {
      * Refused offloads fall back to fewer, never to failure; {@link #offloads()} says which.
      */
     public static TunDevice open(String name, int queues, boolean offload) throws TunException {
+        return open(name, queues, offload, false);
+    }
+
+    /**
+     * As {@link #open(String, int, boolean)}; {@code blocking} descriptors are for io_uring,
+     * which waits for a packet itself (on a non-blocking one every read ends at once in EAGAIN).
+     */
+    public static TunDevice open(String name, int queues, boolean offload, boolean blocking) throws TunException {
         if (name.isEmpty() || name.getBytes(StandardCharsets.US_ASCII).length >= IFNAMSIZ) {
             throw new TunException("TUN device name '" + name + "' must be 1-15 characters");
         }
@@ -70,7 +78,8 @@ public final class TunDevice implements AutoCloseable {
         List<Integer> fds = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             for (int q = 0; q < queues; q++) {
-                int fd = LinuxCalls.open(CLONE_DEVICE.toString(), LinuxCalls.O_RDWR | LinuxCalls.O_NONBLOCK | LinuxCalls.O_CLOEXEC);
+                int fd = LinuxCalls.open(CLONE_DEVICE.toString(),
+                        LinuxCalls.O_RDWR | (blocking ? 0 : LinuxCalls.O_NONBLOCK) | LinuxCalls.O_CLOEXEC);
                 fds.add(fd);
                 MemorySegment ifreq = arena.allocate(IFREQ_SIZE);
                 byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
@@ -123,7 +132,7 @@ public final class TunDevice implements AutoCloseable {
         return name;
     }
 
-    /** One file descriptor per queue, non-blocking. */
+    /** One file descriptor per queue (non-blocking unless opened for io_uring). */
     public List<Integer> queueFds() {
         return queueFds;
     }

@@ -26,7 +26,7 @@ import java.util.function.LongSupplier;
  * reading pauses and EPOLLOUT is asked for until the backlog is written — the only time
  * EPOLLOUT is registered.
  */
-public final class TunQueue implements EpollIoHandle {
+public final class TunQueue implements EpollIoHandle, PacketQueue {
     /** Packets read per readiness event before yielding the event loop to others. */
     static final int BATCH = 64;
     static final int BACKLOG_LIMIT = 1024;
