@@ -7,7 +7,10 @@ import io.tandem.control.OperatorInterfaces;
 import io.tandem.events.EventLog;
 import io.tandem.control.PidFile;
 import io.tandem.dataplane.Dataplane;
+import io.tandem.config.HaMode;
+import io.tandem.dataplane.netsetup.CommandRunner;
 import io.tandem.ha.HaNode;
+import io.tandem.ha.RouteAnnouncer;
 import io.tandem.health.HealthMonitor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,9 +54,12 @@ public final class TandemDaemon {
             dataplane = Dataplane.start(config);
             parts.push(dataplane);
             EventLog events = new EventLog();
+            RouteAnnouncer announcer = config.ha() == null || config.ha().mode() != HaMode.BGP ? null
+                    : new RouteAnnouncer(config.dataplane().tunName(), config.ha().bgp().announceTable(),
+                            dataplane::announcedAddresses, new CommandRunner());
             HaNode ha = config.ha() == null ? null : HaNode.start(config.node().name(), config.ha(), dataplane::setActive,
                     dataplane.replicator(), dataplane::flowCount, events, new HaNode.SharedSettings(dataplane::configFingerprint,
-                            dataplane::drained, dataplane::drainSeq, dataplane::adoptDrained));
+                            dataplane::drained, dataplane::drainSeq, dataplane::adoptDrained), announcer);
             if (ha != null) {
                 parts.push(ha);
             }

@@ -30,7 +30,8 @@ import java.util.concurrent.Callable;
         subcommands = {PairCommands.Status.class, PairCommands.Sync.class, PairCommands.Failover.class, PairCommands.Takeover.class,
                 TableCommands.Flows.class, TableCommands.Services.class, TableCommands.Backends.class, TableCommands.Events.class,
                 TableCommands.Drain.class, TableCommands.Undrain.class, TableCommands.Reload.class, TableCommands.Config.class,
-                TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class, TandemCtl.Completion.class})
+                TandemCtl.Keygen.class, TandemCtl.Routing.class, TandemCtl.KeepalivedConf.class, TandemCtl.BirdConf.class,
+                TandemCtl.Completion.class})
 public final class TandemCtl implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -93,6 +94,15 @@ public final class TandemCtl implements Callable<Integer> {
         @Override
         String render(TandemConfig config) throws Exception {
             return KeepalivedConfig.render(config);
+        }
+    }
+
+    /** Prints BIRD 2's configuration for this box (BGP mode), rendered from the tandem config. */
+    @Command(name = "bird-config", description = "Print bird.conf for this box (ha.mode: bgp), rendered from the tandem config.")
+    static final class BirdConf extends FromConfig {
+        @Override
+        String render(TandemConfig config) {
+            return io.tandem.ha.BirdConfig.render(config);
         }
     }
 

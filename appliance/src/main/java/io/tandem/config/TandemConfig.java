@@ -25,7 +25,7 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
             sync.validate("sync", errors);
         }
         if (ha != null) {
-            ha.validate("ha", errors);
+            ha.validate("ha", errors, dataplane.routeTable());
         }
         conntrack.validate("conntrack", errors);
         control.validate("control", errors);

@@ -181,6 +181,17 @@ public final class Dataplane implements DataplaneView, AutoCloseable {
         return replicator;
     }
 
+    /** BGP mode: the VIPs and SNAT addresses of the running services, each once. */
+    public io.tandem.ha.RouteAnnouncer.Addresses announcedAddresses() {
+        java.util.Set<Integer> vips = new java.util.LinkedHashSet<>();
+        java.util.Set<Integer> snats = new java.util.LinkedHashSet<>();
+        for (io.tandem.balancer.Service s : services.current().services()) {
+            vips.add(s.vip());
+            snats.add(s.snatAddress());
+        }
+        return new io.tandem.ha.RouteAnnouncer.Addresses(List.copyOf(vips), List.copyOf(snats));
+    }
+
     /** Flows tracked now, local and replicated. */
     @Override
     public int flowCount() {

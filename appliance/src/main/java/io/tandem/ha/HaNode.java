@@ -72,6 +72,8 @@ public final class HaNode implements PairControl, AutoCloseable {
 
     private final String self;
     private final HaConfig ha;
+    /** BGP mode: the routes BIRD announces; null in VRRP mode. */
+    private final RouteAnnouncer announcer;
     private final RoleController controller;
     private final TrackFile trackFile;
     private final FlowReplicator replicator;
@@ -90,7 +92,8 @@ public final class HaNode implements PairControl, AutoCloseable {
     private boolean inSplitBrain;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
-                   LongSupplier flowCount, EventLog events, SharedSettings shared) {
+                   LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer) {
+        this.announcer = announcer;
         this.events = events;
         this.shared = shared;
         this.self = self;
@@ -107,16 +110,28 @@ public final class HaNode implements PairControl, AutoCloseable {
      */
     public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
                                LongSupplier flowCount, EventLog events, SharedSettings shared) throws IOException, InterruptedException {
+        return start(self, ha, setActive, replicator, flowCount, events, shared, null);
+    }
+
+    /**
+     * @param announcer BGP mode ({@code ha.mode: bgp}): the election runs here instead of in
+     *                  keepalived, and the announcer tells BIRD what to announce
+     */
+    public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
+                               LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer)
+            throws IOException, InterruptedException {
         TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
         RoleController controller = new RoleController(trackFile, self, ha.priority(), setActive, events);
-        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared);
-        new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
-            try {
-                controller.onVrrp(state);
-            } catch (IOException e) {
-                LOG.error("role change to {} failed: {}", state, e.toString());
-            }
-        }).start();
+        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer);
+        if (announcer == null) {
+            new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
+                try {
+                    controller.onVrrp(state);
+                } catch (IOException e) {
+                    LOG.error("role change to {} failed: {}", state, e.toString());
+                }
+            }).start();
+        }
         node.poller.scheduleWithFixedDelay(node::tick, 0, TICK_MILLIS, TimeUnit.MILLISECONDS);
         return node;
     }
@@ -135,12 +150,31 @@ public final class HaNode implements PairControl, AutoCloseable {
                 }
             }
             controller.onSync(sync == null || (sync.peerConnected() && Boolean.TRUE.equals(sync.digestsEqual())));
+            if (announcer != null) {
+                elect(sync, p);
+            }
             announce(sync);
             noteSplitBrain();
         } catch (IOException e) {
             LOG.error("track file: {}", e.toString());
         } catch (RuntimeException e) {
             LOG.error("HA tick failed", e);
+        }
+    }
+
+    /** BGP mode: the election keepalived holds in VRRP mode, then the announcements that follow from the role. */
+    private void elect(SyncStatus sync, NodeStatus p) throws IOException {
+        boolean peerAlive = sync != null && sync.peerConnected() && p != null
+                && System.currentTimeMillis() - peerReceivedAtMillis <= HandOverCheck.PEER_STALE_MILLIS;
+        int mine = controller.effectivePriority();
+        VrrpState.State state = BgpElection.decide(self, mine, p, peerAlive);
+        if (state != controller.vrrp()) {
+            controller.onVrrp(new VrrpState("bgp", state, mine));
+        }
+        try {
+            announcer.apply(controller.role());
+        } catch (io.tandem.dataplane.netsetup.CommandRunner.SetupException e) {
+            LOG.error("bgp: announce table: {}", e.getMessage());
         }
     }
 
@@ -268,6 +302,9 @@ public final class HaNode implements PairControl, AutoCloseable {
         String message = forced
                 ? "forced: keepalived on " + self + " goes to FAULT and " + target + " takes the addresses whatever its table holds; "
                 + "connections it lacks will be reset. Run 'tandemctl takeover' on " + self + " to bring it back."
+                : announcer != null
+                ? "handing over to " + target + ": " + self + " yields (priority " + KeepalivedConfig.YIELDED_PRIORITY
+                + ", its routes announced with the longer path); the routers move to " + target + " as it announces the shorter"
                 : "handing over to " + target + ": " + self + " yields (VRRP priority " + KeepalivedConfig.YIELDED_PRIORITY
                 + "); " + target + " takes the addresses within a few advert intervals";
         events.add("failover", by + ": " + message);
@@ -358,6 +395,13 @@ public final class HaNode implements PairControl, AutoCloseable {
     @Override
     public void close() {
         poller.shutdownNow();
+        if (announcer != null) {
+            try {
+                announcer.apply(Role.FAULT); // withdrawn before the data plane stops: the routers move first
+            } catch (io.tandem.dataplane.netsetup.CommandRunner.SetupException e) {
+                LOG.warn("bgp: withdrawing on stop: {}", e.getMessage());
+            }
+        }
         try {
             trackFile.holdBack();
         } catch (IOException e) {

@@ -52,6 +52,9 @@ public final class KeepalivedConfig {
         if (ha == null) {
             throw new IllegalArgumentException("the config has no 'ha' section: add one to run the box in a VRRP pair");
         }
+        if (ha.mode() == io.tandem.config.HaMode.BGP) {
+            throw new IllegalArgumentException("ha.mode is bgp: keepalived is not used (tandemctl bird-config renders BIRD's config)");
+        }
         String front = ha.interfaceName() != null ? ha.interfaceName() : config.dataplane().frontInterface();
         Set<String> vips = new LinkedHashSet<>();
         Set<String> snats = new LinkedHashSet<>();

@@ -1,0 +1,90 @@
+package io.tandem.config;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * BGP mode ({@code ha.mode: bgp}): each box announces the VIPs and SNAT addresses as /32
+ * routes to its upstream routers through BIRD 2 ({@code tandemctl bird-config} renders its
+ * configuration); the standby's path is longer by {@code standby_prepend} copies of
+ * {@code local_as}, so the routers prefer the active and fall back to the standby when the
+ * active's routes are withdrawn. tandemd tells BIRD what to announce through the routes it
+ * keeps in {@code announce_table} (see {@code io.tandem.ha.RouteAnnouncer}).
+ *
+ * @param routerId BIRD's router id (default: the first neighbor's local address)
+ * @param holdTime the BGP hold time: how long a silent session lives (RFC 4271 §4.2; at least 3 s)
+ */
+public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepend, Integer announceTable,
+                        Duration holdTime, BfdConfig bfd, List<Neighbor> neighbors) {
+    public BgpConfig {
+        standbyPrepend = standbyPrepend == null ? 3 : standbyPrepend;
+        announceTable = announceTable == null ? 101 : announceTable;
+        holdTime = holdTime == null ? Duration.ofSeconds(3) : holdTime;
+        bfd = bfd == null ? new BfdConfig(null, null, null) : bfd;
+        neighbors = neighbors == null ? List.of() : List.copyOf(neighbors);
+    }
+
+    /** What a session carries: the VIPs (towards the clients), the SNAT addresses (towards the backends) or both. */
+    public enum Announce {
+        @JsonProperty("vips") VIPS,
+        @JsonProperty("snat") SNAT,
+        @JsonProperty("all") ALL
+    }
+
+    /** One BGP session to an upstream router. */
+    public record Neighbor(Ipv4Address address, @JsonProperty("as") Long as, Ipv4Address localAddress, Announce announce) {
+        public Neighbor {
+            announce = announce == null ? Announce.ALL : announce;
+        }
+    }
+
+    /** Bidirectional Forwarding Detection on every session (RFC 5880): a dead box is noticed in interval × multiplier. */
+    public record BfdConfig(Boolean enabled, Duration interval, Integer multiplier) {
+        public BfdConfig {
+            enabled = enabled == null ? Boolean.FALSE : enabled;
+            interval = interval == null ? Duration.ofMillis(100) : interval;
+            multiplier = multiplier == null ? 3 : multiplier;
+        }
+    }
+
+    public Ipv4Address effectiveRouterId() {
+        return routerId != null ? routerId : neighbors.isEmpty() ? null : neighbors.getFirst().localAddress();
+    }
+
+    void validate(String path, List<String> errors, int routeTable) {
+        asNumber(localAs, path + ".local_as", errors);
+        if (standbyPrepend < 1 || standbyPrepend > 10) {
+            errors.add(path + ".standby_prepend: " + standbyPrepend + " is not within 1-10");
+        }
+        if (announceTable < 1 || announceTable == 253 || announceTable == 254 || announceTable == 255 || announceTable == routeTable) {
+            errors.add(path + ".announce_table: " + announceTable + " is not a free table id (not 253-255, not dataplane.route_table)");
+        }
+        if (holdTime.toSeconds() < 3 || holdTime.toSeconds() > 65535 || holdTime.toMillis() % 1000 != 0) {
+            errors.add(path + ".hold_time: " + holdTime.toMillis() + " ms is not a BGP hold time (whole seconds, 3-65535; RFC 4271 §4.2)");
+        }
+        if (bfd.enabled() && (bfd.interval().toMillis() < 10 || bfd.multiplier() < 1 || bfd.multiplier() > 255)) {
+            errors.add(path + ".bfd: interval " + bfd.interval().toMillis() + " ms and multiplier " + bfd.multiplier()
+                    + " are not usable (at least 10 ms; 1-255)");
+        }
+        if (neighbors.isEmpty()) {
+            errors.add(path + ".neighbors: at least one upstream router is required");
+        }
+        for (int i = 0; i < neighbors.size(); i++) {
+            Neighbor n = neighbors.get(i);
+            String at = path + ".neighbors[" + i + "]";
+            ConfigChecks.required(n.address(), at + ".address", errors);
+            ConfigChecks.required(n.localAddress(), at + ".local_address", errors);
+            asNumber(n.as(), at + ".as", errors);
+        }
+    }
+
+    private static void asNumber(Long as, String path, List<String> errors) {
+        if (as == null) {
+            errors.add(path + ": required");
+        } else if (as < 1 || as > 4_294_967_294L || as == 23456) {
+            errors.add(path + ": " + as + " is not an AS number (1-4294967294, not 23456; RFC 6793)");
+        }
+    }
+}

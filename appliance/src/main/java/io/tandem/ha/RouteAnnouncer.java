@@ -1,0 +1,97 @@
+package io.tandem.ha;
+
+import io.tandem.dataplane.netsetup.CommandRunner;
+import io.tandem.packet.Ipv4;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * BGP mode: what this box announces, said to BIRD through the kernel. For each VIP and SNAT
+ * address tandemd keeps one route in the announce table, through its TUN device:
+ * <pre>
+ * ip route replace VIP/32  dev TUN table A proto 200 (active) | 201 (standby)
+ * ip route replace SNAT/32 dev TUN table A proto 202 (active) | 203 (standby)
+ * </pre>
+ * BIRD imports the table and exports by protocol number ({@link BirdConfig}): the active's
+ * routes as they are, the standby's with a longer AS path; none while the box resyncs or is
+ * at fault. A replace changes the protocol in place, so a role change never withdraws in
+ * between. No rule looks the table up: it steers nothing, it only says what to announce. When
+ * tandemd dies, however hard, its TUN device goes and the kernel removes these routes with it:
+ * the announcements end without anyone's help.
+ */
+public final class RouteAnnouncer {
+    public static final int VIP_ACTIVE = 200;
+    public static final int VIP_STANDBY = 201;
+    public static final int SNAT_ACTIVE = 202;
+    public static final int SNAT_STANDBY = 203;
+    private static final Logger LOG = LoggerFactory.getLogger(RouteAnnouncer.class);
+
+    /** The addresses to announce now: VIPs and SNAT addresses of the running services. */
+    public record Addresses(List<Integer> vips, List<Integer> snats) {
+    }
+
+    private final String tunName;
+    private final int table;
+    private final Supplier<Addresses> addresses;
+    private final CommandRunner runner;
+    private Role announced;
+    private Addresses routed = new Addresses(List.of(), List.of());
+
+    public RouteAnnouncer(String tunName, int table, Supplier<Addresses> addresses, CommandRunner runner) {
+        this.tunName = tunName;
+        this.table = table;
+        this.addresses = addresses;
+        this.runner = runner;
+    }
+
+    /** Makes the announce table say what {@code role} announces; does nothing if it already does. */
+    public synchronized void apply(Role role) throws CommandRunner.SetupException {
+        Addresses now = addresses.get();
+        boolean announce = role == Role.ACTIVE || role == Role.STANDBY;
+        if (role == announced && now.equals(routed)) {
+            return;
+        }
+        List<Integer> keep = new ArrayList<>();
+        if (announce) {
+            for (int vip : now.vips()) {
+                replace(vip, role == Role.ACTIVE ? VIP_ACTIVE : VIP_STANDBY);
+                keep.add(vip);
+            }
+            for (int snat : now.snats()) {
+                replace(snat, role == Role.ACTIVE ? SNAT_ACTIVE : SNAT_STANDBY);
+                keep.add(snat);
+            }
+        }
+        for (int gone : union(routed)) {
+            if (!keep.contains(gone)) {
+                runner.run(List.of("ip", "route", "del", Ipv4.format(gone) + "/32", "table", Integer.toString(table)));
+            }
+        }
+        if (role != announced) {
+            LOG.info("bgp: {}", announce ? "announcing as " + role + (role == Role.ACTIVE ? "" : " (longer path)")
+                    : "announcing nothing while " + role);
+        }
+        announced = role;
+        routed = announce ? now : new Addresses(List.of(), List.of());
+    }
+
+    /** What the table says now: the role announced, or null before the first {@link #apply}. */
+    public synchronized Role announced() {
+        return announced;
+    }
+
+    private void replace(int address, int proto) throws CommandRunner.SetupException {
+        runner.require(List.of("ip", "route", "replace", Ipv4.format(address) + "/32", "dev", tunName,
+                "table", Integer.toString(table), "proto", Integer.toString(proto)));
+    }
+
+    private static List<Integer> union(Addresses a) {
+        List<Integer> all = new ArrayList<>(a.vips());
+        all.addAll(a.snats());
+        return all;
+    }
+}

@@ -1,0 +1,222 @@
+package io.tandem.e2e;
+
+import io.tandem.config.ConfigLoader;
+import io.tandem.ha.BirdConfig;
+import io.tandem.lab.NamespaceLab;
+import io.tandem.statesync.SyncKeys;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * BGP mode end to end (scripts/lab-bgp): the pair behind a router running BIRD 2, each box
+ * running tandemd and BIRD with the configuration {@code tandemctl bird-config} renders. The
+ * active announces the VIP and the SNAT address as they are, the standby with a longer AS
+ * path; 200 TCP connections echo every 20 ms through the router. The active dies hard (tandemd
+ * and BIRD SIGKILLed, its links down): the router's session to it ends — after BFD's
+ * 3 × 100 ms, or the 3 s hold time without BFD — its routes go, the standby's path takes over,
+ * and every connection carries on. And {@code tandemctl failover} moves the traffic with no
+ * loss. Each case prints survivors and the longest stall.
+ */
+class BgpPairIT {
+    private static final String VIP = "198.18.10.100";
+    private static final String SNAT = "198.19.10.100";
+    private static final String BOX = """
+            node: { name: %1$s }
+            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
+            conntrack: { max_flows: 65536 }
+            sync:
+              bind_address: 198.18.2.%2$d
+              peer: 198.18.2.%3$d
+              key_file: %4$s
+              digest_interval: 300ms
+              refresh_interval: 5s
+              remote_hold: 60s
+            ha:
+              mode: bgp
+              priority: %5$d
+              track_file: %6$s/%1$s.track
+              bgp:
+                local_as: 65001
+                hold_time: 3s
+                bfd: { enabled: %7$s, interval: 100ms, multiplier: 3 }
+                neighbors:
+                  - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.%2$d, announce: vips }
+                  - { address: 198.19.0.254, as: 65000, local_address: 198.19.0.%2$d, announce: snat }
+            control: { socket: %6$s/%1$s.sock, http: "off" }
+            services:
+              - name: echo
+                vip: 198.18.10.100
+                port: 7000
+                snat_address: 198.19.10.100
+                backends:
+                  - { address: 198.19.0.11, port: 7000 }
+                  - { address: 198.19.0.12, port: 7000 }
+                  - { address: 198.19.0.13, port: 7000 }
+            """;
+    /** The upstream router: eBGP to both boxes on both LANs, best routes into its kernel. */
+    private static final String ROUTER = """
+            log stderr all;
+            router id 198.18.0.254;
+            protocol device { scan time 10; }
+            protocol kernel { ipv4 { import none; export all; }; }
+            %1$s
+            template bgp box {
+              local as 65000;
+              hold time 3;
+              keepalive time 1;
+              connect retry time 2;
+              %2$s
+              ipv4 { import all; export none; };
+            }
+            protocol bgp lb1_front from box { local 198.18.0.254 as 65000; neighbor 198.18.0.1 as 65001; }
+            protocol bgp lb2_front from box { local 198.18.0.254 as 65000; neighbor 198.18.0.2 as 65001; }
+            protocol bgp lb1_back from box { local 198.19.0.254 as 65000; neighbor 198.19.0.1 as 65001; }
+            protocol bgp lb2_back from box { local 198.19.0.254 as 65000; neighbor 198.19.0.2 as 65001; }
+            """;
+    private static final String BFD = "protocol bfd { interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }";
+
+    @Test
+    void withBfdEveryFlowSurvivesTheActivesHardDeath() throws Exception {
+        hardDeath("tbb", true, 3_000);
+    }
+
+    @Test
+    void withoutBfdTheHoldTimeEndsTheSessionAndEveryFlowStillSurvives() throws Exception {
+        hardDeath("tbh", false, 10_000);
+    }
+
+    @Test
+    void tandemctlFailoverMovesTheRoutesWithoutLoss() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tbf", "scripts/lab-bgp")) {
+            Process[][] boxes = startPair(lab, true);
+            Process clients = startClients(lab);
+            NamespaceLab.Outcome failover = PairLab.tandemctl(lab, "lb1", "failover");
+            System.out.println("tandemctl failover on lb1 (bgp):\n" + failover.output());
+            assertEquals(0, failover.exit(), failover.output());
+            assertTrue(failover.output().contains("lb1 is STANDBY, lb2 is ACTIVE"), failover.output());
+            awaitRouterPrefers(lab, "198.18.0.2", "198.19.0.2");
+            assertTrue(boxes[0][0].isAlive(), "lb1 carries on as the standby");
+            assertEverySurvived(lab, clients, "tandemctl failover on lb1", 3_000);
+        }
+    }
+
+    /** The active dies hard; the router must move to the standby's path and keep every flow. */
+    private static void hardDeath(String prefix, boolean bfd, long maxStallMillis) throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-bgp")) {
+            Process[][] boxes = startPair(lab, bfd);
+            Process clients = startClients(lab);
+            for (Process p : boxes[0]) {
+                p.destroyForcibly();
+            }
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
+            awaitRouterPrefers(lab, "198.18.0.2", "198.19.0.2");
+            lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
+            assertEverySurvived(lab, clients, "SIGKILL of the active, BFD " + (bfd ? "on" : "off"), maxStallMillis);
+        }
+    }
+
+    /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY; the router prefers lb1's path. Returns {tandemd, bird} per box. */
+    private static Process[][] startPair(NamespaceLab lab, boolean bfd) throws Exception {
+        Path key = lab.logs().resolve("sync.p12");
+        SyncKeys.generate(key, "tandem".toCharArray());
+        for (String b : List.of("b1", "b2", "b3")) {
+            lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+        }
+        Path routerConf = lab.logs().resolve("router-bird.conf");
+        Files.writeString(routerConf, ROUTER.formatted(bfd ? BFD : "", bfd ? "bfd on;" : ""));
+        startBird(lab, "router", routerConf);
+        Process[] lb1 = startBox(lab, "lb1", 1, 2, 150, key, bfd);
+        lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+        Process[] lb2 = startBox(lab, "lb2", 2, 1, 100, key, bfd);
+        lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+        awaitRouterPrefers(lab, "198.18.0.1", "198.19.0.1");
+        String routes = birdc(lab, "router", "show route " + VIP + "/32 all");
+        assertTrue(routes.contains("65001 65001 65001 65001"), "the standby's path, 3 times prepended, is there too:\n" + routes);
+        return new Process[][] {lb1, lb2};
+    }
+
+    private static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key, boolean bfd)
+            throws Exception {
+        Path config = lab.logs().resolve(name + ".yaml");
+        Files.writeString(config, BOX.formatted(name, self, peer, key, priority, lab.logs(), bfd));
+        Process tandemd = lab.start(name, name + ".log", "env", "TANDEMD_JAVA_OPTS=" + PairLab.UNIT_JAVA_OPTS,
+                lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(), "--config", config.toString());
+        lab.awaitLog(name + ".log", "running", Duration.ofSeconds(60));
+        // BIRD's configuration as the package renders it; logging to the test's log instead of syslog.
+        Path birdConf = lab.logs().resolve(name + "-bird.conf");
+        Files.writeString(birdConf, BirdConfig.render(ConfigLoader.load(config)).replace("log syslog all;", "log stderr all;"));
+        Process bird = startBird(lab, name, birdConf);
+        return new Process[] {tandemd, bird};
+    }
+
+    /** Checks the configuration with BIRD's own parser, then runs BIRD in the foreground in {@code ns}. */
+    private static Process startBird(NamespaceLab lab, String ns, Path conf) throws Exception {
+        NamespaceLab.Outcome parsed = lab.outcome(ns, Duration.ofSeconds(10), "bird", "-p", "-c", conf.toString());
+        assertEquals(0, parsed.exit(), "bird -p accepts " + conf.getFileName() + ":\n" + parsed.output() + "\n" + Files.readString(conf));
+        Process bird = lab.start(ns, ns + "-bird.log", "bird", "-f", "-c", conf.toString(),
+                "-s", lab.logs().resolve(ns + "-bird.ctl").toString(), "-P", lab.logs().resolve(ns + "-bird.pid").toString());
+        NamespaceLab.await(() -> Files.exists(lab.logs().resolve(ns + "-bird.ctl")), Duration.ofSeconds(10),
+                () -> "BIRD's control socket in " + ns + ":\n" + lab.log(ns + "-bird.log"));
+        return bird;
+    }
+
+    private static String birdc(NamespaceLab lab, String ns, String command) throws Exception {
+        List<String> argv = new java.util.ArrayList<>(List.of("birdc", "-s", lab.logs().resolve(ns + "-bird.ctl").toString()));
+        argv.addAll(List.of(command.split(" ")));
+        return lab.outcome(ns, Duration.ofSeconds(10), argv.toArray(String[]::new)).output();
+    }
+
+    /** Waits until the router's kernel routes the VIP and the SNAT address to the given box. */
+    private static void awaitRouterPrefers(NamespaceLab lab, String vipNextHop, String snatNextHop) {
+        String[] last = {""};
+        NamespaceLab.await(() -> {
+            try {
+                last[0] = lab.run("router", Duration.ofSeconds(5), "ip", "route", "show", VIP + "/32")
+                        + lab.run("router", Duration.ofSeconds(5), "ip", "route", "show", SNAT + "/32");
+                return last[0].contains("via " + vipNextHop) && last[0].contains("via " + snatNextHop);
+            } catch (Exception e) {
+                last[0] = e.toString();
+                return false;
+            }
+        }, Duration.ofSeconds(30), () -> "the router routing " + VIP + " via " + vipNextHop + " and " + SNAT + " via " + snatNextHop
+                + ", now:\n" + last[0] + "\nrouter BIRD:\n" + safeBirdc(lab));
+    }
+
+    private static String safeBirdc(NamespaceLab lab) {
+        try {
+            return birdc(lab, "router", "show protocols") + birdc(lab, "router", "show route all");
+        } catch (Exception e) {
+            return e.toString();
+        }
+    }
+
+    /** 200 connections through the router, each echoing every 20 ms for 30 s; returns once the standby holds them. */
+    private static Process startClients(NamespaceLab lab) throws Exception {
+        Process clients = lab.traffic("client", "clients.log", "echo-clients", VIP, "7000", "200", "20", "30");
+        NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20),
+                () -> "the standby holding the 200 flows:\n" + lab.log("lb2.log") + "\nclients:\n" + lab.log("clients.log"));
+        return clients;
+    }
+
+    private static void assertEverySurvived(NamespaceLab lab, Process clients, String what, long maxStallMillis) throws Exception {
+        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
+        String summary = lab.lastLine("clients.log", "summary");
+        System.out.println("bgp failover (" + what + "): " + summary);
+        assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb2:\n" + lab.log("lb2.log"));
+        Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
+        assertTrue(m.find(), summary);
+        assertEquals("200/200", m.group(1) + "/" + m.group(2), summary);
+        assertTrue(Long.parseLong(m.group(3)) < maxStallMillis, "longest stall under " + maxStallMillis + " ms: " + summary);
+    }
+}
