@@ -1,0 +1,71 @@
+package io.tandem.ha;
+
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.TandemConfig;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BirdConfigTest {
+    static final String BGP_BOX = """
+            node: { name: lb1 }
+            dataplane: { front_interface: front, back_interface: back }
+            sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, key_file: /etc/tandem/sync.p12 }
+            ha:
+              mode: bgp
+              priority: 150
+              bgp:
+                local_as: 65001
+                standby_prepend: 2
+                hold_time: 6s
+                bfd: { enabled: true, interval: 50ms, multiplier: 4 }
+                neighbors:
+                  - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.1, announce: vips }
+                  - { address: 198.19.0.254, as: 4200000000, local_address: 198.19.0.1 }
+            services:
+              - { name: web, vip: 198.18.10.100, port: 80, snat_address: 198.19.10.100, backends: [ { address: 198.19.0.11, port: 8080 } ] }
+            """;
+
+    @Test
+    void eachSessionCarriesItsAddressesAndTheStandbysPathIsLonger() throws Exception {
+        String bird = BirdConfig.render(ConfigLoader.parse(BGP_BOX, "test"));
+        assertTrue(bird.contains("router id 198.18.0.1;"), bird);
+        assertTrue(bird.contains("kernel table 101;\n  learn;"), bird);
+        assertTrue(bird.contains("local 198.18.0.1 as 65001;\n  neighbor 198.18.0.254 as 65000;\n  hold time 6;\n  keepalive time 2;"), bird);
+        assertTrue(bird.contains("neighbor 198.19.0.254 as 4200000000;"), bird);
+        assertTrue(bird.contains("export filter tandem_vips;"), bird);
+        assertTrue(bird.contains("export filter tandem_all;"), "announce defaults to all: " + bird);
+        assertTrue(bird.contains("if !(krt_source = 200 || krt_source = 201) then reject;"), bird);
+        assertEquals(3 * 2, bird.split("bgp_path.prepend\\(65001\\);", -1).length - 1, "two prepends in each of three filters");
+        assertTrue(bird.contains("min rx interval 50 ms;") && bird.contains("multiplier 4;") && bird.contains("bfd on;"), bird);
+    }
+
+    @Test
+    void badBgpSettingsNameTheField() {
+        String[][] cases = {
+            {"local_as: 65001", "local_as: 23456", "ha.bgp.local_as: 23456 is not an AS number (1-4294967294, not 23456; RFC 6793)"},
+            {"hold_time: 6s", "hold_time: 2s", "ha.bgp.hold_time: 2000 ms is not a BGP hold time (whole seconds, 3-65535; RFC 4271 §4.2)"},
+            {"standby_prepend: 2", "standby_prepend: 0", "ha.bgp.standby_prepend: 0 is not within 1-10"},
+            {", local_address: 198.19.0.1 }", " }", "ha.bgp.neighbors[1].local_address: required"},
+        };
+        for (String[] c : cases) {
+            String bad = BGP_BOX.replace(c[0], c[1]);
+            io.tandem.config.ConfigException e = assertThrows(io.tandem.config.ConfigException.class, () -> ConfigLoader.parse(bad, "test"));
+            assertTrue(e.getMessage().contains(c[2]), e.getMessage());
+        }
+        String noBgp = BGP_BOX.substring(0, BGP_BOX.indexOf("  bgp:")) + BGP_BOX.substring(BGP_BOX.indexOf("services:"));
+        assertTrue(assertThrows(io.tandem.config.ConfigException.class, () -> ConfigLoader.parse(noBgp, "test")).getMessage()
+                .contains("ha.bgp: required with mode bgp"));
+    }
+
+    @Test
+    void withoutBgpModeThereIsNoBirdConfigAndNoKeepalivedConfigInBgpMode() throws Exception {
+        TandemConfig bgp = ConfigLoader.parse(BGP_BOX, "test");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> KeepalivedConfig.render(bgp)).getMessage().contains("bird-config"));
+        TandemConfig alone = ConfigLoader.parse(BGP_BOX.substring(0, BGP_BOX.indexOf("sync:"))
+                + BGP_BOX.substring(BGP_BOX.indexOf("services:")), "test");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> BirdConfig.render(alone)).getMessage().contains("not bgp"));
+    }
+}
