@@ -20,8 +20,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * BGP mode end to end (scripts/lab-bgp): the pair behind a router running BIRD 2, each box
  * running tandemd and BIRD with the configuration {@code tandemctl bird-config} renders. The
  * active announces the VIP and the SNAT address as they are, the standby with a longer AS
- * path; 200 TCP connections echo every 20 ms through the router. The active dies hard (tandemd
- * and BIRD SIGKILLed, its links down): the router's session to it ends — after BFD's
+ * path; 200 TCP connections echo every 20 ms through the router. The active dies hard (its
+ * links down, then tandemd and BIRD SIGKILLed: no FIN reaches the router): the router's
+ * session to it ends — after BFD's
  * 3 × 100 ms, or the 3 s hold time without BFD — its routes go, the standby's path takes over,
  * and every connection carries on. And {@code tandemctl failover} moves the traffic with no
  * loss. Each case prints survivors and the longest stall.
@@ -114,11 +115,12 @@ class BgpPairIT {
         try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-bgp")) {
             Process[][] boxes = startPair(lab, bfd);
             Process clients = startClients(lab);
+            // Links first, as a box losing power: no FIN may tell the router its sessions ended.
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
+            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
             for (Process p : boxes[0]) {
                 p.destroyForcibly();
             }
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
             awaitRouterPrefers(lab, "198.18.0.2", "198.19.0.2");
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
             assertEverySurvived(lab, clients, "SIGKILL of the active, BFD " + (bfd ? "on" : "off"), maxStallMillis);
@@ -141,8 +143,15 @@ class BgpPairIT {
         Process[] lb2 = startBox(lab, "lb2", 2, 1, 100, key, bfd);
         lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
         awaitRouterPrefers(lab, "198.18.0.1", "198.19.0.1");
-        String routes = birdc(lab, "router", "show route " + VIP + "/32 all");
-        assertTrue(routes.contains("65001 65001 65001 65001"), "the standby's path, 3 times prepended, is there too:\n" + routes);
+        String[] routes = {""};
+        NamespaceLab.await(() -> {
+            try {
+                routes[0] = birdc(lab, "router", "show route " + VIP + "/32 all");
+                return routes[0].contains("BGP.as_path: 65001 65001 65001 65001");
+            } catch (Exception e) {
+                return false;
+            }
+        }, Duration.ofSeconds(20), () -> "the standby's path, 3 times prepended, at the router too:\n" + routes[0]);
         return new Process[][] {lb1, lb2};
     }
 
