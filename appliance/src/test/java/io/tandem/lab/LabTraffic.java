@@ -185,22 +185,31 @@ public final class LabTraffic {
             long seed = i;
             results.add(pool.submit(() -> oneConnection(host, port, bytes, holdMillis, seed)));
         }
+        int failures = collect(results, System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds), true);
+        pool.shutdownNow();
+        return failures == 0 ? 0 : 1;
+    }
+
+    /**
+     * Waits for each connection's outcome line until {@code deadlineNanos}; prints every line, or
+     * only the failures; returns how many failed.
+     */
+    private static int collect(List<Future<String>> results, long deadlineNanos, boolean printOk) {
         int failures = 0;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         for (Future<String> f : results) {
             String line;
             try {
-                line = f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                line = f.get(Math.max(1, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (Exception e) {
                 line = "fail ? " + e;
             }
-            if (!line.startsWith("ok")) {
-                failures++;
+            boolean ok = line.startsWith("ok");
+            failures += ok ? 0 : 1;
+            if (printOk || !ok) {
+                System.out.println(line);
             }
-            System.out.println(line);
         }
-        pool.shutdownNow();
-        return failures == 0 ? 0 : 1;
+        return failures;
     }
 
     /** Short connections at a steady rate; exit 1 if any failed. */
@@ -218,19 +227,7 @@ public final class LabTraffic {
             long seed = i;
             results.add(pool.submit(() -> oneConnection(host, port, bytes, 0, seed)));
         }
-        int failures = 0;
-        for (Future<String> f : results) {
-            String line;
-            try {
-                line = f.get(60, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                line = "fail ? " + e;
-            }
-            if (!line.startsWith("ok")) {
-                failures++;
-                System.out.println(line);
-            }
-        }
+        int failures = collect(results, System.nanoTime() + TimeUnit.SECONDS.toNanos(60), false);
         pool.shutdownNow();
         System.out.println("churn connections " + results.size() + " failed " + failures);
         return failures == 0 ? 0 : 1;

@@ -9,7 +9,6 @@ import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
 import io.tandem.dataplane.PacketProcessor;
-import io.tandem.dataplane.Verdict;
 import io.tandem.packet.PacketCopy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -92,17 +91,8 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
             if (n <= headerSize) {
                 continue; // a header without a packet: nothing to do
             }
-            buffer.setIndex(headerSize, n);
-            boolean partial = headerSize > 0 && VirtioNetHeader.needsChecksum(buffer, 0);
-            Verdict verdict = processor.process(buffer, partial, now);
-            if (verdict == Verdict.DROP) {
+            if (!Turnaround.process(buffer, n, headerSize, processor, now)) {
                 continue;
-            }
-            if (headerSize > 0) {
-                if (verdict == Verdict.REPLY) {
-                    VirtioNetHeader.clear(buffer, 0); // a packet we made: whole, checksums complete
-                }
-                buffer.readerIndex(0); // forwarded: the same header goes back with the packet
             }
             if (!write(buffer)) {
                 registration.submit(EpollIoOps.EPOLLOUT);

@@ -8,7 +8,6 @@ import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
 import io.netty.channel.uring.IoUringIoOps;
 import io.tandem.dataplane.PacketProcessor;
-import io.tandem.dataplane.Verdict;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -132,17 +131,8 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
             return;
         }
         ByteBuf buffer = buffers[index];
-        buffer.setIndex(headerSize, result);
-        boolean partial = headerSize > 0 && VirtioNetHeader.needsChecksum(buffer, 0);
-        Verdict verdict = processor.process(buffer, partial, clock.getAsLong());
-        if (verdict == Verdict.DROP) {
+        if (!Turnaround.process(buffer, result, headerSize, processor, clock.getAsLong())) {
             return;
-        }
-        if (headerSize > 0) {
-            if (verdict == Verdict.REPLY) {
-                VirtioNetHeader.clear(buffer, 0); // a packet we made: whole, checksums complete
-            }
-            buffer.readerIndex(0); // forwarded: the same header goes back with the packet
         }
         iovecs.setLongLE(index * IOVEC_SIZE, buffer.memoryAddress() + buffer.readerIndex());
         iovecs.setLongLE(index * IOVEC_SIZE + 8, buffer.readableBytes());
