@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * What every replicator does whatever carries its bytes: a bounded queue the data plane
@@ -48,6 +49,8 @@ final class SyncEngine implements AutoCloseable {
      * replication lag a few milliseconds.
      */
     static final long BATCH_WINDOW_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+    /** How often the sync thread looks at the queue. */
+    static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     private record Key(long addresses, long portsAndProtocol) {
         static Key of(FlowRecord r) {
@@ -114,27 +117,32 @@ final class SyncEngine implements AutoCloseable {
 
     private void run() {
         Map<Key, Held> batch = new LinkedHashMap<>();
+        List<Pending> drained = new ArrayList<>(SyncCodec.MAX_BATCH * 8);
+        long batchOpenedNanos = 0;
+        long oldest = 0;
         long nextDigest = System.currentTimeMillis() + digestIntervalMillis;
         long nextAnnounce = 0;
         while (running) {
             try {
-                Pending first = queue.poll(1, TimeUnit.MILLISECONDS);
-                if (first != null) {
-                    long oldest = first.enqueuedAtMillis();
-                    coalesce(batch, first);
-                    long windowEnd = System.nanoTime() + BATCH_WINDOW_NANOS;
-                    long remaining;
-                    while (batch.size() < SyncCodec.MAX_BATCH * 8 && (remaining = windowEnd - System.nanoTime()) > 0) {
-                        Pending next = queue.poll(remaining, TimeUnit.NANOSECONDS);
-                        if (next == null) {
-                            break;
-                        }
-                        coalesce(batch, next);
+                // Parked, never waiting on the queue: an offer from the data plane then wakes
+                // nobody (no futex call, no context switch per flow change); the queue is
+                // drained every tick and a batch leaves once its first change is a window old.
+                LockSupport.parkNanos(TICK_NANOS);
+                drained.clear();
+                queue.drainTo(drained, SyncCodec.MAX_BATCH * 8);
+                for (Pending p : drained) {
+                    if (batch.isEmpty()) {
+                        batchOpenedNanos = System.nanoTime();
+                        oldest = p.enqueuedAtMillis();
                     }
+                    coalesce(batch, p);
+                }
+                if (!batch.isEmpty() && (System.nanoTime() - batchOpenedNanos >= BATCH_WINDOW_NANOS
+                        || batch.size() >= SyncCodec.MAX_BATCH * 8)) {
                     List<FlowRecord> records = new ArrayList<>(batch.size());
                     batch.values().forEach(h -> records.add(h.record()));
-                    sendRecords(oldest, records);
                     batch.clear();
+                    sendRecords(oldest, records);
                 }
                 long now = System.currentTimeMillis();
                 if (now >= nextDigest) {
@@ -149,8 +157,6 @@ final class SyncEngine implements AutoCloseable {
                     nextAnnounce = now + ANNOUNCE_INTERVAL_MILLIS;
                     transport.send(SyncCodec.encodeAnnouncement(now, ours));
                 }
-            } catch (InterruptedException e) {
-                return;
             } catch (Exception e) {
                 if (running) {
                     LOG.warn("sync send failed: {}", e.toString());
