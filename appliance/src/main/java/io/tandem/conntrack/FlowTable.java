@@ -457,6 +457,27 @@ public final class FlowTable {
         return (word & REMOTE) != 0 ? timeout + remoteHoldMillis : timeout;
     }
 
+    /**
+     * A change of role for every flow held: on the replica each is the active's to end (remote:
+     * its timeout plus the hold), on the active its own timers decide. So the active always
+     * lets a flow go first and tells the replica, whichever box created it. (Found by the soak:
+     * after a failover, flows the new standby had created itself timed out there before the new
+     * active, which held them as remote copies, let them go — a divergence, a range resync, every
+     * few seconds.) A scan of the table: at a role change only.
+     */
+    public void setAllRemote(boolean remote) {
+        for (int slot = 0; slot < capacity; slot++) {
+            while (true) {
+                int word = (int) STATE_WORDS.getVolatile(stateWord, slot);
+                int next = remote ? word | REMOTE : word & ~REMOTE;
+                if ((word & STATE_MASK) == FlowState.FREE.code() || next == word
+                        || STATE_WORDS.compareAndSet(stateWord, slot, word, next)) {
+                    break;
+                }
+            }
+        }
+    }
+
     /** How much longer than their state's timeout flows installed from the peer wait for its word. */
     public void setRemoteHold(long millis) {
         this.remoteHoldMillis = millis;

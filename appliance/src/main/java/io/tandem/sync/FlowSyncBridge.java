@@ -50,6 +50,9 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore {
 
     /** Whether this box is the source of truth (the active) and so publishes its changes. */
     public void setSource(boolean source) {
+        if (source != this.source) {
+            table.setAllRemote(!source);
+        }
         this.source = source;
     }
 

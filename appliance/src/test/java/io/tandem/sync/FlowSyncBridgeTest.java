@@ -219,6 +219,28 @@ class FlowSyncBridgeTest {
         assertTrue(Arrays.equals(boxes[0].bridge.digest().snapshot(), boxes[1].bridge.digest().snapshot()));
     }
 
+    /** Found by the soak: after a failover the new standby let its own flows go before the new active did. */
+    @Test
+    void afterAFailoverTheNewActiveLetsFlowsGoFirstWhoeverCreatedThem() throws Exception {
+        Box[] boxes = pair();
+        handshake(boxes[0], 42200);
+        await(() -> boxes[1].flow(42200) != null && boxes[1].flow(42200).state() == FlowState.TCP_ESTABLISHED, "the flow on the standby");
+        boxes[0].table.setRemoteHold(1_000);
+        boxes[1].table.setRemoteHold(1_000);
+        // Failover: box 1 becomes the source, box 0 the replica; nobody sends a packet.
+        boxes[0].bridge.setSource(false);
+        link[0].setSource(false);
+        boxes[1].bridge.setSource(true);
+        link[1].setSource(true);
+        boxes[0].clock.addAndGet(2_500); // idle past the 2 s timeout of ESTABLISHED here, within timeout + hold
+        boxes[1].clock.addAndGet(2_500);
+        boxes[0].table.expire(boxes[0].clock.get(), 4096);
+        assertNotNull(boxes[0].flow(42200), "the replica waits for the active's word, though it created the flow");
+        assertEquals(1, boxes[1].table.expire(boxes[1].clock.get(), 4096), "the active lets it go");
+        await(() -> boxes[0].flow(42200) == null, "the removal reaching the replica");
+        assertTrue(Arrays.equals(boxes[0].bridge.digest().snapshot(), boxes[1].bridge.digest().snapshot()));
+    }
+
     @Test
     void aClosedFlowEndsOnTheStandbyToo() throws Exception {
         Box[] boxes = pair();
