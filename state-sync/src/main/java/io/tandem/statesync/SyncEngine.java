@@ -68,6 +68,8 @@ final class SyncEngine implements AutoCloseable {
     private final Thread thread;
     private volatile boolean running = true;
     private volatile boolean source;
+    /** The sync thread sleeps until the first change offered wakes it, or its next periodic send. */
+    private volatile boolean idle;
 
     private final AtomicLong recordsSent = new AtomicLong();
     private final AtomicLong recordsReceived = new AtomicLong();
@@ -109,6 +111,9 @@ final class SyncEngine implements AutoCloseable {
 
     boolean publish(FlowRecord record, boolean created) {
         if (queue.offer(new Pending(record, System.currentTimeMillis(), created))) {
+            // Only the first change after a quiet spell wakes the thread: the rest of a busy
+            // stream is picked up by its ticks, without a futex call per change.
+            wake();
             return true;
         }
         overflows.incrementAndGet();
@@ -124,10 +129,16 @@ final class SyncEngine implements AutoCloseable {
         long nextAnnounce = 0;
         while (running) {
             try {
-                // Parked, never waiting on the queue: an offer from the data plane then wakes
-                // nobody (no futex call, no context switch per flow change); the queue is
-                // drained every tick and a batch leaves once its first change is a window old.
-                LockSupport.parkNanos(TICK_NANOS);
+                // Parked, never waiting on the queue: while a batch gathers, an offer from the
+                // data plane wakes nobody (no futex call, no context switch per flow change);
+                // the queue is drained every tick and a batch leaves once its first change is a
+                // window old. With no batch open the thread sleeps until the next offer.
+                if (batch.isEmpty()) {
+                    long due = announcement == null ? nextDigest : Math.min(nextDigest, nextAnnounce);
+                    sleepUntilOffered(due - System.currentTimeMillis());
+                } else {
+                    LockSupport.parkNanos(TICK_NANOS);
+                }
                 drained.clear();
                 queue.drainTo(drained, SyncCodec.MAX_BATCH * 8);
                 for (Pending p : drained) {
@@ -162,6 +173,28 @@ final class SyncEngine implements AutoCloseable {
                     LOG.warn("sync send failed: {}", e.toString());
                 }
             }
+        }
+    }
+
+    /**
+     * With nothing gathered, the thread sleeps until a change is offered or a periodic send
+     * (digest, announcement) is due: a replica, which is offered nothing, then wakes a few
+     * times a second instead of every tick. The flag is set before the queue is looked at, and
+     * an offer enqueues before it reads the flag, so a change is never left waiting for the
+     * periodic wake-up: either this thread sees it, or the offer sees the flag and unparks.
+     */
+    private void sleepUntilOffered(long millis) {
+        idle = true;
+        if (queue.isEmpty() && running) {
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(Math.clamp(millis, 1, ANNOUNCE_INTERVAL_MILLIS)));
+        }
+        idle = false;
+    }
+
+    private void wake() {
+        if (idle) {
+            idle = false;
+            LockSupport.unpark(thread);
         }
     }
 
@@ -323,6 +356,7 @@ final class SyncEngine implements AutoCloseable {
         digestsEqual = null;
         previouslyDiffering = null;
         announceNow = true;
+        wake();
     }
 
     /** What this side tells the peer about itself from now on (sent at once, then periodically). */
@@ -332,6 +366,7 @@ final class SyncEngine implements AutoCloseable {
         }
         announcement = payload.clone();
         announceNow = true;
+        wake();
     }
 
     /** The peer's latest announcement, or null if none arrived yet. */

@@ -44,6 +44,36 @@ class SyncEngineTest {
         assertTrue(sent < 20_000 / 10, "20,000 changes of one flow went out as " + sent + " records");
     }
 
+    /**
+     * An idle sync thread sleeps until woken (up to half a second): a change or an
+     * announcement offered then must wake it, not wait for the next periodic send. The digest
+     * interval is a minute, so only a wake-up can deliver within the bound.
+     */
+    @Test
+    void aChangeAfterAQuietSpellLeavesAtOnce() {
+        link = InMemoryReplicator.pair(1024, Duration.ofMinutes(1));
+        MapFlowStore a = new MapFlowStore();
+        MapFlowStore b = new MapFlowStore();
+        link[0].start(a);
+        link[1].start(b);
+        link[0].setSource(true);
+        for (int i = 1; i <= 5; i++) {
+            FlowRecord r = JGroupsReplicatorTest.flow(i, 1);
+            a.put(r);
+            long start = System.nanoTime();
+            link[0].publishCreated(r);
+            int expected = i;
+            JGroupsReplicatorTest.await(() -> b.flows.size() == expected, Duration.ofSeconds(5), () -> "flow " + expected + " on the peer");
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(millis < 250, "change " + i + " took " + millis + " ms: the idle thread was not woken");
+        }
+        long start = System.nanoTime();
+        link[0].announce("active".getBytes());
+        JGroupsReplicatorTest.await(() -> link[1].peerAnnouncement() != null, Duration.ofSeconds(5), () -> "the announcement");
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(millis < 250, "the announcement took " + millis + " ms: the idle thread was not woken");
+    }
+
     @Test
     void aFlowBornAndGoneWithinOneBatchIsNeverSent() {
         MapFlowStore[] stores = pair(1024);
