@@ -1,5 +1,7 @@
 package io.tandem.statesync;
 
+import org.jctools.queues.MessagePassingQueue;
+import org.jctools.queues.atomic.MpscAtomicArrayQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -10,14 +12,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * What every replicator does whatever carries its bytes: a bounded queue the data plane
- * offers changes to; one sync thread that drains it every millisecond, coalesces repeated
+ * What every replicator does whatever carries its bytes: a bounded lock-free queue the data
+ * plane offers changes to; one sync thread that drains it once per batch window, coalesces repeated
  * changes of a flow (the newest version wins), sends batches of at most
  * {@link SyncCodec#MAX_BATCH} records and the table digest every {@code digestInterval};
  * and the receiving side: apply records, measure lag, compare digests, and — on the
@@ -49,8 +50,6 @@ final class SyncEngine implements AutoCloseable {
      * replication lag a few milliseconds.
      */
     static final long BATCH_WINDOW_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
-    /** How often the sync thread looks at the queue. */
-    static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     private record Key(long addresses, long portsAndProtocol) {
         static Key of(FlowRecord r) {
@@ -63,7 +62,8 @@ final class SyncEngine implements AutoCloseable {
 
     private final Transport transport;
     private final FlowStore store;
-    private final ArrayBlockingQueue<Pending> queue;
+    /** Lock-free for the event loops that offer (many producers), drained by the sync thread alone. */
+    private final MpscAtomicArrayQueue<Pending> queue;
     private final long digestIntervalMillis;
     private final Thread thread;
     private volatile boolean running = true;
@@ -95,7 +95,7 @@ final class SyncEngine implements AutoCloseable {
     SyncEngine(Transport transport, FlowStore store, int queueCapacity, Duration digestInterval, String name) {
         this.transport = transport;
         this.store = store;
-        this.queue = new ArrayBlockingQueue<>(queueCapacity);
+        this.queue = new MpscAtomicArrayQueue<>(queueCapacity);
         this.digestIntervalMillis = digestInterval.toMillis();
         this.thread = Thread.ofPlatform().name("tandem-sync-" + name).daemon().unstarted(this::run);
     }
@@ -123,24 +123,28 @@ final class SyncEngine implements AutoCloseable {
     private void run() {
         Map<Key, Held> batch = new LinkedHashMap<>();
         List<Pending> drained = new ArrayList<>(SyncCodec.MAX_BATCH * 8);
+        MessagePassingQueue.Consumer<Pending> drainInto = drained::add;
         long batchOpenedNanos = 0;
         long oldest = 0;
         long nextDigest = System.currentTimeMillis() + digestIntervalMillis;
         long nextAnnounce = 0;
         while (running) {
             try {
-                // Parked, never waiting on the queue: while a batch gathers, an offer from the
-                // data plane wakes nobody (no futex call, no context switch per flow change);
-                // the queue is drained every tick and a batch leaves once its first change is a
-                // window old. With no batch open the thread sleeps until the next offer.
+                // Never waiting on the queue: an offer from the data plane wakes the thread only
+                // when it sleeps with nothing gathered (the first change of a batch); the rest
+                // of the batch's changes wake nobody (no futex call per change). The batch is
+                // drained and sent once, when its first change is a window old.
                 if (batch.isEmpty()) {
                     long due = announcement == null ? nextDigest : Math.min(nextDigest, nextAnnounce);
                     sleepUntilOffered(due - System.currentTimeMillis());
                 } else {
-                    LockSupport.parkNanos(TICK_NANOS);
+                    long left = batchOpenedNanos + BATCH_WINDOW_NANOS - System.nanoTime();
+                    if (left > 0) {
+                        LockSupport.parkNanos(left);
+                    }
                 }
                 drained.clear();
-                queue.drainTo(drained, SyncCodec.MAX_BATCH * 8);
+                queue.drain(drainInto, SyncCodec.MAX_BATCH * 8);
                 for (Pending p : drained) {
                     if (batch.isEmpty()) {
                         batchOpenedNanos = System.nanoTime();
