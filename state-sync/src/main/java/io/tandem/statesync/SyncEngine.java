@@ -50,6 +50,8 @@ final class SyncEngine implements AutoCloseable {
      * replication lag a few milliseconds.
      */
     static final long BATCH_WINDOW_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+    /** The most changes a batch gathers (and a wake-up drains) before it leaves early. */
+    private static final int MAX_GATHERED = SyncCodec.MAX_BATCH * 8;
 
     private record Key(long addresses, long portsAndProtocol) {
         static Key of(FlowRecord r) {
@@ -111,8 +113,8 @@ final class SyncEngine implements AutoCloseable {
 
     boolean publish(FlowRecord record, boolean created) {
         if (queue.offer(new Pending(record, System.currentTimeMillis(), created))) {
-            // Only the first change after a quiet spell wakes the thread: the rest of a busy
-            // stream is picked up by its ticks, without a futex call per change.
+            // Only the first change after a quiet spell wakes the thread: the rest of the batch
+            // waits for the end of its window, without a futex call per change.
             wake();
             return true;
         }
@@ -122,7 +124,7 @@ final class SyncEngine implements AutoCloseable {
 
     private void run() {
         Map<Key, Held> batch = new LinkedHashMap<>();
-        List<Pending> drained = new ArrayList<>(SyncCodec.MAX_BATCH * 8);
+        List<Pending> drained = new ArrayList<>(MAX_GATHERED);
         MessagePassingQueue.Consumer<Pending> drainInto = drained::add;
         long batchOpenedNanos = 0;
         long oldest = 0;
@@ -144,7 +146,7 @@ final class SyncEngine implements AutoCloseable {
                     }
                 }
                 drained.clear();
-                queue.drain(drainInto, SyncCodec.MAX_BATCH * 8);
+                queue.drain(drainInto, MAX_GATHERED);
                 for (Pending p : drained) {
                     if (batch.isEmpty()) {
                         batchOpenedNanos = System.nanoTime();
@@ -153,7 +155,7 @@ final class SyncEngine implements AutoCloseable {
                     coalesce(batch, p);
                 }
                 if (!batch.isEmpty() && (System.nanoTime() - batchOpenedNanos >= BATCH_WINDOW_NANOS
-                        || batch.size() >= SyncCodec.MAX_BATCH * 8)) {
+                        || batch.size() >= MAX_GATHERED)) {
                     List<FlowRecord> records = new ArrayList<>(batch.size());
                     batch.values().forEach(h -> records.add(h.record()));
                     batch.clear();
@@ -183,7 +185,7 @@ final class SyncEngine implements AutoCloseable {
     /**
      * With nothing gathered, the thread sleeps until a change is offered or a periodic send
      * (digest, announcement) is due: a replica, which is offered nothing, then wakes a few
-     * times a second instead of every tick. The flag is set before the queue is looked at, and
+     * times a second. The flag is set before the queue is looked at, and
      * an offer enqueues before it reads the flag, so a change is never left waiting for the
      * periodic wake-up: either this thread sees it, or the offer sees the flag and unparks.
      */
