@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.config.ControlConfig;
 import picocli.CommandLine;
-import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -22,10 +21,14 @@ abstract class ControlCommand implements Callable<Integer> {
     static final int TIMED_OUT = 4;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--socket", defaultValue = ControlConfig.DEFAULT_SOCKET, description = "tandemd's control socket (default: ${DEFAULT-VALUE})")
-    Path socket;
+    /** The same two options may come before the subcommand ({@link TandemCtl.CommonOptions}); given after it, they win. */
+    @CommandLine.Mixin
+    TandemCtl.CommonOptions options = new TandemCtl.CommonOptions();
 
-    @Option(names = "--json", description = "print tandemd's answer as JSON")
+    @CommandLine.ParentCommand
+    TandemCtl root;
+
+    /** Set from the options before the first {@link #run}: the answer's form. */
     boolean json;
 
     @CommandLine.Spec
@@ -37,6 +40,10 @@ abstract class ControlCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        TandemCtl.CommonOptions before = root == null ? new TandemCtl.CommonOptions() : root.options;
+        json = options.json || before.json;
+        Path socket = options.socket != null ? options.socket : before.socket != null ? before.socket
+                : Path.of(ControlConfig.DEFAULT_SOCKET);
         try {
             return run(new ControlClient(socket), out);
         } catch (ControlClient.Unreachable e) {

@@ -4,6 +4,7 @@ import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
+import io.tandem.config.ControlConfig;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.netsetup.CommandRunner;
@@ -35,6 +36,21 @@ import java.util.concurrent.Callable;
 public final class TandemCtl implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Mixin
+    CommonOptions options = new CommonOptions();
+
+    /**
+     * The options every command that talks to tandemd takes, accepted before or after the
+     * subcommand ({@code tandemctl --socket S status} and {@code tandemctl status --socket S}).
+     */
+    static final class CommonOptions {
+        @Option(names = "--socket", description = "tandemd's control socket (default: " + ControlConfig.DEFAULT_SOCKET + ")")
+        Path socket;
+
+        @Option(names = "--json", description = "print tandemd's answer as JSON")
+        boolean json;
+    }
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new TandemCtl()).execute(args));

@@ -169,6 +169,21 @@ class TandemCtlControlTest {
     }
 
     @Test
+    void theCommonOptionsWorkBeforeTheSubcommandToo() throws Exception {
+        startPair(true);
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit = new CommandLine(new TandemCtl()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err))
+                .execute("--socket", dir.resolve("tandemd.sock").toString(), "--json", "status");
+        assertEquals(0, exit, err.toString());
+        assertEquals("STANDBY", new ObjectMapper().readTree(out.toString()).path("peer").path("role").asText());
+        StringWriter missing = new StringWriter();
+        assertEquals(3, new CommandLine(new TandemCtl()).setErr(new PrintWriter(missing))
+                .execute("--socket", dir.resolve("nothing.sock").toString(), "status"));
+        assertTrue(missing.toString().contains("no control socket at " + dir.resolve("nothing.sock")), missing.toString());
+    }
+
+    @Test
     void withoutTandemdItSaysSoAndExitsThree() {
         Run r = run("status");
         assertEquals(3, r.exit());
