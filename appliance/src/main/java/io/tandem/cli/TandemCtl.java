@@ -7,7 +7,7 @@ import io.tandem.config.ConfigLoader;
 import io.tandem.config.ControlConfig;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.SnatPortPools;
-import io.tandem.dataplane.netsetup.CommandRunner;
+import io.tandem.os.CommandRunner;
 import io.tandem.dataplane.netsetup.PolicyRouting;
 import io.tandem.ha.KeepalivedConfig;
 import io.tandem.statesync.SyncKeys;

@@ -1,5 +1,10 @@
 package io.tandem.config;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationContext;
+import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
+import io.tandem.role.Role;
+
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.exc.StreamReadException;
@@ -37,6 +42,7 @@ public final class ConfigLoader {
     private static ObjectMapper configure(ObjectMapper mapper) {
         SimpleModule durations = new SimpleModule("tandem-durations");
         durations.addDeserializer(Duration.class, new Durations.Deserializer());
+        durations.addDeserializer(Role.class, new RoleDeserializer());
         return mapper.registerModule(durations)
                 .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
                 .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
@@ -44,6 +50,23 @@ public final class ConfigLoader {
                 .enable(DeserializationFeature.FAIL_ON_NUMBERS_FOR_ENUMS)
                 .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
                 .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
+    }
+
+    /** {@code sync.role}: written {@code active} or {@code standby}, as every other enum in the config is written. */
+    private static final class RoleDeserializer extends StdDeserializer<Role> {
+        RoleDeserializer() {
+            super(Role.class);
+        }
+
+        @Override
+        public Role deserialize(JsonParser parser, DeserializationContext context) throws IOException {
+            String text = parser.getValueAsString();
+            return switch (text == null ? "" : text) {
+                case "active" -> Role.ACTIVE;
+                case "standby" -> Role.STANDBY;
+                default -> (Role) context.handleWeirdStringValue(Role.class, text, "not one of [active, standby]");
+            };
+        }
     }
 
     public static TandemConfig load(Path file) throws ConfigException {

@@ -1,21 +1,18 @@
 package io.tandem.config;
 
+import io.tandem.role.Role;
+
 import java.time.Duration;
 import java.util.List;
 
 /**
- * State sync with the peer box. Absent: tandemd runs alone. {@code role} is the role at
- * start until the HA control (keepalived) tells tandemd otherwise.
+ * State sync with the peer box. Absent: tandemd runs alone. {@code role} ({@code active} or
+ * {@code standby}) is the role of a box without an {@code ha} section; with one, the HA node
+ * decides the role from the start (it starts SYNCING).
  */
 public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer, Integer peerPort,
                          String keyFile, String keyPassword, Role role, Duration failureTimeout,
                          Duration digestInterval, Duration refreshInterval, Duration remoteHold, Integer queue) {
-    /** Which side publishes: the active is the source of truth, the standby applies. */
-    public enum Role {
-        @com.fasterxml.jackson.annotation.JsonProperty("active") ACTIVE,
-        @com.fasterxml.jackson.annotation.JsonProperty("standby") STANDBY
-    }
-
     public SyncConfig {
         port = port == null ? 7800 : port;
         peerPort = peerPort == null ? port : peerPort;
@@ -31,6 +28,9 @@ public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer
 
     void validate(String path, List<String> errors) {
         ConfigChecks.required(bindAddress, path + ".bind_address", errors);
+        if (role != Role.ACTIVE && role != Role.STANDBY) {
+            errors.add(path + ".role: " + role.name().toLowerCase(java.util.Locale.ROOT) + " is not active or standby");
+        }
         ConfigChecks.required(peer, path + ".peer", errors);
         ConfigChecks.port(port, path + ".port", errors);
         ConfigChecks.port(peerPort, path + ".peer_port", errors);

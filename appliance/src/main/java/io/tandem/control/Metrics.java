@@ -1,5 +1,7 @@
 package io.tandem.control;
 
+import io.tandem.ha.PairView;
+
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -7,8 +9,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.conntrack.FlowState;
 import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.dataplane.DataplaneView;
-import io.tandem.ha.HaNode;
-import io.tandem.ha.Role;
+import io.tandem.role.Role;
 import io.tandem.health.HealthMonitor;
 import io.tandem.packet.DropReason;
 import io.tandem.statesync.SyncStatus;
@@ -31,7 +32,7 @@ public final class Metrics {
      * @param pair            the pair's view (role, in sync), or a standalone one
      * @param vrrpTransitions keepalived state changes so far
      */
-    public Metrics(DataplaneView dataplane, FlowStats stats, Supplier<HaNode.PairView> pair, LongSupplier vrrpTransitions,
+    public Metrics(DataplaneView dataplane, FlowStats stats, Supplier<PairView> pair, LongSupplier vrrpTransitions,
                    Supplier<Map<String, HealthMonitor.Report>> health) {
         counter("tandem_packets", "Packets received from the TUN device", () -> dataplane.counters().packetsIn());
         counter("tandem_bytes", "Bytes received from the TUN device", () -> dataplane.counters().bytesIn());

@@ -1,15 +1,16 @@
 package io.tandem.control;
 
+import io.tandem.ha.PairView;
+
 import io.tandem.dataplane.DataplaneView;
 import io.tandem.events.EventLog;
-import io.tandem.ha.HaNode;
 import io.tandem.health.HealthMonitor;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
 import io.tandem.ha.NodeStatus;
 import io.tandem.ha.PairControl;
 import io.tandem.ha.PairPreference;
-import io.tandem.ha.Role;
+import io.tandem.role.Role;
 import io.tandem.statesync.SyncStatus;
 
 import java.util.List;
@@ -33,13 +34,13 @@ public final class OperatorCommands {
     }
 
     /** The pair as this box sees it; a box alone is active by definition and in sync with no one. */
-    public static Supplier<HaNode.PairView> view(String node, PairControl pair, DataplaneView dataplane) {
+    public static Supplier<PairView> view(String node, PairControl pair, DataplaneView dataplane) {
         long startedAt = System.currentTimeMillis();
         return pair != null ? pair::view : () -> standalone(node, startedAt, dataplane.syncStatus(), dataplane.flowCount());
     }
 
     public static ControlApi build(Parts p) {
-        Supplier<HaNode.PairView> view = view(p.node(), p.pair(), p.dataplane());
+        Supplier<PairView> view = view(p.node(), p.pair(), p.dataplane());
         return new ControlApi()
                 .query("status", request -> view.get())
                 .query("sync", request -> {
@@ -96,12 +97,12 @@ public final class OperatorCommands {
                 + (request.by() == null ? "" : " by " + request.by());
     }
 
-    private static HaNode.PairView standalone(String node, long startedAt, SyncStatus sync, long flows) {
+    private static PairView standalone(String node, long startedAt, SyncStatus sync, long flows) {
         NodeStatus self = new NodeStatus(node, Role.ACTIVE, "none", 0, startedAt, false, flows, 0,
                 sync == null ? null : sync.digestsEqual(), sync != null && sync.peerConnected(), PairPreference.NONE, ManualOverride.NONE,
                 null, List.of(), 0);
         List<String> alone = List.of("no 'ha' section: this box runs alone");
         HandOverCheck.Verdict no = new HandOverCheck.Verdict(false, alone, false);
-        return new HaNode.PairView(self, null, -1, sync, alone, no, no);
+        return new PairView(self, null, -1, sync, alone, no, no);
     }
 }

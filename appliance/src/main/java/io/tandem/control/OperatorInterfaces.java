@@ -1,9 +1,10 @@
 package io.tandem.control;
 
+import io.tandem.ha.PairView;
+
 import io.tandem.config.ControlConfig;
 import io.tandem.dataplane.DataplaneView;
 import io.tandem.events.EventLog;
-import io.tandem.ha.HaNode;
 import io.tandem.ha.PairControl;
 import io.tandem.health.HealthMonitor;
 
@@ -42,14 +43,14 @@ public final class OperatorInterfaces implements AutoCloseable {
                                            Supplier<Map<String, HealthMonitor.Report>> health) throws IOException {
         FlowStats stats = new FlowStats(dataplane);
         History history = new History();
-        Supplier<HaNode.PairView> view = OperatorCommands.view(node, pair, dataplane);
+        Supplier<PairView> view = OperatorCommands.view(node, pair, dataplane);
         ControlApi api = OperatorCommands.build(new OperatorCommands.Parts(node, pair, dataplane, stats, events, history, reloader,
                 health));
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().name("tandem-history").daemon().factory());
         sampler.scheduleAtFixedRate(() -> {
-            HaNode.PairView v = view.get();
-            long lag = v.self().role() == io.tandem.ha.Role.ACTIVE && v.peer() != null ? v.peer().lagMillis() : v.self().lagMillis();
+            PairView v = view.get();
+            long lag = v.self().role() == io.tandem.role.Role.ACTIVE && v.peer() != null ? v.peer().lagMillis() : v.self().lagMillis();
             history.sample(System.currentTimeMillis(), dataplane.counters(), dataplane.flowCount(), dataplane.syncStatus(), lag, v.inSync());
         }, 0, 1, TimeUnit.SECONDS);
         ControlSocketServer socket = null;

@@ -1,5 +1,7 @@
 package io.tandem.dataplane;
 
+import io.tandem.dataplane.tun.PacketHandler;
+import io.tandem.dataplane.tun.Verdict;
 import io.netty.buffer.ByteBuf;
 import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.Backend;
@@ -10,6 +12,7 @@ import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
 import io.tandem.packet.DropReason;
+import io.tandem.packet.IcmpEcho;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.NatRewriter;
 import io.tandem.packet.PacketHeaders;
@@ -38,7 +41,7 @@ import io.tandem.packet.TcpFlags;
  * Not thread-safe: one per event loop. The flow table and fragment table are shared.
  * Allocates nothing per packet.
  */
-public final class PacketProcessor {
+public final class PacketProcessor implements PacketHandler {
     private final FlowTable flows;
     private final FragmentTable fragments;
     private final ActiveServices services;
@@ -67,6 +70,7 @@ public final class PacketProcessor {
      * As {@link #process(ByteBuf, long)}, for a packet whose L4 checksum may be partial (a
      * super-packet from TUN with checksum offload): NAT then patches only its pseudo-header part.
      */
+    @Override
     public Verdict process(ByteBuf packet, boolean partialChecksum, long nowMillis) {
         headers.setPartialChecksum(partialChecksum);
         counters.packetsIn++;
@@ -224,7 +228,7 @@ public final class PacketProcessor {
     }
 
     private Verdict echoReply(PacketHeaders h) {
-        io.tandem.packet.IcmpEcho.turnIntoReply(h);
+        IcmpEcho.turnIntoReply(h);
         counters.replied++;
         return Verdict.REPLY;
     }

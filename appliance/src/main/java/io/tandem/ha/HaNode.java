@@ -1,9 +1,10 @@
 package io.tandem.ha;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.config.HaConfig;
 import io.tandem.events.EventLog;
+import io.tandem.os.CommandRunner;
+import io.tandem.role.Role;
+import io.tandem.role.RoleListener;
 import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.PeerAnnouncement;
 import io.tandem.statesync.SyncStatus;
@@ -18,16 +19,14 @@ import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import java.util.function.LongSupplier;
-import java.util.function.Supplier;
 
 /**
- * This box's part in the VRRP pair. Every {@link #TICK_MILLIS} it feeds the sync state into
- * the {@link RoleController} (keepalived's notify FIFO feeds the VRRP state), announces this
- * box's {@link NodeStatus} to the peer and adopts the peer's newer {@link PairPreference}.
- * It answers the operators' failover and takeover with the {@link HandOverCheck}.
+ * This box's part in the pair. Every {@link #TICK_MILLIS} it feeds the sync state into the
+ * {@link RoleController} (keepalived's notify FIFO feeds the VRRP state; in BGP mode the
+ * {@link BgpElection} does), announces this box's {@link NodeStatus} to the peer and adopts
+ * the peer's newer {@link PairPreference} and drains. It answers the operators' failover and
+ * takeover with the {@link HandOverCheck}.
  *
  * <p>In sync means: the peer is connected and our digests are equal (or this box has no sync
  * configured). A box that cannot reach its peer stays held back: if the peer is really gone,
@@ -38,37 +37,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     static final long TICK_MILLIS = 200;
     /** Announcements come every 0.5 s (and on every change): one must arrive within this. */
     static final long FRESH_PEER_WAIT_MILLIS = 1_200;
-    private static final String SPLIT_BRAIN = "split brain: both boxes are ACTIVE (their VRRP adverts do not reach each other:"
-            + " check the front network)";
-    private static final String NO_FRESH_WORD = "no announcement from the peer within " + FRESH_PEER_WAIT_MILLIS
-            + " ms of the command: the peer or the sync link is down";
     private static final Logger LOG = LoggerFactory.getLogger(HaNode.class);
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES); // a newer peer may say more
-
-    /** The pair as this box sees it: itself, the peer's last announcement and whether a hand-over is safe. */
-    public record PairView(NodeStatus self, NodeStatus peer, long peerAgeMillis, SyncStatus sync, List<String> notInSync,
-                           HandOverCheck.Verdict failover, HandOverCheck.Verdict takeover) {
-        public boolean inSync() {
-            return notInSync.isEmpty();
-        }
-    }
-
-    /**
-     * What else the pair keeps equal besides flows: the services config (compared by
-     * fingerprint) and the operators' drains (the newer set wins, so a failover keeps them).
-     */
-    public record SharedSettings(Supplier<String> configFingerprint, Supplier<List<String>> drained, LongSupplier drainSeq,
-                                 java.util.function.BiConsumer<List<String>, Long> adoptDrained) {
-        /** For a box whose settings nobody shares (tests). */
-        public static SharedSettings none() {
-            return new SharedSettings(() -> "", List::of, () -> 0, (d, s) -> { });
-        }
-    }
-
-    /** A failover's or takeover's outcome: done, or refused with the reasons. */
-    public record CommandResult(boolean accepted, boolean forced, String message, List<String> reasons) {
-    }
 
     private final String self;
     private final HaConfig ha;
@@ -79,17 +48,16 @@ public final class HaNode implements PairControl, AutoCloseable {
     private final FlowReplicator replicator;
     private final LongSupplier flowCount;
     private final SharedSettings shared;
+    private final EventLog events;
     private final long startedAtMillis = System.currentTimeMillis();
     private final ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("tandem-ha").daemon().factory());
-    private final AtomicLong unreadableAnnouncements = new AtomicLong();
+    private final Announcements announcements = new Announcements();
+    private final SplitBrain splitBrain;
+    private final SyncMilestones milestones;
     private volatile NodeStatus peer;
     private volatile long peerReceivedAtMillis;
     private byte[] lastAnnounced;
-    private final EventLog events;
-    private SyncStatus lastSync;
-    private boolean digestsAgreedSinceNews;
-    private boolean inSplitBrain;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
                    LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer) {
@@ -102,31 +70,35 @@ public final class HaNode implements PairControl, AutoCloseable {
         this.trackFile = trackFile;
         this.replicator = replicator;
         this.flowCount = flowCount;
+        this.splitBrain = new SplitBrain(events);
+        this.milestones = new SyncMilestones(events);
     }
 
     /**
+     * Builds the node without starting it: no FIFO reader, no timer. {@link #tick} and
+     * {@link #controller} drive it (the unit tests do; {@link #start} does in the daemon).
+     *
+     * @param roles      told of the role at start and of every change
      * @param replicator the sync link to the peer, or null when this box has none
-     * @param setActive  told true when this box becomes the source of the flow table
+     * @param announcer  BGP mode ({@code ha.mode: bgp}): the election runs here instead of in
+     *                   keepalived, and the announcer tells BIRD what to announce; null in VRRP mode
      */
-    public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
-                               LongSupplier flowCount, EventLog events, SharedSettings shared) throws IOException, InterruptedException {
-        return start(self, ha, setActive, replicator, flowCount, events, shared, null);
+    static HaNode create(String self, HaConfig ha, RoleListener roles, FlowReplicator replicator, LongSupplier flowCount,
+                         EventLog events, SharedSettings shared, RouteAnnouncer announcer) throws IOException {
+        TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
+        RoleController controller = new RoleController(trackFile, self, ha.priority(), roles, events);
+        return new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer);
     }
 
-    /**
-     * @param announcer BGP mode ({@code ha.mode: bgp}): the election runs here instead of in
-     *                  keepalived, and the announcer tells BIRD what to announce
-     */
-    public static HaNode start(String self, HaConfig ha, Consumer<Boolean> setActive, FlowReplicator replicator,
-                               LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer)
+    /** As {@link #create}, started: keepalived's notify FIFO read (VRRP mode) and the tick running. */
+    public static HaNode start(String self, HaConfig ha, RoleListener roles, FlowReplicator replicator, LongSupplier flowCount,
+                               EventLog events, SharedSettings shared, RouteAnnouncer announcer)
             throws IOException, InterruptedException {
-        TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
-        RoleController controller = new RoleController(trackFile, self, ha.priority(), setActive, events);
-        HaNode node = new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer);
+        HaNode node = create(self, ha, roles, replicator, flowCount, events, shared, announcer);
         if (announcer == null) {
             new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
                 try {
-                    controller.onVrrp(state);
+                    node.controller.onVrrp(state);
                 } catch (IOException e) {
                     LOG.error("role change to {} failed: {}", state, e.toString());
                 }
@@ -136,10 +108,14 @@ public final class HaNode implements PairControl, AutoCloseable {
         return node;
     }
 
-    private void tick() {
+    RoleController controller() {
+        return controller;
+    }
+
+    void tick() {
         try {
             SyncStatus sync = replicator == null ? null : replicator.status();
-            noteSyncEvents(sync);
+            milestones.note(sync);
             readPeer();
             NodeStatus p = peer;
             if (p != null) {
@@ -154,7 +130,7 @@ public final class HaNode implements PairControl, AutoCloseable {
                 elect(sync, p);
             }
             announce(sync);
-            noteSplitBrain();
+            splitBrain.note(status(replicator == null ? null : replicator.status()), peer, System.currentTimeMillis() - peerReceivedAtMillis);
         } catch (IOException e) {
             LOG.error("track file: {}", e.toString());
         } catch (RuntimeException e) {
@@ -173,52 +149,9 @@ public final class HaNode implements PairControl, AutoCloseable {
         }
         try {
             announcer.apply(controller.role());
-        } catch (io.tandem.dataplane.netsetup.CommandRunner.SetupException e) {
+        } catch (CommandRunner.SetupException e) {
             LOG.error("bgp: announce table: {}", e.getMessage());
         }
-    }
-
-    private void noteSplitBrain() {
-        NodeStatus p = peer;
-        boolean now = p != null && splitBrain(status(replicator == null ? null : replicator.status()), p,
-                System.currentTimeMillis() - peerReceivedAtMillis);
-        if (now != inSplitBrain) {
-            inSplitBrain = now;
-            events.add("split-brain", now ? SPLIT_BRAIN : "split brain over: one box is ACTIVE again");
-        }
-    }
-
-    /** Sync milestones for the event list: the peer coming and going, whole-table transfers, digests agreeing. */
-    private void noteSyncEvents(SyncStatus now) {
-        SyncStatus before = lastSync;
-        lastSync = now;
-        if (now == null) {
-            return;
-        }
-        if (before == null || before.peerConnected() != now.peerConnected()) {
-            events.add("sync", now.peerConnected() ? "peer " + now.peer() + " connected on the sync link" : "peer not connected on the sync link");
-        }
-        if (now.lastFullResync() != null && (before == null || !now.lastFullResync().equals(before.lastFullResync()))) {
-            events.add("sync", "full resync: " + now.lastFullResync().records() + " flows from the peer in "
-                    + now.lastFullResync().millis() + " ms");
-        }
-        if (before != null && now.rangeResyncs() > before.rangeResyncs()) {
-            events.add("sync", "range resync asked (" + now.rangeResyncs() + " so far): the digests differed");
-        }
-        // Digests differ for a moment whenever changes are in flight: only their agreeing after a
-        // (re)connection or a range resync is news.
-        boolean equalNow = Boolean.TRUE.equals(now.digestsEqual());
-        if (equalNow && !digestsAgreedSinceNews) {
-            events.add("sync", "flow tables equal (digests agree)");
-        }
-        digestsAgreedSinceNews = equalNow || (digestsAgreedSinceNews
-                && (before == null || (before.peerConnected() == now.peerConnected() && before.rangeResyncs() == now.rangeResyncs())));
-    }
-
-    /** Both boxes master at once: the peer, heard just now over the sync link, is ACTIVE too. */
-    private static boolean splitBrain(NodeStatus me, NodeStatus peer, long peerAgeMillis) {
-        return peer != null && me.role() == Role.ACTIVE && peer.role() == Role.ACTIVE
-                && peerAgeMillis <= HandOverCheck.PEER_STALE_MILLIS;
     }
 
     private void readPeer() {
@@ -227,21 +160,17 @@ public final class HaNode implements PairControl, AutoCloseable {
             return;
         }
         peerReceivedAtMillis = a.receivedAtMillis();
-        try {
-            peer = JSON.readValue(a.payload(), NodeStatus.class);
-        } catch (IOException e) {
-            // The link is authenticated, so this is a peer of another version, not an attacker: say so once in a while.
-            if (unreadableAnnouncements.getAndIncrement() % 100 == 0) {
-                LOG.warn("the peer's announcement is unreadable ({} so far): {}", unreadableAnnouncements.get(), e.getMessage());
-            }
+        NodeStatus decoded = announcements.decode(a.payload());
+        if (decoded != null) {
+            peer = decoded;
         }
     }
 
-    private void announce(SyncStatus sync) throws IOException {
+    private void announce(SyncStatus sync) {
         if (replicator == null) {
             return;
         }
-        byte[] bytes = JSON.writeValueAsBytes(status(sync));
+        byte[] bytes = announcements.encode(status(sync));
         if (!Arrays.equals(bytes, lastAnnounced)) {
             replicator.announce(bytes);
             lastAnnounced = bytes;
@@ -266,14 +195,13 @@ public final class HaNode implements PairControl, AutoCloseable {
         List<String> notInSync = new ArrayList<>(HandOverCheck.notInSync(sync, p, age, maxLag));
         HandOverCheck.Verdict failover = HandOverCheck.failover(me.role(), sync, p, age, maxLag);
         HandOverCheck.Verdict takeover = HandOverCheck.takeover(me.role(), me.override(), sync, p, age, maxLag);
-        if (splitBrain(me, p, age)) {
-            notInSync.add(SPLIT_BRAIN);
-            failover = failover.plus(SPLIT_BRAIN);
-            takeover = takeover.plus(SPLIT_BRAIN);
+        if (SplitBrain.between(me, p, age)) {
+            notInSync.add(SplitBrain.TEXT);
+            failover = failover.plus(SplitBrain.TEXT);
+            takeover = takeover.plus(SplitBrain.TEXT);
         }
         if (p != null && p.configFingerprint() != null && !p.configFingerprint().equals(me.configFingerprint())) {
-            String differs = "the services config differs from the peer's (fingerprint " + me.configFingerprint() + " here, "
-                    + p.configFingerprint() + " there): reload both boxes with the same config";
+            String differs = HandOverTexts.configDiffers(me.configFingerprint(), p.configFingerprint());
             notInSync.add(differs);
             failover = failover.plus(differs);
             takeover = takeover.plus(differs);
@@ -298,15 +226,7 @@ public final class HaNode implements PairControl, AutoCloseable {
         }
         boolean forced = !verdict.allowed();
         controller.setOverride(forced ? ManualOverride.FORCED_STANDBY : ManualOverride.NONE);
-        String target = peerName == null ? "the peer" : peerName;
-        String message = forced
-                ? "forced: keepalived on " + self + " goes to FAULT and " + target + " takes the addresses whatever its table holds; "
-                + "connections it lacks will be reset. Run 'tandemctl takeover' on " + self + " to bring it back."
-                : announcer != null
-                ? "handing over to " + target + ": " + self + " yields (priority " + KeepalivedConfig.YIELDED_PRIORITY
-                + ", its routes announced with the longer path); the routers move to " + target + " as it announces the shorter"
-                : "handing over to " + target + ": " + self + " yields (VRRP priority " + KeepalivedConfig.YIELDED_PRIORITY
-                + "); " + target + " takes the addresses within a few advert intervals";
+        String message = HandOverTexts.failover(forced, announcer != null, self, peerName == null ? "the peer" : peerName);
         events.add("failover", by + ": " + message);
         return new CommandResult(true, forced, message, verdict.reasons());
     }
@@ -321,10 +241,7 @@ public final class HaNode implements PairControl, AutoCloseable {
         controller.offerPreference(new PairPreference(nextSeq(), self, by));
         boolean forced = !verdict.allowed();
         controller.setOverride(forced ? ManualOverride.FORCED_ACTIVE : ManualOverride.NONE);
-        String message = forced
-                ? "forced: " + self + " takes the top VRRP priority (" + KeepalivedConfig.MAX_PRIORITY + ") whatever its table "
-                + "holds; connections it lacks will be reset"
-                : self + " takes over: the peer yields and " + self + " takes the addresses within a few advert intervals";
+        String message = HandOverTexts.takeover(forced, self);
         events.add("takeover", by + ": " + message);
         return new CommandResult(true, forced, message, verdict.reasons());
     }
@@ -365,8 +282,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     private PairView viewNow() {
         boolean fresh = awaitFreshPeer();
         PairView v = view();
-        return fresh ? v : new PairView(v.self(), v.peer(), v.peerAgeMillis(), v.sync(), v.notInSync(),
-                v.failover().plus(NO_FRESH_WORD), v.takeover().plus(NO_FRESH_WORD));
+        return fresh ? v : v.refusing(HandOverTexts.NO_FRESH_WORD);
     }
 
     private static boolean refuses(HandOverCheck.Verdict verdict, boolean force) {
@@ -374,12 +290,8 @@ public final class HaNode implements PairControl, AutoCloseable {
     }
 
     private CommandResult refused(String command, HandOverCheck.Verdict verdict, String by) {
-        events.add(command, "refused (" + by + "): " + String.join("; ", verdict.reasons()));
-        List<String> reasons = new ArrayList<>(verdict.reasons());
-        String hint = verdict.forceable()
-                ? " ('tandemctl " + command + " --force' does it anyway: connections the other box lacks will be reset)" : "";
-        String why = verdict.forceable() ? "the pair is not safe to hand over" : "nothing to do in this role";
-        return new CommandResult(false, false, command + " refused: " + why + hint, reasons);
+        events.add(command, HandOverTexts.refusedEvent(by, verdict.reasons()));
+        return new CommandResult(false, false, HandOverTexts.refused(command, verdict), new ArrayList<>(verdict.reasons()));
     }
 
     public Role role() {
@@ -398,7 +310,7 @@ public final class HaNode implements PairControl, AutoCloseable {
         if (announcer != null) {
             try {
                 announcer.apply(Role.FAULT); // withdrawn before the data plane stops: the routers move first
-            } catch (io.tandem.dataplane.netsetup.CommandRunner.SetupException e) {
+            } catch (CommandRunner.SetupException e) {
                 LOG.warn("bgp: withdrawing on stop: {}", e.getMessage());
             }
         }

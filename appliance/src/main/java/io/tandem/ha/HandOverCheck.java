@@ -1,5 +1,8 @@
 package io.tandem.ha;
 
+import io.tandem.role.Role;
+
+
 import io.tandem.statesync.SyncStatus;
 
 import java.util.ArrayList;

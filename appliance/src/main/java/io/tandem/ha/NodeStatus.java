@@ -1,5 +1,7 @@
 package io.tandem.ha;
 
+import io.tandem.role.Role;
+
 /**
  * One box as it describes itself: shown by {@code tandemctl status} and the status page, and
  * announced to the peer over the sync link, so each box can show both and check the other's

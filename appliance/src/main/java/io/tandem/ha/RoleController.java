@@ -1,9 +1,11 @@
 package io.tandem.ha;
 
+import io.tandem.role.Role;
+
 import io.tandem.events.EventLog;
+import io.tandem.role.RoleListener;
 
 import java.io.IOException;
-import java.util.function.Consumer;
 
 /**
  * Decides this box's {@link Role} from keepalived's VRRP state and whether the flow table is
@@ -15,13 +17,15 @@ import java.util.function.Consumer;
  *       so the peer, if ready, is master, and this box still beats a held-back peer;</li>
  *   <li>ready: the configured priority; with a forced override, FAULT or the top priority.</li>
  * </ul>
- * The data plane publishes to the peer only while ACTIVE. Mastership is never refused to
+ * Every way the role changes (keepalived's notify FIFO, BGP mode's election, the operators'
+ * failover and takeover through preferences and overrides) ends in {@code apply}, which tells
+ * the one {@link RoleListener}. The flow table is published to the peer only while ACTIVE. Mastership is never refused to
  * packets: the data plane forwards whatever reaches it in any role (keepalived adds the
  * addresses before it tells us, DESIGN.md §5).
  */
 public final class RoleController {
     private final TrackFile trackFile;
-    private final Consumer<Boolean> publishToPeer;
+    private final RoleListener listener;
     private final String self;
     private final int priority;
     private VrrpState.State vrrp = VrrpState.State.BACKUP;
@@ -36,20 +40,20 @@ public final class RoleController {
     /**
      * @param self          this box's name, as preferences name it
      * @param priority      this box's configured VRRP priority
-     * @param publishToPeer told true when this box becomes the source of the flow table
+     * @param listener      told of the role at start and of every change ({@link RoleListener})
      */
-    public RoleController(TrackFile trackFile, String self, int priority, Consumer<Boolean> publishToPeer) throws IOException {
-        this(trackFile, self, priority, publishToPeer, new EventLog());
+    public RoleController(TrackFile trackFile, String self, int priority, RoleListener listener) throws IOException {
+        this(trackFile, self, priority, listener, new EventLog());
     }
 
     /** @param events where role changes, preferences and overrides are recorded for operators */
-    public RoleController(TrackFile trackFile, String self, int priority, Consumer<Boolean> publishToPeer, EventLog events)
+    public RoleController(TrackFile trackFile, String self, int priority, RoleListener listener, EventLog events)
             throws IOException {
         this.events = events;
         this.trackFile = trackFile;
         this.self = self;
         this.priority = priority;
-        this.publishToPeer = publishToPeer;
+        this.listener = listener;
         apply(); // starts SYNCING, held back
     }
 
@@ -150,7 +154,7 @@ public final class RoleController {
         if (next != role) {
             events.add("role", (role == null ? "start" : role) + " -> " + next + " (vrrp " + vrrp + ", in sync " + inSync + ")");
             role = next;
-            publishToPeer.accept(next == Role.ACTIVE);
+            listener.tell(next); // last, after the track file and the event: the order RoleListener states
         }
     }
 }

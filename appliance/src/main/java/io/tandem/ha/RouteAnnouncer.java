@@ -1,11 +1,16 @@
 package io.tandem.ha;
 
-import io.tandem.dataplane.netsetup.CommandRunner;
+import io.tandem.role.Role;
+
+import io.tandem.os.CommandRunner;
 import io.tandem.packet.Ipv4;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.tandem.config.ServiceConfig;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.Set;
 import java.util.List;
 import java.util.function.Supplier;
 
@@ -32,6 +37,16 @@ public final class RouteAnnouncer {
 
     /** The addresses to announce now: VIPs and SNAT addresses of the running services. */
     public record Addresses(List<Integer> vips, List<Integer> snats) {
+        /** The VIPs and SNAT addresses of these services, each once, in the config's order. */
+        public static Addresses of(List<ServiceConfig> services) {
+            Set<Integer> vips = new LinkedHashSet<>();
+            Set<Integer> snats = new LinkedHashSet<>();
+            for (ServiceConfig s : services) {
+                vips.add(s.vip().value());
+                snats.add(s.snatAddress().value());
+            }
+            return new Addresses(List.copyOf(vips), List.copyOf(snats));
+        }
     }
 
     private final String tunName;

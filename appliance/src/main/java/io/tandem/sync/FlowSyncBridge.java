@@ -10,6 +10,7 @@ import io.tandem.statesync.FlowRecord;
 import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.FlowStore;
 import io.tandem.statesync.VersionClock;
+import io.tandem.role.RoleListener;
 
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
@@ -25,7 +26,7 @@ import java.util.function.LongSupplier;
  *       keeps long-lived flows that its own idle timers would never see traffic for.</li>
  * </ul>
  */
-public final class FlowSyncBridge implements FlowEventListener, FlowStore {
+public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleListener {
     private static final FlowState[] STATES = FlowState.values();
 
     private final FlowTable table;
@@ -48,12 +49,27 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore {
         this.replicator = replicator;
     }
 
-    /** Whether this box is the source of truth (the active) and so publishes its changes. */
-    public void setSource(boolean source) {
+    /** The active publishes its flow changes to the peer, and its own timers end every flow it holds. */
+    @Override
+    public void becameActive() {
+        setSource(true);
+    }
+
+    /** The standby applies the peer's changes; every flow it holds is the active's to end. */
+    @Override
+    public void becameStandby() {
+        setSource(false);
+    }
+
+    private void setSource(boolean source) {
         if (source != this.source) {
             table.setAllRemote(!source);
         }
         this.source = source;
+        FlowReplicator r = replicator;
+        if (r != null) {
+            r.setSource(source);
+        }
     }
 
     @Override

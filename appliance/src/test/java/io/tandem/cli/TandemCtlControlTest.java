@@ -1,5 +1,9 @@
 package io.tandem.cli;
 
+import io.tandem.ha.CommandResult;
+
+import io.tandem.ha.PairView;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.control.ControlSocketServer;
@@ -8,13 +12,12 @@ import io.tandem.control.FlowStats;
 import io.tandem.control.History;
 import io.tandem.control.StubDataplane;
 import io.tandem.events.EventLog;
-import io.tandem.ha.HaNode;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
 import io.tandem.ha.NodeStatus;
 import io.tandem.ha.PairControl;
 import io.tandem.ha.PairPreference;
-import io.tandem.ha.Role;
+import io.tandem.role.Role;
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -68,25 +71,25 @@ class TandemCtlControlTest {
         NodeStatus self = node("lb1", Role.ACTIVE, "MASTER", 150);
         NodeStatus peer = node("lb2", syncLinkUp ? Role.STANDBY : Role.SYNCING, "BACKUP", syncLinkUp ? 100 : 1);
         List<String> reasons = HandOverCheck.notInSync(sync, peer, 300, 1000);
-        HaNode.PairView view = new HaNode.PairView(self, peer, 300, sync, reasons,
+        PairView view = new PairView(self, peer, 300, sync, reasons,
                 HandOverCheck.failover(Role.ACTIVE, sync, peer, 300, 1000),
                 HandOverCheck.takeover(Role.ACTIVE, ManualOverride.NONE, sync, peer, 300, 1000));
         PairControl pair = new PairControl() {
             @Override
-            public HaNode.PairView view() {
+            public PairView view() {
                 return view;
             }
 
             @Override
-            public HaNode.CommandResult failover(boolean force, String by) {
+            public CommandResult failover(boolean force, String by) {
                 asked.add(by);
                 return view.failover().allowed() || force
-                        ? new HaNode.CommandResult(true, force, "handing over to lb2", view.failover().reasons())
-                        : new HaNode.CommandResult(false, false, "failover refused: the pair is not safe to hand over", view.failover().reasons());
+                        ? new CommandResult(true, force, "handing over to lb2", view.failover().reasons())
+                        : new CommandResult(false, false, "failover refused: the pair is not safe to hand over", view.failover().reasons());
             }
 
             @Override
-            public HaNode.CommandResult takeover(boolean force, String by) {
+            public CommandResult takeover(boolean force, String by) {
                 throw new AssertionError("not asked");
             }
         };

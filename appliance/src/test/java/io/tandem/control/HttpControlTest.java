@@ -1,5 +1,7 @@
 package io.tandem.control;
 
+import io.tandem.ha.PairView;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -8,7 +10,6 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpVersion;
 import io.tandem.events.EventLog;
-import io.tandem.ha.HaNode;
 import io.tandem.health.HealthMonitor;
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.Test;
@@ -38,7 +39,7 @@ class HttpControlTest {
         dataplane = new StubDataplane().withWebFlows(250, System.currentTimeMillis());
         dataplane.sync = new SyncStatus(true, true, "lb2", 1234, 0, 3, 0, 0, 0, true, 2, null);
         FlowStats stats = new FlowStats(dataplane);
-        Supplier<HaNode.PairView> view = OperatorCommands.view("lb1", null, dataplane);
+        Supplier<PairView> view = OperatorCommands.view("lb1", null, dataplane);
         Map<String, HealthMonitor.Report> health = Map.of("web/198.19.0.12:8080", new HealthMonitor.Report("down", "connection refused", 9));
         ControlApi api = OperatorCommands.build(new OperatorCommands.Parts("lb1", null, dataplane, stats, events, new History(),
                 () -> "reloaded", () -> health));

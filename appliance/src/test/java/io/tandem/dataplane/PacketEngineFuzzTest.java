@@ -1,5 +1,7 @@
 package io.tandem.dataplane;
 
+import io.tandem.dataplane.tun.Verdict;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,7 @@
 package io.tandem.dataplane;
 
+import io.tandem.dataplane.tun.Verdict;
+
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.PooledByteBufAllocator;

@@ -1,5 +1,7 @@
 package io.tandem.dataplane;
 
+import io.tandem.dataplane.tun.Verdict;
+
 import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.packet.Ipv4;

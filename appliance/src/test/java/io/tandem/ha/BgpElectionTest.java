@@ -1,5 +1,7 @@
 package io.tandem.ha;
 
+import io.tandem.role.Role;
+
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,5 +1,7 @@
 package io.tandem.ha;
 
+import io.tandem.role.Role;
+
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.Test;
 

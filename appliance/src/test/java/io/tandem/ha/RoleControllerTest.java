@@ -1,5 +1,8 @@
 package io.tandem.ha;
 
+import io.tandem.role.Role;
+
+import io.tandem.role.RoleListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,6 +18,21 @@ class RoleControllerTest {
     @TempDir
     Path dir;
 
+    /** What the listener was told, true for active: the order of the changes. */
+    private static RoleListener recording(List<Boolean> told) {
+        return new RoleListener() {
+            @Override
+            public void becameActive() {
+                told.add(true);
+            }
+
+            @Override
+            public void becameStandby() {
+                told.add(false);
+            }
+        };
+    }
+
     private int weight(Path file) throws Exception {
         return Integer.parseInt(Files.readString(file).strip());
     }
@@ -23,7 +41,7 @@ class RoleControllerTest {
     void aRestartedBoxIsHeldBackUntilItsTableIsInSync() throws Exception {
         Path file = dir.resolve("run/tandem/vrrp-priority");
         List<Boolean> publishing = new ArrayList<>();
-        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, publishing::add);
+        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, recording(publishing));
         assertEquals(Role.SYNCING, c.role());
         assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, weight(file), "held back from the start");
 
@@ -48,7 +66,7 @@ class RoleControllerTest {
     @Test
     void aMasterPublishesEvenBeforeItsSyncCompletes() throws Exception {
         List<Boolean> publishing = new ArrayList<>();
-        RoleController c = new RoleController(new TrackFile(dir.resolve("p")), "lb1", 150, publishing::add);
+        RoleController c = new RoleController(new TrackFile(dir.resolve("p")), "lb1", 150, recording(publishing));
         c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" MASTER 1").orElseThrow()); // the peer is gone: it is the only box
         assertEquals(Role.ACTIVE, c.role());
         assertTrue(publishing.get(publishing.size() - 1));
@@ -57,7 +75,7 @@ class RoleControllerTest {
     @Test
     void aPreferenceForThePeerYieldsToPriority2AndTheNewestPreferenceWins() throws Exception {
         Path file = dir.resolve("p");
-        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, x -> { });
+        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, RoleListener.NONE);
         c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" MASTER 150").orElseThrow());
         c.onSync(true);
         assertEquals(0, weight(file));
@@ -77,7 +95,7 @@ class RoleControllerTest {
     @Test
     void forcedOverridesIgnoreSyncAndLastUntilCleared() throws Exception {
         Path file = dir.resolve("p");
-        RoleController c = new RoleController(new TrackFile(file), "lb2", 100, x -> { });
+        RoleController c = new RoleController(new TrackFile(file), "lb2", 100, RoleListener.NONE);
         c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" BACKUP 1").orElseThrow());
         c.setOverride(ManualOverride.FORCED_ACTIVE);
         assertEquals(254 - 100, weight(file), "takes the top priority though SYNCING");

@@ -1,6 +1,8 @@
 package io.tandem.ha;
 
-import io.tandem.dataplane.netsetup.CommandRunner;
+import io.tandem.role.Role;
+
+import io.tandem.os.CommandRunner;
 import io.tandem.packet.Ipv4;
 import org.junit.jupiter.api.Test;
 

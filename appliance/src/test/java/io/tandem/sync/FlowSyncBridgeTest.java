@@ -13,7 +13,7 @@ import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
 import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.PacketProcessor;
-import io.tandem.dataplane.Verdict;
+import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.DropReason;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.TcpFlags;
@@ -104,8 +104,7 @@ class FlowSyncBridgeTest {
         standby.bridge.attach(link[1]);
         link[0].start(active.bridge);
         link[1].start(standby.bridge);
-        active.bridge.setSource(true);
-        link[0].setSource(true);
+        active.bridge.becameActive();
         return new Box[] {active, standby};
     }
 
@@ -228,10 +227,8 @@ class FlowSyncBridgeTest {
         boxes[0].table.setRemoteHold(1_000);
         boxes[1].table.setRemoteHold(1_000);
         // Failover: box 1 becomes the source, box 0 the replica; nobody sends a packet.
-        boxes[0].bridge.setSource(false);
-        link[0].setSource(false);
-        boxes[1].bridge.setSource(true);
-        link[1].setSource(true);
+        boxes[0].bridge.becameStandby();
+        boxes[1].bridge.becameActive();
         boxes[0].clock.addAndGet(2_500); // idle past the 2 s timeout of ESTABLISHED here, within timeout + hold
         boxes[1].clock.addAndGet(2_500);
         boxes[0].table.expire(boxes[0].clock.get(), 4096);
@@ -264,8 +261,7 @@ class FlowSyncBridgeTest {
         link = InMemoryReplicator.pair(10_000, Duration.ofMillis(100));
         active.bridge.attach(link[0]);
         link[0].start(active.bridge);
-        link[0].setSource(true);
-        active.bridge.setSource(true);
+        active.bridge.becameActive();
         for (int port = 44000; port < 44500; port++) {
             handshake(active, port);
         }

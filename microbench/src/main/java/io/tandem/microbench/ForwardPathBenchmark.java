@@ -2,7 +2,7 @@ package io.tandem.microbench;
 
 import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
-import io.tandem.dataplane.Verdict;
+import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.PacketCopy;
 import io.tandem.packet.TcpFlags;

@@ -18,6 +18,13 @@ public interface FlowReplicator extends AutoCloseable {
      */
     boolean publishCreated(FlowRecord record);
 
+    /**
+     * Whether this side is the source of truth (the active) or a replica: only the source's
+     * changes are sent, only a replica asks for resyncs. The appliance calls it from its one
+     * role signal (becameActive / becameStandby).
+     */
+    void setSource(boolean source);
+
     SyncStatus status();
 
     /** What this box tells its peer about itself (role, health), resent periodically; opaque here. */

@@ -77,6 +77,7 @@ public final class InMemoryReplicator implements FlowReplicator {
         connect(false);
     }
 
+    @Override
     public void setSource(boolean source) {
         engine.setSource(source);
     }

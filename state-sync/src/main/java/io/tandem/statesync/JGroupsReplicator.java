@@ -201,6 +201,7 @@ public final class JGroupsReplicator implements FlowReplicator {
     }
 
     /** Whether this box is the source of truth (the active); the standby is a replica. */
+    @Override
     public void setSource(boolean source) {
         engine.setSource(source);
     }

@@ -1,5 +1,7 @@
 package io.tandem.dataplane.netsetup;
 
+import io.tandem.os.CommandRunner;
+
 import io.tandem.balancer.Service;
 import io.tandem.config.DataplaneConfig;
 import io.tandem.packet.Ipv4;

@@ -1,12 +1,9 @@
 package io.tandem.dataplane.tun;
 
 import io.netty.channel.IoHandle;
-import io.tandem.dataplane.PacketProcessor;
 
 /** One TUN queue served by one event loop, however it reads and writes ({@link TunQueue}, {@link UringTunQueue}). */
 public interface PacketQueue extends IoHandle {
-    PacketProcessor processor();
-
     /** Packets the kernel refused to take back (counted, never fatal). */
     long writeErrors();
 

@@ -8,7 +8,6 @@ import io.netty.channel.epoll.EpollIoEvent;
 import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
-import io.tandem.dataplane.PacketProcessor;
 import io.tandem.packet.PacketCopy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,7 +19,7 @@ import java.util.function.LongSupplier;
 /**
  * One TUN queue served by one Netty event loop. On each EPOLLIN readiness it reads up to
  * {@link #BATCH} packets into one reusable pooled direct buffer, runs each through the
- * queue's {@link PacketProcessor} and writes forwarded packets and replies straight back:
+ * queue's {@link PacketHandler} and writes forwarded packets and replies straight back:
  * no allocation per packet. A write that would block keeps its packet in a bounded backlog,
  * reading pauses and EPOLLOUT is asked for until the backlog is written — the only time
  * EPOLLOUT is registered.
@@ -34,7 +33,7 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
     private static final Logger LOG = LoggerFactory.getLogger(TunQueue.class);
 
     private final FileDescriptor fd;
-    private final PacketProcessor processor;
+    private final PacketHandler processor;
     private final LongSupplier clock;
     private final ByteBufAllocator allocator;
     private final ByteBuf buffer;
@@ -45,12 +44,12 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
     /** Bytes before each packet: a {@link VirtioNetHeader} with offload, none without. */
     private final int headerSize;
 
-    public TunQueue(int fd, PacketProcessor processor, LongSupplier clock, ByteBufAllocator allocator) {
+    public TunQueue(int fd, PacketHandler processor, LongSupplier clock, ByteBufAllocator allocator) {
         this(fd, false, processor, clock, allocator);
     }
 
     /** @param vnetHeader the device was opened with IFF_VNET_HDR */
-    public TunQueue(int fd, boolean vnetHeader, PacketProcessor processor, LongSupplier clock, ByteBufAllocator allocator) {
+    public TunQueue(int fd, boolean vnetHeader, PacketHandler processor, LongSupplier clock, ByteBufAllocator allocator) {
         this.headerSize = vnetHeader ? VirtioNetHeader.SIZE : 0;
         this.fd = new FileDescriptor(fd);
         this.processor = processor;
@@ -136,10 +135,6 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
             backlog.poll().release();
         }
         return true;
-    }
-
-    public PacketProcessor processor() {
-        return processor;
     }
 
     public long writeErrors() {

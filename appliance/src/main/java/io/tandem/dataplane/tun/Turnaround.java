@@ -1,8 +1,7 @@
 package io.tandem.dataplane.tun;
 
 import io.netty.buffer.ByteBuf;
-import io.tandem.dataplane.PacketProcessor;
-import io.tandem.dataplane.Verdict;
+import io.tandem.dataplane.tun.Verdict;
 
 /** What every queue does with a packet it read: process it in place and ready it to go back to the device. */
 final class Turnaround {
@@ -14,7 +13,7 @@ final class Turnaround {
      * @param headerSize {@link VirtioNetHeader#SIZE} with offload, 0 without
      * @return whether to write {@code buffer} (from its reader index) back; false for a drop
      */
-    static boolean process(ByteBuf buffer, int length, int headerSize, PacketProcessor processor, long now) {
+    static boolean process(ByteBuf buffer, int length, int headerSize, PacketHandler processor, long now) {
         buffer.setIndex(headerSize, length);
         boolean partial = headerSize > 0 && VirtioNetHeader.needsChecksum(buffer, 0);
         Verdict verdict = processor.process(buffer, partial, now);

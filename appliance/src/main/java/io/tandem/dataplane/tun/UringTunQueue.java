@@ -7,7 +7,6 @@ import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
 import io.netty.channel.uring.IoUringIoOps;
-import io.tandem.dataplane.PacketProcessor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,7 +42,7 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
     private static final Logger LOG = LoggerFactory.getLogger(UringTunQueue.class);
 
     private final int fd;
-    private final PacketProcessor processor;
+    private final PacketHandler processor;
     private final LongSupplier clock;
     private final int headerSize;
     private final ByteBuf[] buffers = new ByteBuf[2 * CHAIN];
@@ -66,7 +65,7 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
      *                   (a non-blocking one would complete every read at once with EAGAIN)
      * @param vnetHeader the device was opened with IFF_VNET_HDR
      */
-    public UringTunQueue(int fd, boolean vnetHeader, PacketProcessor processor, LongSupplier clock, ByteBufAllocator allocator) {
+    public UringTunQueue(int fd, boolean vnetHeader, PacketHandler processor, LongSupplier clock, ByteBufAllocator allocator) {
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
             throw new IllegalStateException("io_uring queues are written for little-endian machines; use dataplane.io: epoll");
         }
@@ -148,10 +147,6 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
         readsLeft[half] = CHAIN;
     }
 
-    @Override
-    public PacketProcessor processor() {
-        return processor;
-    }
 
     @Override
     public long writeErrors() {

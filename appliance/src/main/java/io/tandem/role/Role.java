@@ -1,4 +1,4 @@
-package io.tandem.ha;
+package io.tandem.role;
 
 /** What this box is doing in the pair. */
 public enum Role {

@@ -1,4 +1,4 @@
-package io.tandem.dataplane.netsetup;
+package io.tandem.os;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

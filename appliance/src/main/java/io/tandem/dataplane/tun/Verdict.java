@@ -1,4 +1,4 @@
-package io.tandem.dataplane;
+package io.tandem.dataplane.tun;
 
 /** What to do with a processed packet. */
 public enum Verdict {
@@ -6,6 +6,6 @@ public enum Verdict {
     FORWARD,
     /** Turned into an answer (an echo reply) in place; write it back. */
     REPLY,
-    /** Dropped; {@link PacketProcessor#lastDropReason()} says why, and it was counted. */
+    /** Dropped; the handler says why, and it was counted. */
     DROP
 }

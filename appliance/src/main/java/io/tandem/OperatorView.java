@@ -1,0 +1,62 @@
+package io.tandem;
+
+import io.tandem.balancer.BackendSchedule;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.dataplane.Dataplane;
+import io.tandem.dataplane.DataplaneCounters;
+import io.tandem.dataplane.DataplaneView;
+import io.tandem.statesync.SyncStatus;
+import io.tandem.sync.SyncLink;
+
+import java.util.List;
+import java.util.function.Predicate;
+
+/** What the operators' interfaces see of the box, gathered from the parts that hold it. */
+final class OperatorView implements DataplaneView {
+    private final Dataplane dataplane;
+    private final BackendSchedule schedule;
+    private final SyncLink sync;
+
+    /** @param sync the sync link, or null for a box alone */
+    OperatorView(Dataplane dataplane, BackendSchedule schedule, SyncLink sync) {
+        this.dataplane = dataplane;
+        this.schedule = schedule;
+        this.sync = sync;
+    }
+
+    @Override
+    public DataplaneCounters counters() {
+        return dataplane.counters();
+    }
+
+    @Override
+    public SyncStatus syncStatus() {
+        return sync == null ? null : sync.status();
+    }
+
+    @Override
+    public int flowCount() {
+        return dataplane.flowCount();
+    }
+
+    @Override
+    public int flowCapacity() {
+        return dataplane.flowCapacity();
+    }
+
+    @Override
+    public ServiceTable services() {
+        return schedule.current();
+    }
+
+    @Override
+    public int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor) {
+        return dataplane.forEachFlowFrom(cursor, visitor);
+    }
+
+    @Override
+    public List<String> drain(String service, String backend, boolean drain) {
+        return schedule.drain(service, backend, drain);
+    }
+}

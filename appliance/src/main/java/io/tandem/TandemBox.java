@@ -1,0 +1,145 @@
+package io.tandem;
+
+import io.tandem.balancer.BackendSchedule;
+import io.tandem.config.ConfigException;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.ConntrackConfig;
+import io.tandem.config.HaMode;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.control.OperatorInterfaces;
+import io.tandem.control.PidFile;
+import io.tandem.dataplane.Dataplane;
+import io.tandem.events.EventLog;
+import io.tandem.ha.HaNode;
+import io.tandem.ha.RouteAnnouncer;
+import io.tandem.ha.SharedSettings;
+import io.tandem.health.HealthMonitor;
+import io.tandem.os.CommandRunner;
+import io.tandem.role.RoleListener;
+import io.tandem.statesync.VersionClock;
+import io.tandem.sync.SyncLink;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * One box, wired: the only place that builds the parts and hands each the narrow interface it
+ * needs (Seesaw's {@code binaries/*\/main.go} is the model). In start order:
+ * <ol>
+ *   <li>the flow table and the backend schedule (services, drains, health verdicts);</li>
+ *   <li>the sync link, which joins the peer and pulls its table before anything is served;</li>
+ *   <li>the data plane: TUN queues, engines, policy routing;</li>
+ *   <li>the role: the HA node (VRRP or BGP), or for a box without {@code ha} its configured
+ *       {@code sync.role}, told once to the one {@link RoleListener};</li>
+ *   <li>health checks, the operators' interfaces, the PID file.</li>
+ * </ol>
+ * Closed in reverse, on a failed start and at stop alike.
+ */
+final class TandemBox implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(TandemBox.class);
+
+    private final Deque<AutoCloseable> parts = new ArrayDeque<>();
+    private final Path configFile;
+    private BackendSchedule schedule;
+    private Dataplane dataplane;
+    private HealthMonitor health;
+    private volatile TandemConfig config;
+
+    private TandemBox(Path configFile, TandemConfig config) {
+        this.configFile = configFile;
+        this.config = config;
+    }
+
+    /** Starts every part; on a failure, closes what started and rethrows (nothing is left behind). */
+    static TandemBox start(Path configFile, TandemConfig config) throws Exception {
+        TandemBox box = new TandemBox(configFile, config);
+        try {
+            box.wire();
+        } catch (Exception e) {
+            box.close();
+            throw e;
+        }
+        return box;
+    }
+
+    private void wire() throws Exception {
+        String node = config.node().name();
+        ConntrackConfig c = config.conntrack();
+        SnatPortPools pools = new SnatPortPools(c.snatPorts().first(), c.snatPorts().last());
+        VersionClock versions = new VersionClock();
+        FlowTable flows = new FlowTable(c.maxFlows(), c.maxEmbryonic(), c.flowTimeouts(), pools, versions::next);
+        schedule = new BackendSchedule(config.services(), pools, flows::markForReset);
+
+        SyncLink sync = config.sync() == null ? null
+                : SyncLink.start(config.sync(), node, flows, versions, config.dataplane().statsInterval());
+        if (sync != null) {
+            parts.push(sync);
+        }
+        RoleListener roles = sync == null ? RoleListener.NONE : sync.roles();
+
+        dataplane = Dataplane.start(config.dataplane(), c, flows, schedule.active());
+        parts.push(dataplane);
+
+        EventLog events = new EventLog();
+        HaNode ha = null;
+        if (config.ha() != null) {
+            RouteAnnouncer announcer = config.ha().mode() != HaMode.BGP ? null
+                    : new RouteAnnouncer(config.dataplane().tunName(), config.ha().bgp().announceTable(),
+                            () -> RouteAnnouncer.Addresses.of(schedule.configs()), new CommandRunner());
+            ha = HaNode.start(node, config.ha(), roles, sync == null ? null : sync.replicator(), dataplane::flowCount, events,
+                    new SharedSettings(schedule::configFingerprint, schedule::drained, schedule::drainSeq, schedule::adoptDrained),
+                    announcer);
+            parts.push(ha);
+        } else if (config.sync() != null) {
+            roles.tell(config.sync().role()); // no HA node: the configured role, once
+            LOG.info("sync: {} by config (no ha section)", config.sync().role());
+        }
+
+        health = new HealthMonitor(schedule::setDown, events);
+        parts.push(health);
+        health.configure(config.services());
+        parts.push(OperatorInterfaces.start(config.control(), node, ha, new OperatorView(dataplane, schedule, sync), events,
+                this::reload, ha == null ? () -> 0 : ha::vrrpTransitions, health::reports));
+        parts.push(PidFile.write(Path.of(config.control().pidFile())));
+    }
+
+    /**
+     * Reads the config file again and applies it: services, backends and their routing change
+     * at once; tracked flows keep their backends. A bad config is refused with its field errors
+     * (thrown, as for the control API) and the running config stays.
+     */
+    synchronized String reload() {
+        try {
+            TandemConfig next = ConfigLoader.load(configFile);
+            if (!next.dataplane().equals(config.dataplane()) || !next.conntrack().equals(config.conntrack())) {
+                LOG.warn("reload: dataplane and conntrack settings take effect at the next restart only");
+            }
+            int count = schedule.reload(next.services(), dataplane::route).services().size();
+            config = next;
+            LOG.info("reload: {} services in force", count);
+            health.configure(next.services());
+            return "reloaded " + configFile + ": " + schedule.current().services().size() + " services in force";
+        } catch (ConfigException e) {
+            throw new IllegalArgumentException("reload refused, running config kept: " + e.getMessage());
+        } catch (Exception e) {
+            throw new IllegalArgumentException("reload failed, running config kept: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        while (!parts.isEmpty()) {
+            AutoCloseable part = parts.pop();
+            try {
+                part.close();
+            } catch (Exception e) {
+                LOG.warn("stopping {}: {}", part.getClass().getSimpleName(), e.toString());
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+package io.tandem.ha;
+
+import java.util.List;
+import java.util.function.BiConsumer;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+
+/**
+ * What else the pair keeps equal besides flows: the services config (compared by
+ * fingerprint) and the operators' drains (the newer set wins, so a failover keeps them).
+ */
+public record SharedSettings(Supplier<String> configFingerprint, Supplier<List<String>> drained, LongSupplier drainSeq,
+                             BiConsumer<List<String>, Long> adoptDrained) {
+    /** For a box whose settings nobody shares (tests). */
+    public static SharedSettings none() {
+        return new SharedSettings(() -> "", List::of, () -> 0, (d, s) -> { });
+    }
+}
