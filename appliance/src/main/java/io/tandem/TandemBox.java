@@ -103,7 +103,7 @@ final class TandemBox implements AutoCloseable {
         health = new HealthMonitor(schedule::setDown, events);
         parts.push(health);
         health.configure(config.services());
-        parts.push(OperatorInterfaces.start(config.control(), node, ha, new OperatorView(dataplane, schedule, sync), events,
+        parts.push(OperatorInterfaces.start(config.control(), node, ha, new AssembledBoxView(dataplane, schedule, sync), events,
                 this::reload, ha == null ? () -> 0 : ha::vrrpTransitions, health::reports));
         parts.push(PidFile.write(Path.of(config.control().pidFile())));
     }

@@ -4,7 +4,6 @@ import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
-import io.tandem.dataplane.DataplaneView;
 import io.tandem.packet.Ipv4;
 
 import java.util.ArrayList;
@@ -34,7 +33,7 @@ public final class FlowQuery {
     private FlowQuery() {
     }
 
-    public static Page run(DataplaneView dataplane, ControlRequest request, long nowMillis) {
+    public static Page run(BoxView dataplane, ControlRequest request, long nowMillis) {
         int limit = intArg(request, "limit", DEFAULT_LIMIT);
         if (limit < 1 || limit > MAX_LIMIT) {
             throw new IllegalArgumentException("limit: " + limit + " is not within 1-" + MAX_LIMIT);

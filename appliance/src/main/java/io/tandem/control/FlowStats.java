@@ -3,7 +3,6 @@ package io.tandem.control;
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowState;
-import io.tandem.dataplane.DataplaneView;
 import io.tandem.packet.Ipv4;
 
 import java.util.EnumMap;
@@ -23,10 +22,10 @@ public final class FlowStats {
                          Map<FlowState, Long> perState, long remote) {
     }
 
-    private final DataplaneView dataplane;
+    private final BoxView dataplane;
     private Counts last;
 
-    public FlowStats(DataplaneView dataplane) {
+    public FlowStats(BoxView dataplane) {
         this.dataplane = dataplane;
     }
 

@@ -8,7 +8,6 @@ import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.conntrack.FlowState;
 import io.tandem.dataplane.DataplaneCounters;
-import io.tandem.dataplane.DataplaneView;
 import io.tandem.role.Role;
 import io.tandem.health.HealthMonitor;
 import io.tandem.packet.DropReason;
@@ -32,7 +31,7 @@ public final class Metrics {
      * @param pair            the pair's view (role, in sync), or a standalone one
      * @param vrrpTransitions keepalived state changes so far
      */
-    public Metrics(DataplaneView dataplane, FlowStats stats, Supplier<PairView> pair, LongSupplier vrrpTransitions,
+    public Metrics(BoxView dataplane, FlowStats stats, Supplier<PairView> pair, LongSupplier vrrpTransitions,
                    Supplier<Map<String, HealthMonitor.Report>> health) {
         counter("tandem_packets", "Packets received from the TUN device", () -> dataplane.counters().packetsIn());
         counter("tandem_bytes", "Bytes received from the TUN device", () -> dataplane.counters().bytesIn());
@@ -85,7 +84,7 @@ public final class Metrics {
                 })).register(registry);
     }
 
-    private static SyncStatus sync(DataplaneView dataplane) {
+    private static SyncStatus sync(BoxView dataplane) {
         SyncStatus s = dataplane.syncStatus();
         return s != null ? s : new SyncStatus(false, false, null, 0, 0, 0, 0, 0, 0, null, 0, null);
     }

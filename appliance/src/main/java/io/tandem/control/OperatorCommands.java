@@ -2,7 +2,6 @@ package io.tandem.control;
 
 import io.tandem.ha.PairView;
 
-import io.tandem.dataplane.DataplaneView;
 import io.tandem.events.EventLog;
 import io.tandem.health.HealthMonitor;
 import io.tandem.ha.HandOverCheck;
@@ -26,7 +25,7 @@ public final class OperatorCommands {
     }
 
     /** What the commands read and change. {@code pair} is null when this box runs alone (no {@code ha} section). */
-    public record Parts(String node, PairControl pair, DataplaneView dataplane, FlowStats stats, EventLog events,
+    public record Parts(String node, PairControl pair, BoxView dataplane, FlowStats stats, EventLog events,
                         History history, Reloader reloader, Supplier<Map<String, HealthMonitor.Report>> health) {
     }
 
@@ -34,7 +33,7 @@ public final class OperatorCommands {
     }
 
     /** The pair as this box sees it; a box alone is active by definition and in sync with no one. */
-    public static Supplier<PairView> view(String node, PairControl pair, DataplaneView dataplane) {
+    public static Supplier<PairView> view(String node, PairControl pair, BoxView dataplane) {
         long startedAt = System.currentTimeMillis();
         return pair != null ? pair::view : () -> standalone(node, startedAt, dataplane.syncStatus(), dataplane.flowCount());
     }

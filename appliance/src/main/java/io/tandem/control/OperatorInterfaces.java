@@ -3,7 +3,6 @@ package io.tandem.control;
 import io.tandem.ha.PairView;
 
 import io.tandem.config.ControlConfig;
-import io.tandem.dataplane.DataplaneView;
 import io.tandem.events.EventLog;
 import io.tandem.ha.PairControl;
 import io.tandem.health.HealthMonitor;
@@ -38,7 +37,7 @@ public final class OperatorInterfaces implements AutoCloseable {
      * @param pair            the HA pair, or null for a box alone
      * @param vrrpTransitions keepalived state changes so far (for metrics)
      */
-    public static OperatorInterfaces start(ControlConfig config, String node, PairControl pair, DataplaneView dataplane,
+    public static OperatorInterfaces start(ControlConfig config, String node, PairControl pair, BoxView dataplane,
                                            EventLog events, OperatorCommands.Reloader reloader, LongSupplier vrrpTransitions,
                                            Supplier<Map<String, HealthMonitor.Report>> health) throws IOException {
         FlowStats stats = new FlowStats(dataplane);

@@ -10,7 +10,6 @@ import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.DataplaneCounters;
-import io.tandem.dataplane.DataplaneView;
 import io.tandem.packet.Ipv4;
 import io.tandem.statesync.SyncStatus;
 
@@ -20,8 +19,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.function.Predicate;
 
-/** A real flow table and service table behind {@link DataplaneView}, without devices: for the control API's tests. */
-public final class StubDataplane implements DataplaneView {
+/** A real flow table and service table behind {@link BoxView}, without devices: for the control API's tests. */
+public final class StubDataplane implements BoxView {
     public static final String YAML = """
             node: { name: lb1 }
             dataplane: { front_interface: front, back_interface: back }

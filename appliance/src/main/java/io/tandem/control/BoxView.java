@@ -1,4 +1,6 @@
-package io.tandem.dataplane;
+package io.tandem.control;
+
+import io.tandem.dataplane.DataplaneCounters;
 
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
@@ -7,8 +9,8 @@ import io.tandem.statesync.SyncStatus;
 import java.util.List;
 import java.util.function.Predicate;
 
-/** What the operators' interfaces may read of the data plane, and the one thing they may change (drain). */
-public interface DataplaneView {
+/** What the operators' interfaces read of the box (data plane, services, sync link), and the one thing they change: drains. The box's assembly implements it. */
+public interface BoxView {
     DataplaneCounters counters();
 
     /** The sync link's status, or null when this box has no peer. */

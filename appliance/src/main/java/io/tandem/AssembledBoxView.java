@@ -5,7 +5,7 @@ import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.dataplane.DataplaneCounters;
-import io.tandem.dataplane.DataplaneView;
+import io.tandem.control.BoxView;
 import io.tandem.statesync.SyncStatus;
 import io.tandem.sync.SyncLink;
 
@@ -13,13 +13,13 @@ import java.util.List;
 import java.util.function.Predicate;
 
 /** What the operators' interfaces see of the box, gathered from the parts that hold it. */
-final class OperatorView implements DataplaneView {
+final class AssembledBoxView implements BoxView {
     private final Dataplane dataplane;
     private final BackendSchedule schedule;
     private final SyncLink sync;
 
     /** @param sync the sync link, or null for a box alone */
-    OperatorView(Dataplane dataplane, BackendSchedule schedule, SyncLink sync) {
+    AssembledBoxView(Dataplane dataplane, BackendSchedule schedule, SyncLink sync) {
         this.dataplane = dataplane;
         this.schedule = schedule;
         this.sync = sync;
