@@ -1,58 +1,63 @@
 package io.tandem.conntrack;
 
-import io.tandem.packet.Ipv4;
-
 /**
- * A flow's full record, copied out of the table: both tuples, the NAT mapping, state and
- * last activity. Mutable and reusable (the data plane fills one without allocating);
- * {@link #copy()} when it must be kept.
+ * A flow's record as listings and state sync see it: the {@link FlowFields} plus its last
+ * activity, the version of its last change and whether it was installed from the peer.
+ * Mutable and reusable (the table fills one per event without allocating); {@link #copy()}
+ * when it must be kept. State sync builds one from the peer's record with the setters.
  */
-public final class FlowSnapshot {
-    public int flowId;
-    public int generation;
-    public int protocol;
-    public int clientAddress;
-    public int clientPort;
-    public int vipAddress;
-    public int vipPort;
-    public int backendAddress;
-    public int backendPort;
-    public int snatAddress;
-    public int snatPort;
-    public FlowState state;
-    public boolean finFromReply;
-    public long lastSeenMillis;
+public final class FlowSnapshot extends FlowFields {
+    long lastSeenMillis;
+    long version;
+    boolean remote;
+
+    public long lastSeenMillis() {
+        return lastSeenMillis;
+    }
+
     /** The version of the flow's last change (state sync's order: the newest wins). */
-    public long version;
+    public long version() {
+        return version;
+    }
+
     /** Installed from the peer and not seen here yet. */
-    public boolean remote;
+    public boolean remote() {
+        return remote;
+    }
+
+    /** The original tuple: the key of the flow. */
+    public FlowSnapshot setKey(int protocol, int clientAddress, int clientPort, int vipAddress, int vipPort) {
+        this.protocol = protocol;
+        this.clientAddress = clientAddress;
+        this.clientPort = clientPort;
+        this.vipAddress = vipAddress;
+        this.vipPort = vipPort;
+        return this;
+    }
+
+    /** The NAT mapping: the reply tuple. */
+    public FlowSnapshot setMapping(int backendAddress, int backendPort, int snatAddress, int snatPort) {
+        this.backendAddress = backendAddress;
+        this.backendPort = backendPort;
+        this.snatAddress = snatAddress;
+        this.snatPort = snatPort;
+        return this;
+    }
+
+    public FlowSnapshot setState(FlowState state, boolean finFromReply, long lastSeenMillis, long version) {
+        this.state = state;
+        this.finFromReply = finFromReply;
+        this.lastSeenMillis = lastSeenMillis;
+        this.version = version;
+        return this;
+    }
 
     public FlowSnapshot copy() {
         FlowSnapshot c = new FlowSnapshot();
-        c.flowId = flowId;
-        c.generation = generation;
-        c.protocol = protocol;
-        c.clientAddress = clientAddress;
-        c.clientPort = clientPort;
-        c.vipAddress = vipAddress;
-        c.vipPort = vipPort;
-        c.backendAddress = backendAddress;
-        c.backendPort = backendPort;
-        c.snatAddress = snatAddress;
-        c.snatPort = snatPort;
-        c.state = state;
-        c.finFromReply = finFromReply;
+        copyFieldsTo(c);
         c.lastSeenMillis = lastSeenMillis;
         c.version = version;
         c.remote = remote;
         return c;
-    }
-
-    @Override
-    public String toString() {
-        return Ipv4.protocolName(protocol) + " " + Ipv4.format(clientAddress) + ":" + clientPort
-                + " -> " + Ipv4.format(vipAddress) + ":" + vipPort
-                + " => " + Ipv4.format(snatAddress) + ":" + snatPort
-                + " -> " + Ipv4.format(backendAddress) + ":" + backendPort + " " + state;
     }
 }

@@ -47,11 +47,11 @@ public final class FlowQuery {
         List<Flow> flows = new ArrayList<>();
         int next = dataplane.forEachFlowFrom(cursor, f -> {
             if (filter.test(f)) {
-                Service s = services.find(f.vipAddress, f.vipPort, f.protocol);
-                flows.add(new Flow(Ipv4.protocolName(f.protocol), endpoint(f.clientAddress, f.clientPort),
-                        endpoint(f.vipAddress, f.vipPort), s == null ? null : s.name(), endpoint(f.snatAddress, f.snatPort),
-                        endpoint(f.backendAddress, f.backendPort), f.state.name(), Math.max(0, nowMillis - f.lastSeenMillis),
-                        f.remote));
+                Service s = services.find(f.vipAddress(), f.vipPort(), f.protocol());
+                flows.add(new Flow(Ipv4.protocolName(f.protocol()), endpoint(f.clientAddress(), f.clientPort()),
+                        endpoint(f.vipAddress(), f.vipPort()), s == null ? null : s.name(), endpoint(f.snatAddress(), f.snatPort()),
+                        endpoint(f.backendAddress(), f.backendPort()), f.state().name(), Math.max(0, nowMillis - f.lastSeenMillis()),
+                        f.remote()));
             }
             return flows.size() < limit;
         });
@@ -66,19 +66,19 @@ public final class FlowQuery {
                 throw new IllegalArgumentException("service: no service named '" + service + "'");
             }
             p = p.and(f -> {
-                Service s = services.find(f.vipAddress, f.vipPort, f.protocol);
+                Service s = services.find(f.vipAddress(), f.vipPort(), f.protocol());
                 return s != null && s.name().equals(service);
             });
         }
         String client = request.arg("client", null);
         if (client != null) {
             Predicate<int[]> match = endpointMatcher("client", client);
-            p = p.and(f -> match.test(new int[] {f.clientAddress, f.clientPort}));
+            p = p.and(f -> match.test(new int[] {f.clientAddress(), f.clientPort()}));
         }
         String backend = request.arg("backend", null);
         if (backend != null) {
             Predicate<int[]> match = endpointMatcher("backend", backend);
-            p = p.and(f -> match.test(new int[] {f.backendAddress, f.backendPort}));
+            p = p.and(f -> match.test(new int[] {f.backendAddress(), f.backendPort()}));
         }
         String state = request.arg("state", null);
         if (state != null) {
@@ -88,7 +88,7 @@ public final class FlowQuery {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("state: '" + state + "' is not a flow state (e.g. TCP_ESTABLISHED, UDP_ASSURED)");
             }
-            p = p.and(f -> f.state == wanted);
+            p = p.and(f -> f.state() == wanted);
         }
         return p;
     }

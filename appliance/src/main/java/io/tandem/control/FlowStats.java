@@ -40,14 +40,14 @@ public final class FlowStats {
         Map<FlowState, Long> perState = new EnumMap<>(FlowState.class);
         long[] remote = {0};
         dataplane.forEachFlowFrom(0, f -> {
-            perState.merge(f.state, 1L, Long::sum);
-            if (f.remote) {
+            perState.merge(f.state(), 1L, Long::sum);
+            if (f.remote()) {
                 remote[0]++;
             }
-            Service s = services.find(f.vipAddress, f.vipPort, f.protocol);
+            Service s = services.find(f.vipAddress(), f.vipPort(), f.protocol());
             if (s != null) {
                 perService.merge(s.name(), 1L, Long::sum);
-                perBackend.merge(s.name() + "/" + Ipv4.format(f.backendAddress) + ":" + f.backendPort, 1L, Long::sum);
+                perBackend.merge(s.name() + "/" + Ipv4.format(f.backendAddress()) + ":" + f.backendPort(), 1L, Long::sum);
             }
             return true;
         });

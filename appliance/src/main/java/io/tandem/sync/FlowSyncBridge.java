@@ -99,7 +99,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         lastRefreshMillis = now.getAsLong();
         int[] count = {0};
         table.forEach(flow -> {
-            if (flow.lastSeenMillis >= since && !flow.remote) {
+            if (flow.lastSeenMillis() >= since && !flow.remote()) {
                 r.publish(toRecord(flow, false));
                 count[0]++;
             }
@@ -110,20 +110,11 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     @Override
     public void apply(FlowRecord record) {
         clock.observe(record.version());
-        FlowSnapshot s = incoming.get();
-        s.protocol = record.protocol();
-        s.clientAddress = record.clientAddress();
-        s.clientPort = record.clientPort();
-        s.vipAddress = record.vipAddress();
-        s.vipPort = record.vipPort();
-        s.backendAddress = record.backendAddress();
-        s.backendPort = record.backendPort();
-        s.snatAddress = record.snatAddress();
-        s.snatPort = record.snatPort();
-        s.state = record.state() > 0 && record.state() < STATES.length ? STATES[record.state()] : FlowState.TCP_ESTABLISHED;
-        s.finFromReply = (record.flags() & 1) != 0;
-        s.lastSeenMillis = record.lastSeenMillis();
-        s.version = record.version();
+        FlowState state = record.state() > 0 && record.state() < STATES.length ? STATES[record.state()] : FlowState.TCP_ESTABLISHED;
+        FlowSnapshot s = incoming.get()
+                .setKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort())
+                .setMapping(record.backendAddress(), record.backendPort(), record.snatAddress(), record.snatPort())
+                .setState(state, (record.flags() & 1) != 0, record.lastSeenMillis(), record.version());
         applyingPeerRecord.set(true);
         try {
             table.install(s, record.removed(), now.getAsLong());
@@ -153,8 +144,8 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     }
 
     static FlowRecord toRecord(FlowSnapshot f, boolean removed) {
-        return new FlowRecord(f.protocol, f.clientAddress, f.clientPort, f.vipAddress, f.vipPort,
-                f.backendAddress, f.backendPort, f.snatAddress, f.snatPort,
-                f.state.code(), f.finFromReply ? 1 : 0, f.lastSeenMillis, f.version, removed);
+        return new FlowRecord(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
+                f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
+                f.state().code(), f.finFromReply() ? 1 : 0, f.lastSeenMillis(), f.version(), removed);
     }
 }

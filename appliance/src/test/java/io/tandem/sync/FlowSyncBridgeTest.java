@@ -83,7 +83,7 @@ class FlowSyncBridgeTest {
 
     private static long lastSeen(Box box) {
         long[] seen = {-1};
-        box.table.forEach(f -> seen[0] = f.lastSeenMillis);
+        box.table.forEach(f -> seen[0] = f.lastSeenMillis());
         return seen[0];
     }
 

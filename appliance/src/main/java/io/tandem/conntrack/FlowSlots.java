@@ -1,0 +1,228 @@
+package io.tandem.conntrack;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The flow table's storage: one slot per flow in parallel primitive arrays (no object per
+ * flow), written by {@link #write} and read by {@link #read} only, whichever path creates,
+ * installs, looks up or lists a flow. The four ports share one long; the accessors unpack it.
+ *
+ * <p>A slot's state word holds its {@link FlowState} code, three flags and a generation that
+ * grows with every reuse of the slot; it is read and changed with volatile/CAS access
+ * ({@link #stateWord}, {@link #casState}) so packets on other event loops never see a torn
+ * state. Not synchronized otherwise: {@link FlowTable} holds the lock.
+ */
+final class FlowSlots {
+    static final int STATE_MASK = 0x0F;
+    static final int FIN_FROM_REPLY = 0x10;
+    /** Installed from the peer and not yet seen here: held by the peer's refreshes, not by local idle timers. */
+    static final int REMOTE = 0x20;
+    /** Its backend failed with on_backend_down: reset: the client's next segment is answered with a RST. */
+    static final int RESET = 0x40;
+    static final int GENERATION_SHIFT = 8;
+    static final int NO_POOL = -1;
+    /** Bytes per slot: four addresses, packed ports, protocol, state word, last seen, version, pool. */
+    static final int BYTES_PER_SLOT = 4 * 4 + 8 + 1 + 4 + 8 + 8 + 4;
+
+    private static final VarHandle STATE_WORDS = MethodHandles.arrayElementVarHandle(int[].class);
+
+    private final int[] clientAddress;
+    private final int[] vipAddress;
+    private final int[] backendAddress;
+    private final int[] snatAddress;
+    /** client << 48 | vip << 32 | backend << 16 | snat. */
+    private final long[] ports;
+    private final byte[] protocol;
+    private final int[] stateWord;
+    private final long[] lastSeen;
+    private final long[] version;
+    private final int[] poolId;
+
+    FlowSlots(int capacity) {
+        clientAddress = new int[capacity];
+        vipAddress = new int[capacity];
+        backendAddress = new int[capacity];
+        snatAddress = new int[capacity];
+        ports = new long[capacity];
+        protocol = new byte[capacity];
+        stateWord = new int[capacity];
+        lastSeen = new long[capacity];
+        version = new long[capacity];
+        poolId = new int[capacity];
+    }
+
+    static int state(int word) {
+        return word & STATE_MASK;
+    }
+
+    static int generation(int word) {
+        return word >>> GENERATION_SHIFT;
+    }
+
+    /**
+     * The one slot writer: a new flow's key, mapping, SNAT pool, time and version; then its
+     * state word, with the slot's generation advanced, released last so a reader that sees the
+     * new generation sees the fields too.
+     */
+    void write(int slot, int proto, int client, int clientPort, int vip, int vipPort, int backend, int backendPort,
+               int snat, int snatPort, int pool, long nowMillis, long flowVersion, int stateAndFlags) {
+        protocol[slot] = (byte) proto;
+        clientAddress[slot] = client;
+        vipAddress[slot] = vip;
+        backendAddress[slot] = backend;
+        snatAddress[slot] = snat;
+        ports[slot] = (long) clientPort << 48 | (long) vipPort << 32 | (long) backendPort << 16 | snatPort;
+        poolId[slot] = pool;
+        lastSeen[slot] = nowMillis;
+        version[slot] = flowVersion;
+        int generation = (generation(stateWord[slot]) + 1) & 0xFFFFFF;
+        STATE_WORDS.setRelease(stateWord, slot, generation << GENERATION_SHIFT | stateAndFlags);
+    }
+
+    /** The one slot reader: the key, mapping and state into {@code out}; returns the state word read. */
+    int read(int slot, FlowFields out) {
+        int word = stateWord[slot];
+        long p = ports[slot];
+        out.protocol = protocol[slot];
+        out.clientAddress = clientAddress[slot];
+        out.vipAddress = vipAddress[slot];
+        out.backendAddress = backendAddress[slot];
+        out.snatAddress = snatAddress[slot];
+        out.clientPort = clientPort(p);
+        out.vipPort = vipPort(p);
+        out.backendPort = backendPort(p);
+        out.snatPort = snatPort(p);
+        out.state = FlowState.ofCode(state(word));
+        out.finFromReply = (word & FIN_FROM_REPLY) != 0;
+        return word;
+    }
+
+    /** As {@link #read}, with the slot's times and flags for a snapshot. */
+    void read(int slot, FlowSnapshot out) {
+        int word = read(slot, (FlowFields) out);
+        out.lastSeenMillis = lastSeen[slot];
+        out.version = version[slot];
+        out.remote = (word & REMOTE) != 0;
+    }
+
+    /** As {@link #read}, with the slot's identity for a lookup. */
+    void read(int slot, FlowLookup out) {
+        int word = read(slot, (FlowFields) out);
+        out.flowId = slot;
+        out.generation = generation(word);
+        out.resetPending = (word & RESET) != 0;
+    }
+
+    private static int clientPort(long packed) {
+        return (int) (packed >>> 48);
+    }
+
+    private static int vipPort(long packed) {
+        return (int) (packed >>> 32) & 0xFFFF;
+    }
+
+    private static int backendPort(long packed) {
+        return (int) (packed >>> 16) & 0xFFFF;
+    }
+
+    private static int snatPort(long packed) {
+        return (int) packed & 0xFFFF;
+    }
+
+    int protocol(int slot) {
+        return protocol[slot];
+    }
+
+    int clientAddress(int slot) {
+        return clientAddress[slot];
+    }
+
+    int vipAddress(int slot) {
+        return vipAddress[slot];
+    }
+
+    int backendAddress(int slot) {
+        return backendAddress[slot];
+    }
+
+    int snatAddress(int slot) {
+        return snatAddress[slot];
+    }
+
+    int clientPort(int slot) {
+        return clientPort(ports[slot]);
+    }
+
+    int vipPort(int slot) {
+        return vipPort(ports[slot]);
+    }
+
+    int backendPort(int slot) {
+        return backendPort(ports[slot]);
+    }
+
+    int snatPort(int slot) {
+        return snatPort(ports[slot]);
+    }
+
+    int poolId(int slot) {
+        return poolId[slot];
+    }
+
+    long lastSeen(int slot) {
+        return lastSeen[slot];
+    }
+
+    void touch(int slot, long nowMillis) {
+        lastSeen[slot] = nowMillis;
+    }
+
+    long version(int slot) {
+        return version[slot];
+    }
+
+    void setVersion(int slot, long flowVersion) {
+        version[slot] = flowVersion;
+    }
+
+    /** The state word as written last (plain read: under the table's lock, or re-checked by CAS). */
+    int stateWord(int slot) {
+        return stateWord[slot];
+    }
+
+    int stateWordVolatile(int slot) {
+        return (int) STATE_WORDS.getVolatile(stateWord, slot);
+    }
+
+    boolean casState(int slot, int expected, int next) {
+        return STATE_WORDS.compareAndSet(stateWord, slot, expected, next);
+    }
+
+    void setStateVolatile(int slot, int word) {
+        STATE_WORDS.setVolatile(stateWord, slot, word);
+    }
+
+    /** Sets the word and returns the one it replaced. */
+    int getAndSetState(int slot, int word) {
+        return (int) STATE_WORDS.getAndSet(stateWord, slot, word);
+    }
+
+    /** Whether the slot's original tuple (entry direction 0) or reply tuple (1) is this one. */
+    boolean matches(int slot, int direction, int proto, int src, int dst, int srcPort, int dstPort) {
+        if (protocol[slot] != (byte) proto) {
+            return false;
+        }
+        long p = ports[slot];
+        if (direction == 0) {
+            return clientAddress[slot] == src && vipAddress[slot] == dst && clientPort(p) == srcPort && vipPort(p) == dstPort;
+        }
+        return backendAddress[slot] == src && snatAddress[slot] == dst && backendPort(p) == srcPort && snatPort(p) == dstPort;
+    }
+
+    /** Whether the slot maps to this backend and SNAT port (a peer's record with the same mapping). */
+    boolean sameMapping(int slot, int backend, int backendPort, int snat, int snatPort) {
+        long p = ports[slot];
+        return backendAddress[slot] == backend && snatAddress[slot] == snat && backendPort(p) == backendPort && snatPort(p) == snatPort;
+    }
+}

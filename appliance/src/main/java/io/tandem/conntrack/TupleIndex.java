@@ -1,0 +1,133 @@
+package io.tandem.conntrack;
+
+import io.tandem.packet.TupleHash;
+
+/**
+ * The flow table's index: one open-addressed array with linear probing, holding two entries
+ * per flow, for its original tuple (client to VIP) and its reply tuple (backend to SNAT
+ * address). An entry is {@code (slot << 1 | direction) + 1}; 0 is empty; the load factor is at
+ * most 1/2. The tuples themselves live in the {@link FlowSlots}.
+ *
+ * <p>Readers probe without a lock, under the table's optimistic stamp: a probe reads each
+ * position once and is bounded even while a writer shifts entries, and the table discards
+ * its result if a writer intervened. Writers hold the table's write lock.
+ */
+final class TupleIndex {
+    static final int ORIGINAL = 0;
+    static final int REPLY = 1;
+
+    private final FlowSlots slots;
+    private final int[] index;
+    private final int mask;
+
+    TupleIndex(int capacity, FlowSlots slots) {
+        this.slots = slots;
+        int size = Integer.highestOneBit(Math.max(4, capacity * 4 - 1)) << 1;
+        index = new int[size];
+        mask = size - 1;
+    }
+
+    static int entry(int slot, int direction) {
+        return slot << 1 | direction;
+    }
+
+    static int slotOf(int entry) {
+        return entry >>> 1;
+    }
+
+    static int directionOf(int entry) {
+        return entry & 1;
+    }
+
+    int length() {
+        return index.length;
+    }
+
+    /** The entry matching the tuple, as read (safe without the lock), or -1. */
+    int find(int proto, int src, int dst, int srcPort, int dstPort) {
+        long found = probe(proto, src, dst, srcPort, dstPort);
+        return found < 0 ? -1 : (int) found - 1;
+    }
+
+    /** The position of the entry matching the tuple, or -1. For writers, under the write lock. */
+    int position(int proto, int src, int dst, int srcPort, int dstPort) {
+        long found = probe(proto, src, dst, srcPort, dstPort);
+        return found < 0 ? -1 : (int) (found >>> 32);
+    }
+
+    /** The slot of the flow whose entry is at {@code position}. */
+    int slotAt(int position) {
+        return slotOf(index[position] - 1);
+    }
+
+    /** {@code position << 32 | stored entry} of the matching entry, or -1; bounded even while writers shift entries. */
+    private long probe(int proto, int src, int dst, int srcPort, int dstPort) {
+        int position = home(proto, src, dst, srcPort, dstPort);
+        for (int probes = 0; probes < index.length; probes++) {
+            int stored = index[position];
+            if (stored == 0) {
+                return -1;
+            }
+            int entry = stored - 1;
+            if (slots.matches(slotOf(entry), directionOf(entry), proto, src, dst, srcPort, dstPort)) {
+                return (long) position << 32 | stored;
+            }
+            position = (position + 1) & mask;
+        }
+        return -1;
+    }
+
+    private int home(int proto, int src, int dst, int srcPort, int dstPort) {
+        long h = TupleHash.of(proto, src, dst, srcPort, dstPort);
+        return (int) (h ^ h >>> 32) & mask;
+    }
+
+    private int home(int entry) {
+        int slot = slotOf(entry);
+        if (directionOf(entry) == ORIGINAL) {
+            return home(slots.protocol(slot), slots.clientAddress(slot), slots.vipAddress(slot), slots.clientPort(slot), slots.vipPort(slot));
+        }
+        return home(slots.protocol(slot), slots.backendAddress(slot), slots.snatAddress(slot), slots.backendPort(slot), slots.snatPort(slot));
+    }
+
+    /** Adds both entries of a slot just written. */
+    void add(int slot) {
+        insert(entry(slot, ORIGINAL));
+        insert(entry(slot, REPLY));
+    }
+
+    /** Removes both entries of a slot, before the slot is freed. */
+    void remove(int slot) {
+        delete(position(slots.protocol(slot), slots.clientAddress(slot), slots.vipAddress(slot), slots.clientPort(slot), slots.vipPort(slot)));
+        delete(position(slots.protocol(slot), slots.backendAddress(slot), slots.snatAddress(slot), slots.backendPort(slot),
+                slots.snatPort(slot)));
+    }
+
+    private void insert(int entry) {
+        int position = home(entry);
+        while (index[position] != 0) {
+            position = (position + 1) & mask;
+        }
+        index[position] = entry + 1;
+    }
+
+    /** Backward-shift deletion for linear probing (Knuth, TAOCP vol. 3, 6.4 Algorithm R). */
+    private void delete(int position) {
+        int hole = position;
+        int next = position;
+        while (true) {
+            next = (next + 1) & mask;
+            int stored = index[next];
+            if (stored == 0) {
+                break;
+            }
+            int home = home(stored - 1);
+            boolean staysPut = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
+            if (!staysPut) {
+                index[hole] = stored;
+                hole = next;
+            }
+        }
+        index[hole] = 0;
+    }
+}
