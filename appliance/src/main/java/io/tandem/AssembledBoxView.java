@@ -3,9 +3,9 @@ package io.tandem;
 import io.tandem.balancer.BackendSchedule;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.control.BoxView;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.dataplane.DataplaneCounters;
-import io.tandem.control.BoxView;
 import io.tandem.statesync.SyncStatus;
 import io.tandem.sync.SyncLink;
 

@@ -1,5 +1,7 @@
 package io.tandem.balancer;
 
+import io.tandem.packet.TupleHash;
+
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
@@ -122,6 +124,6 @@ public final class MaglevTable implements BackendSelector {
             h ^= b & 0xFF;
             h *= 0x100000001b3L;
         }
-        return io.tandem.packet.TupleHash.fmix64(h);
+        return TupleHash.fmix64(h);
     }
 }

@@ -4,11 +4,14 @@ import io.tandem.config.BackendConfig;
 import io.tandem.config.Scheduler;
 import io.tandem.config.ServiceConfig;
 import io.tandem.conntrack.SnatPortPools;
+import io.tandem.packet.TupleHash;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.stream.IntStream;
 
 /**
  * All services, looked up by (VIP, port, protocol) in an open-addressed array, plus the set
@@ -39,7 +42,7 @@ public final class ServiceTable {
             slots[i] = s;
             keys[i] = key;
         }
-        localAddresses = services.stream().flatMapToInt(s -> java.util.stream.IntStream.of(s.vip(), s.snatAddress()))
+        localAddresses = services.stream().flatMapToInt(s -> IntStream.of(s.vip(), s.snatAddress()))
                 .distinct().sorted().toArray();
     }
 
@@ -64,8 +67,8 @@ public final class ServiceTable {
      */
     public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize, Set<String> drained,
                                      Set<String> down) {
-        Set<String> applied = new java.util.HashSet<>();
-        Set<String> appliedDown = new java.util.HashSet<>();
+        Set<String> applied = new HashSet<>();
+        Set<String> appliedDown = new HashSet<>();
         List<Service> services = new ArrayList<>();
         for (ServiceConfig c : configs) {
             int protocol = c.protocol().number();
@@ -141,7 +144,7 @@ public final class ServiceTable {
     }
 
     private int position(long key) {
-        long h = io.tandem.packet.TupleHash.fmix64(key);
+        long h = TupleHash.fmix64(key);
         return (int) h & (slots.length - 1);
     }
 }

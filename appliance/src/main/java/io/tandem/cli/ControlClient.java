@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.SocketException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -87,7 +88,7 @@ final class ControlClient {
             throw new Unreachable("tandemd closed the control socket without an answer");
         } catch (AccessDeniedException e) {
             throw new Unreachable("no permission to use " + socket + ": run tandemctl as root");
-        } catch (java.net.SocketException e) {
+        } catch (SocketException e) {
             String why = String.valueOf(e.getMessage());
             throw new Unreachable(why.contains("ermission") ? "no permission to use " + socket + ": run tandemctl as root"
                     : "tandemd is not answering on " + socket + " (" + why + "): is it running?");

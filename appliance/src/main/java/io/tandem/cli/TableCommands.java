@@ -1,6 +1,8 @@
 package io.tandem.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
 import picocli.CommandLine;
@@ -196,9 +198,9 @@ final class TableCommands {
             } catch (ConfigException e) {
                 if (json) {
                     try {
-                        out.println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(
+                        out.println(new ObjectMapper().writeValueAsString(
                                 Map.of("ok", false, "errors", e.errors())));
-                    } catch (com.fasterxml.jackson.core.JsonProcessingException impossible) {
+                    } catch (JsonProcessingException impossible) {
                         throw new IllegalStateException(impossible);
                     }
                     out.flush();

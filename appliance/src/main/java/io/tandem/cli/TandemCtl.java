@@ -7,9 +7,10 @@ import io.tandem.config.ConfigLoader;
 import io.tandem.config.ControlConfig;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.SnatPortPools;
-import io.tandem.os.CommandRunner;
 import io.tandem.dataplane.netsetup.PolicyRouting;
+import io.tandem.ha.BirdConfig;
 import io.tandem.ha.KeepalivedConfig;
+import io.tandem.os.CommandRunner;
 import io.tandem.statesync.SyncKeys;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -118,7 +119,7 @@ public final class TandemCtl implements Callable<Integer> {
     static final class BirdConf extends FromConfig {
         @Override
         String render(TandemConfig config) {
-            return io.tandem.ha.BirdConfig.render(config);
+            return BirdConfig.render(config);
         }
     }
 

@@ -6,6 +6,7 @@ import io.tandem.conntrack.FlowTimeouts;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -74,7 +75,7 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
         private static String fieldName(FlowState state) {
             return switch (state) {
                 case TCP_CLOSED -> "tcp_close";
-                default -> state.name().toLowerCase(java.util.Locale.ROOT);
+                default -> state.name().toLowerCase(Locale.ROOT);
             };
         }
     }

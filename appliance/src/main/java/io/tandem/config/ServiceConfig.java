@@ -1,5 +1,7 @@
 package io.tandem.config;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
+
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -16,8 +18,8 @@ public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol
                             List<BackendConfig> backends, HealthCheckConfig healthCheck, OnBackendDown onBackendDown) {
     /** What happens to the tracked flows of a backend that fails its health check. */
     public enum OnBackendDown {
-        @com.fasterxml.jackson.annotation.JsonProperty("keep") KEEP,
-        @com.fasterxml.jackson.annotation.JsonProperty("reset") RESET
+        @JsonProperty("keep") KEEP,
+        @JsonProperty("reset") RESET
     }
 
     public ServiceConfig {

@@ -3,6 +3,7 @@ package io.tandem.config;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /** The whole configuration of one tandemd. Build it with {@link ConfigLoader}, which validates. */
@@ -46,7 +47,7 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
                 }
             }
             if (service.vip() != null && service.port() != null) {
-                String endpoint = service.vip() + ":" + service.port() + "/" + service.protocol().name().toLowerCase(java.util.Locale.ROOT);
+                String endpoint = service.vip() + ":" + service.port() + "/" + service.protocol().name().toLowerCase(Locale.ROOT);
                 Integer first = endpoints.putIfAbsent(endpoint, i);
                 if (first != null) {
                     errors.add(path + ": " + endpoint + " is already served by services[" + first + "]");

@@ -1,5 +1,6 @@
 package io.tandem.conntrack;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -28,7 +29,7 @@ public final class SnatPortPools {
     public synchronized SnatPortPool poolFor(int snatAddress, int backendAddress, int backendPort, int protocol) {
         return byKey.computeIfAbsent(new PoolKey(snatAddress, backendAddress, backendPort, protocol), key -> {
             SnatPortPool[] current = byId;
-            SnatPortPool[] grown = java.util.Arrays.copyOf(current, current.length + 1);
+            SnatPortPool[] grown = Arrays.copyOf(current, current.length + 1);
             SnatPortPool pool = new SnatPortPool(current.length, firstPort, lastPort);
             grown[current.length] = pool;
             byId = grown;

@@ -1,9 +1,8 @@
 package io.tandem.control;
 
-import io.tandem.dataplane.DataplaneCounters;
-
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.statesync.SyncStatus;
 
 import java.util.List;

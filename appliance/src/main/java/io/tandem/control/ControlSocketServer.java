@@ -1,5 +1,6 @@
 package io.tandem.control;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -26,6 +27,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The control socket {@code tandemctl} talks to: a Unix socket (mode 0660: root, and the
@@ -86,7 +88,7 @@ public final class ControlSocketServer implements AutoCloseable {
             ControlResponse response;
             try {
                 response = api.handle(JSON.readValue(line, ControlRequest.class), true);
-            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            } catch (JsonProcessingException e) {
                 response = ControlResponse.error("not a control request: " + e.getOriginalMessage());
             }
             ctx.writeAndFlush(JSON.writeValueAsString(response) + "\n");
@@ -104,7 +106,7 @@ public final class ControlSocketServer implements AutoCloseable {
     @Override
     public void close() {
         channel.close().syncUninterruptibly();
-        group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         try {
             Files.deleteIfExists(path);
         } catch (IOException e) {

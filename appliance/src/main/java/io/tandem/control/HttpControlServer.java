@@ -4,6 +4,7 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -97,7 +98,7 @@ public final class HttpControlServer implements AutoCloseable {
         }
     }
 
-    @io.netty.channel.ChannelHandler.Sharable
+    @ChannelHandler.Sharable
     static final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
         private final ControlApi api;
         private final Metrics metrics;

@@ -1,20 +1,20 @@
 package io.tandem.control;
 
-import io.tandem.ha.PairView;
-
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.conntrack.FlowState;
 import io.tandem.dataplane.DataplaneCounters;
-import io.tandem.role.Role;
+import io.tandem.ha.PairView;
 import io.tandem.health.HealthMonitor;
 import io.tandem.packet.DropReason;
+import io.tandem.role.Role;
 import io.tandem.statesync.SyncStatus;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -49,7 +49,7 @@ public final class Metrics {
                     FlowStats.Counts counts = stats.get();
                     for (FlowState s : FlowState.values()) {
                         if (s != FlowState.FREE) {
-                            cb.call(counts.perState().getOrDefault(s, 0L), s.name().toLowerCase(java.util.Locale.ROOT));
+                            cb.call(counts.perState().getOrDefault(s, 0L), s.name().toLowerCase(Locale.ROOT));
                         }
                     }
                 }).register(registry);
@@ -68,7 +68,7 @@ public final class Metrics {
                 .callback(cb -> {
                     Role now = pair.get().self().role();
                     for (Role r : Role.values()) {
-                        cb.call(r == now ? 1 : 0, r.name().toLowerCase(java.util.Locale.ROOT));
+                        cb.call(r == now ? 1 : 0, r.name().toLowerCase(Locale.ROOT));
                     }
                 }).register(registry);
         counter("tandem_vrrp_transitions", "keepalived state changes seen", vrrpTransitions);

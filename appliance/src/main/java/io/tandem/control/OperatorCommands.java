@@ -1,14 +1,13 @@
 package io.tandem.control;
 
-import io.tandem.ha.PairView;
-
 import io.tandem.events.EventLog;
-import io.tandem.health.HealthMonitor;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
 import io.tandem.ha.NodeStatus;
 import io.tandem.ha.PairControl;
 import io.tandem.ha.PairPreference;
+import io.tandem.ha.PairView;
+import io.tandem.health.HealthMonitor;
 import io.tandem.role.Role;
 import io.tandem.statesync.SyncStatus;
 

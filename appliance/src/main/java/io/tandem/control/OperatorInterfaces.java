@@ -1,16 +1,15 @@
 package io.tandem.control;
 
-import io.tandem.ha.PairView;
-
 import io.tandem.config.ControlConfig;
 import io.tandem.events.EventLog;
 import io.tandem.ha.PairControl;
+import io.tandem.ha.PairView;
 import io.tandem.health.HealthMonitor;
-
-import java.util.Map;
+import io.tandem.role.Role;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -49,7 +48,7 @@ public final class OperatorInterfaces implements AutoCloseable {
                 Thread.ofPlatform().name("tandem-history").daemon().factory());
         sampler.scheduleAtFixedRate(() -> {
             PairView v = view.get();
-            long lag = v.self().role() == io.tandem.role.Role.ACTIVE && v.peer() != null ? v.peer().lagMillis() : v.self().lagMillis();
+            long lag = v.self().role() == Role.ACTIVE && v.peer() != null ? v.peer().lagMillis() : v.self().lagMillis();
             history.sample(System.currentTimeMillis(), dataplane.counters(), dataplane.flowCount(), dataplane.syncStatus(), lag, v.inSync());
         }, 0, 1, TimeUnit.SECONDS);
         ControlSocketServer socket = null;

@@ -3,11 +3,10 @@ package io.tandem.control;
 import io.tandem.balancer.Backend;
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
+import io.tandem.health.HealthMonitor;
 import io.tandem.packet.Ipv4;
 
 import java.util.ArrayList;
-import io.tandem.health.HealthMonitor;
-
 import java.util.List;
 import java.util.Map;
 

@@ -1,7 +1,5 @@
 package io.tandem.dataplane;
 
-import io.tandem.dataplane.tun.PacketHandler;
-import io.tandem.dataplane.tun.Verdict;
 import io.netty.buffer.ByteBuf;
 import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.Backend;
@@ -11,12 +9,15 @@ import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
+import io.tandem.dataplane.tun.PacketHandler;
+import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.DropReason;
 import io.tandem.packet.IcmpEcho;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.NatRewriter;
 import io.tandem.packet.PacketHeaders;
 import io.tandem.packet.TcpFlags;
+import io.tandem.packet.TcpReset;
 
 /**
  * The full-NAT engine for one event loop. Given one IPv4 packet that policy routing steered
@@ -119,7 +120,7 @@ public final class PacketProcessor implements PacketHandler {
         if (flow.direction() != FlowDirection.ORIGINAL || (h.tcpFlags() & TcpFlags.RST) != 0) {
             return drop(DropReason.BACKEND_DOWN);
         }
-        io.tandem.packet.TcpReset.turnIntoReset(h);
+        TcpReset.turnIntoReset(h);
         counters.replied++;
         return Verdict.REPLY;
     }

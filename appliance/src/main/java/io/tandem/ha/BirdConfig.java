@@ -45,6 +45,7 @@ public final class BirdConfig {
                 .append("  learn;          # the routes are tandemd's, not BIRD's\n")
                 .append("  scan time 2;    # netlink tells BIRD of changes at once; the scan is a backstop\n")
                 .append("  ipv4 { table tandem; import all; export none; };\n}\n\n");
+
         out.append(filter("tandem_vips", RouteAnnouncer.VIP_ACTIVE, RouteAnnouncer.VIP_STANDBY, bgp));
         out.append(filter("tandem_snat", RouteAnnouncer.SNAT_ACTIVE, RouteAnnouncer.SNAT_STANDBY, bgp));
         out.append(filter("tandem_all", -1, -1, bgp));
@@ -71,6 +72,7 @@ public final class BirdConfig {
                     .append("  connect retry time 2;\n")
                     .append(bgp.bfd().enabled() ? "  bfd on;\n" : "")
                     .append("  ipv4 { table tandem; import none; export filter ").append(filter).append("; next hop self; };\n}\n\n");
+
         }
         return out.toString();
     }

@@ -1,8 +1,6 @@
 package io.tandem.ha;
 
 import io.tandem.role.Role;
-
-
 import io.tandem.statesync.SyncStatus;
 
 import java.util.ArrayList;

@@ -1,6 +1,7 @@
 package io.tandem.ha;
 
 import io.tandem.config.HaConfig;
+import io.tandem.config.HaMode;
 import io.tandem.config.ServiceConfig;
 import io.tandem.config.TandemConfig;
 
@@ -8,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -52,7 +54,7 @@ public final class KeepalivedConfig {
         if (ha == null) {
             throw new IllegalArgumentException("the config has no 'ha' section: add one to run the box in a VRRP pair");
         }
-        if (ha.mode() == io.tandem.config.HaMode.BGP) {
+        if (ha.mode() == HaMode.BGP) {
             throw new IllegalArgumentException("ha.mode is bgp: keepalived is not used (tandemctl bird-config renders BIRD's config)");
         }
         String front = ha.interfaceName() != null ? ha.interfaceName() : config.dataplane().frontInterface();
@@ -95,7 +97,7 @@ public final class KeepalivedConfig {
     /** keepalived takes seconds with up to two decimals for VRRPv3 (centiseconds on the wire). */
     private static String advert(HaConfig ha) {
         long centis = ha.advertInterval().toMillis() / 10;
-        return String.format(java.util.Locale.ROOT, "%d.%02d", centis / 100, centis % 100);
+        return String.format(Locale.ROOT, "%d.%02d", centis / 100, centis % 100);
     }
 
     private static String template() throws IOException {

@@ -2,6 +2,8 @@ package io.tandem.ha;
 
 import io.tandem.role.Role;
 
+import java.util.List;
+
 /**
  * One box as it describes itself: shown by {@code tandemctl status} and the status page, and
  * announced to the peer over the sync link, so each box can show both and check the other's
@@ -17,5 +19,5 @@ import io.tandem.role.Role;
 public record NodeStatus(String name, Role role, String vrrp, int priority, long startedAtMillis, boolean inSync,
                          long flows, long lagMillis, Boolean digestsEqual, boolean peerConnected,
                          PairPreference preference, ManualOverride override, String configFingerprint,
-                         java.util.List<String> drained, long drainSeq) {
+                         List<String> drained, long drainSeq) {
 }

@@ -1,8 +1,7 @@
 package io.tandem.ha;
 
-import io.tandem.role.Role;
-
 import io.tandem.events.EventLog;
+import io.tandem.role.Role;
 import io.tandem.role.RoleListener;
 
 import java.io.IOException;

@@ -1,17 +1,16 @@
 package io.tandem.ha;
 
-import io.tandem.role.Role;
-
+import io.tandem.config.ServiceConfig;
 import io.tandem.os.CommandRunner;
 import io.tandem.packet.Ipv4;
+import io.tandem.role.Role;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import io.tandem.config.ServiceConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
-import java.util.Set;
 import java.util.List;
+import java.util.Set;
 import java.util.function.Supplier;
 
 /**

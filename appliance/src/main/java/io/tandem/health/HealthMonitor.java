@@ -8,6 +8,7 @@ import io.tandem.config.ServiceConfig;
 import io.tandem.events.EventLog;
 
 import java.util.HashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -96,7 +97,7 @@ public final class HealthMonitor implements AutoCloseable {
                 .thenAccept(r -> {
                     if (health.record(r.ok(), r.detail()) && entries.containsKey(t.key())) {
                         events.add("health", t.key() + " " + (health.up() ? "up" : "down") + ": " + r.detail()
-                                + " (" + t.check().type().name().toLowerCase(java.util.Locale.ROOT) + " check)");
+                                + " (" + t.check().type().name().toLowerCase(Locale.ROOT) + " check)");
                         onDownChanged.accept(down());
                     }
                 }), 0, interval, TimeUnit.MILLISECONDS);

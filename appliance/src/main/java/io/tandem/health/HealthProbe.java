@@ -23,10 +23,10 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import io.tandem.config.HealthCheckConfig;
 
-import javax.net.ssl.SSLException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * One health check with Netty's client: a TCP connect, or an HTTP(S) GET whose status must be

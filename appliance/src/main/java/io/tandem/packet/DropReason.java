@@ -1,5 +1,7 @@
 package io.tandem.packet;
 
+import java.util.Locale;
+
 /**
  * Why the engine dropped a packet. Every drop is counted under one of these; the
  * {@code malformed} ones are input that no correct sender produces.
@@ -43,6 +45,6 @@ public enum DropReason {
 
     /** Lower-case name for metrics labels and JSON ({@code snat_ports_exhausted}). */
     public String label() {
-        return name().toLowerCase(java.util.Locale.ROOT);
+        return name().toLowerCase(Locale.ROOT);
     }
 }

@@ -5,12 +5,12 @@ import io.tandem.conntrack.FlowEventType;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
+import io.tandem.role.RoleListener;
 import io.tandem.statesync.FlowDigest;
 import io.tandem.statesync.FlowRecord;
 import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.FlowStore;
 import io.tandem.statesync.VersionClock;
-import io.tandem.role.RoleListener;
 
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;

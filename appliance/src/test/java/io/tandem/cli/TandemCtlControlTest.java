@@ -1,22 +1,20 @@
 package io.tandem.cli;
 
-import io.tandem.ha.CommandResult;
-
-import io.tandem.ha.PairView;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.control.ControlSocketServer;
-import io.tandem.control.OperatorCommands;
 import io.tandem.control.FlowStats;
 import io.tandem.control.History;
+import io.tandem.control.OperatorCommands;
 import io.tandem.control.StubDataplane;
 import io.tandem.events.EventLog;
+import io.tandem.ha.CommandResult;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
 import io.tandem.ha.NodeStatus;
 import io.tandem.ha.PairControl;
 import io.tandem.ha.PairPreference;
+import io.tandem.ha.PairView;
 import io.tandem.role.Role;
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.AfterEach;
@@ -26,9 +24,11 @@ import picocli.CommandLine;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -96,7 +96,7 @@ class TandemCtlControlTest {
         StubDataplane dataplane = new StubDataplane().withWebFlows(200, System.currentTimeMillis());
         dataplane.sync = sync;
         server = ControlSocketServer.start(dir.resolve("tandemd.sock"), OperatorCommands.build(new OperatorCommands.Parts("lb1", pair,
-                dataplane, new FlowStats(dataplane), new EventLog(), new History(), () -> "reloaded", java.util.Map::of)));
+                dataplane, new FlowStats(dataplane), new EventLog(), new History(), () -> "reloaded", Map::of)));
     }
 
     @Test
@@ -153,8 +153,8 @@ class TandemCtlControlTest {
 
     @Test
     void configCheckNamesEveryBadFieldAndCompletionCoversTheCommands() throws Exception {
-        java.nio.file.Path bad = dir.resolve("bad.yaml");
-        java.nio.file.Files.writeString(bad, StubDataplane.YAML.replace("port: 80\n", "port: 80000\n"));
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, StubDataplane.YAML.replace("port: 80\n", "port: 80000\n"));
         StringWriter err = new StringWriter();
         int exit = new CommandLine(new TandemCtl()).setErr(new PrintWriter(err)).execute("config", "check", bad.toString());
         assertEquals(2, exit);

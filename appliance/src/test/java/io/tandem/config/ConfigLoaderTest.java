@@ -8,6 +8,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -62,8 +63,8 @@ class ConfigLoaderTest {
         assertEquals(Duration.ofDays(5).toMillis(), config.conntrack().flowTimeouts().millis(FlowState.TCP_ESTABLISHED));
     }
 
-    static java.util.stream.Stream<Arguments> badConfigs() {
-        return java.util.stream.Stream.of(
+    static Stream<Arguments> badConfigs() {
+        return Stream.of(
                 Arguments.of("port: 8080 }\n      - { address: 198.19.0.12, port: 8080 }",
                         "port: 8080 }\n      - { address: 198.19.0.12, port: 70000 }",
                         "services[0].backends[1].port: 70000 is not a port (1-65535)"),

@@ -5,6 +5,7 @@ import io.tandem.packet.TcpFlags;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -92,7 +93,7 @@ class FlowTableProperties {
 
     private static Flow pick(Map<Flow, Integer> model, Random random) {
         List<Flow> flows = new ArrayList<>(model.keySet());
-        flows.sort(java.util.Comparator.comparingInt(Flow::hashCode));
+        flows.sort(Comparator.comparingInt(Flow::hashCode));
         return flows.get(random.nextInt(flows.size()));
     }
 

@@ -1,5 +1,6 @@
 package io.tandem.conntrack;
 
+import io.tandem.packet.TcpFlags;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -39,10 +40,10 @@ class TcpStateMachineTest {
         int f = 0;
         for (String name : flags.split("\\|")) {
             f |= switch (name.trim()) {
-                case "SYN" -> io.tandem.packet.TcpFlags.SYN;
-                case "ACK" -> io.tandem.packet.TcpFlags.ACK;
-                case "FIN" -> io.tandem.packet.TcpFlags.FIN;
-                case "RST" -> io.tandem.packet.TcpFlags.RST;
+                case "SYN" -> TcpFlags.SYN;
+                case "ACK" -> TcpFlags.ACK;
+                case "FIN" -> TcpFlags.FIN;
+                case "RST" -> TcpFlags.RST;
                 default -> throw new IllegalArgumentException(name);
             };
         }

@@ -1,7 +1,5 @@
 package io.tandem.control;
 
-import io.tandem.ha.PairView;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -10,6 +8,7 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpVersion;
 import io.tandem.events.EventLog;
+import io.tandem.ha.PairView;
 import io.tandem.health.HealthMonitor;
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.Test;

@@ -1,19 +1,18 @@
 package io.tandem.dataplane;
 
-import io.tandem.dataplane.tun.Verdict;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
+import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.DropReason;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.TestPacket;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Coverage-guided fuzzing (Jazzer) of the packet engine: sequences of packets — raw bytes,

@@ -1,7 +1,5 @@
 package io.tandem.dataplane;
 
-import io.tandem.dataplane.tun.Verdict;
-
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.PooledByteBufAllocator;
@@ -12,6 +10,7 @@ import io.tandem.config.ConfigLoader;
 import io.tandem.conntrack.FlowDirection;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowState;
+import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.Checksum;
 import io.tandem.packet.DropReason;
 import io.tandem.packet.Ipv4;

@@ -1,9 +1,9 @@
 package io.tandem.dataplane;
 
-import io.tandem.dataplane.tun.Verdict;
-
+import com.sun.management.ThreadMXBean;
 import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
+import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.PacketCopy;
 import io.tandem.packet.TcpFlags;
@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the same figure per operation in the benchmarks).
  */
 class ZeroAllocationTest {
-    private static final com.sun.management.ThreadMXBean THREADS =
-            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static final ThreadMXBean THREADS =
+            (ThreadMXBean) ManagementFactory.getThreadMXBean();
 
     @Test
     void establishedFlowsAllocateNothingPerPacket() throws Exception {

@@ -10,6 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -181,7 +183,7 @@ class BackendHealthIT {
             // b3 goes silent (its link down: no FIN, no RST of its own): its clients would hang.
             lab.run("b3", Duration.ofSeconds(10), "ip", "link", "set", "eth0", "down");
             lab.awaitLog("tandemd.log", "of echo down:", Duration.ofSeconds(10));
-            java.util.regex.Matcher marked = java.util.regex.Pattern.compile("of echo down: (\\d+) flows will be reset")
+            Matcher marked = Pattern.compile("of echo down: (\\d+) flows will be reset")
                     .matcher(lab.log("tandemd.log"));
             assertTrue(marked.find(), lab.log("tandemd.log"));
             int reset = Integer.parseInt(marked.group(1));
@@ -191,7 +193,7 @@ class BackendHealthIT {
             assertTrue(summary.startsWith("summary surviving " + (30 - reset) + "/30"), "exactly b3's clients failed: " + summary
                     + "\n" + lab.log("clients.log"));
             NamespaceLab.await(() -> {
-                java.util.regex.Matcher m = java.util.regex.Pattern.compile("replied=(\\d+)").matcher(lab.lastLine("tandemd.log", "replied="));
+                Matcher m = Pattern.compile("replied=(\\d+)").matcher(lab.lastLine("tandemd.log", "replied="));
                 return m.find() && Integer.parseInt(m.group(1)) >= reset;
             }, Duration.ofSeconds(10), () -> "a reset sent to each: " + lab.lastLine("tandemd.log", "replied="));
             System.out.println("on_backend_down reset: " + reset + " flows of the silent backend reset, " + summary);

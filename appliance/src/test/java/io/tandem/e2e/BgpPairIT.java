@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -77,6 +78,7 @@ class BgpPairIT {
               connect retry time 2;
               %2$s
               ipv4 { import all; export none; };
+
             }
             protocol bgp lb1_front from box { local 198.18.0.254 as 65000; neighbor 198.18.0.1 as 65001; }
             protocol bgp lb2_front from box { local 198.18.0.254 as 65000; neighbor 198.18.0.2 as 65001; }
@@ -181,7 +183,7 @@ class BgpPairIT {
     }
 
     private static String birdc(NamespaceLab lab, String ns, String command) throws Exception {
-        List<String> argv = new java.util.ArrayList<>(List.of("birdc", "-s", lab.logs().resolve(ns + "-bird.ctl").toString()));
+        List<String> argv = new ArrayList<>(List.of("birdc", "-s", lab.logs().resolve(ns + "-bird.ctl").toString()));
         argv.addAll(List.of(command.split(" ")));
         return lab.outcome(ns, Duration.ofSeconds(10), argv.toArray(String[]::new)).output();
     }

@@ -1,5 +1,7 @@
 package io.tandem.e2e;
 
+import io.tandem.config.ConfigLoader;
+import io.tandem.ha.KeepalivedConfig;
 import io.tandem.lab.NamespaceLab;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -84,13 +86,13 @@ class DaemonStartupIT {
                       check_script: %s }
                 """.formatted(lab.checkScript());
         Path conf = lab.logs().resolve("keepalived.conf");
-        Files.writeString(conf, io.tandem.ha.KeepalivedConfig.render(io.tandem.config.ConfigLoader.parse(withHa, "test")));
+        Files.writeString(conf, KeepalivedConfig.render(ConfigLoader.parse(withHa, "test")));
         Process check = lab.start("lb", "keepalived-t.log", "keepalived", "-t", "-l", "-f", conf.toString());
         assertEquals(0, NamespaceLab.awaitExit(check, Duration.ofSeconds(30)), lab.log("keepalived-t.log"));
 
         // The same check fails for a config naming an interface the box does not have.
         Path wrong = lab.logs().resolve("keepalived-wrong.conf");
-        Files.writeString(wrong, io.tandem.ha.KeepalivedConfig.render(io.tandem.config.ConfigLoader.parse(
+        Files.writeString(wrong, KeepalivedConfig.render(ConfigLoader.parse(
                 withHa.replace("front_interface: front", "front_interface: eth9"), "test")));
         Process bad = lab.start("lb", "keepalived-wrong.log", "keepalived", "-t", "-l", "-f", wrong.toString());
         assertTrue(NamespaceLab.awaitExit(bad, Duration.ofSeconds(30)) != 0, lab.log("keepalived-wrong.log"));

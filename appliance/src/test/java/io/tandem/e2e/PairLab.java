@@ -7,7 +7,9 @@ import io.tandem.lab.NamespaceLab;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -67,7 +69,7 @@ final class PairLab {
     }
 
     static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key,
-                                      java.util.function.UnaryOperator<String> edit) throws Exception {
+                                      UnaryOperator<String> edit) throws Exception {
         Path config = lab.logs().resolve(name + ".yaml");
         Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
         Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
@@ -89,7 +91,7 @@ final class PairLab {
     }
 
     /** As {@link #startPair(NamespaceLab, Path)} with both configs edited; returns both boxes' processes. */
-    static Process[][] startPair(NamespaceLab lab, Path key, java.util.function.UnaryOperator<String> edit) throws Exception {
+    static Process[][] startPair(NamespaceLab lab, Path key, UnaryOperator<String> edit) throws Exception {
         Process[] lb1 = startBox(lab, "lb1", "lb1", 1, 2, 150, key, edit);
         lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
         Process[] lb2 = startBox(lab, "lb2", "lb2", 2, 1, 100, key, edit);
@@ -130,7 +132,7 @@ final class PairLab {
 
     /** Runs tandemctl on a box against that box's tandemd. */
     static NamespaceLab.Outcome tandemctl(NamespaceLab lab, String box, String... args) throws Exception {
-        List<String> argv = new java.util.ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
+        List<String> argv = new ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
         argv.addAll(List.of(args));
         argv.addAll(List.of("--socket", lab.logs().resolve(box + ".sock").toString()));
         return lab.outcome(box, Duration.ofSeconds(60), argv.toArray(String[]::new));

@@ -1,15 +1,16 @@
 package io.tandem.ha;
 
 import io.tandem.role.Role;
-
 import org.junit.jupiter.api.Test;
+
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 class BgpElectionTest {
     private static NodeStatus peer(String name, int priority) {
         return new NodeStatus(name, Role.STANDBY, "BACKUP", priority, 0, true, 0, 0, true, true,
-                PairPreference.NONE, ManualOverride.NONE, "", java.util.List.of(), 0);
+                PairPreference.NONE, ManualOverride.NONE, "", List.of(), 0);
     }
 
     @Test

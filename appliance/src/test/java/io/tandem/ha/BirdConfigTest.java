@@ -1,5 +1,6 @@
 package io.tandem.ha;
 
+import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
 import io.tandem.config.TandemConfig;
 import org.junit.jupiter.api.Test;
@@ -52,11 +53,11 @@ class BirdConfigTest {
         };
         for (String[] c : cases) {
             String bad = BGP_BOX.replace(c[0], c[1]);
-            io.tandem.config.ConfigException e = assertThrows(io.tandem.config.ConfigException.class, () -> ConfigLoader.parse(bad, "test"));
+            ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(bad, "test"));
             assertTrue(e.getMessage().contains(c[2]), e.getMessage());
         }
         String noBgp = BGP_BOX.substring(0, BGP_BOX.indexOf("  bgp:")) + BGP_BOX.substring(BGP_BOX.indexOf("services:"));
-        assertTrue(assertThrows(io.tandem.config.ConfigException.class, () -> ConfigLoader.parse(noBgp, "test")).getMessage()
+        assertTrue(assertThrows(ConfigException.class, () -> ConfigLoader.parse(noBgp, "test")).getMessage()
                 .contains("ha.bgp: required with mode bgp"));
     }
 

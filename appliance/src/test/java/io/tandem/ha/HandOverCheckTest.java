@@ -1,7 +1,6 @@
 package io.tandem.ha;
 
 import io.tandem.role.Role;
-
 import io.tandem.statesync.SyncStatus;
 import org.junit.jupiter.api.Test;
 

@@ -1,7 +1,6 @@
 package io.tandem.ha;
 
 import io.tandem.role.Role;
-
 import io.tandem.role.RoleListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

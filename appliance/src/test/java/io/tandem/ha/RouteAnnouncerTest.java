@@ -1,9 +1,8 @@
 package io.tandem.ha;
 
-import io.tandem.role.Role;
-
 import io.tandem.os.CommandRunner;
 import io.tandem.packet.Ipv4;
+import io.tandem.role.Role;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;

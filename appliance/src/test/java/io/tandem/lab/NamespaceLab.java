@@ -4,12 +4,16 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The namespace lab of {@code scripts/lab} for end-to-end tests: made with a prefix of its
@@ -71,7 +75,7 @@ public final class NamespaceLab implements AutoCloseable {
         Path copy = logs.resolve("tandemd-alive");
         if (!Files.exists(copy)) {
             Files.copy(root.resolve("vrrp-scripts/tandemd-alive"), copy);
-            Files.setPosixFilePermissions(copy, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rwxr-xr-x"));
         }
         return copy;
     }
@@ -138,13 +142,13 @@ public final class NamespaceLab implements AutoCloseable {
         }
     }
 
-    private static final java.util.regex.Pattern FLOWS = java.util.regex.Pattern.compile("(?<![a-z_])flows=(\\d+) ");
+    private static final Pattern FLOWS = Pattern.compile("(?<![a-z_])flows=(\\d+) ");
 
     /** The flow count in tandemd's last counters line of {@code logName}, or -1. */
     public int lastFlows(String logName) {
         int flows = -1;
         for (String line : log(logName).lines().toList()) {
-            java.util.regex.Matcher m = FLOWS.matcher(line);
+            Matcher m = FLOWS.matcher(line);
             if (m.find()) {
                 flows = Integer.parseInt(m.group(1));
             }
@@ -164,7 +168,7 @@ public final class NamespaceLab implements AutoCloseable {
     }
 
     /** Polls a condition every 20 ms until it holds; fails with {@code what} after {@code timeout}. */
-    public static void await(BooleanSupplier condition, Duration timeout, java.util.function.Supplier<String> what) {
+    public static void await(BooleanSupplier condition, Duration timeout, Supplier<String> what) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {

@@ -4,6 +4,7 @@ import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.TimeoutException;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
@@ -68,7 +69,7 @@ public final class PageCheck {
             System.out.println("seen not-in-sync reasons='" + text(driver, "reasons").replace('\n', ';') + "' same-page="
                     + Long.valueOf(42).equals(mark));
             exit = 0;
-        } catch (org.openqa.selenium.TimeoutException e) {
+        } catch (TimeoutException e) {
             System.out.println("timed out: verdict='" + text(driver, "verdict") + "' self=" + text(driver, "self-role")
                     + " peer=" + text(driver, "peer-role"));
         } finally {

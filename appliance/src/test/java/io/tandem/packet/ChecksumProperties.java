@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -52,7 +53,7 @@ class ChecksumProperties {
         byte[] bytes = new byte[4 + 2 * random.nextInt(30)];
         random.nextBytes(bytes);
         if (random.nextInt(10) == 0) {
-            java.util.Arrays.fill(bytes, (byte) 0xFF); // edge: all ones
+            Arrays.fill(bytes, (byte) 0xFF); // edge: all ones
         }
         return Unpooled.wrappedBuffer(bytes);
     }

@@ -3,6 +3,9 @@ package io.tandem.packet;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.Unpooled;
+
+import java.nio.charset.StandardCharsets;
 
 /**
  * Builds IPv4 packets for tests with every checksum computed from scratch (RFC 1071), so a
@@ -59,7 +62,7 @@ public final class TestPacket {
     }
 
     public TestPacket payload(String text) {
-        return payload(text.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        return payload(text.getBytes(StandardCharsets.US_ASCII));
     }
 
     public TestPacket window(int value) {
@@ -137,7 +140,7 @@ public final class TestPacket {
 
     /** The transport header and payload. */
     private byte[] transport() {
-        ByteBuf l4 = io.netty.buffer.Unpooled.buffer();
+        ByteBuf l4 = Unpooled.buffer();
         switch (protocol) {
             case Ipv4.PROTO_TCP -> l4.writeShort(srcPort).writeShort(dstPort).writeInt((int) seq).writeInt((int) ack)
                     .writeByte(5 << 4).writeByte(tcpFlags).writeShort(window).writeShort(0).writeShort(0);

@@ -12,15 +12,22 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
 
 /**
  * The lab's traffic programs, run inside a namespace with {@code ip netns exec}. Every one
@@ -65,7 +72,7 @@ public final class LabTraffic {
                     Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6])));
             case "udp-client" -> System.exit(udpClient(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3])));
             case "echo-server" -> echoServer(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
-            case "http-status" -> httpStatusServer(Integer.parseInt(args[1]), java.nio.file.Path.of(args[2]), Integer.parseInt(args[3]));
+            case "http-status" -> httpStatusServer(Integer.parseInt(args[1]), Path.of(args[2]), Integer.parseInt(args[3]));
             case "echo-clients" -> System.exit(echoClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), Integer.parseInt(args[5])));
             case "tcp-churn" -> System.exit(tcpChurn(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
@@ -81,7 +88,7 @@ public final class LabTraffic {
      * A health endpoint: answers every HTTP request with the status written in {@code statusFile}
      * (200 while the file is missing), so a test turns a backend unhealthy and back by writing it.
      */
-    static void httpStatusServer(int port, java.nio.file.Path statusFile, int seconds) throws IOException {
+    static void httpStatusServer(int port, Path statusFile, int seconds) throws IOException {
         serve(port, seconds, socket -> {
             try (socket) {
                 socket.setSoTimeout(5000);
@@ -93,7 +100,7 @@ public final class LabTraffic {
                         break;
                     }
                 }
-                String status = java.nio.file.Files.exists(statusFile) ? java.nio.file.Files.readString(statusFile).strip() : "200";
+                String status = Files.exists(statusFile) ? Files.readString(statusFile).strip() : "200";
                 socket.getOutputStream().write(("HTTP/1.1 " + status + " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                         .getBytes(StandardCharsets.US_ASCII));
             } catch (IOException ignored) {
@@ -107,7 +114,7 @@ public final class LabTraffic {
     }
 
     /** Accepts connections on {@code port} for {@code seconds}, each handled on a virtual thread; then exits. */
-    private static void serve(int port, int seconds, java.util.function.Consumer<Socket> handler) throws IOException {
+    private static void serve(int port, int seconds, Consumer<Socket> handler) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
         try (ServerSocket server = new ServerSocket()) {
@@ -238,8 +245,8 @@ public final class LabTraffic {
      * port; answers are counted and their backend ids collected (one id = the mapping held).
      */
     static int udpStream(String host, int port, int intervalMillis, int seconds) throws Exception {
-        java.util.Set<String> backends = java.util.concurrent.ConcurrentHashMap.newKeySet();
-        java.util.concurrent.atomic.LongAdder answered = new java.util.concurrent.atomic.LongAdder();
+        Set<String> backends = ConcurrentHashMap.newKeySet();
+        LongAdder answered = new LongAdder();
         long sent = 0;
         try (DatagramSocket socket = new DatagramSocket()) {
             socket.setSoTimeout(200);
@@ -266,7 +273,7 @@ public final class LabTraffic {
             }
             reader.join();
         }
-        System.out.println("udp sent " + sent + " answered " + answered.sum() + " backends " + new java.util.TreeSet<>(backends));
+        System.out.println("udp sent " + sent + " answered " + answered.sum() + " backends " + new TreeSet<>(backends));
         return backends.size() == 1 ? 0 : 1;
     }
 
@@ -371,8 +378,8 @@ public final class LabTraffic {
     static void connectionRate(String host, int port, int concurrency, int seconds) throws Exception {
         long start = System.nanoTime();
         long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
-        java.util.concurrent.atomic.LongAdder done = new java.util.concurrent.atomic.LongAdder();
-        java.util.concurrent.atomic.LongAdder failed = new java.util.concurrent.atomic.LongAdder();
+        LongAdder done = new LongAdder();
+        LongAdder failed = new LongAdder();
         InetSocketAddress target = new InetSocketAddress(host, port);
         ExecutorService pool = Executors.newFixedThreadPool(concurrency);
         for (int i = 0; i < concurrency; i++) {

@@ -18,6 +18,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -53,7 +54,7 @@ public class NewFlowBenchmark {
         clientBase = Ipv4.parse("198.18.1.0");
         syn = Packets.tcp(Ipv4.parse("198.18.1.1"), 1024, vip, 80, TcpFlags.SYN, 0);
         work = syn.alloc().directBuffer(64);
-        java.util.Arrays.fill(openSlots, -1);
+        Arrays.fill(openSlots, -1);
     }
 
     @Benchmark

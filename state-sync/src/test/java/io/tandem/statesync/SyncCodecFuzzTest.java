@@ -1,10 +1,11 @@
 package io.tandem.statesync;
 
+import com.code_intelligence.jazzer.junit.FuzzTest;
+
+import java.util.HexFormat;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-
-import com.code_intelligence.jazzer.junit.FuzzTest;
-import java.util.HexFormat;
 
 /**
  * Coverage-guided fuzzing (Jazzer) of what a peer's bytes meet first. The decoder must turn any

@@ -2,6 +2,7 @@ package io.tandem.statesync;
 
 import org.junit.jupiter.api.Test;
 
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -53,7 +54,7 @@ class SyncCodecTest {
 
     @Test
     void announcementsRoundTripAndOversizedOnesAreRefused() throws Exception {
-        byte[] payload = "{\"role\":\"ACTIVE\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] payload = "{\"role\":\"ACTIVE\"}".getBytes(StandardCharsets.UTF_8);
         byte[] bytes = SyncCodec.encodeAnnouncement(7L, payload);
         SyncMessage.Announcement a = (SyncMessage.Announcement) SyncCodec.decode(bytes, 0, bytes.length);
         assertArrayEquals(payload, a.payload());

@@ -4,7 +4,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -152,7 +154,7 @@ class SyncEngineTest {
     @Test
     void aRangeIsAskedForOnlyWhenItDiffersTwiceInARow() {
         link = InMemoryReplicator.pair(16, Duration.ofMillis(100)); // for close(); the engine below is driven by hand
-        java.util.List<SyncMessage> sent = new java.util.ArrayList<>();
+        List<SyncMessage> sent = new ArrayList<>();
         SyncEngine.Transport capture = new SyncEngine.Transport() {
             @Override
             public void send(byte[] message) throws Exception {
@@ -190,7 +192,7 @@ class SyncEngineTest {
         deliverDigest(engine, onlySeven.clone()); // and again: a divergence, asked for
         assertEquals(Boolean.FALSE, engine.status().digestsEqual());
         assertEquals(1, sent.size(), sent::toString);
-        assertEquals(java.util.List.of(7), ((SyncMessage.ResyncRequest) sent.getFirst()).ranges());
+        assertEquals(List.of(7), ((SyncMessage.ResyncRequest) sent.getFirst()).ranges());
     }
 
     private static void deliverDigest(SyncEngine engine, long[] ranges) {

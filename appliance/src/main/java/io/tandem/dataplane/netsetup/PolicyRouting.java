@@ -1,9 +1,8 @@
 package io.tandem.dataplane.netsetup;
 
-import io.tandem.os.CommandRunner;
-
 import io.tandem.balancer.Service;
 import io.tandem.config.DataplaneConfig;
+import io.tandem.os.CommandRunner;
 import io.tandem.packet.Ipv4;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

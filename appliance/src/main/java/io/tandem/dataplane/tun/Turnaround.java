@@ -1,7 +1,6 @@
 package io.tandem.dataplane.tun;
 
 import io.netty.buffer.ByteBuf;
-import io.tandem.dataplane.tun.Verdict;
 
 /** What every queue does with a packet it read: process it in place and ready it to go back to the device. */
 final class Turnaround {
