@@ -1,5 +1,6 @@
 package io.tandem.control;
 
+import io.tandem.TestConfig;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.config.ConfigLoader;
@@ -21,25 +22,8 @@ import java.util.function.Predicate;
 
 /** A real flow table and service table behind {@link BoxView}, without devices: for the control API's tests. */
 public final class StubDataplane implements BoxView {
-    public static final String YAML = """
-            node: { name: lb1 }
-            dataplane: { front_interface: front, back_interface: back }
-            conntrack: { max_flows: 4096 }
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 8080 }
-                  - { address: 198.19.0.12, port: 8080 }
-              - name: dns
-                vip: 198.18.0.100
-                port: 53
-                protocol: udp
-                snat_address: 198.19.0.100
-                backends: [ { address: 198.19.0.21, port: 5353 } ]
-            """;
+    public static final String YAML = TestConfig.box("lb1").conntrack("max_flows: 4096")
+            .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.21")).yaml();
 
     private final TandemConfig config;
     private final SnatPortPools pools;

@@ -1,5 +1,6 @@
 package io.tandem.dataplane;
 
+import io.tandem.TestConfig;
 import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.ServiceTable;
@@ -17,33 +18,11 @@ final class EngineHarness {
     static final String VIP = "198.18.0.100";
     static final String SNAT = "198.19.0.100";
 
-    static final String DEFAULT_YAML = """
-            node:
-              name: lb1
-            dataplane:
-              front_interface: front
-              back_interface: back
-            conntrack:
-              max_flows: 1024
-              max_embryonic: 256
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                protocol: tcp
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 8080 }
-                  - { address: 198.19.0.12, port: 8080 }
-                  - { address: 198.19.0.13, port: 8080, weight: 2 }
-              - name: dns
-                vip: 198.18.0.100
-                port: 53
-                protocol: udp
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.21, port: 5353 }
-            """;
+    static final String DEFAULT_YAML = TestConfig.box("lb1").conntrack("max_flows: 1024", "max_embryonic: 256")
+            .services(new TestConfig.Service("web", TestConfig.VIP, 80).protocol("tcp")
+                            .backend("198.19.0.11", 8080).backend("198.19.0.12", 8080).backend("198.19.0.13", 8080, "weight: 2"),
+                    TestConfig.Service.dns("198.19.0.21"))
+            .yaml();
 
     final TandemConfig config;
     final SnatPortPools pools;

@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.lab.NamespaceLab;
 import org.junit.jupiter.api.Test;
 
@@ -25,21 +26,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * refused and traffic goes on.
  */
 class BackendHealthIT {
-    private static final String CONFIG = """
-            node: { name: lb1 }
-            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 1s }
-            control: { socket: %s, http: "off" }
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                snat_address: 198.19.0.100
-                health_check: { type: http, port: 8090, path: /healthz, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }
-                backends:
-                  - { address: 198.19.0.11, port: 8080 }
-                  - { address: 198.19.0.12, port: 8080 }
-                  - { address: 198.19.0.13, port: 8080 }
-            """;
+    private static String config(Object socket) {
+        return TestConfig.box("lb1").dataplane("queues: 1", "stats_interval: 1s").control(socket)
+                .services(TestConfig.Service.web(3)
+                        .with("health_check: { type: http, port: 8090, path: /healthz, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }"))
+                .yaml();
+    }
     private static final String ADDED = """
               - name: web2
                 vip: 198.18.0.100
@@ -75,7 +67,7 @@ class BackendHealthIT {
     void backendsComeAndGoWhileTrafficRunsAndNoFlowIsDropped() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tbh")) {
             Path config = lab.logs().resolve("tandem.yaml");
-            String yaml = CONFIG.formatted(lab.logs().resolve("lb1.sock"));
+            String yaml = config(lab.logs().resolve("lb1.sock"));
             Files.writeString(config, yaml);
             Process[] servers = new Process[3];
             Process[] healthz = new Process[3];

@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.config.ConfigLoader;
 import io.tandem.ha.BirdConfig;
 import io.tandem.lab.NamespaceLab;
@@ -31,39 +32,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BgpPairIT {
     private static final String VIP = "198.18.10.100";
     private static final String SNAT = "198.19.10.100";
-    private static final String BOX = """
-            node: { name: %1$s }
-            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
-            conntrack: { max_flows: 65536 }
-            sync:
-              bind_address: 198.18.2.%2$d
-              peer: 198.18.2.%3$d
-              key_file: %4$s
-              digest_interval: 300ms
-              refresh_interval: 5s
-              remote_hold: 60s
-            ha:
-              mode: bgp
-              priority: %5$d
-              track_file: %6$s/%1$s.track
-              bgp:
-                local_as: 65001
-                hold_time: 3s
-                bfd: { enabled: %7$s, interval: 100ms, multiplier: 3 }
-                neighbors:
-                  - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.%2$d, announce: vips }
-                  - { address: 198.19.0.254, as: 65000, local_address: 198.19.0.%2$d, announce: snat }
-            control: { socket: %6$s/%1$s.sock, http: "off" }
-            services:
-              - name: echo
-                vip: 198.18.10.100
-                port: 7000
-                snat_address: 198.19.10.100
-                backends:
-                  - { address: 198.19.0.11, port: 7000 }
-                  - { address: 198.19.0.12, port: 7000 }
-                  - { address: 198.19.0.13, port: 7000 }
-            """;
+    private static String box(String name, int self, int peer, Object key, int priority, Path logs, boolean bfd) {
+        return TestConfig.box(name).dataplane("queues: 1", "stats_interval: 500ms").conntrack("max_flows: 65536")
+                .section(PairLab.sync("198.18.2." + self, "198.18.2." + peer, key))
+                .section("""
+                        ha:
+                          mode: bgp
+                          priority: %1$d
+                          track_file: %2$s/%3$s.track
+                          bgp:
+                            local_as: 65001
+                            hold_time: 3s
+                            bfd: { enabled: %4$s, interval: 100ms, multiplier: 3 }
+                            neighbors:
+                              - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.%5$d, announce: vips }
+                              - { address: 198.19.0.254, as: 65000, local_address: 198.19.0.%5$d, announce: snat }
+                        """.formatted(priority, logs, name, bfd, self))
+                .control(logs.resolve(name + ".sock"))
+                .services(TestConfig.Service.echo(VIP, SNAT)).yaml();
+    }
     /** The upstream router: eBGP to both boxes on both LANs, best routes into its kernel. */
     private static final String ROUTER = """
             log stderr all;
@@ -160,7 +147,7 @@ class BgpPairIT {
     private static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key, boolean bfd)
             throws Exception {
         Path config = lab.logs().resolve(name + ".yaml");
-        Files.writeString(config, BOX.formatted(name, self, peer, key, priority, lab.logs(), bfd));
+        Files.writeString(config, box(name, self, peer, key, priority, lab.logs(), bfd));
         Process tandemd = lab.start(name, name + ".log", "env", "TANDEMD_JAVA_OPTS=" + PairLab.UNIT_JAVA_OPTS,
                 lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(), "--config", config.toString());
         lab.awaitLog(name + ".log", "running", Duration.ofSeconds(60));

@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.config.ConfigLoader;
 import io.tandem.ha.KeepalivedConfig;
 import io.tandem.lab.NamespaceLab;
@@ -17,16 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** tandemd's start and stop: clear refusals, idempotent network setup, a clean teardown. */
 class DaemonStartupIT {
-    private static final String CONFIG = """
-            dataplane: { front_interface: front, back_interface: back, queues: 1 }
-            conntrack: { max_flows: 1024 }
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                snat_address: 198.19.0.100
-                backends: [ { address: 198.19.0.11, port: 8080 } ]
-            """;
+    private static final String CONFIG = TestConfig.box(null).dataplane("queues: 1").conntrack("max_flows: 1024")
+            .services(TestConfig.Service.web(1)).yaml();
 
     private static NamespaceLab lab;
     private static Path config;

@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.config.ConfigLoader;
 import io.tandem.ha.KeepalivedConfig;
 import io.tandem.lab.NamespaceLab;
@@ -28,36 +29,36 @@ final class PairLab {
     private PairLab() {
     }
 
-    static final String CONFIG = """
-            node: { name: %1$s }
-            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
-            conntrack: { max_flows: 65536 }
-            sync:
-              bind_address: 198.18.2.%2$d
-              peer: 198.18.2.%3$d
-              key_file: %4$s
-              digest_interval: 300ms
-              refresh_interval: 5s
-              remote_hold: 60s
-            ha:
-              virtual_router_id: 51
-              priority: %5$d
-              self_address: 198.18.0.%2$d
-              peer_address: 198.18.0.%3$d
-              track_file: %6$s/%1$s.track
-              notify_fifo: %6$s/%1$s.fifo
-              check_script: %7$s
-            control: { socket: %6$s/%1$s.sock, http: "off" }
-            services:
-              - name: echo
-                vip: 198.18.0.100
-                port: 7000
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 7000 }
-                  - { address: 198.19.0.12, port: 7000 }
-                  - { address: 198.19.0.13, port: 7000 }
-            """;
+    /** The sync section of a lab box: the sync link's addresses, the shared key, quick digests and refreshes. */
+    static String sync(String bind, String peer, Object key) {
+        return """
+                sync:
+                  bind_address: %s
+                  peer: %s
+                  key_file: %s
+                  digest_interval: 300ms
+                  refresh_interval: 5s
+                  remote_hold: 60s
+                """.formatted(bind, peer, key);
+    }
+
+    /** A box of the pair lab: keepalived's side in {@code logs}, the echo service on the floating VIP. */
+    static String config(String name, int self, int peer, Object key, int priority, Path logs, Object checkScript) {
+        return TestConfig.box(name).dataplane("queues: 1", "stats_interval: 500ms").conntrack("max_flows: 65536")
+                .section(sync("198.18.2." + self, "198.18.2." + peer, key))
+                .section("""
+                        ha:
+                          virtual_router_id: 51
+                          priority: %1$d
+                          self_address: 198.18.0.%2$d
+                          peer_address: 198.18.0.%3$d
+                          track_file: %4$s/%5$s.track
+                          notify_fifo: %4$s/%5$s.fifo
+                          check_script: %6$s
+                        """.formatted(priority, self, peer, logs, name, checkScript))
+                .control(logs.resolve(name + ".sock"))
+                .services(TestConfig.Service.echo(TestConfig.VIP, TestConfig.SNAT)).yaml();
+    }
     static Process[] startBox(NamespaceLab lab, String name, int self, int peer, int priority, Path key) throws Exception {
         return startBox(lab, name, name, self, peer, priority, key);
     }
@@ -71,7 +72,7 @@ final class PairLab {
     static Process[] startBox(NamespaceLab lab, String name, String log, int self, int peer, int priority, Path key,
                                       UnaryOperator<String> edit) throws Exception {
         Path config = lab.logs().resolve(name + ".yaml");
-        Files.writeString(config, edit.apply(CONFIG.formatted(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
+        Files.writeString(config, edit.apply(config(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
         Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
         Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
         // With the systemd unit's Java options, as an installed box runs it.

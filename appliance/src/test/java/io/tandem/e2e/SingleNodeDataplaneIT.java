@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
@@ -34,38 +35,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class SingleNodeDataplaneIT {
-    private static final String CONFIG = """
-            node: { name: lb1 }
-            dataplane:
-              front_interface: front
-              back_interface: back
-              queues: 2
-              stats_interval: 1s
-            conntrack:
-              max_flows: 65536
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 8080 }
-                  - { address: 198.19.0.12, port: 8080 }
-                  - { address: 198.19.0.13, port: 8080 }
-              - name: dns
-                vip: 198.18.0.100
-                port: 53
-                protocol: udp
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 5353 }
-              - name: far
-                vip: 198.18.0.100
-                port: 81
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.1.21, port: 8080 }
-            """;
+    private static final String CONFIG = TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 1s")
+            .conntrack("max_flows: 65536")
+            .services(TestConfig.Service.web(3), TestConfig.Service.dns("198.19.0.11"),
+                    new TestConfig.Service("far", TestConfig.VIP, 81).backend("198.19.1.21", 8080))
+            .yaml();
 
     private NamespaceLab lab;
     private Path configFile;

@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.lab.NamespaceLab;
 import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
@@ -20,27 +21,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * SIGKILL and restarted pulls the whole table before serving.
  */
 class SyncPairIT {
-    private static final String CONFIG = """
-            node: { name: %s }
-            dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
-            conntrack: { max_flows: 65536 }
-            sync:
-              bind_address: %s
-              peer: %s
-              key_file: %s
-              role: %s
-              digest_interval: 300ms
-              refresh_interval: 5s
-              remote_hold: 60s
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 8080 }
-                  - { address: 198.19.0.12, port: 8080 }
-            """;
+    private static String config(String node, String bind, String peer, Object key, String role) {
+        return TestConfig.box(node).dataplane("queues: 1", "stats_interval: 500ms").conntrack("max_flows: 65536")
+                .section(PairLab.sync(bind, peer, key) + "  role: " + role + "\n")
+                .services(TestConfig.Service.web(2)).yaml();
+    }
     /** Each box its own control socket: the namespaces share one file system. */
     private static String control(NamespaceLab lab, String box) {
         return "control: { socket: " + lab.logs().resolve(box + ".sock") + ", http: \"off\" }\n";
@@ -52,8 +37,8 @@ class SyncPairIT {
         SyncKeys.generate(key, "tandem".toCharArray());
         Path lb1 = lab.logs().resolve("lb1.yaml");
         Path lb2 = lab.logs().resolve("lb2.yaml");
-        Files.writeString(lb1, CONFIG.formatted("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
-        Files.writeString(lb2, CONFIG.formatted("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
+        Files.writeString(lb1, config("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));
+        Files.writeString(lb2, config("lb2", "198.18.2.2", "198.18.2.1", key, "standby") + control(lab, "lb2"));
         String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
         for (String b : List.of("b1", "b2")) {
             lab.traffic(b, b + ".log", "tcp-server", "8080", b, "120");

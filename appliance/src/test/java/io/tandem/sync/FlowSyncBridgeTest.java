@@ -2,6 +2,7 @@ package io.tandem.sync;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.tandem.TestConfig;
 import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.ServiceTable;
@@ -40,21 +41,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * standby with the same NAT mapping, survive there without traffic, and carry on through it.
  */
 class FlowSyncBridgeTest {
-    private static final String CONFIG = """
-            dataplane: { front_interface: front, back_interface: back }
-            conntrack:
-              max_flows: 4096
-              timeouts: { tcp_established: 2s, udp_assured: 2s }
-            services:
-              - name: web
-                vip: 198.18.0.100
-                port: 80
-                snat_address: 198.19.0.100
-                backends:
-                  - { address: 198.19.0.11, port: 8080 }
-                  - { address: 198.19.0.12, port: 8080 }
-                  - { address: 198.19.0.13, port: 8080 }
-            """;
+    private static final String CONFIG = TestConfig.box(null)
+            .conntrack("max_flows: 4096", "timeouts: { tcp_established: 2s, udp_assured: 2s }")
+            .services(TestConfig.Service.web(3)).yaml();
 
     /** One box: table, engine, bridge, with a clock the test moves. */
     static final class Box {
