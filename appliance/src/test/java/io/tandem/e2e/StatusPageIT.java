@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The status page of a running pair in a real browser (headless Chromium, inside lb1's
  * namespace): it shows both roles and IN SYNC; the sync link is cut; the page turns to NOT
  * IN SYNC by itself, without a reload. With {@code -Dtandem.screenshot=docs/status-page.png}
- * the screenshot taken in sync is kept there (the README shows it).
+ * the screenshot taken in sync is kept there (docs/operations.md shows it).
  */
 class StatusPageIT {
     /** A box of {@link PairLab}'s pair with its HTTP server on and two backends. */
