@@ -1,6 +1,7 @@
 package io.tandem.config;
 
 import io.tandem.conntrack.FlowState;
+import io.tandem.role.Role;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -170,6 +171,19 @@ class ConfigLoaderTest {
         assertTrue(syntax.errors().get(0).startsWith("not valid YAML"), syntax.getMessage());
         assertError("", "the config is empty");
         assertError("node:\n  name: lb1\nnode:\n  name: lb2\n", "not valid YAML: Duplicate field 'node' (line 3)");
+    }
+
+    @Test
+    void theSyncRoleIsActiveOrStandbyAndTheSameRoleTypeTheHaNodeUses() throws Exception {
+        String sync = "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, role: %s }\n";
+        assertEquals(Role.ACTIVE, ConfigLoader.parse(MINIMAL + sync.formatted("active"), "test").sync().role());
+        assertEquals(Role.STANDBY, ConfigLoader.parse(MINIMAL + sync.formatted("standby"), "test").sync().role());
+        assertEquals(Role.STANDBY, ConfigLoader.parse(MINIMAL + "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2 }\n", "test")
+                .sync().role(), "the default");
+        for (String bad : new String[] {"syncing", "ACTIVE", "master"}) {
+            ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(MINIMAL + sync.formatted(bad), "test"));
+            assertTrue(e.errors().get(0).startsWith("sync.role: "), e.getMessage());
+        }
     }
 
     private static void assertError(String yaml, String expected) {
