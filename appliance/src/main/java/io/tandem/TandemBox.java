@@ -31,6 +31,7 @@ import java.util.Deque;
  * One box, wired: the only place that builds the parts and hands each the narrow interface it
  * needs (Seesaw's {@code binaries/*\/main.go} is the model). In start order:
  * <ol>
+ *   <li>the check that no other tandemd runs this box ({@link SingleInstance});</li>
  *   <li>the flow table and the backend schedule (services, drains, health verdicts);</li>
  *   <li>the sync link, which joins the peer and pulls its table before anything is served;</li>
  *   <li>the data plane: TUN queues, engines, policy routing;</li>
@@ -68,6 +69,7 @@ final class TandemBox implements AutoCloseable {
     }
 
     private void wire() throws Exception {
+        SingleInstance.check(config, new CommandRunner()); // before anything is touched
         String node = config.node().name();
         ConntrackConfig c = config.conntrack();
         SnatPortPools pools = new SnatPortPools(c.snatPorts().first(), c.snatPorts().last());
@@ -119,10 +121,18 @@ final class TandemBox implements AutoCloseable {
             if (!next.dataplane().equals(config.dataplane()) || !next.conntrack().equals(config.conntrack())) {
                 LOG.warn("reload: dataplane and conntrack settings take effect at the next restart only");
             }
+            BackendSchedule.Saved before = schedule.save();
             int count = schedule.reload(next.services(), dataplane::route).services().size();
+            try {
+                health.configure(next.services());
+            } catch (RuntimeException e) {
+                // The last step failed: the services, their routing, the drains and the checks go back as they were.
+                schedule.restore(before, dataplane::route);
+                health.configure(before.configs());
+                throw e;
+            }
             config = next;
             LOG.info("reload: {} services in force", count);
-            health.configure(next.services());
             return "reloaded " + configFile + ": " + schedule.current().services().size() + " services in force";
         } catch (ConfigException e) {
             throw new IllegalArgumentException("reload refused, running config kept: " + e.getMessage());

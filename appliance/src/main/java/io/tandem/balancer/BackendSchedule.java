@@ -72,15 +72,34 @@ public final class BackendSchedule {
     /**
      * Schedules a new services config: the new table is built with the drains and health
      * verdicts held, {@code beforePublish} runs with it (and may refuse it by throwing: then
-     * nothing is published), and the table is published. Tracked flows keep their backends.
+     * nothing changes — table, config and drains stay as they were), and the table is
+     * published. Tracked flows keep their backends.
      */
     public synchronized <E extends Exception> ServiceTable reload(List<ServiceConfig> next, BeforePublish<E> beforePublish) throws E {
         ServiceTable table = ServiceTable.build(next, pools, MaglevTable.DEFAULT_SIZE, drained, down);
-        drained.retainAll(table.drained()); // a drained backend that left the config is forgotten
         beforePublish.accept(table);
+        drained.retainAll(table.drained()); // a drained backend that left the config is forgotten
         services.publish(table);
         configs = List.copyOf(next);
         return table;
+    }
+
+    /** What a failed change goes back to: the services config, the drains and the table in force. */
+    public record Saved(List<ServiceConfig> configs, Set<String> drained, long drainSeq, ServiceTable table) {
+    }
+
+    public synchronized Saved save() {
+        return new Saved(configs, Set.copyOf(drained), drainSeq, services.current());
+    }
+
+    /** Puts back what {@link #save} saw: {@code beforePublish} (the routing) first, then the drains and the table. */
+    public synchronized <E extends Exception> void restore(Saved saved, BeforePublish<E> beforePublish) throws E {
+        beforePublish.accept(saved.table());
+        configs = saved.configs();
+        drained.clear();
+        drained.addAll(saved.drained());
+        drainSeq = saved.drainSeq();
+        rebuild(); // with the health verdicts of now
     }
 
     /**

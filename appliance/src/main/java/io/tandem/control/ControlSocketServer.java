@@ -23,6 +23,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,11 +51,27 @@ public final class ControlSocketServer implements AutoCloseable {
     private final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
     private final Channel channel;
 
+    /** Whether a process accepts connections on the Unix socket at {@code path} (a running tandemd does). */
+    public static boolean answers(Path path) {
+        if (!Files.exists(path)) {
+            return false;
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.connect(UnixDomainSocketAddress.of(path));
+            return true;
+        } catch (IOException e) {
+            return false; // refused: a socket file left behind by a tandemd that is gone
+        }
+    }
+
     private ControlSocketServer(Path path, ControlApi api) throws IOException {
         this.path = path;
         try {
             Files.createDirectories(path.getParent());
-            Files.deleteIfExists(path); // a socket left by a killed tandemd; two tandemd on one box fail earlier, on the TUN device
+            if (answers(path)) {
+                throw new IOException("another tandemd answers on it: stop that one first (the socket is left as it is)");
+            }
+            Files.deleteIfExists(path); // a socket left by a killed tandemd: nobody answers on it
             channel = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
                     .childHandler(new ChannelInitializer<DomainSocketChannel>() {
                         @Override

@@ -73,6 +73,49 @@ class DaemonStartupIT {
     }
 
     @Test
+    void aSecondTandemdIsRefusedWithTheRunningOnesPidAndTheFirstKeepsServing() throws Exception {
+        Process server = lab.traffic("b1", "one-instance-server.log", "tcp-server", "8080", "b1", "120");
+        Process first = lab.start("lb", "first.log", tandemd, "--config", config.toString());
+        try {
+            lab.awaitLog("first.log", "running", Duration.ofSeconds(30));
+            String rulesBefore = rules();
+            String tableBefore = lab.run("lb", Duration.ofSeconds(10), "ip", "route", "show", "table", "100");
+            assertTrue(tableBefore.contains("default dev tandem0"), tableBefore);
+
+            // The same config; then only the TUN device shared; then only the route table.
+            Path socketOnly = lab.logs().resolve("second-tun.yaml");
+            Files.writeString(socketOnly, CONFIG + "control: { socket: " + lab.logs().resolve("second.sock") + ", http: \"off\" }\n");
+            Path tableOnly = lab.logs().resolve("second-table.yaml");
+            Files.writeString(tableOnly, CONFIG.replace("  queues: 1\n", "  queues: 1\n  tun_name: tandem9\n")
+                    + "control: { socket: " + lab.logs().resolve("third.sock") + ", http: \"off\" }\n");
+            String[][] seconds = {
+                {config.toString(), "second-same.log", "answers on the control socket"},
+                {socketOnly.toString(), "second-tun.log", "the TUN device tandem0 exists"},
+                {tableOnly.toString(), "second-table.log", "route table 100 is in use"}};
+            for (String[] second : seconds) {
+                Process p = lab.start("lb", second[1], tandemd, "--config", second[0]);
+                assertEquals(3, NamespaceLab.awaitExit(p, Duration.ofSeconds(30)), lab.log(second[1]));
+                String said = lab.log(second[1]);
+                assertTrue(said.contains(second[2]) && said.contains("tandemd (pid " + first.pid()), said);
+            }
+
+            assertTrue(first.isAlive());
+            assertEquals(rulesBefore, rules(), "the first one's rules untouched");
+            assertEquals(tableBefore, lab.run("lb", Duration.ofSeconds(10), "ip", "route", "show", "table", "100"));
+            assertTrue(Files.exists(lab.logs().resolve("tandemd.sock")), "its control socket still there");
+            Process clients = lab.traffic("client", "one-instance-clients.log", "tcp-clients", "198.18.0.100", "80", "5", "1024", "0",
+                    "20");
+            assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(30)), lab.log("one-instance-clients.log"));
+            assertEquals(5, lab.log("one-instance-clients.log").lines().filter(l -> l.startsWith("ok ")).count(),
+                    lab.log("one-instance-clients.log"));
+        } finally {
+            first.destroy();
+            NamespaceLab.awaitExit(first, Duration.ofSeconds(20));
+            server.destroy();
+        }
+    }
+
+    @Test
     void keepalivedAcceptsTheRenderedConfigOnTheBox() throws Exception {
         String withHa = CONFIG + """
                 ha: { virtual_router_id: 51, priority: 150, self_address: 198.18.0.1, peer_address: 198.18.0.2,

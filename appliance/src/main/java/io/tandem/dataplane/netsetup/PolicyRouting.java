@@ -48,6 +48,8 @@ public final class PolicyRouting {
     private final CommandRunner runner;
     private final Path procSys;
     private List<List<String>> installedRules = List.of();
+    /** Whether {@link #apply} ran: a start that failed before it must leave the box's routing alone. */
+    private boolean applied;
 
     public PolicyRouting(DataplaneConfig config, CommandRunner runner, Path procSys) {
         this.config = config;
@@ -80,6 +82,11 @@ public final class PolicyRouting {
         return rules;
     }
 
+    /** The rules installed now, as {@code ip rule} argument lists. */
+    List<List<String>> installedRules() {
+        return installedRules;
+    }
+
     /** Every command {@link #apply} would run, for {@code tandemctl} to print. */
     public List<String> describe(List<Service> services) {
         List<String> lines = new ArrayList<>();
@@ -97,6 +104,7 @@ public final class PolicyRouting {
     /** Installs the routing for {@code services}; the TUN device must exist. */
     public void apply(List<Service> services) throws CommandRunner.SetupException {
         String tun = config.tunName();
+        applied = true;
         runner.require(List.of("ip", "link", "set", "dev", tun, "up"));
         writeSysctl("net/ipv4/ip_forward", "1");
         writeSysctl("net/ipv4/conf/" + tun + "/accept_local", "1");
@@ -114,26 +122,52 @@ public final class PolicyRouting {
     /**
      * Replaces the installed rules with those for {@code services} (after a reload): new
      * ones are added before old ones are removed, so no packet of a kept address escapes.
+     * All or nothing: if adding a rule fails, the rules this call added are deleted again and
+     * the routing is as it was. An old rule that will not go is logged and kept in the books,
+     * so the teardown tries it again.
      */
     public void replaceRules(List<Service> services) throws CommandRunner.SetupException {
         List<List<String>> wanted = rulesFor(services);
-        for (List<String> rule : wanted) {
-            if (!installedRules.contains(rule)) {
-                deleteAll(rule);
-                runner.require(command("add", rule));
+        List<List<String>> added = new ArrayList<>();
+        try {
+            for (List<String> rule : wanted) {
+                if (!installedRules.contains(rule)) {
+                    deleteAll(rule);
+                    runner.require(command("add", rule));
+                    added.add(rule);
+                }
             }
+        } catch (CommandRunner.SetupException e) {
+            for (List<String> rule : added) {
+                try {
+                    deleteAll(rule);
+                } catch (CommandRunner.SetupException undo) {
+                    LOG.warn("undoing a failed routing change: {}", undo.getMessage());
+                }
+            }
+            throw e;
         }
+        List<List<String>> kept = new ArrayList<>(wanted);
         for (List<String> rule : installedRules) {
             if (!wanted.contains(rule)) {
-                deleteAll(rule);
+                try {
+                    deleteAll(rule);
+                } catch (CommandRunner.SetupException e) {
+                    LOG.warn("policy routing: an old rule stays until the teardown: {}", e.getMessage());
+                    kept.add(rule);
+                }
             }
         }
-        installedRules = List.copyOf(wanted);
+        installedRules = List.copyOf(kept);
         LOG.info("policy routing: {} rules into table {} via {}", wanted.size(), config.routeTable(), config.tunName());
     }
 
     /** Removes what {@link #apply} installed; the local table stays at 32000 only if others rely on it. */
     public void remove() {
+        if (!applied) {
+            return; // nothing of ours to undo: the table may be another tandemd's
+        }
+        applied = false;
         for (List<String> rule : installedRules) {
             try {
                 deleteAll(rule);

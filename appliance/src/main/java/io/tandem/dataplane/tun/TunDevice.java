@@ -23,6 +23,8 @@ public final class TunDevice implements AutoCloseable {
     static final short IFF_TUN = 0x0001;
     static final short IFF_NO_PI = 0x1000;
     static final short IFF_MULTI_QUEUE = 0x0100;
+    /** Fail with EBUSY if the device exists: a second tandemd must never attach to the first one's queues. */
+    static final short IFF_TUN_EXCL = (short) 0x8000;
     /** Each packet comes and goes with a {@link VirtioNetHeader} (linux/if_tun.h). */
     static final short IFF_VNET_HDR = 0x4000;
     static final long TUNSETOFFLOAD = 0x400454d0L;
@@ -84,8 +86,9 @@ public final class TunDevice implements AutoCloseable {
                 MemorySegment ifreq = arena.allocate(IFREQ_SIZE);
                 byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
                 MemorySegment.copy(bytes, 0, ifreq, ValueLayout.JAVA_BYTE, 0, bytes.length);
+                // The first queue creates the device, exclusively; the others attach to it.
                 ifreq.set(ValueLayout.JAVA_SHORT, IFNAMSIZ,
-                        (short) (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (offload ? IFF_VNET_HDR : 0)));
+                        (short) (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (offload ? IFF_VNET_HDR : 0) | (q == 0 ? IFF_TUN_EXCL : 0)));
                 LinuxCalls.ioctl(fd, "TUNSETIFF " + name, TUNSETIFF, ifreq);
             }
             String offloads = offload ? setOffloads(fds.getFirst()) : "off";
@@ -94,7 +97,8 @@ public final class TunDevice implements AutoCloseable {
             fds.forEach(LinuxCalls::close);
             String hint = switch (e.errno()) {
                 case LinuxCalls.EPERM -> ": tandemd needs CAP_NET_ADMIN (run as root or with AmbientCapabilities=CAP_NET_ADMIN)";
-                case LinuxCalls.EBUSY -> ": a device of that name exists and is not a multi-queue TUN device";
+                case LinuxCalls.EBUSY -> ": a device of that name exists already (another tandemd serves it, or another"
+                        + " device is in the way): a second tandemd never attaches to a running one's queues";
                 default -> "";
             };
             throw new TunException(e.getMessage() + hint);

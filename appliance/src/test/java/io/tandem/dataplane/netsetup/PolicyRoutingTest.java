@@ -1,0 +1,108 @@
+package io.tandem.dataplane.netsetup;
+
+import io.tandem.TestConfig;
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.Service;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.TandemConfig;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.os.CommandRunner;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The routing's changes against a stand-in for the kernel's rule list, with a failure injected at each step. */
+class PolicyRoutingTest {
+    @TempDir
+    Path procSys;
+
+    /** The kernel's policy rules as `ip rule` keeps them; the {@code failAt}-th "add" fails. */
+    private static final class Kernel extends CommandRunner {
+        final List<String> rules = new ArrayList<>(List.of("pref 0 lookup local"));
+        int adds;
+        int failAt = -1;
+
+        @Override
+        public Result run(List<String> command) {
+            String line = String.join(" ", command);
+            if (line.startsWith("ip rule add ")) {
+                if (adds++ == failAt) {
+                    return new Result(2, "RTNETLINK answers: No buffer space available");
+                }
+                rules.add(line.substring("ip rule add ".length()));
+                return new Result(0, "");
+            }
+            if (line.startsWith("ip rule del ")) {
+                return new Result(rules.remove(line.substring("ip rule del ".length())) ? 0 : 2, "");
+            }
+            return new Result(0, line.equals("ip rule show") ? "0:\tfrom all lookup local" : "");
+        }
+
+        List<String> tandemRules() {
+            return rules.stream().filter(r -> r.contains("lookup 100")).sorted().toList();
+        }
+    }
+
+    private static List<Service> services(TandemConfig config) {
+        return ServiceTable.build(config.services(), new SnatPortPools(1024, 65535), MaglevTable.DEFAULT_SIZE).services();
+    }
+
+    private static List<String> expected(PolicyRouting routing, List<Service> services) {
+        return routing.rulesFor(services).stream().map(r -> String.join(" ", r)).sorted().toList();
+    }
+
+    @Test
+    void aReloadWhoseRoutingFailsAtAnyStepLeavesTheRulesAsTheyWere() throws Exception {
+        TandemConfig one = TestConfig.box("lb1").services(TestConfig.Service.web(2)).parse();
+        TandemConfig two = TestConfig.box("lb1").services(new TestConfig.Service("web", "198.18.0.101", 80).backend("198.19.0.11", 8080),
+                new TestConfig.Service("dns", "198.18.0.102", 53).protocol("udp").snat("198.19.0.102").backend("198.19.0.21", 5353))
+                .parse();
+        Files.createDirectories(procSys.resolve("net/ipv4/conf/tandem0"));
+        PolicyRouting plan = new PolicyRouting(one.dataplane(), new Kernel(), procSys);
+        long newRules = plan.rulesFor(services(two)).stream().filter(r -> !plan.rulesFor(services(one)).contains(r)).count();
+        assertEquals(9, newRules, "two new VIPs and one new SNAT address, three protocols each");
+        for (int failAt = 0; ; failAt++) {
+            Kernel kernel = new Kernel();
+            PolicyRouting routing = new PolicyRouting(one.dataplane(), kernel, procSys);
+            routing.apply(services(one));
+            List<String> before = kernel.tandemRules();
+            assertEquals(expected(routing, services(one)), before);
+            kernel.failAt = kernel.adds + failAt;
+            int at = failAt;
+            boolean failed;
+            try {
+                routing.replaceRules(services(two));
+                failed = false;
+            } catch (CommandRunner.SetupException e) {
+                failed = true;
+                assertTrue(e.getMessage().contains("No buffer space"), e.getMessage());
+            }
+            if (!failed) {
+                assertEquals(expected(routing, services(two)), kernel.tandemRules(), "the new rules, once nothing fails");
+                assertEquals(newRules, failAt, "a failure was injected at every add before");
+                break;
+            }
+            assertEquals(before, kernel.tandemRules(), "add #" + at + " failed: every rule as it was");
+            assertEquals(routing.rulesFor(services(one)), routing.installedRules(), "and the books as they were");
+            routing.remove();
+            assertEquals(List.of(), kernel.tandemRules(), "the teardown removes exactly what is ours");
+        }
+    }
+
+    @Test
+    void aStartThatNeverAppliedTheRoutingRemovesNothing() throws Exception {
+        Kernel kernel = new Kernel();
+        kernel.rules.add("pref 100 iif front to 198.18.0.100/32 ipproto tcp lookup 100"); // another tandemd's
+        PolicyRouting routing = new PolicyRouting(TestConfig.box("lb1").services(TestConfig.Service.web(1)).parse().dataplane(),
+                kernel, procSys);
+        routing.remove();
+        assertEquals(List.of("pref 0 lookup local", "pref 100 iif front to 198.18.0.100/32 ipproto tcp lookup 100"), kernel.rules);
+    }
+}
