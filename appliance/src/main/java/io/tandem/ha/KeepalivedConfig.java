@@ -23,6 +23,8 @@ import java.util.regex.Pattern;
 public final class KeepalivedConfig {
     /** The track file's value while tandemd is ready to be master; below it, the box steps back. */
     public static final int READY_WEIGHT = 0;
+    /** The one VRRP instance the template declares ({@code vrrp_instance tandem}): its notify lines are the ones that count. */
+    public static final String INSTANCE = "tandem";
     /** Written while resyncing or unhealthy: the effective priority drops to 1, the lowest. */
     public static final int HOLD_BACK_WEIGHT = -253;
     /** Below -253 keepalived puts the instance into FAULT: it gives up the addresses whatever the peer's state. */

@@ -18,6 +18,7 @@ class KeepalivedConfigTest {
     void rendersOneVrrpv3InstanceCarryingEveryVipAndSnatAddress() throws Exception {
         String conf = KeepalivedConfig.render(ConfigLoader.load(Path.of("src/main/dist/tandem.yaml")));
         assertTrue(conf.contains("vrrp_version 3"), conf);
+        assertTrue(conf.contains("vrrp_instance " + KeepalivedConfig.INSTANCE + " {"), "the instance whose notify lines count");
         assertTrue(conf.contains("advert_int 0.10"), conf);
         assertTrue(conf.contains("unicast_src_ip 198.18.0.1"), conf);
         assertTrue(conf.contains("unicast_peer {\n        198.18.0.2\n    }"), conf);
