@@ -57,8 +57,8 @@ class ArchitectureTest {
                 .whereLayer("balancer").mayOnlyAccessLayers("config", "conntrack", "packet")
                 .whereLayer("tun").mayOnlyAccessLayers("packet")
                 .whereLayer("routing").mayOnlyAccessLayers("balancer", "config", "os", "packet")
-                .whereLayer("engine").mayOnlyAccessLayers("balancer", "config", "conntrack", "routing", "tun", "os", "packet")
-                .whereLayer("sync").mayOnlyAccessLayers("config", "conntrack", "role", "statesync")
+                .whereLayer("engine").mayOnlyAccessLayers("balancer", "config", "conntrack", "events", "routing", "tun", "os", "packet")
+                .whereLayer("sync").mayOnlyAccessLayers("config", "conntrack", "events", "role", "statesync")
                 .whereLayer("ha").mayOnlyAccessLayers("config", "events", "os", "packet", "role", "statesync")
                 .whereLayer("health").mayOnlyAccessLayers("config", "events")
                 .whereLayer("control").mayOnlyAccessLayers("balancer", "config", "conntrack", "engine", "events", "ha", "health",

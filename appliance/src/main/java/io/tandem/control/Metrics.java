@@ -6,6 +6,7 @@ import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.conntrack.FlowState;
 import io.tandem.dataplane.DataplaneCounters;
+import io.tandem.events.PeriodicTasks;
 import io.tandem.ha.PairView;
 import io.tandem.health.HealthMonitor;
 import io.tandem.packet.DropReason;
@@ -72,6 +73,9 @@ public final class Metrics {
                     }
                 }).register(registry);
         counter("tandem_vrrp_transitions", "keepalived state changes seen", vrrpTransitions);
+        CounterWithCallback.builder().name("tandem_task_failures").help("Runs of a periodic task that failed (it goes on)")
+                .labelNames("task").callback(cb -> PeriodicTasks.failures().forEach((task, n) -> cb.call(n, task)))
+                .register(registry);
         GaugeWithCallback.builder().name("tandem_backend_up").help("1 while a checked backend passes its health check")
                 .labelNames("service", "backend").callback(cb -> health.get().forEach((key, r) -> {
                     String[] sb = key.split("/", 2);

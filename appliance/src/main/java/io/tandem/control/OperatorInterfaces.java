@@ -2,6 +2,7 @@ package io.tandem.control;
 
 import io.tandem.config.ControlConfig;
 import io.tandem.events.EventLog;
+import io.tandem.events.PeriodicTasks;
 import io.tandem.ha.PairControl;
 import io.tandem.ha.PairView;
 import io.tandem.health.HealthMonitor;
@@ -46,11 +47,11 @@ public final class OperatorInterfaces implements AutoCloseable {
                 health));
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().name("tandem-history").daemon().factory());
-        sampler.scheduleAtFixedRate(() -> {
+        sampler.scheduleAtFixedRate(PeriodicTasks.guard("history", () -> {
             PairView v = view.get();
             long lag = v.self().role() == Role.ACTIVE && v.peer() != null ? v.peer().lagMillis() : v.self().lagMillis();
             history.sample(System.currentTimeMillis(), dataplane.counters(), dataplane.flowCount(), dataplane.syncStatus(), lag, v.inSync());
-        }, 0, 1, TimeUnit.SECONDS);
+        }), 0, 1, TimeUnit.SECONDS);
         ControlSocketServer socket = null;
         try {
             socket = ControlSocketServer.start(Path.of(config.socket()), api);

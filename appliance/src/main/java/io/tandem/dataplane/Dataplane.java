@@ -22,6 +22,7 @@ import io.tandem.dataplane.tun.PacketQueue;
 import io.tandem.dataplane.tun.TunDevice;
 import io.tandem.dataplane.tun.TunQueue;
 import io.tandem.dataplane.tun.UringTunQueue;
+import io.tandem.events.PeriodicTasks;
 import io.tandem.os.CommandRunner;
 import io.tandem.packet.DropReason;
 import org.slf4j.Logger;
@@ -103,10 +104,11 @@ public final class Dataplane implements AutoCloseable {
             throw e;
         }
         int budget = (int) Math.max(1024, (long) flows.capacity() * EXPIRY_TICK_MILLIS / 10_000);
-        loops.next().scheduleAtFixedRate(() -> flows.expire(System.currentTimeMillis(), budget),
+        loops.next().scheduleAtFixedRate(PeriodicTasks.guard("flow-expiry", () -> flows.expire(System.currentTimeMillis(), budget)),
                 EXPIRY_TICK_MILLIS, EXPIRY_TICK_MILLIS, TimeUnit.MILLISECONDS);
         long statsMillis = config.statsInterval().toMillis();
-        loops.next().scheduleAtFixedRate(dataplane::logCounters, statsMillis, statsMillis, TimeUnit.MILLISECONDS);
+        loops.next().scheduleAtFixedRate(PeriodicTasks.guard("dataplane-counters", dataplane::logCounters), statsMillis, statsMillis,
+                TimeUnit.MILLISECONDS);
         LOG.info("serving {} services on {} with {} queues ({}, offloads: {}); flow table {} flows ({} MB)",
                 services.current().services().size(), config.tunName(), queueCount, uring ? "io_uring" : "epoll", tun.offloads(),
                 flows.capacity(), flows.memoryFootprintBytes() >> 20);

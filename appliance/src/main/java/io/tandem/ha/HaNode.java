@@ -2,6 +2,7 @@ package io.tandem.ha;
 
 import io.tandem.config.HaConfig;
 import io.tandem.events.EventLog;
+import io.tandem.events.PeriodicTasks;
 import io.tandem.os.CommandRunner;
 import io.tandem.role.Role;
 import io.tandem.role.RoleListener;
@@ -104,7 +105,7 @@ public final class HaNode implements PairControl, AutoCloseable {
                 }
             }).start();
         }
-        node.poller.scheduleWithFixedDelay(node::tick, 0, TICK_MILLIS, TimeUnit.MILLISECONDS);
+        node.poller.scheduleWithFixedDelay(PeriodicTasks.guard("ha-tick", node::tick), 0, TICK_MILLIS, TimeUnit.MILLISECONDS);
         return node;
     }
 

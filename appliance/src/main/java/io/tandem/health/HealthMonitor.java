@@ -6,6 +6,7 @@ import io.tandem.config.BackendConfig;
 import io.tandem.config.HealthCheckConfig;
 import io.tandem.config.ServiceConfig;
 import io.tandem.events.EventLog;
+import io.tandem.events.PeriodicTasks;
 
 import java.util.HashMap;
 import java.util.Locale;
@@ -93,14 +94,15 @@ public final class HealthMonitor implements AutoCloseable {
     private Entry start(Target t) {
         BackendHealth health = new BackendHealth(t.check().rise(), t.check().fall());
         long interval = t.check().interval().toMillis();
-        ScheduledFuture<?> task = group.next().scheduleAtFixedRate(() -> probe.check(t.address(), t.checkPort(), t.check())
+        ScheduledFuture<?> task = group.next().scheduleAtFixedRate(PeriodicTasks.guard("health-check", () -> probe.check(t.address(),
+                        t.checkPort(), t.check())
                 .thenAccept(r -> {
                     if (health.record(r.ok(), r.detail()) && entries.containsKey(t.key())) {
                         events.add("health", t.key() + " " + (health.up() ? "up" : "down") + ": " + r.detail()
                                 + " (" + t.check().type().name().toLowerCase(Locale.ROOT) + " check)");
                         onDownChanged.accept(down());
                     }
-                }), 0, interval, TimeUnit.MILLISECONDS);
+                })), 0, interval, TimeUnit.MILLISECONDS);
         return new Entry(t, health, task);
     }
 

@@ -2,6 +2,7 @@ package io.tandem.sync;
 
 import io.tandem.config.SyncConfig;
 import io.tandem.conntrack.FlowTable;
+import io.tandem.events.PeriodicTasks;
 import io.tandem.role.RoleListener;
 import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.JGroupsReplicator;
@@ -62,9 +63,11 @@ public final class SyncLink implements AutoCloseable {
             throw e;
         }
         long refreshMillis = sync.refreshInterval().toMillis();
-        link.housekeeping.scheduleAtFixedRate(bridge::refresh, refreshMillis, refreshMillis, TimeUnit.MILLISECONDS);
+        link.housekeeping.scheduleAtFixedRate(PeriodicTasks.guard("sync-refresh", bridge::refresh), refreshMillis, refreshMillis,
+                TimeUnit.MILLISECONDS);
         long statsMillis = statsInterval.toMillis();
-        link.housekeeping.scheduleAtFixedRate(link::logCounters, statsMillis, statsMillis, TimeUnit.MILLISECONDS);
+        link.housekeeping.scheduleAtFixedRate(PeriodicTasks.guard("sync-counters", link::logCounters), statsMillis, statsMillis,
+                TimeUnit.MILLISECONDS);
         SyncStatus status = replicator.status();
         LOG.info("sync: joined; peer {}", status.peerConnected() ? status.peer() : "not connected");
         return link;
