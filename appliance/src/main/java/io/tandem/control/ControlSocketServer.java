@@ -30,6 +30,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -47,7 +48,12 @@ public final class ControlSocketServer implements AutoCloseable {
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
 
+    /** tandemctl opens one connection per command; a few dozen at once is a lot. */
+    static final int MAX_CONNECTIONS = 64;
+    static final Duration IDLE_TIMEOUT = Duration.ofSeconds(30);
+
     private final Path path;
+    private final ConnectionGuard guard = new ConnectionGuard("control socket", MAX_CONNECTIONS, IDLE_TIMEOUT);
     private final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
     private final Channel channel;
 
@@ -76,6 +82,7 @@ public final class ControlSocketServer implements AutoCloseable {
                     .childHandler(new ChannelInitializer<DomainSocketChannel>() {
                         @Override
                         protected void initChannel(DomainSocketChannel ch) {
+                            guard.install(ch.pipeline());
                             ch.pipeline().addLast(new LineBasedFrameDecoder(MAX_REQUEST),
                                     new StringDecoder(StandardCharsets.UTF_8), new StringEncoder(StandardCharsets.UTF_8),
                                     new RequestHandler(api));

@@ -27,6 +27,9 @@ public final class FlowQuery {
     }
 
     /** A page: the flows, and where the next page starts (null: this was the last). */
+    /** Flows one request examines at most: a page ends there, with a cursor, even if it is not full. */
+    static final int SCAN_BUDGET = 65_536;
+
     public record Page(List<Flow> flows, Integer nextCursor) {
     }
 
@@ -34,6 +37,10 @@ public final class FlowQuery {
     }
 
     public static Page run(BoxView dataplane, ControlRequest request, long nowMillis) {
+        return run(dataplane, request, nowMillis, SCAN_BUDGET);
+    }
+
+    static Page run(BoxView dataplane, ControlRequest request, long nowMillis, int scanBudget) {
         int limit = intArg(request, "limit", DEFAULT_LIMIT);
         if (limit < 1 || limit > MAX_LIMIT) {
             throw new IllegalArgumentException("limit: " + limit + " is not within 1-" + MAX_LIMIT);
@@ -45,7 +52,11 @@ public final class FlowQuery {
         ServiceTable services = dataplane.services();
         Predicate<FlowSnapshot> filter = filter(request, services);
         List<Flow> flows = new ArrayList<>();
+        int[] examined = {0};
+        // Bounded work per request: a filter that matches nothing ends its page after SCAN_BUDGET
+        // flows with a cursor to go on from, instead of walking the whole table every time.
         int next = dataplane.forEachFlowFrom(cursor, f -> {
+            examined[0]++;
             if (filter.test(f)) {
                 Service s = services.find(f.vipAddress(), f.vipPort(), f.protocol());
                 flows.add(new Flow(Ipv4.protocolName(f.protocol()), endpoint(f.clientAddress(), f.clientPort()),
@@ -53,7 +64,7 @@ public final class FlowQuery {
                         endpoint(f.backendAddress(), f.backendPort()), f.state().name(), Math.max(0, nowMillis - f.lastSeenMillis()),
                         f.remote()));
             }
-            return flows.size() < limit;
+            return flows.size() < limit && examined[0] < scanBudget;
         });
         return new Page(flows, next < 0 ? null : next);
     }

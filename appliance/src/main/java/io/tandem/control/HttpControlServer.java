@@ -30,6 +30,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,15 +50,22 @@ public final class HttpControlServer implements AutoCloseable {
             "/page.css", new String[] {"page.css", "text/css; charset=utf-8"});
 
     private final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-    private final Channel channel;
+    /** The page polls once a second over one keep-alive connection; Prometheus scrapes over one more. */
+    static final int MAX_CONNECTIONS = 256;
+    static final Duration IDLE_TIMEOUT = Duration.ofSeconds(30);
 
-    private HttpControlServer(String host, int port, ControlApi api, Metrics metrics) throws IOException {
+    private final Channel channel;
+    private final ConnectionGuard guard;
+
+    private HttpControlServer(String host, int port, ControlApi api, Metrics metrics, ConnectionGuard guard) throws IOException {
+        this.guard = guard;
         Handler handler = handler(api, metrics);
         try {
             channel = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
+                            guard.install(ch.pipeline());
                             ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(16 * 1024),
                                     handler);
                         }
@@ -70,7 +78,11 @@ public final class HttpControlServer implements AutoCloseable {
     }
 
     public static HttpControlServer start(String host, int port, ControlApi api, Metrics metrics) throws IOException {
-        HttpControlServer server = new HttpControlServer(host, port, api, metrics);
+        return start(host, port, api, metrics, new ConnectionGuard("http", MAX_CONNECTIONS, IDLE_TIMEOUT));
+    }
+
+    static HttpControlServer start(String host, int port, ControlApi api, Metrics metrics, ConnectionGuard guard) throws IOException {
+        HttpControlServer server = new HttpControlServer(host, port, api, metrics, guard);
         LOG.info("status page and API: http://{}:{}/", host, server.port());
         return server;
     }

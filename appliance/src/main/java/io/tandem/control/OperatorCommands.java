@@ -51,8 +51,9 @@ public final class OperatorCommands {
                 .query("flows", request -> FlowQuery.run(p.dataplane(), request, System.currentTimeMillis()))
                 .query("services", request -> ServicesReport.services(p.dataplane().services(), p.stats().get(), p.health().get()))
                 .query("backends", request -> ServicesReport.backends(p.dataplane().services(), p.stats().get(), p.health().get()))
-                .query("events", request -> p.events().since(longArg(request, "after", 0), (int) longArg(request, "limit", 100)))
-                .query("history", request -> p.history().since(longArg(request, "after", 0)))
+                .query("events", request -> p.events().since(longArg(request, "after", 0, Long.MAX_VALUE),
+                        (int) longArg(request, "limit", 100, 1, EventLog.CAPACITY)))
+                .query("history", request -> p.history().since(longArg(request, "after", 0, Long.MAX_VALUE)))
                 .mutation("failover", request -> requirePair(p.pair()).failover(request.force(), who("failover", request, p.node())))
                 .mutation("takeover", request -> requirePair(p.pair()).takeover(request.force(), who("takeover", request, p.node())))
                 .mutation("drain", request -> drain(p, request, true))
@@ -74,13 +75,24 @@ public final class OperatorCommands {
         return Map.of(drain ? "drained" : "undrained", changed);
     }
 
-    private static long longArg(ControlRequest request, String name, long fallback) {
+    /** A numeric argument within {@code 0..max}, or the fallback when absent. */
+    private static long longArg(ControlRequest request, String name, long fallback, long max) {
+        return longArg(request, name, fallback, 0, max);
+    }
+
+    /** A numeric argument within {@code min..max}, or the fallback when absent; anything else is the caller's mistake (a 400). */
+    private static long longArg(ControlRequest request, String name, long fallback, long min, long max) {
         String v = request.arg(name, null);
+        long value;
         try {
-            return v == null ? fallback : Long.parseLong(v);
+            value = v == null ? fallback : Long.parseLong(v);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(name + ": '" + v + "' is not a number");
         }
+        if (value < min || value > max) {
+            throw new IllegalArgumentException(name + ": " + value + " is not within " + min + "-" + max);
+        }
+        return value;
     }
 
     private static PairControl requirePair(PairControl pair) {

@@ -11,6 +11,9 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,6 +58,10 @@ import java.util.function.Consumer;
  * udp-stream HOST PORT INTERVAL_MS SECONDS
  *                                  one UDP flow (one source port): a datagram every INTERVAL_MS for
  *                                  SECONDS; prints "udp sent N answered A backends [ID, ...]"
+ * idle-conns HOST|unix:PATH PORT COUNT SECONDS
+ *                                  opens COUNT connections (TCP to HOST:PORT, or to the Unix socket
+ *                                  PATH; PORT then ignored), sends nothing and holds them SECONDS;
+ *                                  prints "idle opened N refused R closed_by_server C" (closed: read EOF)
  * conn-rate HOST PORT CONCURRENCY SECONDS
  *                                  new connections as fast as they go (connect, read the server
  *                                  line, close) for SECONDS; prints "connections N per_second R failures F"
@@ -79,6 +86,8 @@ public final class LabTraffic {
                     Integer.parseInt(args[4]), Integer.parseInt(args[5])));
             case "udp-stream" -> System.exit(udpStream(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4])));
+            case "idle-conns" -> idleConnections(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    Integer.parseInt(args[4]));
             case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
@@ -438,5 +447,45 @@ public final class LabTraffic {
             sb.append((char) c);
         }
         return sb.toString();
+    }
+
+    /**
+     * Holds idle connections open, as an attacker or a leaking client would: how many the
+     * server took, how many it refused and how many it closed (idle timeout, connection cap).
+     */
+    private static void idleConnections(String target, int port, int count, int seconds) throws IOException, InterruptedException {
+        List<SocketChannel> open = new ArrayList<>();
+        int refused = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        for (int i = 0; i < count && System.nanoTime() < deadline; i++) {
+            try {
+                SocketChannel c = target.startsWith("unix:")
+                        ? SocketChannel.open(UnixDomainSocketAddress.of(target.substring(5)))
+                        : SocketChannel.open(new InetSocketAddress(target, port));
+                c.configureBlocking(false);
+                open.add(c);
+            } catch (IOException e) {
+                refused++;
+            }
+        }
+        System.out.println("idle holding " + open.size() + " refused " + refused);
+        System.out.flush();
+        ByteBuffer one = ByteBuffer.allocate(1);
+        int closed = 0;
+        while (System.nanoTime() < deadline) {
+            Thread.sleep(200);
+        }
+        for (SocketChannel c : open) {
+            one.clear();
+            try {
+                if (c.read(one) < 0) {
+                    closed++;
+                }
+            } catch (IOException e) {
+                closed++;
+            }
+            c.close();
+        }
+        System.out.println("idle opened " + open.size() + " refused " + refused + " closed_by_server " + closed);
     }
 }
