@@ -43,8 +43,9 @@ final class SingleInstance {
                     + " made it); stop it first, or give this one another dataplane.tun_name");
         }
         int table = config.dataplane().routeTable();
-        String routes = runner.require(List.of("ip", "route", "show", "table", Integer.toString(table)));
-        for (String line : routes.lines().toList()) {
+        CommandRunner.Result routes = runner.run(List.of("ip", "route", "show", "table", Integer.toString(table)));
+        // A table that does not exist yet ("FIB table does not exist", exit 2) is free.
+        for (String line : routes.ok() ? routes.output().lines().toList() : List.<String>of()) {
             if (line.contains(" dev ")) {
                 String[] words = line.strip().split("\\s+");
                 String device = words[List.of(words).indexOf("dev") + 1];
