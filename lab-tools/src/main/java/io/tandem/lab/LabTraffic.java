@@ -58,6 +58,15 @@ import java.util.function.Consumer;
  * udp-stream HOST PORT INTERVAL_MS SECONDS
  *                                  one UDP flow (one source port): a datagram every INTERVAL_MS for
  *                                  SECONDS; prints "udp sent N answered A backends [ID, ...]"
+ * hello-server PORT ID SECONDS FIRST
+ *                                  per connection: send "ID\n", then close first (FIRST=server, as an
+ *                                  HTTP server with Connection: close) or after the client (FIRST=client)
+ * churn HOST PORT CONCURRENCY SECONDS FIRST
+ *                                  new connections as fast as they go for SECONDS, each read the
+ *                                  server's line and closed with a FIN — after the server's (FIRST=server)
+ *                                  or first (FIRST=client), never with a reset, so TIME_WAIT happens
+ *                                  where real clients put it; prints "slice S connections C failures F"
+ *                                  every 10 s, then "churn connections N per_second R failures F"
  * idle-conns HOST|unix:PATH PORT COUNT SECONDS
  *                                  opens COUNT connections (TCP to HOST:PORT, or to the Unix socket
  *                                  PATH; PORT then ignored), sends nothing and holds them SECONDS;
@@ -86,6 +95,10 @@ public final class LabTraffic {
                     Integer.parseInt(args[4]), Integer.parseInt(args[5])));
             case "udp-stream" -> System.exit(udpStream(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4])));
+            case "hello-server" -> serve(Integer.parseInt(args[1]), Integer.parseInt(args[3]),
+                    socket -> hello(socket, args[2], args[4].equals("server")));
+            case "churn" -> churn(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]),
+                    args[5].equals("server"));
             case "idle-conns" -> idleConnections(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]));
             case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
@@ -487,5 +500,66 @@ public final class LabTraffic {
             c.close();
         }
         System.out.println("idle opened " + open.size() + " refused " + refused + " closed_by_server " + closed);
+    }
+
+    private static void hello(Socket socket, String id, boolean serverFirst) {
+        try (socket) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write((id + "\n").getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            if (!serverFirst) {
+                while (socket.getInputStream().read() >= 0) {
+                    // until the client's FIN
+                }
+            }
+        } catch (IOException e) {
+            // the client went away: nothing to answer
+        }
+    }
+
+    /** Connection churn closed the way real clients close: see the usage. */
+    static void churn(String host, int port, int concurrency, int seconds, boolean serverFirst) throws Exception {
+        long start = System.nanoTime();
+        long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+        LongAdder done = new LongAdder();
+        LongAdder failed = new LongAdder();
+        InetSocketAddress target = new InetSocketAddress(host, port);
+        ExecutorService pool = Executors.newFixedThreadPool(concurrency);
+        for (int i = 0; i < concurrency; i++) {
+            pool.submit(() -> {
+                while (System.nanoTime() < deadline) {
+                    try (Socket socket = new Socket()) {
+                        socket.setSoTimeout(3000);
+                        socket.connect(target, 3000);
+                        readLine(socket.getInputStream());
+                        if (serverFirst && socket.getInputStream().read() >= 0) {
+                            throw new IOException("the server sent more than its line");
+                        }
+                        done.increment();
+                    } catch (IOException e) {
+                        failed.increment();
+                    }
+                }
+            });
+        }
+        long lastDone = 0;
+        long lastFailed = 0;
+        for (int slice = 1; System.nanoTime() < deadline; slice++) {
+            long sliceEnd = Math.min(deadline, start + TimeUnit.SECONDS.toNanos(10L * slice));
+            while (System.nanoTime() < sliceEnd) {
+                Thread.sleep(50);
+            }
+            long d = done.sum();
+            long f = failed.sum();
+            System.out.printf("slice %d connections %d failures %d%n", slice, d - lastDone, f - lastFailed);
+            System.out.flush();
+            lastDone = d;
+            lastFailed = f;
+        }
+        pool.shutdown();
+        pool.awaitTermination(10, TimeUnit.SECONDS);
+        double elapsed = (System.nanoTime() - start) / 1e9;
+        System.out.printf("churn connections %d per_second %.0f failures %d%n", done.sum(), done.sum() / elapsed, failed.sum());
+        System.exit(0);
     }
 }
