@@ -40,6 +40,7 @@ public final class BackendSchedule {
     private final SnatPortPools pools;
     private final ActiveServices services;
     private final FlowResets resets;
+    private final ClientLimiters limiters = new ClientLimiters();
     private volatile List<ServiceConfig> configs;
     /** Backends the operators drained ({@link ServiceTable#drainKey}); kept across reloads while they exist. */
     private final Set<String> drained = new ConcurrentSkipListSet<>();
@@ -52,7 +53,7 @@ public final class BackendSchedule {
         this.configs = List.copyOf(configs);
         this.pools = pools;
         this.resets = resets;
-        this.services = new ActiveServices(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE));
+        this.services = new ActiveServices(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, Set.of(), Set.of(), limiters));
     }
 
     /** The table in force, as the event loops read it. */
@@ -76,7 +77,7 @@ public final class BackendSchedule {
      * published. Tracked flows keep their backends.
      */
     public synchronized <E extends Exception> ServiceTable reload(List<ServiceConfig> next, BeforePublish<E> beforePublish) throws E {
-        ServiceTable table = ServiceTable.build(next, pools, MaglevTable.DEFAULT_SIZE, drained, down);
+        ServiceTable table = ServiceTable.build(next, pools, MaglevTable.DEFAULT_SIZE, drained, down, limiters);
         beforePublish.accept(table);
         drained.retainAll(table.drained()); // a drained backend that left the config is forgotten
         services.publish(table);
@@ -190,6 +191,6 @@ public final class BackendSchedule {
 
     /** A new table from the running config, drains and health. */
     private void rebuild() {
-        services.publish(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, drained, down));
+        services.publish(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, drained, down, limiters));
     }
 }

@@ -8,7 +8,12 @@ import java.util.List;
 
 /** A virtual service as the data plane sees it: immutable, rebuilt on reload. */
 public record Service(String name, int vip, int port, int protocol, int snatAddress,
-                      HashKey hashKey, List<Backend> backends, BackendSelector selector) {
+                      HashKey hashKey, List<Backend> backends, BackendSelector selector, ClientLimiter clientLimits) {
+
+    /** Whether {@code client} may open one more flow now ({@code client_limits}; always, without them). */
+    public boolean admits(int client, long nowMillis) {
+        return clientLimits == null || clientLimits.tryAcquire(client, nowMillis);
+    }
 
     /** The hash the scheduler uses for a new flow from {@code client:clientPort}. */
     public long flowHash(int client, int clientPort) {

@@ -67,6 +67,12 @@ public final class ServiceTable {
      */
     public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize, Set<String> drained,
                                      Set<String> down) {
+        return build(configs, pools, maglevSize, drained, down, new ClientLimiters());
+    }
+
+    /** As above, the services' client limiters taken from (and kept in) {@code limiters}. */
+    public static ServiceTable build(List<ServiceConfig> configs, SnatPortPools pools, int maglevSize, Set<String> drained,
+                                     Set<String> down, ClientLimiters limiters) {
         Set<String> applied = new HashSet<>();
         Set<String> appliedDown = new HashSet<>();
         List<Service> services = new ArrayList<>();
@@ -94,7 +100,7 @@ public final class ServiceTable {
                     ? MaglevTable.build(backends.stream().map(Backend::key).toList(), weights, maglevSize)
                     : new WeightedRoundRobin(weights);
             services.add(new Service(c.name(), c.vip().value(), c.port(), protocol, c.snatAddress().value(),
-                    c.hashKey(), List.copyOf(backends), selector));
+                    c.hashKey(), List.copyOf(backends), selector, limiters.forService(c)));
         }
         return new ServiceTable(services, applied, appliedDown);
     }

@@ -15,7 +15,8 @@ import java.util.Set;
  */
 public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol protocol,
                             Ipv4Address snatAddress, Scheduler scheduler, HashKey hashKey,
-                            List<BackendConfig> backends, HealthCheckConfig healthCheck, OnBackendDown onBackendDown) {
+                            List<BackendConfig> backends, HealthCheckConfig healthCheck, OnBackendDown onBackendDown,
+                            ClientLimitsConfig clientLimits) {
     /** What happens to the tracked flows of a backend that fails its health check. */
     public enum OnBackendDown {
         @JsonProperty("keep") KEEP,
@@ -45,6 +46,9 @@ public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol
         }
         if (healthCheck != null) {
             healthCheck.validate(path + ".health_check", errors);
+        }
+        if (clientLimits != null) {
+            clientLimits.validate(path + ".client_limits", errors);
         }
         if (onBackendDown == OnBackendDown.RESET && protocol != Protocol.TCP) {
             errors.add(path + ".on_backend_down: reset needs protocol tcp (UDP has no reset)");

@@ -56,6 +56,19 @@ public final class FlowTable {
     private final ThreadLocal<FlowSnapshot> eventSnapshot = ThreadLocal.withInitial(FlowSnapshot::new);
     private final LongSupplier versions;
     private volatile long remoteHoldMillis = 600_000;
+    /**
+     * Half-open flows in the order they were created ({@code generation << 32 | slot}), oldest at
+     * the head: at the half-open cap the oldest that is still half-open makes room for the new
+     * one (Linux conntrack's early_drop), so a SYN flood evicts its own entries, each within
+     * cap / rate seconds, while a real client's handshake — done in a round trip — completes.
+     * Entries of flows that left the half-open states are skipped when reached. Write lock.
+     */
+    private final long[] halfOpen;
+    private final int halfOpenMask;
+    private long halfOpenHead;
+    private long halfOpenTail;
+    /** Written under the write lock, read by the counters without it. */
+    private volatile long earlyDrops;
 
     public FlowTable(int capacity, int maxEmbryonic, FlowTimeouts timeouts, SnatPortPools pools) {
         this(capacity, maxEmbryonic, timeouts, pools, new AtomicLong()::incrementAndGet);
@@ -74,6 +87,9 @@ public final class FlowTable {
         this.maxEmbryonic = Math.min(maxEmbryonic, capacity);
         this.timeouts = timeouts;
         this.pools = pools;
+        int ring = Integer.highestOneBit(Math.max(2, this.maxEmbryonic) * 2 - 1) << 1;
+        halfOpen = new long[ring];
+        halfOpenMask = ring - 1;
         slots = new FlowSlots(capacity);
         index = new TupleIndex(capacity, slots);
         freeSlots = new int[capacity];
@@ -144,13 +160,16 @@ public final class FlowTable {
             if (index.position(proto, backend, snat, backendPort, snatPort) >= 0) {
                 return INSERT_TUPLE_IN_USE;
             }
-            if (state.embryonic() && !tryAddEmbryonic()) {
+            if (state.embryonic() && !tryAddEmbryonic() && !(earlyDrop() && tryAddEmbryonic())) {
                 return INSERT_EMBRYONIC_LIMIT;
             }
             slot = freeSlots[--freeCount];
             slots.write(slot, proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort, pool, nowMillis,
                     versions.getAsLong(), state.code());
             index.add(slot);
+            if (state.embryonic()) {
+                rememberHalfOpen(slot);
+            }
             size = size + 1;
             slots.read(slot, out);
             out.direction = FlowDirection.ORIGINAL;
@@ -209,6 +228,36 @@ public final class FlowTable {
             }
             return after;
         }
+    }
+
+    private void rememberHalfOpen(int slot) {
+        if (halfOpenTail - halfOpenHead == halfOpen.length) {
+            halfOpenHead++; // full: the oldest entry is forgotten (its flow simply times out)
+        }
+        halfOpen[(int) (halfOpenTail++ & halfOpenMask)] = (long) FlowSlots.generation(slots.stateWord(slot)) << 32 | slot;
+    }
+
+    /**
+     * Removes the oldest flow that is still half-open, looking at a bounded number of entries;
+     * true if one went (counted in {@link #earlyDrops}).
+     */
+    private boolean earlyDrop() {
+        for (int looked = 0; looked < 64 && halfOpenHead < halfOpenTail; looked++) {
+            long entry = halfOpen[(int) (halfOpenHead++ & halfOpenMask)];
+            int slot = (int) entry;
+            int word = slots.stateWord(slot);
+            if (FlowSlots.generation(word) == (int) (entry >>> 32) && FlowState.ofCode(FlowSlots.state(word)).embryonic()) {
+                removeLocked(slot, FlowEventType.REMOVED);
+                earlyDrops = earlyDrops + 1;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Half-open flows removed to make room for new ones at the cap, since start. */
+    public long earlyDrops() {
+        return earlyDrops;
     }
 
     /** Counts one more half-open flow unless that would pass the cap. */
@@ -520,6 +569,6 @@ public final class FlowTable {
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
         long perSlot = FlowSlots.BYTES_PER_SLOT + 4; // the slot and its place in the free list
-        return perSlot * capacity + 4L * index.length();
+        return perSlot * capacity + 4L * index.length() + 8L * halfOpen.length;
     }
 }

@@ -140,6 +140,9 @@ public final class PacketProcessor implements PacketHandler {
         if (tcp && (h.tcpFlags() & (TcpFlags.SYN | TcpFlags.ACK | TcpFlags.RST | TcpFlags.FIN)) != TcpFlags.SYN) {
             return drop(DropReason.TCP_NOT_SYN);
         }
+        if (!service.admits(h.srcAddress(), now)) {
+            return drop(DropReason.CLIENT_RATE_LIMIT);
+        }
         long hash = service.flowHash(h.srcAddress(), h.srcPort());
         Backend backend = service.pick(hash);
         if (backend == null) {

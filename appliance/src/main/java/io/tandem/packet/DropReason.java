@@ -22,6 +22,7 @@ public enum DropReason {
     SNAT_PORTS_EXHAUSTED(false, "every SNAT port towards that backend is in use"),
     TABLE_FULL(false, "flow table at its cap"),
     EMBRYONIC_LIMIT(false, "half-open flows at their cap"),
+    CLIENT_RATE_LIMIT(false, "the client opened more new flows than its service's client_limits allow"),
     TUPLE_IN_USE(false, "the reply tuple already belongs to another flow"),
     FRAGMENT_WITHOUT_FIRST(false, "non-first fragment of a datagram whose first fragment was not seen"),
     ICMP_UNSUPPORTED(false, "ICMP type not handled"),

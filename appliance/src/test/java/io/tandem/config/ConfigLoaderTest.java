@@ -89,7 +89,7 @@ class ConfigLoaderTest {
                         "services[0].protocol: 'sctp' is not a valid protocol (tcp, udp)"),
                 Arguments.of("    vip: 198.18.0.100\n",
                         "    vip: 198.18.0.100\n    bakends: []\n",
-                        "services[0].bakends: unknown field 'bakends' (known: backends, hash_key, health_check, name, on_backend_down, port, protocol, scheduler, snat_address, vip)"),
+                        "services[0].bakends: unknown field 'bakends' (known: backends, client_limits, hash_key, health_check, name, on_backend_down, port, protocol, scheduler, snat_address, vip)"),
                 Arguments.of("    vip: 198.18.0.100\n",
                         "    vip: 198.18.0.100\n    health_check: { type: http, interval: 1s, timeout: 2s }\n",
                         "services[0].health_check.timeout: 2000 ms is longer than the interval (1000 ms)"),
@@ -184,6 +184,15 @@ class ConfigLoaderTest {
             ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(MINIMAL + sync.formatted(bad), "test"));
             assertTrue(e.errors().get(0).startsWith("sync.role: "), e.getMessage());
         }
+    }
+
+    @Test
+    void clientLimitsAreCheckedAndTheirBurstDefaultsToOneSecond() throws Exception {
+        String limited = MINIMAL.replace("    port: 80\n", "    port: 80\n    client_limits: { new_flows_per_second: %s }\n");
+        assertEquals(new ClientLimitsConfig(100, 100), ConfigLoader.parse(limited.formatted("100"), "test").services().get(0).clientLimits());
+        assertError(limited.formatted("0"), "services[0].client_limits.new_flows_per_second: 0 is not within 1-1000000");
+        assertError(limited.formatted("10, burst: 0"), "services[0].client_limits.burst: 0 is not within 1-4194303");
+        assertEquals(null, ConfigLoader.parse(MINIMAL, "test").services().get(0).clientLimits(), "no limits unless asked");
     }
 
     private static void assertError(String yaml, String expected) {

@@ -67,7 +67,16 @@ class FlowTableProperties {
                 } else if (snatTaken) {
                     assertEquals(FlowTable.INSERT_TUPLE_IN_USE, result, "seed " + seed);
                 } else if (embryonicFull) {
-                    assertEquals(FlowTable.INSERT_EMBRYONIC_LIMIT, result, "seed " + seed);
+                    // At the cap the oldest half-open flow still held makes room (early drop), or, if
+                    // none is found among the entries looked at, the new one is refused.
+                    if (result == FlowTable.INSERT_EMBRYONIC_LIMIT) {
+                        continue;
+                    }
+                    assertTrue(result >= 0, "seed " + seed + " result " + result);
+                    int before = model.size();
+                    model.keySet().removeIf(g -> !table.lookup(g.protocol, g.client, VIP, g.clientPort, 80, out));
+                    assertEquals(before - 1, model.size(), "exactly one half-open flow made room, seed " + seed);
+                    model.put(f, result);
                 } else {
                     assertTrue(result >= 0, "seed " + seed + " result " + result);
                     model.put(f, result);

@@ -323,6 +323,31 @@ class PacketProcessorTest {
     }
 
     @Test
+    void aClientOverItsServicesNewFlowRateIsDroppedAndCountedWhileOthersAreNot() throws Exception {
+        EngineHarness engine = new EngineHarness(EngineHarness.DEFAULT_YAML.replace("protocol: tcp",
+                "protocol: tcp\n    client_limits: { new_flows_per_second: 5 }"));
+        int forwarded = 0;
+        for (int port = 43000; port < 43010; port++) {
+            if (engine.processor.process(TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.SYN).build(), NOW) == Verdict.FORWARD) {
+                forwarded++;
+            } else {
+                assertEquals(DropReason.CLIENT_RATE_LIMIT, engine.processor.lastDropReason());
+            }
+        }
+        assertEquals(5, forwarded, "a burst of one second's worth, then nothing");
+        assertEquals(5, engine.processor.counters().drops(DropReason.CLIENT_RATE_LIMIT));
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.tcp("198.18.0.11", 43000, VIP, 80, TcpFlags.SYN).build(), NOW),
+                "another client has its own bucket");
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.tcp(CLIENT, 43000, VIP, 80, TcpFlags.ACK).build(), NOW),
+                "a tracked flow's segments are never limited");
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.udp(CLIENT, 43020, VIP, 53).payload("q").build(), NOW),
+                "nor other services");
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.tcp(CLIENT, 43011, VIP, 80, TcpFlags.SYN).build(), NOW + 200),
+                "200 ms later: one more token");
+        assertEquals(Verdict.DROP, engine.processor.process(TestPacket.tcp(CLIENT, 43012, VIP, 80, TcpFlags.SYN).build(), NOW + 200));
+    }
+
+    @Test
     void fullTableRefusesNewFlowsAndKeepsOldOnes() throws Exception {
         EngineHarness engine = new EngineHarness(EngineHarness.DEFAULT_YAML.replace("max_flows: 1024", "max_flows: 4")
                 .replace("max_embryonic: 256", "max_embryonic: 4"));
@@ -338,22 +363,23 @@ class PacketProcessorTest {
     }
 
     @Test
-    void synFloodHitsTheEmbryonicCapButEstablishedFlowsStay() throws Exception {
+    void aSynFloodAtTheHalfOpenCapEvictsItsOldestEntriesAndEstablishedFlowsStay() throws Exception {
         EngineHarness engine = new EngineHarness(EngineHarness.DEFAULT_YAML.replace("max_embryonic: 256", "max_embryonic: 10"));
         FlowLookup established = open(engine, 42000);
         engine.processor.process(TestPacket.tcp(Ipv4.format(established.backendAddress()), 8080, SNAT, established.snatPort(),
                 TcpFlags.SYN | TcpFlags.ACK).build(), NOW);
         engine.processor.process(TestPacket.tcp(CLIENT, 42000, VIP, 80, TcpFlags.ACK).build(), NOW);
-        int refused = 0;
         for (int i = 0; i < 100; i++) {
             ByteBuf syn = TestPacket.tcp("198.18.7." + (i % 250), 1024 + i, VIP, 80, TcpFlags.SYN).build();
-            if (engine.processor.process(syn, NOW) == Verdict.DROP) {
-                assertEquals(DropReason.EMBRYONIC_LIMIT, engine.processor.lastDropReason());
-                refused++;
-            }
+            assertEquals(Verdict.FORWARD, engine.processor.process(syn, NOW), "SYN " + i + " is admitted: the oldest half-open makes room");
         }
-        assertEquals(90, refused);
-        assertEquals(10, engine.flows.embryonic());
+        assertEquals(10, engine.flows.embryonic(), "never more half-open flows than the cap");
+        assertEquals(90, engine.flows.earlyDrops());
+        for (int i = 0; i < 100; i++) {
+            boolean held = engine.flows.lookup(Ipv4.PROTO_TCP, Ipv4.parse("198.18.7." + (i % 250)), Ipv4.parse(VIP), 1024 + i, 80,
+                    new FlowLookup());
+            assertEquals(i >= 90, held, "only the 10 newest half-open flows are held: " + i);
+        }
         assertEquals(FlowState.TCP_ESTABLISHED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 42000, VIP, 80).state());
     }
 
