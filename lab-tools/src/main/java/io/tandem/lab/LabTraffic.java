@@ -398,6 +398,31 @@ public final class LabTraffic {
     }
 
     static void connectionRate(String host, int port, int concurrency, int seconds) throws Exception {
+        long[] counts = newConnections(host, port, concurrency, seconds, false, socket -> {
+            socket.setSoTimeout(2000);
+            socket.setSoLinger(true, 0); // close with RST: no client TIME_WAIT to exhaust ports
+            return socket;
+        }, socket -> readLine(socket.getInputStream()));
+        System.out.printf("connections %d per_second %.0f failures %d%n", counts[0], counts[0] / (seconds * 1.0), counts[1]);
+        System.exit(0);
+    }
+
+    /** One step of a new connection: set it up before the connect, or talk over it after. */
+    private interface Step {
+        Socket apply(Socket socket) throws IOException;
+    }
+
+    private interface Talk {
+        void run(Socket socket) throws IOException;
+    }
+
+    /**
+     * New connections from {@code concurrency} threads as fast as they go for {@code seconds}:
+     * each socket set up, connected, talked over and closed; with {@code slices}, prints every
+     * 10 s how many succeeded and failed. Returns {done, failed}.
+     */
+    private static long[] newConnections(String host, int port, int concurrency, int seconds, boolean slices, Step setup, Talk talk)
+            throws InterruptedException {
         long start = System.nanoTime();
         long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
         LongAdder done = new LongAdder();
@@ -407,11 +432,9 @@ public final class LabTraffic {
         for (int i = 0; i < concurrency; i++) {
             pool.submit(() -> {
                 while (System.nanoTime() < deadline) {
-                    try (Socket socket = new Socket()) {
-                        socket.setSoTimeout(2000);
-                        socket.setSoLinger(true, 0); // close with RST: no client TIME_WAIT to exhaust ports
-                        socket.connect(target, 2000);
-                        readLine(socket.getInputStream());
+                    try (Socket socket = setup.apply(new Socket())) {
+                        socket.connect(target, 3000);
+                        talk.run(socket);
                         done.increment();
                     } catch (IOException e) {
                         failed.increment();
@@ -419,11 +442,23 @@ public final class LabTraffic {
                 }
             });
         }
+        long lastDone = 0;
+        long lastFailed = 0;
+        for (int slice = 1; slices && System.nanoTime() < deadline; slice++) {
+            long sliceEnd = Math.min(deadline, start + TimeUnit.SECONDS.toNanos(10L * slice));
+            while (System.nanoTime() < sliceEnd) {
+                Thread.sleep(50);
+            }
+            long d = done.sum();
+            long f = failed.sum();
+            System.out.printf("slice %d connections %d failures %d%n", slice, d - lastDone, f - lastFailed);
+            System.out.flush();
+            lastDone = d;
+            lastFailed = f;
+        }
         pool.shutdown();
         pool.awaitTermination(seconds + 10L, TimeUnit.SECONDS);
-        double elapsed = (System.nanoTime() - start) / 1e9;
-        System.out.printf("connections %d per_second %.0f failures %d%n", done.sum(), done.sum() / elapsed, failed.sum());
-        System.exit(0);
+        return new long[] {done.sum(), failed.sum()};
     }
 
     static int udpClient(String host, int port, int count) throws IOException {
@@ -519,47 +554,16 @@ public final class LabTraffic {
 
     /** Connection churn closed the way real clients close: see the usage. */
     static void churn(String host, int port, int concurrency, int seconds, boolean serverFirst) throws Exception {
-        long start = System.nanoTime();
-        long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
-        LongAdder done = new LongAdder();
-        LongAdder failed = new LongAdder();
-        InetSocketAddress target = new InetSocketAddress(host, port);
-        ExecutorService pool = Executors.newFixedThreadPool(concurrency);
-        for (int i = 0; i < concurrency; i++) {
-            pool.submit(() -> {
-                while (System.nanoTime() < deadline) {
-                    try (Socket socket = new Socket()) {
-                        socket.setSoTimeout(3000);
-                        socket.connect(target, 3000);
-                        readLine(socket.getInputStream());
-                        if (serverFirst && socket.getInputStream().read() >= 0) {
-                            throw new IOException("the server sent more than its line");
-                        }
-                        done.increment();
-                    } catch (IOException e) {
-                        failed.increment();
-                    }
-                }
-            });
-        }
-        long lastDone = 0;
-        long lastFailed = 0;
-        for (int slice = 1; System.nanoTime() < deadline; slice++) {
-            long sliceEnd = Math.min(deadline, start + TimeUnit.SECONDS.toNanos(10L * slice));
-            while (System.nanoTime() < sliceEnd) {
-                Thread.sleep(50);
+        long[] counts = newConnections(host, port, concurrency, seconds, true, socket -> {
+            socket.setSoTimeout(3000);
+            return socket;
+        }, socket -> {
+            readLine(socket.getInputStream());
+            if (serverFirst && socket.getInputStream().read() >= 0) {
+                throw new IOException("the server sent more than its line");
             }
-            long d = done.sum();
-            long f = failed.sum();
-            System.out.printf("slice %d connections %d failures %d%n", slice, d - lastDone, f - lastFailed);
-            System.out.flush();
-            lastDone = d;
-            lastFailed = f;
-        }
-        pool.shutdown();
-        pool.awaitTermination(10, TimeUnit.SECONDS);
-        double elapsed = (System.nanoTime() - start) / 1e9;
-        System.out.printf("churn connections %d per_second %.0f failures %d%n", done.sum(), done.sum() / elapsed, failed.sum());
+        });
+        System.out.printf("churn connections %d per_second %.0f failures %d%n", counts[0], counts[0] / (seconds * 1.0), counts[1]);
         System.exit(0);
     }
 }
