@@ -31,7 +31,7 @@ class SynFloodIT {
             Files.writeString(config, """
                     node: { name: lb1 }
                     dataplane: { front_interface: front, back_interface: back, queues: 2, stats_interval: 500ms }
-                    conntrack: { max_flows: 65536, max_embryonic: 20000, timeouts: { tcp_syn_sent: 3s, tcp_syn_recv: 3s } }
+                    conntrack: { max_flows: 262144, max_embryonic: 60000, timeouts: { tcp_syn_sent: 3s, tcp_syn_recv: 3s } }
                     control: { socket: %s, http: "off" }
                     services:
                       - name: echo
@@ -78,7 +78,7 @@ class SynFloodIT {
             Matcher drops = EARLY_DROPS.matcher(lab.lastLine("tandemd.log", "early_drops="));
             assertTrue(drops.find() && Long.parseLong(drops.group(1)) > 0,
                     "at the cap the oldest half-open flows made room, counted:\n" + lab.lastLine("tandemd.log", "packets="));
-            System.out.println("SYN flood (" + lab.log("flood.log").strip() + ", half-open cap 20000): " + summary
+            System.out.println("SYN flood (" + lab.log("flood.log").strip() + ", half-open cap 60000): " + summary
                     + "; refused by client_limits: " + limited.group(1) + "; half-open flows dropped early: " + drops.group(1)
                     + "; a real client meanwhile: " + churned.group());
             assertEquals(0, exit, summary + "\n" + lab.log("clients.log"));
