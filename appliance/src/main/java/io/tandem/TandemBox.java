@@ -133,7 +133,7 @@ final class TandemBox implements AutoCloseable {
             }
             config = next;
             LOG.info("reload: {} services in force", count);
-            return "reloaded " + configFile + ": " + schedule.current().services().size() + " services in force";
+            return "reloaded " + configFile + ": " + count + " services in force";
         } catch (ConfigException e) {
             throw new IllegalArgumentException("reload refused, running config kept: " + e.getMessage());
         } catch (Exception e) {

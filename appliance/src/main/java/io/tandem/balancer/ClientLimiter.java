@@ -19,14 +19,20 @@ public final class ClientLimiter {
     private static final int TOKEN_BITS = 22;
     private static final long TOKEN_MASK = (1L << TOKEN_BITS) - 1;
 
+    private final ClientLimitsConfig limits;
     private final int perSecond;
     private final int burst;
     /** {@code lastRefillMillis << 22 | tokens}; 0 = never used (full). */
     private final AtomicLongArray buckets = new AtomicLongArray(BUCKETS);
 
     public ClientLimiter(ClientLimitsConfig config) {
+        this.limits = config;
         this.perSecond = config.newFlowsPerSecond();
         this.burst = config.burst();
+    }
+
+    ClientLimitsConfig limits() {
+        return limits;
     }
 
     /** Takes one new flow's token from {@code client}'s bucket; false when it has none left. */

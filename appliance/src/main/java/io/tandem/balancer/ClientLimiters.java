@@ -8,19 +8,19 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The services' client limiters, kept across the rebuilds of the service table (a drain, a
- * health verdict, a reload with the same limits), so rebuilding never refills a client's bucket.
+ * health verdict, a reload with the same limits), so rebuilding never refills a client's
+ * bucket; one per service name, replaced when its limits change.
  */
 public final class ClientLimiters {
-    private record Key(String service, ClientLimitsConfig limits) {
-    }
-
-    private final Map<Key, ClientLimiter> limiters = new ConcurrentHashMap<>();
+    private final Map<String, ClientLimiter> limiters = new ConcurrentHashMap<>();
 
     /** The limiter of this service, or null when it has no client limits. */
     ClientLimiter forService(ServiceConfig service) {
-        if (service.clientLimits() == null) {
+        ClientLimitsConfig limits = service.clientLimits();
+        if (limits == null) {
+            limiters.remove(service.name());
             return null;
         }
-        return limiters.computeIfAbsent(new Key(service.name(), service.clientLimits()), k -> new ClientLimiter(k.limits()));
+        return limiters.compute(service.name(), (name, held) -> held != null && held.limits().equals(limits) ? held : new ClientLimiter(limits));
     }
 }

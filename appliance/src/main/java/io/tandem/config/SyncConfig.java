@@ -4,7 +4,6 @@ import io.tandem.role.Role;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * State sync with the peer box. Absent: tandemd runs alone. {@code role} ({@code active} or
@@ -29,9 +28,6 @@ public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer
 
     void validate(String path, List<String> errors) {
         ConfigChecks.required(bindAddress, path + ".bind_address", errors);
-        if (role != Role.ACTIVE && role != Role.STANDBY) {
-            errors.add(path + ".role: " + role.name().toLowerCase(Locale.ROOT) + " is not active or standby");
-        }
         ConfigChecks.required(peer, path + ".peer", errors);
         ConfigChecks.port(port, path + ".port", errors);
         ConfigChecks.port(peerPort, path + ".peer_port", errors);

@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -36,7 +35,6 @@ final class ConnectionGuard extends ChannelInboundHandlerAdapter {
     private final String server;
     private final int max;
     private final Duration idle;
-    private final AtomicInteger open = new AtomicInteger();
     private final Set<Channel> channels = ConcurrentHashMap.newKeySet();
     private final AtomicLong evicted = new AtomicLong();
     private final AtomicLong idleClosed = new AtomicLong();
@@ -57,7 +55,7 @@ final class ConnectionGuard extends ChannelInboundHandlerAdapter {
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         ctx.channel().attr(LAST_ACTIVE).set(System.nanoTime());
         channels.add(ctx.channel());
-        if (open.incrementAndGet() > max) {
+        if (channels.size() > max) {
             Channel quietest = null;
             for (Channel c : channels) {
                 if (c != ctx.channel() && c.isActive() && (quietest == null || c.attr(LAST_ACTIVE).get() < quietest.attr(LAST_ACTIVE).get())) {
@@ -83,9 +81,7 @@ final class ConnectionGuard extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-        if (channels.remove(ctx.channel())) {
-            open.decrementAndGet();
-        }
+        channels.remove(ctx.channel());
         super.channelInactive(ctx);
     }
 
@@ -100,7 +96,7 @@ final class ConnectionGuard extends ChannelInboundHandlerAdapter {
     }
 
     int open() {
-        return open.get();
+        return channels.size();
     }
 
     /** Connections closed to make room for a new one. */

@@ -130,8 +130,9 @@ public final class HaNode implements PairControl, AutoCloseable {
             if (announcer != null) {
                 elect(sync, p);
             }
-            announce(sync);
-            splitBrain.note(status(replicator == null ? null : replicator.status()), peer, System.currentTimeMillis() - peerReceivedAtMillis);
+            NodeStatus me = status(sync); // after the election: the role it decided
+            announce(me);
+            splitBrain.note(me, peer, System.currentTimeMillis() - peerReceivedAtMillis);
         } catch (IOException e) {
             LOG.error("track file: {}", e.toString());
         } catch (RuntimeException e) {
@@ -167,11 +168,11 @@ public final class HaNode implements PairControl, AutoCloseable {
         }
     }
 
-    private void announce(SyncStatus sync) {
+    private void announce(NodeStatus me) {
         if (replicator == null) {
             return;
         }
-        byte[] bytes = announcements.encode(status(sync));
+        byte[] bytes = announcements.encode(me);
         if (!Arrays.equals(bytes, lastAnnounced)) {
             replicator.announce(bytes);
             lastAnnounced = bytes;

@@ -2,6 +2,7 @@ package io.tandem.ha;
 
 import io.tandem.config.HaConfig;
 import io.tandem.events.EventLog;
+import io.tandem.lab.NamespaceLab;
 import io.tandem.role.Role;
 import io.tandem.role.RoleListener;
 import io.tandem.statesync.FlowDigest;
@@ -99,18 +100,17 @@ class HaNodeTest {
         }
     }
 
-    /** Ticks both nodes until the condition holds (bounded: 5 s). */
-    private static void tickUntil(Box[] boxes, BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
+    /** Ticks both nodes until the condition holds (bounded: 5 s), as their timers would. */
+    private static void tickUntil(Box[] boxes, BooleanSupplier condition, String what) {
+        NamespaceLab.await(() -> {
+            if (condition.getAsBoolean()) {
+                return true;
             }
             for (Box b : boxes) {
                 b.node().tick();
             }
-            Thread.sleep(20);
-        }
+            return false;
+        }, Duration.ofSeconds(5), () -> what);
     }
 
     private static void vrrp(Box box, String state, int priority) throws Exception {

@@ -446,9 +446,7 @@ public final class LabTraffic {
         long lastFailed = 0;
         for (int slice = 1; slices && System.nanoTime() < deadline; slice++) {
             long sliceEnd = Math.min(deadline, start + TimeUnit.SECONDS.toNanos(10L * slice));
-            while (System.nanoTime() < sliceEnd) {
-                Thread.sleep(50);
-            }
+            TimeUnit.NANOSECONDS.sleep(Math.max(0, sliceEnd - System.nanoTime()));
             long d = done.sum();
             long f = failed.sum();
             System.out.printf("slice %d connections %d failures %d%n", slice, d - lastDone, f - lastFailed);
@@ -520,9 +518,7 @@ public final class LabTraffic {
         System.out.flush();
         ByteBuffer one = ByteBuffer.allocate(1);
         int closed = 0;
-        while (System.nanoTime() < deadline) {
-            Thread.sleep(200);
-        }
+        TimeUnit.NANOSECONDS.sleep(Math.max(0, deadline - System.nanoTime())); // hold them, bounded
         for (SocketChannel c : open) {
             one.clear();
             try {
