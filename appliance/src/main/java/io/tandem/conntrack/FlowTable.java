@@ -36,6 +36,8 @@ public final class FlowTable {
     public static final int INSERT_EXISTS = -4;
 
     private static final int FREE = FlowState.FREE.code();
+    /** Slots are below 1 << 29 (the capacity's bound): 29 bits. */
+    private static final int SLOT_BITS = 29;
 
     private final int capacity;
     private final int maxEmbryonic;
@@ -57,13 +59,14 @@ public final class FlowTable {
     private final LongSupplier versions;
     private volatile long remoteHoldMillis = 600_000;
     /**
-     * Half-open flows in the order they were created ({@code generation << 32 | slot}), oldest at
+     * Half-open flows in the order they were created (the slot and the low 3 bits of its
+     * generation in one int: 4 bytes an entry, so the ring costs a few bytes a flow), oldest at
      * the head: at the half-open cap the oldest that is still half-open makes room for the new
      * one (Linux conntrack's early_drop), so a SYN flood evicts its own entries, each within
      * cap / rate seconds, while a real client's handshake — done in a round trip — completes.
      * Entries of flows that left the half-open states are skipped when reached. Write lock.
      */
-    private final long[] halfOpen;
+    private final int[] halfOpen;
     private final int halfOpenMask;
     private long halfOpenHead;
     private long halfOpenTail;
@@ -88,7 +91,7 @@ public final class FlowTable {
         this.timeouts = timeouts;
         this.pools = pools;
         int ring = Integer.highestOneBit(Math.max(2, this.maxEmbryonic) * 2 - 1) << 1;
-        halfOpen = new long[ring];
+        halfOpen = new int[ring];
         halfOpenMask = ring - 1;
         slots = new FlowSlots(capacity);
         index = new TupleIndex(capacity, slots);
@@ -234,7 +237,7 @@ public final class FlowTable {
         if (halfOpenTail - halfOpenHead == halfOpen.length) {
             halfOpenHead++; // full: the oldest entry is forgotten (its flow simply times out)
         }
-        halfOpen[(int) (halfOpenTail++ & halfOpenMask)] = (long) FlowSlots.generation(slots.stateWord(slot)) << 32 | slot;
+        halfOpen[(int) (halfOpenTail++ & halfOpenMask)] = (FlowSlots.generation(slots.stateWord(slot)) & 7) << SLOT_BITS | slot;
     }
 
     /**
@@ -243,10 +246,12 @@ public final class FlowTable {
      */
     private boolean earlyDrop() {
         for (int looked = 0; looked < 64 && halfOpenHead < halfOpenTail; looked++) {
-            long entry = halfOpen[(int) (halfOpenHead++ & halfOpenMask)];
-            int slot = (int) entry;
+            int entry = halfOpen[(int) (halfOpenHead++ & halfOpenMask)];
+            int slot = entry & (1 << SLOT_BITS) - 1;
             int word = slots.stateWord(slot);
-            if (FlowSlots.generation(word) == (int) (entry >>> 32) && FlowState.ofCode(FlowSlots.state(word)).embryonic()) {
+            // A slot reused since may show the same 3 generation bits (1 in 8): then a younger
+            // half-open flow goes first, which costs its client a retransmitted SYN, nothing more.
+            if ((FlowSlots.generation(word) & 7) == entry >>> SLOT_BITS && FlowState.ofCode(FlowSlots.state(word)).embryonic()) {
                 removeLocked(slot, FlowEventType.REMOVED);
                 earlyDrops = earlyDrops + 1;
                 return true;
@@ -569,6 +574,6 @@ public final class FlowTable {
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
         long perSlot = FlowSlots.BYTES_PER_SLOT + 4; // the slot and its place in the free list
-        return perSlot * capacity + 4L * index.length() + 8L * halfOpen.length;
+        return perSlot * capacity + 4L * index.length() + 4L * halfOpen.length;
     }
 }
