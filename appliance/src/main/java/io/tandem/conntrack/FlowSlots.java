@@ -23,7 +23,7 @@ final class FlowSlots {
     static final int GENERATION_SHIFT = 8;
     static final int NO_POOL = -1;
     /** Bytes per slot: four addresses, packed ports, protocol, state word, last seen, version, pool. */
-    static final int BYTES_PER_SLOT = 4 * 4 + 8 + 1 + 4 + 8 + 8 + 4;
+    static final int BYTES_PER_SLOT = 4 * 4 + 8 + 1 + 4 + 8 + 8 + 4 + TcpWindows.BYTES_PER_SLOT;
 
     private static final VarHandle STATE_WORDS = MethodHandles.arrayElementVarHandle(int[].class);
 
@@ -38,6 +38,7 @@ final class FlowSlots {
     private final long[] lastSeen;
     private final long[] version;
     private final int[] poolId;
+    private final TcpWindows windows;
 
     FlowSlots(int capacity) {
         clientAddress = new int[capacity];
@@ -50,6 +51,7 @@ final class FlowSlots {
         lastSeen = new long[capacity];
         version = new long[capacity];
         poolId = new int[capacity];
+        windows = new TcpWindows(capacity);
     }
 
     static int state(int word) {
@@ -76,6 +78,7 @@ final class FlowSlots {
         poolId[slot] = pool;
         lastSeen[slot] = nowMillis;
         version[slot] = flowVersion;
+        windows.clear(slot);
         int generation = (generation(stateWord[slot]) + 1) & 0xFFFFFF;
         STATE_WORDS.setRelease(stateWord, slot, generation << GENERATION_SHIFT | stateAndFlags);
     }
@@ -128,6 +131,11 @@ final class FlowSlots {
 
     private static int snatPort(long packed) {
         return (int) packed & 0xFFFF;
+    }
+
+    /** The slots' TCP sequence tracking. */
+    TcpWindows windows() {
+        return windows;
     }
 
     int protocol(int slot) {

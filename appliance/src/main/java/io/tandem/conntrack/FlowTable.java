@@ -1,6 +1,7 @@
 package io.tandem.conntrack;
 
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.PacketHeaders;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -181,6 +182,22 @@ public final class FlowTable {
             lock.unlockWrite(stamp);
         }
         return slot;
+    }
+
+    /**
+     * Checks a TCP segment of a looked-up flow against the flow's sequence window and records
+     * it there if it counts ({@link TcpWindows}); call before {@link #observe}, and pass a RST
+     * or FIN on to {@code observe} only if this says {@link SegmentCheck#IN_WINDOW}. A stale
+     * lookup counts as in the window and changes nothing.
+     */
+    public SegmentCheck checkSegment(FlowLookup flow, PacketHeaders segment) {
+        int slot = flow.flowId;
+        int word = slots.stateWordVolatile(slot);
+        if (FlowSlots.generation(word) != flow.generation) {
+            return SegmentCheck.IN_WINDOW;
+        }
+        int sender = flow.direction == FlowDirection.ORIGINAL ? 0 : 1;
+        return slots.windows().check(slot, sender, FlowState.ofCode(FlowSlots.state(word)), segment);
     }
 
     /**

@@ -154,9 +154,9 @@ public final class Dataplane implements AutoCloseable {
         long writeErrors = queues.stream().mapToLong(PacketQueue::writeErrors).sum();
         long backlogDrops = queues.stream().mapToLong(PacketQueue::backlogDrops).sum();
         LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}"
-                        + " early_drops={} tun_write_errors={} tun_backlog_drops={}",
+                        + " early_drops={} rsts_challenged={} tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
-                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), writeErrors, backlogDrops);
+                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), writeErrors, backlogDrops);
     }
 
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */

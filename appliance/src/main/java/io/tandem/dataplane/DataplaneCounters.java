@@ -14,6 +14,7 @@ public final class DataplaneCounters {
     long replied;
     long flowsCreated;
     long icmpErrorsTranslated;
+    long rstsChallenged;
     final long[] drops = new long[DropReason.values().length];
 
     public long packetsIn() {
@@ -40,6 +41,11 @@ public final class DataplaneCounters {
         return icmpErrorsTranslated;
     }
 
+    /** In-window RSTs that did not start at the expected sequence: passed to the endpoint, the flow kept. */
+    public long rstsChallenged() {
+        return rstsChallenged;
+    }
+
     public long drops(DropReason reason) {
         return drops[reason.ordinal()];
     }
@@ -60,6 +66,7 @@ public final class DataplaneCounters {
         total.replied += replied;
         total.flowsCreated += flowsCreated;
         total.icmpErrorsTranslated += icmpErrorsTranslated;
+        total.rstsChallenged += rstsChallenged;
         for (int i = 0; i < drops.length; i++) {
             total.drops[i] += drops[i];
         }

@@ -26,6 +26,8 @@ public final class PacketHeaders {
     public static final int ICMP_DEST_UNREACHABLE = 3;
     public static final int ICMP_ECHO_REQUEST = 8;
     public static final int ICMP_TIME_EXCEEDED = 11;
+    /** {@link #tcpWindowScale()} of a segment that offers none (or is not a SYN). */
+    public static final int NO_WINDOW_SCALE = 15;
 
     private ByteBuf buf;
     private int ipOffset;
@@ -44,6 +46,11 @@ public final class PacketHeaders {
     private int srcPort;
     private int dstPort;
     private int tcpFlags;
+    private int tcpSeq;
+    private int tcpAck;
+    private int tcpWindow;
+    private int tcpHeaderLength;
+    private int tcpWindowScale;
     private int icmpType;
     private int icmpCode;
     private boolean partialChecksum;
@@ -92,6 +99,8 @@ public final class PacketHeaders {
         l4Offset = ipOffset + headerLength;
         l4Length = totalLength - headerLength;
         srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
+        tcpWindowScale = NO_WINDOW_SCALE;
         malformation = null;
         if (fragmentOffset != 0) {
             return true; // L4 header lives in the first fragment only
@@ -131,6 +140,8 @@ public final class PacketHeaders {
         l4Offset = offset + headerLength;
         l4Length = end - l4Offset;
         srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
+        tcpWindowScale = NO_WINDOW_SCALE;
         malformation = null;
         if (fragmentOffset != 0) {
             return fail(DropReason.TRUNCATED);
@@ -155,6 +166,12 @@ public final class PacketHeaders {
                         return fail(DropReason.BAD_L4_HEADER);
                     }
                     tcpFlags = offsetAndFlags & 0xFF;
+                    tcpHeaderLength = dataOffset;
+                    long seqAck = buf.getLong(l4Offset + 4);
+                    tcpSeq = (int) (seqAck >>> 32);
+                    tcpAck = (int) seqAck;
+                    tcpWindow = buf.getUnsignedShort(l4Offset + 14);
+                    tcpWindowScale = (tcpFlags & TcpFlags.SYN) != 0 ? windowScaleOption(dataOffset) : NO_WINDOW_SCALE;
                 }
             }
             case Ipv4.PROTO_UDP -> {
@@ -184,6 +201,37 @@ public final class PacketHeaders {
             }
         }
         return true;
+    }
+
+    /**
+     * The window scale option of a SYN (RFC 7323 §2: kind 3, length 3, shift ≤ 14), or
+     * {@link #NO_WINDOW_SCALE}. Walks the options within the header; a malformed list ends the walk.
+     */
+    private int windowScaleOption(int dataOffset) {
+        int at = l4Offset + 20;
+        int end = l4Offset + dataOffset;
+        while (at < end) {
+            int kind = buf.getUnsignedByte(at);
+            if (kind == 0) {
+                break; // end of option list
+            }
+            if (kind == 1) {
+                at++; // no-operation
+                continue;
+            }
+            if (at + 1 >= end) {
+                break;
+            }
+            int length = buf.getUnsignedByte(at + 1);
+            if (length < 2 || at + length > end) {
+                break;
+            }
+            if (kind == 3 && length == 3) {
+                return Math.min(buf.getUnsignedByte(at + 2), 14);
+            }
+            at += length;
+        }
+        return NO_WINDOW_SCALE;
     }
 
     private boolean fail(DropReason reason) {
@@ -285,5 +333,29 @@ public final class PacketHeaders {
 
     public int icmpCode() {
         return icmpCode;
+    }
+
+    /** The TCP sequence number (a 32-bit serial number: compare with subtraction, RFC 1982). */
+    public int tcpSeq() {
+        return tcpSeq;
+    }
+
+    public int tcpAck() {
+        return tcpAck;
+    }
+
+    /** The TCP window field as sent (unscaled). */
+    public int tcpWindow() {
+        return tcpWindow;
+    }
+
+    /** The sequence space the segment occupies: its payload, plus one each for SYN and FIN. */
+    public int tcpSequenceLength() {
+        return l4Length - tcpHeaderLength + (tcpFlags & TcpFlags.SYN) / TcpFlags.SYN + (tcpFlags & TcpFlags.FIN);
+    }
+
+    /** A SYN's window scale shift (0-14), or {@link #NO_WINDOW_SCALE}. */
+    public int tcpWindowScale() {
+        return tcpWindowScale;
     }
 }

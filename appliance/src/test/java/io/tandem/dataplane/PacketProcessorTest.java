@@ -159,7 +159,9 @@ class PacketProcessorTest {
         assertEquals(FlowState.TCP_TIME_WAIT, engine.flow(Ipv4.PROTO_TCP, CLIENT, 40002, VIP, 80).state());
 
         FlowLookup other = open(engine, 40003);
-        ByteBuf rst = TestPacket.tcp(Ipv4.format(other.backendAddress()), 8080, SNAT, other.snatPort(), TcpFlags.RST).build();
+        // The backend refuses the SYN (seq 1000): its RST acknowledges it, as a real stack's does.
+        ByteBuf rst = TestPacket.tcp(Ipv4.format(other.backendAddress()), 8080, SNAT, other.snatPort(), TcpFlags.RST | TcpFlags.ACK)
+                .seq(0, 1001).build();
         assertEquals(Verdict.FORWARD, engine.processor.process(rst, NOW), "the RST itself is forwarded");
         assertEquals(FlowState.TCP_CLOSED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 40003, VIP, 80).state());
     }
@@ -443,7 +445,7 @@ class PacketProcessorTest {
         EngineHarness engine = new EngineHarness();
         FlowLookup old = open(engine, 43100);
         String backend = Ipv4.format(old.backendAddress());
-        engine.processor.process(TestPacket.tcp(backend, 8080, SNAT, old.snatPort(), TcpFlags.RST).build(), NOW);
+        engine.processor.process(TestPacket.tcp(backend, 8080, SNAT, old.snatPort(), TcpFlags.RST | TcpFlags.ACK).seq(0, 1001).build(), NOW);
         assertEquals(FlowState.TCP_CLOSED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 43100, VIP, 80).state());
         // The old backend leaves the service; the client reuses the port for a new connection.
         String remaining = backend.equals("198.19.0.11") ? "198.19.0.12" : "198.19.0.11";

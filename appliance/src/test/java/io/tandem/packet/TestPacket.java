@@ -29,6 +29,7 @@ public final class TestPacket {
     private int icmpRest;
     private boolean udpZeroChecksum;
     private byte[] payload = new byte[0];
+    private int windowScale = -1;
 
     public static TestPacket tcp(String from, int fromPort, String to, int toPort, int flags) {
         TestPacket p = new TestPacket();
@@ -67,6 +68,12 @@ public final class TestPacket {
 
     public TestPacket window(int value) {
         this.window = value;
+        return this;
+    }
+
+    /** Adds a window scale option (RFC 7323) with this shift, padded with a no-operation. */
+    public TestPacket windowScale(int shift) {
+        this.windowScale = shift;
         return this;
     }
 
@@ -142,8 +149,14 @@ public final class TestPacket {
     private byte[] transport() {
         ByteBuf l4 = Unpooled.buffer();
         switch (protocol) {
-            case Ipv4.PROTO_TCP -> l4.writeShort(srcPort).writeShort(dstPort).writeInt((int) seq).writeInt((int) ack)
-                    .writeByte(5 << 4).writeByte(tcpFlags).writeShort(window).writeShort(0).writeShort(0);
+            case Ipv4.PROTO_TCP -> {
+                int words = windowScale >= 0 ? 6 : 5;
+                l4.writeShort(srcPort).writeShort(dstPort).writeInt((int) seq).writeInt((int) ack)
+                        .writeByte(words << 4).writeByte(tcpFlags).writeShort(window).writeShort(0).writeShort(0);
+                if (windowScale >= 0) {
+                    l4.writeByte(1).writeByte(3).writeByte(3).writeByte(windowScale);
+                }
+            }
             case Ipv4.PROTO_UDP -> l4.writeShort(srcPort).writeShort(dstPort)
                     .writeShort(8 + payload.length).writeShort(0);
             case Ipv4.PROTO_ICMP -> l4.writeByte(icmpType).writeByte(icmpCode).writeShort(0).writeInt(icmpRest);

@@ -1,0 +1,141 @@
+package io.tandem.conntrack;
+
+import io.tandem.packet.PacketHeaders;
+import io.tandem.packet.TcpFlags;
+
+/**
+ * Per-flow TCP sequence tracking, so that a RST or FIN from outside a connection's window —
+ * a blind attack (RFC 5961 §1) — is not taken for the end of the connection. Modelled on
+ * Linux conntrack's {@code tcp_in_window}, reduced to what the check needs:
+ *
+ * <ul>
+ *   <li>for each side, the end of the sequence space it has sent ({@code end}: the highest
+ *       {@code seq + len} of an in-window segment, SYN and FIN counting one);</li>
+ *   <li>for each side, the receive window the other side last offered it, with the window
+ *       scale shifts both sides announced in their SYNs (RFC 7323 §2.2).</li>
+ * </ul>
+ *
+ * A segment from side {@code s} is in the window when its sequence range touches
+ * {@code [end(s) - span, end(s) + span]}, span being the offered window (at least 64 KiB: the
+ * tracker sees the window late and sees only what passes it). A RST is honoured only when it
+ * is in the window <em>and</em> starts exactly at {@code end(s)}, where a real stack's RST
+ * starts (RFC 5961 §3.2); an in-window RST elsewhere passes to the endpoint, which answers it
+ * with a challenge ACK, and the flow stays. Out-of-window RSTs and FINs are dropped.
+ *
+ * <p>A side whose start was not seen — a flow installed from the peer, or one picked up after
+ * a takeover — is learned from its first segment (as {@code nf_conntrack_tcp_loose} does):
+ * until then its RSTs are honoured. The state is local: it is not replicated.
+ *
+ * <p>Storage: 14 bytes a flow in parallel arrays indexed by slot (two per slot for the two
+ * sides). Written without locks by the event loops that see the flow's packets; a lost race
+ * costs at most a slightly older {@code end}, which the span absorbs.
+ */
+final class TcpWindows {
+    /** Bytes a flow: two ends, two windows, the shifts and the known bits. */
+    static final int BYTES_PER_SLOT = 2 * 4 + 2 * 2 + 1 + 1;
+    private static final int MIN_SPAN = 65_535;
+    private static final int NO_SCALE = PacketHeaders.NO_WINDOW_SCALE;
+
+    private final int[] end;
+    private final char[] window;
+    /** Low nibble: the client's shift, high nibble: the backend's; {@code NO_SCALE} when not offered. */
+    private final byte[] shifts;
+    /** Bit 0: the client's end is known; bit 1: the backend's. */
+    private final byte[] known;
+
+    TcpWindows(int capacity) {
+        end = new int[capacity * 2];
+        window = new char[capacity * 2];
+        shifts = new byte[capacity];
+        known = new byte[capacity];
+    }
+
+    /** Forgets a slot's tracking (a new flow in it). */
+    void clear(int slot) {
+        known[slot] = 0;
+        shifts[slot] = (byte) (NO_SCALE << 4 | NO_SCALE);
+        window[2 * slot] = 0;
+        window[2 * slot + 1] = 0;
+    }
+
+    /**
+     * Checks a segment of the flow in {@code slot} sent by side {@code sender} (0: client,
+     * 1: backend) while the flow is in {@code state}, and records it if it counts.
+     *
+     * @return what the segment is to the flow
+     */
+    SegmentCheck check(int slot, int sender, FlowState state, PacketHeaders h) {
+        int flags = h.tcpFlags();
+        int seq = h.tcpSeq();
+        int segmentEnd = seq + h.tcpSequenceLength();
+        int s = 2 * slot + sender;
+        int senderBit = 1 << sender;
+        if (TcpFlags.has(flags, TcpFlags.SYN)) {
+            return opening(slot, sender, state, h, segmentEnd);
+        }
+        if ((known[slot] & senderBit) == 0) {
+            if (sender == 1 && state == FlowState.TCP_SYN_SENT && TcpFlags.has(flags, TcpFlags.RST)) {
+                // The backend refuses the SYN: its RST must acknowledge it (RFC 9293 §3.10.7.3).
+                boolean acksSyn = TcpFlags.has(flags, TcpFlags.ACK) && (known[slot] & 1) != 0 && h.tcpAck() == end[2 * slot];
+                return acksSyn || (known[slot] & 1) == 0 ? SegmentCheck.IN_WINDOW : SegmentCheck.OUT_OF_WINDOW;
+            }
+            end[s] = segmentEnd; // picked up mid-stream
+            known[slot] |= (byte) senderBit;
+            learnWindow(slot, sender, h);
+            return SegmentCheck.IN_WINDOW;
+        }
+        int expected = end[s];
+        int span = span(slot, sender);
+        boolean inWindow = segmentEnd - (expected - span) >= 0 && (expected + span) - seq >= 0;
+        if (!inWindow) {
+            return SegmentCheck.OUT_OF_WINDOW;
+        }
+        if (TcpFlags.has(flags, TcpFlags.RST)) {
+            return seq == expected ? SegmentCheck.IN_WINDOW : SegmentCheck.RST_NOT_EXACT;
+        }
+        if (segmentEnd - expected > 0) {
+            end[s] = segmentEnd;
+        }
+        learnWindow(slot, sender, h);
+        return SegmentCheck.IN_WINDOW;
+    }
+
+    /**
+     * A SYN: the client's (in SYN_SENT, retransmissions included) or the backend's SYN-ACK (in
+     * SYN_SENT or SYN_RECV) starts that side's tracking. A SYN at any other time starts nothing —
+     * else a spoofed SYN could move the window to where a spoofed RST then lands.
+     */
+    private SegmentCheck opening(int slot, int sender, FlowState state, PacketHeaders h, int segmentEnd) {
+        boolean starts = sender == 0 ? state == FlowState.TCP_SYN_SENT
+                : state == FlowState.TCP_SYN_SENT || state == FlowState.TCP_SYN_RECV;
+        if (!starts) {
+            return SegmentCheck.IN_WINDOW; // passed to the endpoint, which answers with a challenge ACK (RFC 5961 §4)
+        }
+        end[2 * slot + sender] = segmentEnd;
+        known[slot] |= (byte) (1 << sender);
+        int shift = h.tcpWindowScale();
+        int others = shifts[slot] & (sender == 0 ? 0xF0 : 0x0F);
+        shifts[slot] = (byte) (others | (sender == 0 ? shift : shift << 4));
+        learnWindow(slot, sender, h);
+        return SegmentCheck.IN_WINDOW;
+    }
+
+    /** The sender's segment offers the other side its receive window. */
+    private void learnWindow(int slot, int sender, PacketHeaders h) {
+        if (TcpFlags.has(h.tcpFlags(), TcpFlags.ACK) || TcpFlags.has(h.tcpFlags(), TcpFlags.SYN)) {
+            window[2 * slot + 1 - sender] = (char) h.tcpWindow();
+        }
+    }
+
+    /** How far from its end a segment of {@code sender} may lie: the window offered to it, scaled. */
+    private int span(int slot, int sender) {
+        int bits = shifts[slot] & 0xFF;
+        int clientShift = bits & 0x0F;
+        int backendShift = bits >>> 4;
+        boolean scaled = clientShift != NO_SCALE && backendShift != NO_SCALE;
+        // The window offered to the sender was sent, and scaled, by the other side.
+        int shift = scaled ? (sender == 0 ? backendShift : clientShift) : 0;
+        long offered = (long) window[2 * slot + sender] << shift;
+        return (int) Math.min(Math.max(offered, MIN_SPAN), 1L << 30);
+    }
+}

