@@ -9,6 +9,7 @@ import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.statesync.SyncStatus;
 import io.tandem.sync.SyncLink;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.function.Predicate;
 
@@ -53,6 +54,11 @@ final class AssembledBoxView implements BoxView {
     @Override
     public int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor) {
         return dataplane.forEachFlowFrom(cursor, visitor);
+    }
+
+    @Override
+    public List<String> stuck(Duration timeout) throws InterruptedException {
+        return dataplane.stuckLoops(timeout);
     }
 
     @Override

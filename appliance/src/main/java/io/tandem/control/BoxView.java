@@ -5,6 +5,7 @@ import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.statesync.SyncStatus;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.function.Predicate;
 
@@ -23,6 +24,9 @@ public interface BoxView {
 
     /** Visits flows from a listing cursor until the visitor says stop; returns the next cursor, or -1 at the end. */
     int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor);
+
+    /** What of the box is stuck — its packet loops that ran no task within {@code timeout}; empty when all answered. */
+    List<String> stuck(Duration timeout) throws InterruptedException;
 
     /** Drains or undrains a backend (address:port) in one service (or every one, service null). */
     List<String> drain(String service, String backend, boolean drain);

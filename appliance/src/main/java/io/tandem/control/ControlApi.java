@@ -53,7 +53,9 @@ public final class ControlApi {
             return ControlResponse.error("'" + request.command() + "' changes the pair: only over the control socket (tandemctl)");
         }
         try {
-            return ControlResponse.of(entry.handler().handle(request));
+            Object result = entry.handler().handle(request);
+            // A handler may answer with a refusal of its own (no stack trace in the log for an expected "no").
+            return result instanceof ControlResponse response ? response : ControlResponse.of(result);
         } catch (IllegalArgumentException e) {
             return ControlResponse.error(e.getMessage());
         } catch (Exception e) {

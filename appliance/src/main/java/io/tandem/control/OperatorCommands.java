@@ -11,6 +11,7 @@ import io.tandem.health.HealthMonitor;
 import io.tandem.role.Role;
 import io.tandem.statesync.SyncStatus;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -28,6 +29,9 @@ public final class OperatorCommands {
                         History history, Reloader reloader, Supplier<Map<String, HealthMonitor.Report>> health) {
     }
 
+    /** How long {@code alive} waits for the packet loops: within keepalived's 1 s script timeout, with room for the client. */
+    static final Duration ALIVE_TIMEOUT = Duration.ofMillis(500);
+
     private OperatorCommands() {
     }
 
@@ -41,6 +45,7 @@ public final class OperatorCommands {
         Supplier<PairView> view = view(p.node(), p.pair(), p.dataplane());
         return new ControlApi()
                 .query("status", request -> view.get())
+                .query("alive", request -> alive(p.dataplane()))
                 .query("sync", request -> {
                     SyncStatus s = p.dataplane().syncStatus();
                     if (s == null) {
@@ -63,6 +68,18 @@ public final class OperatorCommands {
                     p.events().add("reload", result + " (" + who("reload", request, p.node()) + ")");
                     return Map.of("message", result);
                 });
+    }
+
+    /**
+     * keepalived's check (vrrp-scripts/tandemd-alive): answered by the control loop, after every
+     * packet loop ran a task. A stuck one makes it a refusal, so the check fails and the peer takes over.
+     */
+    private static Object alive(BoxView box) throws InterruptedException {
+        List<String> stuck = box.stuck(ALIVE_TIMEOUT);
+        if (!stuck.isEmpty()) {
+            return ControlResponse.error("stuck: " + String.join("; ", stuck));
+        }
+        return Map.of("alive", true);
     }
 
     private static Object drain(Parts p, ControlRequest request, boolean drain) {

@@ -22,6 +22,7 @@ import io.tandem.dataplane.tun.PacketQueue;
 import io.tandem.dataplane.tun.TunDevice;
 import io.tandem.dataplane.tun.TunQueue;
 import io.tandem.dataplane.tun.UringTunQueue;
+import io.tandem.events.LoopProbe;
 import io.tandem.events.PeriodicTasks;
 import io.tandem.os.CommandRunner;
 import io.tandem.packet.DropReason;
@@ -29,6 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -157,6 +159,11 @@ public final class Dataplane implements AutoCloseable {
                         + " early_drops={} rsts_challenged={} tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
                 c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), writeErrors, backlogDrops);
+    }
+
+    /** The packet loops that did not run a task within {@code timeout} (see {@link LoopProbe}). */
+    public List<String> stuckLoops(Duration timeout) throws InterruptedException {
+        return LoopProbe.stuck("packet loop", loops, timeout);
     }
 
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */

@@ -72,6 +72,7 @@ public final class KeepalivedConfig {
                 Map.entry("track_file", ha.trackFile()),
                 Map.entry("check_script", ha.checkScript()),
                 Map.entry("pid_file", config.control().pidFile()),
+                Map.entry("control_socket", config.control().socket()),
                 // A box starts held back: tandemd lifts the hold once its table is in sync.
                 Map.entry("track_file_initial", Integer.toString(HOLD_BACK_WEIGHT)),
                 Map.entry("interface", front),

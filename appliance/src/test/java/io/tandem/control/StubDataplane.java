@@ -14,6 +14,7 @@ import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.packet.Ipv4;
 import io.tandem.statesync.SyncStatus;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -29,6 +30,8 @@ public final class StubDataplane implements BoxView {
     private final SnatPortPools pools;
     private final FlowTable flows;
     private final Set<String> drained = new HashSet<>();
+    /** What {@link #stuck} reports (a test makes a loop stuck by adding to it). */
+    public final List<String> stuck = new ArrayList<>();
     private ServiceTable services;
     public volatile SyncStatus sync;
 
@@ -96,5 +99,10 @@ public final class StubDataplane implements BoxView {
         }
         services = ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, drained, Set.of());
         return keys;
+    }
+
+    @Override
+    public List<String> stuck(Duration timeout) {
+        return List.copyOf(stuck);
     }
 }

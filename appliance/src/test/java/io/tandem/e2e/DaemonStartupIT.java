@@ -116,6 +116,36 @@ class DaemonStartupIT {
     }
 
     @Test
+    void keepalivedsCheckFailsForAWedgedDaemonAndPassesAgainWhenItResumes() throws Exception {
+        Process daemon = lab.start("lb", "wedged.log", tandemd, "--config", config.toString());
+        String script = lab.root().resolve("vrrp-scripts/tandemd-alive").toString();
+        String pidFile = lab.logs().resolve("tandemd.pid").toString();
+        String socket = lab.logs().resolve("tandemd.sock").toString();
+        try {
+            lab.awaitLog("wedged.log", "running", Duration.ofSeconds(30));
+            assertEquals(0, lab.outcome("lb", Duration.ofSeconds(10), "sh", script, pidFile, socket).exit(), "a running tandemd passes");
+            lab.run("lb", Duration.ofSeconds(10), "kill", "-STOP", Long.toString(daemon.pid()));
+            long start = System.nanoTime();
+            NamespaceLab.Outcome wedged = lab.outcome("lb", Duration.ofSeconds(10), "sh", script, pidFile, socket);
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertEquals(1, wedged.exit(), "a stopped tandemd still has its PID, but fails the check: " + wedged.output());
+            assertTrue(millis < 2_000, "within keepalived's 1 s timeout and a margin: " + millis + " ms");
+            lab.run("lb", Duration.ofSeconds(10), "kill", "-CONT", Long.toString(daemon.pid()));
+            NamespaceLab.await(() -> {
+                try {
+                    return lab.outcome("lb", Duration.ofSeconds(10), "sh", script, pidFile, socket).exit() == 0;
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(15), () -> lab.log("wedged.log"));
+        } finally {
+            lab.run("lb", Duration.ofSeconds(10), "kill", "-CONT", Long.toString(daemon.pid()));
+            daemon.destroy();
+            NamespaceLab.awaitExit(daemon, Duration.ofSeconds(20));
+        }
+    }
+
+    @Test
     void keepalivedAcceptsTheRenderedConfigOnTheBox() throws Exception {
         String withHa = CONFIG + """
                 ha: { virtual_router_id: 51, priority: 150, self_address: 198.18.0.1, peer_address: 198.18.0.2,
