@@ -99,8 +99,7 @@ public final class PacketProcessor implements PacketHandler {
                 return resetFlow(h);
             }
             if (!isNewSynOnFinishedFlow(h)) {
-                flows.observe(flow, h.tcpFlags(), now);
-                return translate(h, now);
+                return tracked(h, now);
             }
             // The client reuses the port of a finished connection: a new connection, balanced
             // afresh (as Linux conntrack re-runs NAT for a SYN in TIME_WAIT), so a backend
@@ -160,8 +159,7 @@ public final class PacketProcessor implements PacketHandler {
             switch (result) {
                 case FlowTable.INSERT_EXISTS -> {
                     // Another event loop created this flow a moment ago: follow its mapping.
-                    flows.observe(flow, h.tcpFlags(), now);
-                    return translate(h, now);
+                    return tracked(h, now);
                 }
                 case FlowTable.INSERT_TABLE_FULL -> {
                     return drop(DropReason.TABLE_FULL);
@@ -175,6 +173,38 @@ public final class PacketProcessor implements PacketHandler {
             }
         }
         counters.flowsCreated++;
+        if (tcp) {
+            flows.checkSegment(flow, h); // the SYN starts the client's sequence tracking
+        }
+        return translate(h, now);
+    }
+
+    /**
+     * A packet of a tracked flow: a TCP segment is checked against the flow's window first, so a
+     * blind RST or FIN neither ends the flow nor reaches the endpoint (RFC 5961 §3), then it
+     * moves the flow's state and is translated.
+     */
+    private Verdict tracked(PacketHeaders h, long now) {
+        int flags = h.tcpFlags();
+        if (h.protocol() == Ipv4.PROTO_TCP) {
+            switch (flows.checkSegment(flow, h)) {
+                case OUT_OF_WINDOW -> {
+                    if ((flags & TcpFlags.RST) != 0) {
+                        return drop(DropReason.RST_OUT_OF_WINDOW);
+                    }
+                    if ((flags & TcpFlags.FIN) != 0) {
+                        return drop(DropReason.FIN_OUT_OF_WINDOW);
+                    }
+                }
+                case RST_NOT_EXACT -> {
+                    counters.rstsChallenged++;
+                    flags &= ~TcpFlags.RST; // the endpoint answers it with a challenge ACK; the flow stays
+                }
+                case IN_WINDOW -> {
+                }
+            }
+        }
+        flows.observe(flow, flags, now);
         return translate(h, now);
     }
 
