@@ -54,6 +54,7 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
             put(m, FlowState.TCP_TIME_WAIT, tcpTimeWait);
             put(m, FlowState.TCP_CLOSED, tcpClose);
             put(m, FlowState.UDP_UNREPLIED, udpUnreplied);
+            put(m, FlowState.UDP_REPLIED, udpUnreplied); // until it is a stream, as Linux does
             put(m, FlowState.UDP_ASSURED, udpAssured);
             return m;
         }

@@ -2,8 +2,12 @@ package io.tandem.conntrack;
 
 /**
  * A flow's state. TCP states follow Linux conntrack's names (nf_conntrack_proto_tcp.c),
- * with LAST_ACK folded into TIME_WAIT. A flow is <em>embryonic</em> until its reply
- * direction has been seen; those count against the separate half-open cap.
+ * with LAST_ACK folded into TIME_WAIT. A flow is <em>embryonic</em> (half-open) until it
+ * has shown both ends are real: a TCP flow until the handshake's last ACK, a UDP flow until a
+ * packet follows the first reply ({@link #UDP_REPLIED} to {@link #UDP_ASSURED}, as Linux sets
+ * IPS_ASSURED only for a UDP stream). Half-open flows count against the half-open cap and are
+ * the ones early drop evicts: a spoofed UDP flood that a backend answers stays there instead
+ * of filling the table. Codes are ordinals and travel to the peer: add states at the end.
  */
 public enum FlowState {
     FREE(false),
@@ -15,7 +19,9 @@ public enum FlowState {
     TCP_TIME_WAIT(false),
     TCP_CLOSED(false),
     UDP_UNREPLIED(true),
-    UDP_ASSURED(false);
+    UDP_ASSURED(false),
+    /** A reply seen, nothing after it yet: a single exchange (DNS) or the answer to a spoofed probe. */
+    UDP_REPLIED(true);
 
     private static final FlowState[] BY_CODE = values();
 

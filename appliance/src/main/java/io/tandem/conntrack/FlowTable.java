@@ -217,7 +217,8 @@ public final class FlowTable {
             FlowState before = FlowState.ofCode(FlowSlots.state(word));
             boolean finFromReply = (word & FlowSlots.FIN_FROM_REPLY) != 0;
             FlowState after = switch (before) {
-                case UDP_UNREPLIED -> flow.direction == FlowDirection.REPLY ? FlowState.UDP_ASSURED : before;
+                case UDP_UNREPLIED -> flow.direction == FlowDirection.REPLY ? FlowState.UDP_REPLIED : before;
+                case UDP_REPLIED -> FlowState.UDP_ASSURED; // a packet after the reply, either way: a stream
                 case UDP_ASSURED, FREE -> before;
                 default -> TcpStateMachine.next(before, tcpFlags, flow.direction, finFromReply);
             };

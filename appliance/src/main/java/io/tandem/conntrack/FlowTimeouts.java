@@ -27,6 +27,7 @@ public final class FlowTimeouts {
         m.put(FlowState.TCP_TIME_WAIT, Duration.ofSeconds(120));
         m.put(FlowState.TCP_CLOSED, Duration.ofSeconds(10));
         m.put(FlowState.UDP_UNREPLIED, Duration.ofSeconds(30));
+        m.put(FlowState.UDP_REPLIED, Duration.ofSeconds(30));
         m.put(FlowState.UDP_ASSURED, Duration.ofSeconds(120));
         return m;
     }
