@@ -27,16 +27,24 @@ public final class ClientLimiter {
 
     public ClientLimiter(ClientLimitsConfig config) {
         this.limits = config;
-        this.perSecond = config.newFlowsPerSecond();
-        this.burst = config.burst();
+        this.perSecond = config.limitsRate() ? config.newFlowsPerSecond() : 0;
+        this.burst = config.limitsRate() ? config.burst() : 0;
+    }
+
+    /** The cap on one client's flows held at once, or 0 for none (the flow table enforces it). */
+    public int maxFlowsPerClient() {
+        return limits.maxFlowsPerClient();
     }
 
     ClientLimitsConfig limits() {
         return limits;
     }
 
-    /** Takes one new flow's token from {@code client}'s bucket; false when it has none left. */
+    /** Takes one new flow's token from {@code client}'s bucket; false when it has none left (always true without a rate). */
     public boolean tryAcquire(int client, long nowMillis) {
+        if (perSecond == 0) {
+            return true;
+        }
         int i = (int) TupleHash.fmix64(client & 0xFFFFFFFFL) & (BUCKETS - 1);
         while (true) {
             long current = buckets.get(i);

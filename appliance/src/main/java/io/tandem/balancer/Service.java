@@ -15,6 +15,11 @@ public record Service(String name, int vip, int port, int protocol, int snatAddr
         return clientLimits == null || clientLimits.tryAcquire(client, nowMillis);
     }
 
+    /** The most flows one client address may hold in this service at once ({@code client_limits.max_flows}), or 0 for no cap. */
+    public int maxFlowsPerClient() {
+        return clientLimits == null ? 0 : clientLimits.maxFlowsPerClient();
+    }
+
     /** The hash the scheduler uses for a new flow from {@code client:clientPort}. */
     public long flowHash(int client, int clientPort) {
         return hashKey == HashKey.CLIENT_ADDRESS

@@ -35,6 +35,8 @@ public final class FlowTable {
     public static final int INSERT_TUPLE_IN_USE = -3;
     /** The original tuple exists already (two event loops raced on one SYN): {@code out} holds it. */
     public static final int INSERT_EXISTS = -4;
+    /** The client already holds its service's {@code client_limits.max_flows}. */
+    public static final int INSERT_CLIENT_FLOW_LIMIT = -5;
 
     private static final int FREE = FlowState.FREE.code();
     /** Slots are below 1 << 29 (the capacity's bound): 29 bits. */
@@ -48,6 +50,7 @@ public final class FlowTable {
 
     private final FlowSlots slots;
     private final TupleIndex index;
+    private final ClientFlowCounts clientFlows = new ClientFlowCounts();
     private final int[] freeSlots;
     private int freeCount;
 
@@ -149,6 +152,16 @@ public final class FlowTable {
     public int insert(int proto, int client, int clientPort, int vip, int vipPort,
                       int backend, int backendPort, int snat, int snatPort, int pool,
                       FlowState state, long nowMillis, FlowLookup out) {
+        return insert(proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort, pool, state, nowMillis, 0, out);
+    }
+
+    /**
+     * As the other {@code insert}, refusing with {@link #INSERT_CLIENT_FLOW_LIMIT} when the
+     * client already holds {@code maxClientFlows} flows in this service (0: no cap).
+     */
+    public int insert(int proto, int client, int clientPort, int vip, int vipPort,
+                      int backend, int backendPort, int snat, int snatPort, int pool,
+                      FlowState state, long nowMillis, int maxClientFlows, FlowLookup out) {
         int slot;
         long stamp = lock.writeLock();
         try {
@@ -164,6 +177,9 @@ public final class FlowTable {
             if (index.position(proto, backend, snat, backendPort, snatPort) >= 0) {
                 return INSERT_TUPLE_IN_USE;
             }
+            if (maxClientFlows > 0 && clientFlows.get(proto, client, vip, vipPort) >= maxClientFlows) {
+                return INSERT_CLIENT_FLOW_LIMIT;
+            }
             if (state.embryonic() && !tryAddEmbryonic() && !(earlyDrop() && tryAddEmbryonic())) {
                 return INSERT_EMBRYONIC_LIMIT;
             }
@@ -171,6 +187,7 @@ public final class FlowTable {
             slots.write(slot, proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort, pool, nowMillis,
                     versions.getAsLong(), state.code());
             index.add(slot);
+            clientFlows.add(proto, client, vip, vipPort, 1);
             if (state.embryonic()) {
                 rememberHalfOpen(slot);
             }
@@ -315,6 +332,7 @@ public final class FlowTable {
         slots.setVersion(slot, versions.getAsLong()); // the removal is a change too: its event carries a new version
         publish(why, slot);
         index.remove(slot);
+        clientFlows.add(slots.protocol(slot), slots.clientAddress(slot), slots.vipAddress(slot), slots.vipPort(slot), -1);
         int old = slots.getAndSetState(slot, slots.stateWord(slot)
                 & ~(FlowSlots.STATE_MASK | FlowSlots.FIN_FROM_REPLY | FlowSlots.REMOTE | FlowSlots.RESET));
         if (FlowState.ofCode(FlowSlots.state(old)).embryonic()) {
@@ -534,6 +552,7 @@ public final class FlowTable {
                     r.snatAddress, r.snatPort, reserved ? pool.id() : FlowSlots.NO_POOL, nowMillis, r.version,
                     r.state.code() | (r.finFromReply ? FlowSlots.FIN_FROM_REPLY : 0) | FlowSlots.REMOTE);
             index.add(slot);
+            clientFlows.add(r.protocol, r.clientAddress, r.vipAddress, r.vipPort, 1);
             if (r.state.embryonic()) {
                 embryonic.incrementAndGet(); // the peer admitted it: held even above the local cap
             }
@@ -577,6 +596,16 @@ public final class FlowTable {
         }
     }
 
+    /** The flows this client holds in this service as {@code client_limits.max_flows} counts them (for tests and diagnosis). */
+    public int clientFlowCount(int proto, int client, int vip, int vipPort) {
+        long stamp = lock.readLock();
+        try {
+            return clientFlows.get(proto, client, vip, vipPort);
+        } finally {
+            lock.unlockRead(stamp);
+        }
+    }
+
     public int size() {
         return size;
     }
@@ -592,6 +621,6 @@ public final class FlowTable {
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
         long perSlot = FlowSlots.BYTES_PER_SLOT + 4; // the slot and its place in the free list
-        return perSlot * capacity + 4L * index.length() + 4L * halfOpen.length;
+        return perSlot * capacity + 4L * index.length() + 4L * halfOpen.length + 4L * ClientFlowCounts.COUNTERS;
     }
 }

@@ -153,7 +153,7 @@ public final class PacketProcessor implements PacketHandler {
         }
         int result = flows.insert(h.protocol(), h.srcAddress(), h.srcPort(), h.dstAddress(), h.dstPort(),
                 backend.address(), backend.port(), service.snatAddress(), snatPort, backend.snatPorts().id(),
-                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, now, flow);
+                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, now, service.maxFlowsPerClient(), flow);
         if (result < 0) {
             backend.snatPorts().release(snatPort);
             switch (result) {
@@ -166,6 +166,9 @@ public final class PacketProcessor implements PacketHandler {
                 }
                 case FlowTable.INSERT_EMBRYONIC_LIMIT -> {
                     return drop(DropReason.EMBRYONIC_LIMIT);
+                }
+                case FlowTable.INSERT_CLIENT_FLOW_LIMIT -> {
+                    return drop(DropReason.CLIENT_FLOW_LIMIT);
                 }
                 default -> {
                     return drop(DropReason.TUPLE_IN_USE);

@@ -23,6 +23,7 @@ public enum DropReason {
     TABLE_FULL(false, "flow table at its cap"),
     EMBRYONIC_LIMIT(false, "half-open flows at their cap"),
     CLIENT_RATE_LIMIT(false, "the client opened more new flows than its service's client_limits allow"),
+    CLIENT_FLOW_LIMIT(false, "the client holds as many flows as its service's client_limits.max_flows allow"),
     RST_OUT_OF_WINDOW(false, "TCP RST outside the receiver's window (RFC 5961 §3): a blind reset, ignored"),
     FIN_OUT_OF_WINDOW(false, "TCP FIN outside the receiver's window: ignored"),
     TUPLE_IN_USE(false, "the reply tuple already belongs to another flow"),

@@ -192,6 +192,12 @@ class ConfigLoaderTest {
         assertEquals(new ClientLimitsConfig(100, 100), ConfigLoader.parse(limited.formatted("100"), "test").services().get(0).clientLimits());
         assertError(limited.formatted("0"), "services[0].client_limits.new_flows_per_second: 0 is not within 1-1000000");
         assertError(limited.formatted("10, burst: 0"), "services[0].client_limits.burst: 0 is not within 1-4194303");
+        assertEquals(new ClientLimitsConfig(null, null, 50), ConfigLoader.parse(MINIMAL.replace("    port: 80\n",
+                "    port: 80\n    client_limits: { max_flows: 50 }\n"), "test").services().get(0).clientLimits());
+        String capped = MINIMAL.replace("    port: 80\n", "    port: 80\n    client_limits: { %s }\n");
+        assertError(capped.formatted("max_flows: 0"), "services[0].client_limits.max_flows: 0 is not within 1-1000000");
+        assertError(capped.formatted("burst: 5"), "services[0].client_limits: give new_flows_per_second, max_flows or both");
+        assertError(capped.formatted("max_flows: 9, burst: 5"), "services[0].client_limits.burst: a burst needs new_flows_per_second");
         assertEquals(null, ConfigLoader.parse(MINIMAL, "test").services().get(0).clientLimits(), "no limits unless asked");
     }
 

@@ -126,6 +126,10 @@ class FlowTableProperties {
             }
         }
         assertEquals(embryonic, table.embryonic(), "seed " + seed);
+        for (Flow f : model.keySet()) {
+            long held = model.keySet().stream().filter(g -> g.protocol == f.protocol && g.client == f.client).count();
+            assertEquals(held, table.clientFlowCount(f.protocol, f.client, VIP, 80), "seed " + seed + ": flows counted for " + f);
+        }
         int[] visited = {0};
         table.forEach(s -> visited[0]++);
         assertEquals(model.size(), visited[0]);

@@ -357,6 +357,28 @@ class PacketProcessorTest {
     }
 
     @Test
+    void aClientHoldingItsServicesMaxFlowsGetsNoMoreUntilOneEnds() throws Exception {
+        EngineHarness engine = new EngineHarness(EngineHarness.DEFAULT_YAML.replace("protocol: tcp",
+                "protocol: tcp\n    client_limits: { max_flows: 3 }"));
+        for (int port = 44000; port < 44003; port++) {
+            assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.SYN).build(), NOW));
+        }
+        assertEquals(Verdict.DROP, engine.processor.process(TestPacket.tcp(CLIENT, 44003, VIP, 80, TcpFlags.SYN).build(), NOW));
+        assertEquals(DropReason.CLIENT_FLOW_LIMIT, engine.processor.lastDropReason());
+        assertEquals(1, engine.processor.counters().drops(DropReason.CLIENT_FLOW_LIMIT));
+        assertEquals(3, engine.flows.size(), "the client's flows held are untouched");
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.tcp("198.18.0.11", 44003, VIP, 80, TcpFlags.SYN).build(), NOW),
+                "another client has its own count");
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.udp(CLIENT, 44010, VIP, 53).payload("q").build(), NOW),
+                "and other services");
+        FlowLookup one = engine.flow(Ipv4.PROTO_TCP, CLIENT, 44000, VIP, 80);
+        engine.flows.remove(one.flowId(), one.generation());
+        assertEquals(Verdict.FORWARD, engine.processor.process(TestPacket.tcp(CLIENT, 44003, VIP, 80, TcpFlags.SYN).build(), NOW),
+                "one ended: room for one more");
+        assertEquals(Verdict.DROP, engine.processor.process(TestPacket.tcp(CLIENT, 44004, VIP, 80, TcpFlags.SYN).build(), NOW));
+    }
+
+    @Test
     void fullTableRefusesNewFlowsAndKeepsOldOnes() throws Exception {
         EngineHarness engine = new EngineHarness(EngineHarness.DEFAULT_YAML.replace("max_flows: 1024", "max_flows: 4")
                 .replace("max_embryonic: 256", "max_embryonic: 4"));
