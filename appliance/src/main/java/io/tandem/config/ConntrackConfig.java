@@ -10,18 +10,25 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Flow-table sizing and timeouts. The table is allocated whole at start (about 80 bytes per
- * flow of {@code max_flows}); half-open flows have their own, smaller cap.
+ * Flow-table sizing and timeouts. The table is allocated whole at start (about 100 bytes per
+ * flow of {@code max_flows}); half-open flows have their own, smaller cap. Fragments: a
+ * datagram's fragments follow its first for {@code fragment_lifetime}; a later fragment that
+ * comes before the first waits up to {@code fragment_hold_time}, at most
+ * {@code fragment_hold_packets} of them at once (0: none wait, they are dropped).
  */
 public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange snatPorts,
-                              Duration fragmentLifetime, TimeoutsConfig timeouts) {
+                              Duration fragmentLifetime, Integer fragmentHoldPackets, Duration fragmentHoldTime,
+                              TimeoutsConfig timeouts) {
     public static final int MAX_FLOWS_LIMIT = 1 << 29;
+    public static final int MAX_FRAGMENT_HOLD_PACKETS = 4096;
 
     public ConntrackConfig {
         maxFlows = maxFlows == null ? 1 << 20 : maxFlows;
         maxEmbryonic = maxEmbryonic == null ? Math.max(1, maxFlows / 4) : maxEmbryonic;
         snatPorts = snatPorts == null ? new PortRange(1024, 65535) : snatPorts;
         fragmentLifetime = fragmentLifetime == null ? Duration.ofSeconds(30) : fragmentLifetime;
+        fragmentHoldPackets = fragmentHoldPackets == null ? 64 : fragmentHoldPackets;
+        fragmentHoldTime = fragmentHoldTime == null ? Duration.ofMillis(200) : fragmentHoldTime;
         timeouts = timeouts == null ? new TimeoutsConfig(null, null, null, null, null, null, null, null, null) : timeouts;
     }
 
@@ -33,6 +40,13 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
             errors.add(path + ".max_embryonic: " + maxEmbryonic + " must be between 1 and max_flows (" + maxFlows + ")");
         }
         ConfigChecks.positive(fragmentLifetime, path + ".fragment_lifetime", errors);
+        if (fragmentHoldPackets < 0 || fragmentHoldPackets > MAX_FRAGMENT_HOLD_PACKETS) {
+            errors.add(path + ".fragment_hold_packets: " + fragmentHoldPackets + " is not within 0-" + MAX_FRAGMENT_HOLD_PACKETS);
+        }
+        ConfigChecks.positive(fragmentHoldTime, path + ".fragment_hold_time", errors);
+        if (fragmentHoldTime.compareTo(Duration.ofSeconds(5)) > 0) {
+            errors.add(path + ".fragment_hold_time: " + fragmentHoldTime.toMillis() + " ms is over 5 s: a held fragment delays its datagram that long");
+        }
         timeouts.validate(path + ".timeouts", errors);
     }
 

@@ -12,7 +12,7 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
     public TandemConfig {
         node = node == null ? new NodeConfig(null) : node;
         dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null, null, null) : dataplane;
-        conntrack = conntrack == null ? new ConntrackConfig(null, null, null, null, null) : conntrack;
+        conntrack = conntrack == null ? new ConntrackConfig(null, null, null, null, null, null, null) : conntrack;
         control = control == null ? new ControlConfig(null, null) : control;
         services = services == null ? List.of() : List.copyOf(services);
     }

@@ -16,6 +16,7 @@ public final class FragmentTable {
     private final long[] keys;
     private final long[] rewrites;
     private final long[] expires;
+    private final int[] covered;
     private final int mask;
     private final long lifetimeMillis;
 
@@ -24,12 +25,15 @@ public final class FragmentTable {
         keys = new long[size * 2];
         rewrites = new long[size];
         expires = new long[size];
+        covered = new int[size];
         mask = size - 1;
         this.lifetimeMillis = lifetimeMillis;
     }
 
-    public synchronized void put(int src, int dst, int protocol, int ipId, int newSrc, int newDst, long nowMillis) {
+    /** @param coveredBytes how much of the datagram's payload the first fragment carried: later fragments start at or after it */
+    public synchronized void put(int src, int dst, int protocol, int ipId, int newSrc, int newDst, int coveredBytes, long nowMillis) {
         int i = slot(src, dst, protocol, ipId);
+        covered[i] = coveredBytes;
         keys[2 * i] = (long) src << 32 | (dst & 0xFFFFFFFFL);
         keys[2 * i + 1] = (long) protocol << 16 | ipId | 1L << 40; // bit 40: occupied
         rewrites[i] = (long) newSrc << 32 | (newDst & 0xFFFFFFFFL);
@@ -38,13 +42,24 @@ public final class FragmentTable {
 
     /** The rewritten (source << 32 | destination), or 0 if unknown or expired. */
     public synchronized long get(int src, int dst, int protocol, int ipId, long nowMillis) {
+        int i = find(src, dst, protocol, ipId, nowMillis);
+        return i < 0 ? 0 : rewrites[i];
+    }
+
+    /** The payload bytes the datagram's first fragment carried, or -1 if unknown or expired. */
+    public synchronized int covered(int src, int dst, int protocol, int ipId, long nowMillis) {
+        int i = find(src, dst, protocol, ipId, nowMillis);
+        return i < 0 ? -1 : covered[i];
+    }
+
+    private int find(int src, int dst, int protocol, int ipId, long nowMillis) {
         int i = slot(src, dst, protocol, ipId);
         if (keys[2 * i] == ((long) src << 32 | (dst & 0xFFFFFFFFL))
                 && keys[2 * i + 1] == ((long) protocol << 16 | ipId | 1L << 40)
                 && nowMillis <= expires[i]) {
-            return rewrites[i];
+            return i;
         }
-        return 0;
+        return -1;
     }
 
     private int slot(int src, int dst, int protocol, int ipId) {

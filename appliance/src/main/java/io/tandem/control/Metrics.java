@@ -38,6 +38,8 @@ public final class Metrics {
         counter("tandem_bytes", "Bytes received from the TUN device", () -> dataplane.counters().bytesIn());
         counter("tandem_forwarded_packets", "Packets rewritten and forwarded", () -> dataplane.counters().forwarded());
         counter("tandem_new_flows", "Flows created on this box", () -> dataplane.counters().flowsCreated());
+        counter("tandem_fragments_held", "Later fragments that came before their first and waited for it",
+                () -> dataplane.counters().fragmentsHeld());
         counter("tandem_tcp_rsts_challenged", "In-window RSTs not at the expected sequence: passed to the endpoint, the flow kept",
                 () -> dataplane.counters().rstsChallenged());
         CounterWithCallback.builder().name("tandem_dropped_packets").help("Packets dropped, by reason").labelNames("reason")

@@ -53,6 +53,7 @@ public final class Dataplane implements AutoCloseable {
     private final MultiThreadIoEventLoopGroup loops;
     private final List<PacketQueue> queues = new ArrayList<>();
     private final List<PacketProcessor> processors = new ArrayList<>();
+    private FragmentHold hold;
 
     private Dataplane(FlowTable flows, PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
         this.flows = flows;
@@ -75,15 +76,18 @@ public final class Dataplane implements AutoCloseable {
             Epoll.ensureAvailability();
         }
         FragmentTable fragments = new FragmentTable(4096, conntrack.fragmentLifetime().toMillis());
+        FragmentHold hold = conntrack.fragmentHoldPackets() == 0 ? null
+                : new FragmentHold(conntrack.fragmentHoldPackets(), conntrack.fragmentHoldTime().toMillis(), PooledByteBufAllocator.DEFAULT);
         int queueCount = config.effectiveQueues();
         TunDevice tun = TunDevice.open(config.tunName(), queueCount, config.offload(), uring);
         PolicyRouting routing = new PolicyRouting(config, new CommandRunner(), Path.of("/proc/sys"));
         MultiThreadIoEventLoopGroup loops = new MultiThreadIoEventLoopGroup(queueCount,
                 uring ? IoUringIoHandler.newFactory() : EpollIoHandler.newFactory());
         Dataplane dataplane = new Dataplane(flows, routing, loops);
+        dataplane.hold = hold;
         try {
             for (int fd : tun.queueFds()) {
-                PacketProcessor processor = new PacketProcessor(flows, fragments, services);
+                PacketProcessor processor = new PacketProcessor(flows, fragments, hold, services);
                 dataplane.processors.add(processor);
                 IoEventLoop loop = (IoEventLoop) loops.next();
                 if (uring) {
@@ -106,7 +110,13 @@ public final class Dataplane implements AutoCloseable {
             throw e;
         }
         int budget = (int) Math.max(1024, (long) flows.capacity() * EXPIRY_TICK_MILLIS / 10_000);
-        loops.next().scheduleAtFixedRate(PeriodicTasks.guard("flow-expiry", () -> flows.expire(System.currentTimeMillis(), budget)),
+        loops.next().scheduleAtFixedRate(PeriodicTasks.guard("flow-expiry", () -> {
+            long now = System.currentTimeMillis();
+            flows.expire(now, budget);
+            if (hold != null) {
+                hold.expire(now);
+            }
+        }),
                 EXPIRY_TICK_MILLIS, EXPIRY_TICK_MILLIS, TimeUnit.MILLISECONDS);
         long statsMillis = config.statsInterval().toMillis();
         loops.next().scheduleAtFixedRate(PeriodicTasks.guard("dataplane-counters", dataplane::logCounters), statsMillis, statsMillis,
@@ -142,6 +152,9 @@ public final class Dataplane implements AutoCloseable {
         for (PacketProcessor p : processors) {
             p.counters().addTo(total);
         }
+        if (hold != null) {
+            total.drops[DropReason.FRAGMENT_HOLD_EXPIRED.ordinal()] += hold.expired();
+        }
         return total;
     }
 
@@ -156,9 +169,9 @@ public final class Dataplane implements AutoCloseable {
         long writeErrors = queues.stream().mapToLong(PacketQueue::writeErrors).sum();
         long backlogDrops = queues.stream().mapToLong(PacketQueue::backlogDrops).sum();
         LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}"
-                        + " early_drops={} rsts_challenged={} tun_write_errors={} tun_backlog_drops={}",
+                        + " early_drops={} rsts_challenged={} fragments_held={} tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
-                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), writeErrors, backlogDrops);
+                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops);
     }
 
     /** The packet loops that did not run a task within {@code timeout} (see {@link LoopProbe}). */
@@ -179,5 +192,8 @@ public final class Dataplane implements AutoCloseable {
             }
         }
         logCounters();
+        if (hold != null) {
+            hold.close();
+        }
     }
 }

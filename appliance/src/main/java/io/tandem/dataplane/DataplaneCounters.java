@@ -15,6 +15,7 @@ public final class DataplaneCounters {
     long flowsCreated;
     long icmpErrorsTranslated;
     long rstsChallenged;
+    long fragmentsHeld;
     final long[] drops = new long[DropReason.values().length];
 
     public long packetsIn() {
@@ -46,6 +47,11 @@ public final class DataplaneCounters {
         return rstsChallenged;
     }
 
+    /** Later fragments that came before their first and were held for it. */
+    public long fragmentsHeld() {
+        return fragmentsHeld;
+    }
+
     public long drops(DropReason reason) {
         return drops[reason.ordinal()];
     }
@@ -67,6 +73,7 @@ public final class DataplaneCounters {
         total.flowsCreated += flowsCreated;
         total.icmpErrorsTranslated += icmpErrorsTranslated;
         total.rstsChallenged += rstsChallenged;
+        total.fragmentsHeld += fragmentsHeld;
         for (int i = 0; i < drops.length; i++) {
             total.drops[i] += drops[i];
         }

@@ -36,7 +36,9 @@ import io.tandem.packet.TcpReset;
  *       outer and embedded headers translated, so path-MTU discovery works through the NAT;</li>
  *   <li>ICMP echo to a VIP or SNAT address: answered in place;</li>
  *   <li>fragments: the first is NATed with the flow and leaves a mapping that later
- *       fragments of the same datagram follow.</li>
+ *       fragments of the same datagram follow; a later one that comes first waits in the
+ *       {@link FragmentHold} until the first has passed; a first fragment too short for its
+ *       transport header, or a later one overlapping the first, is dropped (RFC 1858, RFC 3128).</li>
  * </ul>
  *
  * Not thread-safe: one per event loop. The flow table and fragment table are shared.
@@ -45,6 +47,8 @@ import io.tandem.packet.TcpReset;
 public final class PacketProcessor implements PacketHandler {
     private final FlowTable flows;
     private final FragmentTable fragments;
+    /** Later fragments that came before their first; null: none held. */
+    private final FragmentHold hold;
     private final ActiveServices services;
     private final DataplaneCounters counters = new DataplaneCounters();
     private final PacketHeaders headers = new PacketHeaders();
@@ -53,8 +57,13 @@ public final class PacketProcessor implements PacketHandler {
     private DropReason lastDropReason;
 
     public PacketProcessor(FlowTable flows, FragmentTable fragments, ActiveServices services) {
+        this(flows, fragments, null, services);
+    }
+
+    PacketProcessor(FlowTable flows, FragmentTable fragments, FragmentHold hold, ActiveServices services) {
         this.flows = flows;
         this.fragments = fragments;
+        this.hold = hold;
         this.services = services;
     }
 
@@ -226,7 +235,10 @@ public final class PacketProcessor implements PacketHandler {
             NatRewriter.rewrite(h, newSrc, f.vipPort(), newDst, f.clientPort());
         }
         if (h.isFragment()) {
-            fragments.put(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), newSrc, newDst, now);
+            fragments.put(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), newSrc, newDst, h.l4Length(), now);
+            if (hold != null) {
+                hold.release(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId());
+            }
         }
         counters.forwarded++;
         return Verdict.FORWARD;
@@ -235,11 +247,46 @@ public final class PacketProcessor implements PacketHandler {
     private Verdict laterFragment(PacketHeaders h, long now) {
         long rewrite = fragments.get(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now);
         if (rewrite == 0) {
-            return drop(DropReason.FRAGMENT_WITHOUT_FIRST);
+            return holdBack(h, now);
+        }
+        if (h.fragmentOffsetBytes() < fragments.covered(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now)) {
+            // It would overwrite bytes the first fragment carried — the transport header among them.
+            return drop(DropReason.FRAGMENT_OVERLAP);
         }
         NatRewriter.rewriteAddresses(h, (int) (rewrite >>> 32), (int) rewrite);
         counters.forwarded++;
         return Verdict.FORWARD;
+    }
+
+    /** A later fragment ahead of its first: held until the first has passed, if there is room. */
+    private Verdict holdBack(PacketHeaders h, long now) {
+        if (hold == null) {
+            return drop(DropReason.FRAGMENT_WITHOUT_FIRST);
+        }
+        return switch (hold.hold(h.buffer(), h.totalLength(), h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now)) {
+            case HELD -> {
+                counters.fragmentsHeld++;
+                yield Verdict.HELD;
+            }
+            case FULL -> drop(DropReason.FRAGMENT_HOLD_FULL);
+            case TOO_LARGE -> drop(DropReason.FRAGMENT_WITHOUT_FIRST);
+        };
+    }
+
+    /** A held fragment whose first has passed, translated into {@code out}; those that now fail the checks are dropped and counted. */
+    @Override
+    public boolean nextReleased(ByteBuf out, long nowMillis) {
+        if (hold == null || !hold.anyReady()) {
+            return false;
+        }
+        int start = out.readerIndex();
+        while (hold.take(out)) {
+            if (embedded.parse(out) && embedded.isNonFirstFragment() && laterFragment(embedded, nowMillis) == Verdict.FORWARD) {
+                return true;
+            }
+            out.setIndex(start, start); // dropped (and counted) or held again: the next one
+        }
+        return false;
     }
 
     private Verdict icmp(PacketHeaders h) {

@@ -27,7 +27,11 @@ public enum DropReason {
     RST_OUT_OF_WINDOW(false, "TCP RST outside the receiver's window (RFC 5961 §3): a blind reset, ignored"),
     FIN_OUT_OF_WINDOW(false, "TCP FIN outside the receiver's window: ignored"),
     TUPLE_IN_USE(false, "the reply tuple already belongs to another flow"),
-    FRAGMENT_WITHOUT_FIRST(false, "non-first fragment of a datagram whose first fragment was not seen"),
+    FRAGMENT_WITHOUT_FIRST(false, "non-first fragment of a datagram whose first fragment was not seen (and could not be held)"),
+    FRAGMENT_HOLD_FULL(false, "a fragment ahead of its first found the hold buffer full (conntrack.fragment_hold_packets)"),
+    FRAGMENT_HOLD_EXPIRED(false, "a held fragment's first fragment did not come within conntrack.fragment_hold_time"),
+    FRAGMENT_OVERLAP(true, "a later fragment overlaps the first, whose transport header it could rewrite (RFC 1858, RFC 3128)"),
+    TINY_FRAGMENT(true, "a first fragment too short for its whole transport header (RFC 1858 tiny fragment)"),
     ICMP_UNSUPPORTED(false, "ICMP type not handled"),
     ICMP_UNRELATED(false, "ICMP error about no tracked flow");
 

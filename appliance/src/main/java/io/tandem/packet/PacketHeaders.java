@@ -153,7 +153,7 @@ public final class PacketHeaders {
         switch (protocol) {
             case Ipv4.PROTO_TCP -> {
                 if (l4Length < (embedded ? 8 : 20)) {
-                    return fail(DropReason.TRUNCATED);
+                    return fail(!embedded && moreFragments ? DropReason.TINY_FRAGMENT : DropReason.TRUNCATED);
                 }
                 int ports = buf.getInt(l4Offset);
                 srcPort = ports >>> 16;
@@ -163,7 +163,8 @@ public final class PacketHeaders {
                     int offsetAndFlags = buf.getUnsignedShort(l4Offset + 12);
                     int dataOffset = (offsetAndFlags >>> 12) * 4;
                     if (dataOffset < 20 || dataOffset > l4Length) {
-                        return fail(DropReason.BAD_L4_HEADER);
+                        // A first fragment that splits the header (options included) is the tiny-fragment attack.
+                        return fail(dataOffset >= 20 && moreFragments ? DropReason.TINY_FRAGMENT : DropReason.BAD_L4_HEADER);
                     }
                     tcpFlags = offsetAndFlags & 0xFF;
                     tcpHeaderLength = dataOffset;
@@ -176,7 +177,7 @@ public final class PacketHeaders {
             }
             case Ipv4.PROTO_UDP -> {
                 if (l4Length < 8) {
-                    return fail(DropReason.TRUNCATED);
+                    return fail(!embedded && moreFragments ? DropReason.TINY_FRAGMENT : DropReason.TRUNCATED);
                 }
                 long header = buf.getLong(l4Offset); // ports, length, checksum
                 srcPort = (int) (header >>> 48);
@@ -300,6 +301,11 @@ public final class PacketHeaders {
     /** True for any fragment of a fragmented datagram, the first included. */
     public boolean isFragment() {
         return moreFragments || fragmentOffset != 0;
+    }
+
+    /** Where this fragment's data starts in the datagram's payload, in bytes (0 for a first fragment). */
+    public int fragmentOffsetBytes() {
+        return fragmentOffset * 8;
     }
 
     /** True for the second and later fragments, which carry no transport header. */

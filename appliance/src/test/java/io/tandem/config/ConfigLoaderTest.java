@@ -133,6 +133,9 @@ class ConfigLoaderTest {
         assertError("conntrack:\n  max_flows: 0\n" + MINIMAL, "conntrack.max_flows: 0 is not within 1-536870912");
         assertError("conntrack:\n  max_flows: 100\n  max_embryonic: 200\n" + MINIMAL,
                 "conntrack.max_embryonic: 200 must be between 1 and max_flows (100)");
+        assertError("conntrack:\n  fragment_hold_packets: 5000\n" + MINIMAL, "conntrack.fragment_hold_packets: 5000 is not within 0-4096");
+        assertError("conntrack:\n  fragment_hold_time: 10s\n" + MINIMAL,
+                "conntrack.fragment_hold_time: 10000 ms is over 5 s: a held fragment delays its datagram that long");
         assertError("conntrack:\n  snat_ports: 70000-80000\n" + MINIMAL, "conntrack.snat_ports: 70000-80000 is not a port range within 1-65535");
         assertError("conntrack:\n  timeouts:\n    tcp_established: forever\n" + MINIMAL,
                 "conntrack.timeouts.tcp_established: 'forever' is not a duration (a number and a unit: ms, s, m, h, d; e.g. 30s)");

@@ -1,5 +1,6 @@
 package io.tandem.dataplane;
 
+import io.netty.buffer.PooledByteBufAllocator;
 import io.tandem.TestConfig;
 import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.MaglevTable;
@@ -29,6 +30,8 @@ final class EngineHarness {
     final FlowTable flows;
     final ActiveServices services;
     final PacketProcessor processor;
+    /** The later fragments waiting for their first, as the daemon sizes it from the config. */
+    final FragmentHold hold;
 
     EngineHarness(String yaml) throws Exception {
         config = ConfigLoader.parse(yaml, "test");
@@ -36,7 +39,9 @@ final class EngineHarness {
         flows = new FlowTable(config.conntrack().maxFlows(), config.conntrack().maxEmbryonic(),
                 config.conntrack().flowTimeouts(), pools);
         services = new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE));
-        processor = new PacketProcessor(flows, new FragmentTable(256, config.conntrack().fragmentLifetime().toMillis()), services);
+        hold = new FragmentHold(config.conntrack().fragmentHoldPackets(), config.conntrack().fragmentHoldTime().toMillis(),
+                PooledByteBufAllocator.DEFAULT);
+        processor = new PacketProcessor(flows, new FragmentTable(256, config.conntrack().fragmentLifetime().toMillis()), hold, services);
     }
 
     EngineHarness() throws Exception {

@@ -319,8 +319,9 @@ class PacketProcessorTest {
         assertEquals(flow.snatPort(), whole.getUnsignedShort(0));
 
         ByteBuf orphan = TestPacket.split(TestPacket.udp(CLIENT, 33011, VIP, 53).ipId(0xCAFE).payload(payload).build(), 104)[1];
-        assertEquals(Verdict.DROP, engine.processor.process(orphan, NOW));
-        assertEquals(DropReason.FRAGMENT_WITHOUT_FIRST, engine.processor.lastDropReason());
+        assertEquals(Verdict.HELD, engine.processor.process(orphan, NOW), "held for its first (FragmentTest follows it further)");
+        engine.hold.expire(NOW + 201);
+        assertEquals(1, engine.hold.expired(), "its first never came: dropped after fragment_hold_time, counted");
     }
 
     @Test

@@ -126,6 +126,24 @@ class SingleNodeDataplaneIT {
 
     @Test
     @Order(3)
+    void fragmentsOutOfOrderAreHeldAndForwardedAndHeaderAttacksAreDropped() throws Exception {
+        String reverse = lab.run("client", Duration.ofSeconds(60), "python3", lab.root().resolve("scripts/frag-probe.py").toString(),
+                "reverse", "198.18.0.100", "53", "20").strip();
+        assertEquals("frag-probe reverse sent 20 answered 20", reverse, "each datagram's second fragment came first, and waited");
+        String tiny = lab.run("client", Duration.ofSeconds(60), "python3", lab.root().resolve("scripts/frag-probe.py").toString(),
+                "tiny", "198.18.0.100", "80", "5").strip();
+        assertEquals("frag-probe tiny sent 5 answered 0", tiny);
+        String overlap = lab.run("client", Duration.ofSeconds(60), "python3", lab.root().resolve("scripts/frag-probe.py").toString(),
+                "overlap", "198.18.0.100", "53", "5").strip();
+        assertEquals("frag-probe overlap sent 5 answered 0", overlap, "the overlapping fragment never reached the backend");
+        NamespaceLab.await(() -> {
+            String counters = lab.lastLine("tandemd.log", "packets=");
+            return counters.contains("tiny_fragment=5") && counters.contains("fragment_overlap=5");
+        }, Duration.ofSeconds(10), () -> lab.lastLine("tandemd.log", "packets="));
+    }
+
+    @Test
+    @Order(3)
     void pingToTheVipIsAnswered() throws Exception {
         String out = lab.run("client", Duration.ofSeconds(20), "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.100");
         assertTrue(out.contains("3 received"), out);

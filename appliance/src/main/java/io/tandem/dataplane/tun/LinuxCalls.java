@@ -43,6 +43,8 @@ final class LinuxCalls {
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
     private static final MethodHandle CLOSE = bind("close",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), CAPTURE_ERRNO);
+    private static final MethodHandle WRITE = bind("write",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
     private static final MethodHandle STRERROR = bind("strerror",
             FunctionDescriptor.of(ValueLayout.ADDRESS.withTargetLayout(MemoryLayout.sequenceLayout(256, ValueLayout.JAVA_BYTE)),
                     ValueLayout.JAVA_INT));
@@ -107,6 +109,15 @@ final class LinuxCalls {
             }
         } catch (NativeException e) {
             throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** write(2) of {@code length} bytes at a native address; the bytes written, or -1 (errno not kept: the caller only counts it). */
+    static long write(int fd, long address, long length) {
+        try {
+            return (long) WRITE.invokeExact(fd, MemorySegment.ofAddress(address), length);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

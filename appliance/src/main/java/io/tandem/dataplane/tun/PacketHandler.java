@@ -15,4 +15,13 @@ public interface PacketHandler {
      * @return what the queue does with the buffer: write it back, or drop it
      */
     Verdict process(ByteBuf packet, boolean checksumPartial, long nowMillis);
+
+    /**
+     * A packet the handler held ({@link Verdict#HELD}) and now lets go, appended to {@code out}
+     * at its reader and writer index, ready to write; false when there is none. Queues ask after
+     * each packet they processed; it must be cheap when there is nothing.
+     */
+    default boolean nextReleased(ByteBuf out, long nowMillis) {
+        return false;
+    }
 }

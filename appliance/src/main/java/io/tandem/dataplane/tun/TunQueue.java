@@ -37,6 +37,8 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
     private final LongSupplier clock;
     private final ByteBufAllocator allocator;
     private final ByteBuf buffer;
+    /** Where a packet the handler held back and lets go is readied (see {@link PacketHandler#nextReleased}). */
+    private final ByteBuf released;
     private final ArrayDeque<ByteBuf> backlog = new ArrayDeque<>();
     private boolean closed;
     private long writeErrors;
@@ -56,6 +58,7 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
         this.clock = clock;
         this.allocator = allocator;
         this.buffer = allocator.directBuffer(BUFFER_SIZE, BUFFER_SIZE);
+        this.released = allocator.directBuffer(BUFFER_SIZE, BUFFER_SIZE);
     }
 
     @Override
@@ -90,12 +93,15 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
             if (n <= headerSize) {
                 continue; // a header without a packet: nothing to do
             }
-            if (!Turnaround.process(buffer, n, headerSize, processor, now)) {
-                continue;
-            }
-            if (!write(buffer)) {
+            if (Turnaround.process(buffer, n, headerSize, processor, now) && !write(buffer)) {
                 registration.submit(EpollIoOps.EPOLLOUT);
                 return;
+            }
+            while (Turnaround.released(released, headerSize, processor, now)) {
+                if (!write(released)) {
+                    registration.submit(EpollIoOps.EPOLLOUT);
+                    return;
+                }
             }
         }
     }
@@ -155,6 +161,7 @@ public final class TunQueue implements EpollIoHandle, PacketQueue {
         backlog.forEach(ByteBuf::release);
         backlog.clear();
         buffer.release();
+        released.release();
         fd.close();
     }
 }

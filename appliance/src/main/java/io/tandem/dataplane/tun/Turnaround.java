@@ -16,7 +16,7 @@ final class Turnaround {
         buffer.setIndex(headerSize, length);
         boolean partial = headerSize > 0 && VirtioNetHeader.needsChecksum(buffer, 0);
         Verdict verdict = processor.process(buffer, partial, now);
-        if (verdict == Verdict.DROP) {
+        if (verdict == Verdict.DROP || verdict == Verdict.HELD) {
             return false;
         }
         if (headerSize > 0) {
@@ -25,6 +25,25 @@ final class Turnaround {
             }
             buffer.readerIndex(0); // forwarded: the same header goes back with the packet
         }
+        return true;
+    }
+
+    /**
+     * Readies in {@code scratch} the next packet the handler lets go of, behind a blank
+     * virtio-net header when the device has them (a whole packet: no offload asked for).
+     *
+     * @return whether {@code scratch} (from its reader index) is to be written
+     */
+    static boolean released(ByteBuf scratch, int headerSize, PacketHandler processor, long now) {
+        scratch.clear();
+        if (headerSize > 0) {
+            scratch.setZero(0, headerSize);
+        }
+        scratch.setIndex(headerSize, headerSize);
+        if (!processor.nextReleased(scratch, now)) {
+            return false;
+        }
+        scratch.readerIndex(0);
         return true;
     }
 }

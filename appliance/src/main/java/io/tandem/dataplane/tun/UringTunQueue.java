@@ -58,6 +58,8 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
     private IoRegistration registration;
     private boolean closed;
     private long writeErrors;
+    /** Where a packet the handler lets go of is readied (see {@link PacketHandler#nextReleased}). */
+    private final ByteBuf released;
     private long readErrors;
 
     /**
@@ -74,6 +76,7 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
         this.clock = clock;
         this.headerSize = vnetHeader ? VirtioNetHeader.SIZE : 0;
         this.iovecs = allocator.directBuffer(2 * CHAIN * IOVEC_SIZE, 2 * CHAIN * IOVEC_SIZE);
+        this.released = allocator.directBuffer(BUFFER_SIZE, BUFFER_SIZE);
         for (int i = 0; i < buffers.length; i++) {
             buffers[i] = allocator.directBuffer(BUFFER_SIZE, BUFFER_SIZE);
             long address = buffers[i].memoryAddress();
@@ -130,13 +133,21 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
             return;
         }
         ByteBuf buffer = buffers[index];
-        if (!Turnaround.process(buffer, result, headerSize, processor, clock.getAsLong())) {
-            return;
+        long now = clock.getAsLong();
+        if (Turnaround.process(buffer, result, headerSize, processor, now)) {
+            iovecs.setLongLE(index * IOVEC_SIZE, buffer.memoryAddress() + buffer.readerIndex());
+            iovecs.setLongLE(index * IOVEC_SIZE + 8, buffer.readableBytes());
+            registration.submit(writes[index]);
+            inFlight[half]++;
         }
-        iovecs.setLongLE(index * IOVEC_SIZE, buffer.memoryAddress() + buffer.readerIndex());
-        iovecs.setLongLE(index * IOVEC_SIZE + 8, buffer.readableBytes());
-        registration.submit(writes[index]);
-        inFlight[half]++;
+        // Packets the handler held and now lets go (fragments whose first came): rare, so
+        // written at once with write(2) rather than through a ring slot.
+        while (Turnaround.released(released, headerSize, processor, now)) {
+            long written = LinuxCalls.write(fd, released.memoryAddress() + released.readerIndex(), released.readableBytes());
+            if (written != released.readableBytes()) {
+                writeErrors++;
+            }
+        }
     }
 
     private void submitChain(int half) {
@@ -174,6 +185,7 @@ public final class UringTunQueue implements IoUringIoHandle, PacketQueue {
                 b.release();
             }
             iovecs.release();
+            released.release();
         } // else: the kernel may still own them; they go with the process
         LinuxCalls.close(fd);
     }

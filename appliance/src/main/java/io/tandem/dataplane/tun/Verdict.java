@@ -7,5 +7,7 @@ public enum Verdict {
     /** Turned into an answer (an echo reply) in place; write it back. */
     REPLY,
     /** Dropped; the handler says why, and it was counted. */
-    DROP
+    DROP,
+    /** Kept by the handler for later (a fragment that came before its first): not written now; {@link PacketHandler#nextReleased} lets it go. */
+    HELD
 }
