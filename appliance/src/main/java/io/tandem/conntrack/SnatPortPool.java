@@ -3,8 +3,10 @@ package io.tandem.conntrack;
 /**
  * The SNAT ports of one (SNAT address, backend address, backend port, protocol): a bitmap
  * over the port range, so the reply tuple of every flow towards that backend is unique and
- * exhaustion is known exactly, never a silent collision. Allocation starts at a hint
- * derived from the flow hash and takes the next free port (next fit), one word at a time.
+ * exhaustion is known exactly, never a silent collision. A new flow keeps the client's own
+ * port when it is free ({@link #allocate(int, int)}), as Linux's NAT does; otherwise the
+ * search starts at a hint derived from the flow hash and takes the next free port (next fit),
+ * one word at a time.
  */
 public final class SnatPortPool {
     private final int id;
@@ -45,6 +47,20 @@ public final class SnatPortPool {
             free = ~used[word];
         }
         return -1;
+    }
+
+    /**
+     * The client's own port if it is in the range and free, else {@link #allocate(int)}: the
+     * backend then sees the same 4-tuple for a client port whatever the table held before — a
+     * restarted tandemd, the peer, or the kernel's NAT before it — so a new SYN on a tuple the
+     * backend still holds in TIME_WAIT carries that client connection's own, newer timestamps
+     * (RFC 6191) and is accepted.
+     */
+    public synchronized int allocate(int preferredPort, int hint) {
+        if (reserve(preferredPort)) {
+            return preferredPort;
+        }
+        return allocate(hint);
     }
 
     /** Marks a given port used (a flow installed by state sync); false if it already was. */

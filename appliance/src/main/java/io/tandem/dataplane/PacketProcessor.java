@@ -156,7 +156,7 @@ public final class PacketProcessor implements PacketHandler {
         if (backend == null) {
             return drop(DropReason.NO_BACKEND);
         }
-        int snatPort = backend.snatPorts().allocate((int) hash);
+        int snatPort = backend.snatPorts().allocate(h.srcPort(), (int) hash);
         if (snatPort < 0) {
             return drop(DropReason.SNAT_PORTS_EXHAUSTED);
         }

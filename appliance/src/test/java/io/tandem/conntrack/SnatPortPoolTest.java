@@ -38,6 +38,16 @@ class SnatPortPoolTest {
     }
 
     @Test
+    void aFlowKeepsTheClientsPortWhenItIsFreeAndFallsBackToTheHintOtherwise() {
+        SnatPortPool pool = new SnatPortPools(1024, 65535).poolFor(1, 2, 80, 6);
+        assertEquals(40000, pool.allocate(40000, 7), "the client's own port");
+        assertEquals(1024 + 7, pool.allocate(40000, 7), "taken: from the hint on");
+        assertEquals(1024 + 9, pool.allocate(80, 9), "below the range: from the hint on");
+        pool.release(40000);
+        assertEquals(40000, pool.allocate(40000, 7), "free again: the same port, whatever came between");
+    }
+
+    @Test
     void reserveMarksSyncedPortsOnce() {
         SnatPortPool pool = new SnatPortPools(1024, 2047).poolFor(1, 2, 80, 6);
         assertTrue(pool.reserve(1500));
