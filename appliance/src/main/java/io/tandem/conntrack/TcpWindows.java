@@ -35,12 +35,16 @@ final class TcpWindows {
     static final int BYTES_PER_SLOT = 2 * 4 + 2 * 2 + 1 + 1;
     private static final int MIN_SPAN = 65_535;
     private static final int NO_SCALE = PacketHeaders.NO_WINDOW_SCALE;
+    private static final int ANSWERED_SYN_WITH_ACK = 4;
 
     private final int[] end;
     private final char[] window;
     /** Low nibble: the client's shift, high nibble: the backend's; {@code NO_SCALE} when not offered. */
     private final byte[] shifts;
-    /** Bit 0: the client's end is known; bit 1: the backend's. */
+    /**
+     * Bit 0: the client's end is known; bit 1: the backend's; bit 2: in SYN_SENT the backend
+     * answered with a bare ACK (its slot in {@code end} then holds that ACK's number).
+     */
     private final byte[] known;
 
     TcpWindows(int capacity) {
@@ -73,6 +77,12 @@ final class TcpWindows {
         if (TcpFlags.has(flags, TcpFlags.SYN)) {
             return opening(slot, sender, state, h, segmentEnd);
         }
+        if (state == FlowState.TCP_SYN_SENT && (known[slot] & 2) == 0) {
+            SegmentCheck answer = beforeTheSynAck(slot, sender, flags, h);
+            if (answer != null) {
+                return answer;
+            }
+        }
         if ((known[slot] & senderBit) == 0) {
             if (sender == 1 && state == FlowState.TCP_SYN_SENT && TcpFlags.has(flags, TcpFlags.RST)) {
                 // The backend refuses the SYN: its RST must acknowledge it (RFC 9293 §3.10.7.3).
@@ -98,6 +108,26 @@ final class TcpWindows {
         }
         learnWindow(slot, sender, h);
         return SegmentCheck.IN_WINDOW;
+    }
+
+    /**
+     * Before the SYN-ACK, a backend that still holds the tuple in TIME_WAIT answers the SYN with
+     * a bare ACK of the old connection (RFC 9293 §3.10.7.4), and the client resets it with that
+     * ACK's number as its sequence (RFC 9293 §3.5.2) so the backend drops the old connection and
+     * accepts the SYN's retransmission: that RST is honoured. Without it a backend's TIME_WAIT
+     * would hold a reused tuple hostage. Returns null for segments this does not concern.
+     */
+    private SegmentCheck beforeTheSynAck(int slot, int sender, int flags, PacketHeaders h) {
+        if (sender == 1 && !TcpFlags.has(flags, TcpFlags.RST) && TcpFlags.has(flags, TcpFlags.ACK)) {
+            end[2 * slot + 1] = h.tcpAck(); // the backend's side is not tracked before its SYN-ACK: the slot is free
+            known[slot] |= ANSWERED_SYN_WITH_ACK;
+            return SegmentCheck.IN_WINDOW;
+        }
+        if (sender == 0 && TcpFlags.has(flags, TcpFlags.RST) && (known[slot] & ANSWERED_SYN_WITH_ACK) != 0
+                && h.tcpSeq() == end[2 * slot + 1]) {
+            return SegmentCheck.IN_WINDOW;
+        }
+        return null;
     }
 
     /**

@@ -169,6 +169,27 @@ class TcpWindowTest {
     }
 
     @Test
+    void aClientsResetOfABackendsTimeWaitAnswerEndsTheAttemptSoTheRetransmittedSynGetsThrough() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        ByteBuf syn = TestPacket.tcp(CLIENT, 41010, VIP, 80, TcpFlags.SYN).seq(CLIENT_ISN, 0).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(syn, NOW));
+        FlowLookup flow = engine.flow(Ipv4.PROTO_TCP, CLIENT, 41010, VIP, 80);
+        String backend = Ipv4.format(flow.backendAddress());
+        // The backend still holds the tuple in TIME_WAIT: it answers with the old connection's ACK.
+        long oldNext = 3_000_000_000L;
+        ByteBuf timeWaitAck = TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.ACK).seq(55_555, oldNext).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(timeWaitAck, NOW));
+        ByteBuf blind = TestPacket.tcp(CLIENT, 41010, VIP, 80, TcpFlags.RST).seq(oldNext + 5, 0).build();
+        assertEquals(Verdict.DROP, engine.processor.process(blind, NOW), "not the answer to that ACK");
+        ByteBuf answer = TestPacket.tcp(CLIENT, 41010, VIP, 80, TcpFlags.RST).seq(oldNext, 0).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(answer, NOW), "the client's reset of the old connection reaches the backend");
+        assertEquals(FlowState.TCP_CLOSED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41010, VIP, 80).state());
+        ByteBuf again = TestPacket.tcp(CLIENT, 41010, VIP, 80, TcpFlags.SYN).seq(CLIENT_ISN, 0).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(again, NOW + 1000), "the SYN's retransmission opens the flow afresh");
+        assertEquals(FlowState.TCP_SYN_SENT, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41010, VIP, 80).state());
+    }
+
+    @Test
     void aSpoofedSynOnAnEstablishedTupleKeepsItsBackendAndMovesNoWindow() throws Exception {
         Connection c = new Connection(new EngineHarness(), 41008);
         ByteBuf spoofed = TestPacket.tcp(CLIENT, 41008, VIP, 80, TcpFlags.SYN).seq(123_456_789L, 0).build();

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Tandem's fast path: a tc (tcx or clsact) ingress program on the front and back interfaces.
+ * tandemd stays the authority for every flow — it creates it, picks the backend and the SNAT
+ * port, tracks its TCP state, times it out and replicates it — and, once a flow is decided
+ * (a TCP flow established, a UDP flow a stream), installs its two directions here:
+ *
+ *     tandem_flows4[tuple as it arrives] = { the tuple to rewrite it to, the interface to leave by }
+ *
+ * A packet whose tuple is in the map is rewritten here (addresses and ports, with the kernel's
+ * checksum helpers, so CHECKSUM_PARTIAL and GSO super-packets stay right), its TTL decremented,
+ * and sent out of the other interface with bpf_redirect_neigh (the kernel's FIB and neighbour
+ * table: no layer 2 here). Everything else goes on unchanged (TC_ACT_OK) into the kernel and
+ * from there, by policy routing, to tandemd over TUN — the slow path:
+ *
+ *   - no entry (a new flow, a flow not yet decided, one the engine removed);
+ *   - TCP segments with SYN, FIN or RST: the engine's state machine must see them;
+ *   - IP options, fragments, TTL <= 1, protocols other than TCP and UDP (ICMP included);
+ *   - a packet larger than the egress MTU allows (the kernel then says "fragmentation needed").
+ *
+ * The program writes each entry's last-seen time and packet/byte counts, which tandemd reads
+ * back so expiry, the peer's refreshes and the operators' views keep telling the truth.
+ *
+ * Layout: the IPv4 map is keyed by a 16-byte tuple; IPv6 gets its own map with the same value
+ * (issue 21) rather than a 40-byte key for every IPv4 flow. Modelled on Katran's lib/bpf
+ * (packet parsing, csum helpers) and Cilium's bpf/lib (redirect_neigh), written anew.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <stddef.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+#define TCP_SYN_FIN_RST 0x07 /* the low bits of the TCP flags byte */
+
+/* A flow's tuple as a packet of it arrives (network byte order). */
+struct flow4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* What the engine decided for that direction, and what the program saw of it. */
+struct flow4_nat {
+	__be32 saddr;       /* rewritten source address */
+	__be32 daddr;       /* rewritten destination address */
+	__be16 sport;
+	__be16 dport;
+	__u32 ifindex;      /* the interface it leaves by */
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() of its last packet here */
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* the loader sets it from conntrack.max_flows before loading */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow4_key);
+	__type(value, struct flow4_nat);
+} tandem_flows4 SEC(".maps");
+
+/* Why packets went on to the slow path, and how many were forwarded here: per CPU, no contention. */
+enum fp_counter {
+	FP_FORWARDED,
+	FP_NO_ENTRY,
+	FP_TCP_FLAGS,
+	FP_NOT_SIMPLE, /* not IPv4, IP options, a fragment, TTL <= 1, not TCP or UDP, truncated */
+	FP_TOO_BIG,
+	FP_COUNTERS
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FP_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tandem_counters SEC(".maps");
+
+static __always_inline int pass(__u32 why)
+{
+	__u64 *count = bpf_map_lookup_elem(&tandem_counters, &why);
+
+	if (count)
+		*count += 1;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tandem_fastpath(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct flow4_key key = {};
+	struct flow4_nat *nat;
+	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	__u32 csum_at, l4_flags, mtu = 0;
+	__be16 old_ttl_word, new_ttl_word;
+	__u8 ttl;
+	int udp;
+
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return pass(FP_NOT_SIMPLE);
+	if (ip->version != 4 || ip->ihl != 5 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) || ip->ttl <= 1)
+		return pass(FP_NOT_SIMPLE);
+	key.saddr = ip->saddr;
+	key.daddr = ip->daddr;
+	key.proto = ip->protocol;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = (void *)(ip + 1);
+
+		if ((void *)(tcp + 1) > data_end)
+			return pass(FP_NOT_SIMPLE);
+		if (((__u8 *)tcp)[13] & TCP_SYN_FIN_RST)
+			return pass(FP_TCP_FLAGS);
+		key.sport = tcp->source;
+		key.dport = tcp->dest;
+		csum_at = l4 + offsetof(struct tcphdr, check);
+		udp = 0;
+	} else if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *uh = (void *)(ip + 1);
+
+		if ((void *)(uh + 1) > data_end)
+			return pass(FP_NOT_SIMPLE);
+		key.sport = uh->source;
+		key.dport = uh->dest;
+		csum_at = l4 + offsetof(struct udphdr, check);
+		udp = 1;
+	} else {
+		return pass(FP_NOT_SIMPLE);
+	}
+	nat = bpf_map_lookup_elem(&tandem_flows4, &key);
+	if (!nat)
+		return pass(FP_NO_ENTRY);
+	/* GSO super-packets are checked segment by segment (the helper knows gso_size). */
+	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
+		return pass(FP_TOO_BIG);
+
+	ttl = ip->ttl;
+	old_ttl_word = bpf_htons((__u16)ttl << 8 | key.proto);
+	new_ttl_word = bpf_htons((__u16)(ttl - 1) << 8 | key.proto);
+
+	/* From here on the packet's pointers are stale: every access is by offset. A UDP checksum
+	 * of 0 means none (RFC 768) and stays 0; one that comes out 0 is sent as 0xFFFF. */
+	l4_flags = udp ? BPF_F_MARK_MANGLED_0 : 0;
+	bpf_l4_csum_replace(skb, csum_at, key.saddr, nat->saddr, l4_flags | BPF_F_PSEUDO_HDR | sizeof(__be32));
+	bpf_l4_csum_replace(skb, csum_at, key.daddr, nat->daddr, l4_flags | BPF_F_PSEUDO_HDR | sizeof(__be32));
+	bpf_l4_csum_replace(skb, csum_at, key.sport, nat->sport, l4_flags | sizeof(__be16));
+	bpf_l4_csum_replace(skb, csum_at, key.dport, nat->dport, l4_flags | sizeof(__be16));
+	bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check), key.saddr, nat->saddr, sizeof(__be32));
+	bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check), key.daddr, nat->daddr, sizeof(__be32));
+	bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check), old_ttl_word, new_ttl_word, sizeof(__be16));
+	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, saddr), &nat->saddr, sizeof(__be32), 0);
+	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, daddr), &nat->daddr, sizeof(__be32), 0);
+	bpf_skb_store_bytes(skb, l4, &nat->sport, sizeof(__be16), 0);
+	bpf_skb_store_bytes(skb, l4 + sizeof(__be16), &nat->dport, sizeof(__be16), 0);
+	ttl -= 1;
+	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, ttl), &ttl, 1, 0);
+
+	nat->last_seen_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&nat->packets, 1);
+	__sync_fetch_and_add(&nat->bytes, skb->len);
+	pass(FP_FORWARDED);
+	return bpf_redirect_neigh(nat->ifindex, NULL, 0, 0);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
