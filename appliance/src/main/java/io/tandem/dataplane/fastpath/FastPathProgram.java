@@ -1,0 +1,221 @@
+package io.tandem.dataplane.fastpath;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The fast path's BPF program ({@code appliance/src/main/bpf/tandem_fastpath.c}, compiled into
+ * the jar) loaded into the kernel through libbpf, and its maps: the flows the engine decided
+ * ({@code tandem_flows4}) and the program's counters. One per box; thread-safe (the map calls
+ * are system calls; the scratch buffers for keys and values are guarded).
+ */
+public final class FastPathProgram implements AutoCloseable {
+    static final String OBJECT = "/bpf/tandem_fastpath.o";
+    /** Bytes of a flow4_key and a flow4_nat, as the C program declares them. */
+    static final int KEY_SIZE = 16;
+    static final int VALUE_SIZE = 40;
+    /** The program's return codes (linux/pkt_cls.h). */
+    public static final int TC_ACT_OK = 0;
+    public static final int TC_ACT_REDIRECT = 7;
+    private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final int LOG_SIZE = 1 << 20;
+
+    private final Arena arena;
+    private final MemorySegment object;
+    private final int programFd;
+    private final int flowsFd;
+    private final int countersFd;
+    private final MemorySegment key;
+    private final MemorySegment value;
+
+    private FastPathProgram(Arena arena, MemorySegment object, int programFd, int flowsFd, int countersFd) {
+        this.arena = arena;
+        this.object = object;
+        this.programFd = programFd;
+        this.flowsFd = flowsFd;
+        this.countersFd = countersFd;
+        this.key = arena.allocate(KEY_SIZE, 8);
+        this.value = arena.allocate(VALUE_SIZE, 8);
+    }
+
+    /** Why the fast path cannot be had: libbpf missing, the object refused, the verifier's words. */
+    public static final class FastPathException extends Exception {
+        public FastPathException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Loads the program with room for {@code maxFlows} map entries (two a flow: one each way).
+     *
+     * @throws FastPathException naming what failed; a verifier refusal carries the verifier's log
+     */
+    public static FastPathProgram load(int maxEntries) throws FastPathException {
+        if (!Libbpf.available()) {
+            throw new FastPathException("libbpf.so.1 is not installed (Debian: libbpf1, RHEL: libbpf)");
+        }
+        byte[] bytes;
+        try (InputStream in = FastPathProgram.class.getResourceAsStream(OBJECT)) {
+            if (in == null) {
+                throw new FastPathException("the BPF object " + OBJECT + " is not in the jar (built without clang?)");
+            }
+            bytes = in.readAllBytes();
+        } catch (IOException e) {
+            throw new FastPathException("reading " + OBJECT + ": " + e);
+        }
+        Arena arena = Arena.ofShared();
+        boolean loaded = false;
+        MemorySegment obj = MemorySegment.NULL;
+        try {
+            MemorySegment image = arena.allocate(bytes.length, 8);
+            image.copyFrom(MemorySegment.ofArray(bytes));
+            MemorySegment log = arena.allocate(LOG_SIZE);
+            MemorySegment opts = arena.allocate(Libbpf.OPEN_OPTS_SIZE, 8);
+            opts.set(ValueLayout.JAVA_LONG, 0, Libbpf.OPEN_OPTS_SIZE);
+            opts.set(ValueLayout.ADDRESS, Libbpf.OPEN_OPTS_LOG_BUF, log);
+            opts.set(ValueLayout.JAVA_LONG, Libbpf.OPEN_OPTS_LOG_SIZE, LOG_SIZE);
+            opts.set(ValueLayout.JAVA_INT, Libbpf.OPEN_OPTS_LOG_LEVEL, 0); // the log on failure only
+            int[] errno = new int[1];
+            obj = Libbpf.openMem(image, opts, errno);
+            if (obj.equals(MemorySegment.NULL)) {
+                throw new FastPathException("libbpf could not open " + OBJECT + " (errno " + errno[0] + ")");
+            }
+            MemorySegment flows = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows4"));
+            MemorySegment counters = Libbpf.findMap(obj, arena.allocateFrom("tandem_counters"));
+            MemorySegment program = Libbpf.findProgram(obj, arena.allocateFrom("tandem_fastpath"));
+            if (flows.equals(MemorySegment.NULL) || counters.equals(MemorySegment.NULL) || program.equals(MemorySegment.NULL)) {
+                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_counters or tandem_fastpath");
+            }
+            Libbpf.setMaxEntries(flows, Math.max(2, maxEntries));
+            int err = Libbpf.load(obj);
+            if (err < 0) {
+                String words = log.getString(0, StandardCharsets.UTF_8).strip();
+                throw new FastPathException("the kernel refused the BPF program (errno " + -err + ")"
+                        + (words.isEmpty() ? "" : "; the verifier said:\n" + words));
+            }
+            FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(counters));
+            loaded = true;
+            return p;
+        } finally {
+            if (!loaded) {
+                if (!obj.equals(MemorySegment.NULL)) {
+                    Libbpf.close(obj);
+                }
+                arena.close();
+            }
+        }
+    }
+
+    int programFd() {
+        return programFd;
+    }
+
+    /**
+     * Installs one direction of a flow: packets arriving as {@code src:srcPort -> dst:dstPort}
+     * leave rewritten as {@code newSrc:newSrcPort -> newDst:newDstPort} by {@code ifindex}.
+     *
+     * @return 0, or the negative errno (E2BIG: the map is full — the flow stays on the slow path)
+     */
+    public synchronized int install(int proto, int src, int srcPort, int dst, int dstPort,
+                                    int newSrc, int newSrcPort, int newDst, int newDstPort, int ifindex) {
+        writeKey(proto, src, srcPort, dst, dstPort);
+        value.fill((byte) 0);
+        value.set(BE_INT, 0, newSrc);
+        value.set(BE_INT, 4, newDst);
+        value.set(BE_SHORT, 8, (short) newSrcPort);
+        value.set(BE_SHORT, 10, (short) newDstPort);
+        value.set(ValueLayout.JAVA_INT, 12, ifindex);
+        return Libbpf.mapUpdate(flowsFd, key, value, Libbpf.BPF_ANY);
+    }
+
+    /** Removes one direction; false if it was not there. */
+    public synchronized boolean remove(int proto, int src, int srcPort, int dst, int dstPort) {
+        writeKey(proto, src, srcPort, dst, dstPort);
+        return Libbpf.mapDelete(flowsFd, key) == 0;
+    }
+
+    /** What the program recorded of one direction, or null if it is not installed. */
+    public synchronized Seen seen(int proto, int src, int srcPort, int dst, int dstPort) {
+        writeKey(proto, src, srcPort, dst, dstPort);
+        if (Libbpf.mapLookup(flowsFd, key, value) != 0) {
+            return null;
+        }
+        return new Seen(value.get(ValueLayout.JAVA_LONG, 16), value.get(ValueLayout.JAVA_LONG, 24), value.get(ValueLayout.JAVA_LONG, 32));
+    }
+
+    /** One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet) and counts. */
+    public record Seen(long lastSeenNanos, long packets, long bytes) {
+    }
+
+    /** The program's counters (FP_FORWARDED, FP_NO_ENTRY, …), summed over the CPUs. */
+    public synchronized long counter(int which) {
+        int cpus = Libbpf.possibleCpus();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment k = a.allocate(ValueLayout.JAVA_INT);
+            k.set(ValueLayout.JAVA_INT, 0, which);
+            MemorySegment values = a.allocate(8L * cpus, 8);
+            if (Libbpf.mapLookup(countersFd, k, values) != 0) {
+                return 0;
+            }
+            long sum = 0;
+            for (int i = 0; i < cpus; i++) {
+                sum += values.getAtIndex(ValueLayout.JAVA_LONG, i);
+            }
+            return sum;
+        }
+    }
+
+    public static final int FORWARDED = 0;
+    public static final int NO_ENTRY = 1;
+    public static final int TCP_FLAGS = 2;
+    public static final int NOT_SIMPLE = 3;
+    public static final int TOO_BIG = 4;
+
+    /**
+     * Runs the program once on {@code frame} (an Ethernet frame) without any traffic
+     * ({@code BPF_PROG_TEST_RUN}): its return code, and the frame as the program left it in {@code out}.
+     */
+    public synchronized int testRun(byte[] frame, byte[][] out) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment in = a.allocate(frame.length, 8);
+            in.copyFrom(MemorySegment.ofArray(frame));
+            MemorySegment result = a.allocate(frame.length + 256L, 8);
+            MemorySegment opts = a.allocate(Libbpf.TEST_RUN_SIZE, 8);
+            opts.set(ValueLayout.JAVA_LONG, 0, Libbpf.TEST_RUN_SIZE);
+            opts.set(ValueLayout.ADDRESS, Libbpf.TEST_RUN_DATA_IN, in);
+            opts.set(ValueLayout.ADDRESS, Libbpf.TEST_RUN_DATA_OUT, result);
+            opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_DATA_SIZE_IN, frame.length);
+            opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_DATA_SIZE_OUT, (int) result.byteSize());
+            opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_REPEAT, 1);
+            int err = Libbpf.testRun(programFd, opts);
+            if (err < 0) {
+                throw new IllegalStateException("BPF_PROG_TEST_RUN failed (errno " + -err + ")");
+            }
+            int length = opts.get(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_DATA_SIZE_OUT);
+            out[0] = result.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE);
+            return opts.get(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_RETVAL);
+        }
+    }
+
+    private void writeKey(int proto, int src, int srcPort, int dst, int dstPort) {
+        key.fill((byte) 0);
+        key.set(BE_INT, 0, src);
+        key.set(BE_INT, 4, dst);
+        key.set(BE_SHORT, 8, (short) srcPort);
+        key.set(BE_SHORT, 10, (short) dstPort);
+        key.set(ValueLayout.JAVA_BYTE, 12, (byte) proto);
+    }
+
+    /** Unloads the program and its maps (attachments made from it go with their own close). */
+    @Override
+    public synchronized void close() {
+        Libbpf.close(object);
+        arena.close();
+    }
+}

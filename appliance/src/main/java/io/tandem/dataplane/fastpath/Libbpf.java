@@ -1,0 +1,239 @@
+package io.tandem.dataplane.fastpath;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.util.Optional;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The libbpf 1.x calls the fast path makes, bound through Java's FFM API (no JNI). libbpf is
+ * found at run time ({@code libbpf.so.1}: Debian's libbpf1, RHEL's libbpf); {@link #available}
+ * says whether it was. Calls return libbpf's convention: 0 or a count on success, a negative
+ * errno on failure; the few that return a pointer return NULL and set errno, captured here.
+ *
+ * <p>Structures are laid out as libbpf 1.1's {@code libbpf.h} and {@code bpf.h} declare them;
+ * each starts with its own size ({@code sz}), libbpf's way of staying compatible across versions.
+ */
+final class Libbpf {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Optional<SymbolLookup> LIBRARY = open();
+
+    /** struct bpf_object_open_opts: sz, object_name, relaxed_maps, pin_root_path, (unused), kconfig, btf_custom_path, kernel_log_buf, kernel_log_size, kernel_log_level. */
+    static final long OPEN_OPTS_SIZE = 80;
+    static final long OPEN_OPTS_LOG_BUF = 56;
+    static final long OPEN_OPTS_LOG_SIZE = 64;
+    static final long OPEN_OPTS_LOG_LEVEL = 72;
+    /** struct bpf_test_run_opts. */
+    static final long TEST_RUN_SIZE = 80;
+    static final long TEST_RUN_DATA_IN = 8;
+    static final long TEST_RUN_DATA_OUT = 16;
+    static final long TEST_RUN_DATA_SIZE_IN = 24;
+    static final long TEST_RUN_DATA_SIZE_OUT = 28;
+    static final long TEST_RUN_RETVAL = 56;
+    static final long TEST_RUN_REPEAT = 60;
+    /** struct bpf_tc_hook: sz, ifindex, attach_point, parent. */
+    static final long TC_HOOK_SIZE = 24;
+    static final long TC_HOOK_IFINDEX = 8;
+    static final long TC_HOOK_ATTACH_POINT = 12;
+    static final int BPF_TC_INGRESS = 1;
+    /** struct bpf_tc_opts: sz, prog_fd, flags, prog_id, handle, priority. */
+    static final long TC_OPTS_SIZE = 32;
+    static final long TC_OPTS_PROG_FD = 8;
+    static final long TC_OPTS_FLAGS = 12;
+    static final long TC_OPTS_PROG_ID = 16;
+    static final long TC_OPTS_HANDLE = 20;
+    static final long TC_OPTS_PRIORITY = 24;
+    static final int BPF_TC_F_REPLACE = 1;
+    static final long BPF_ANY = 0;
+    static final long BPF_NOEXIST = 1;
+
+    private static final MethodHandle OPEN_MEM = bind("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), true);
+    private static final MethodHandle LOAD = bind("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
+    private static final MethodHandle CLOSE = bind("bpf_object__close", FunctionDescriptor.ofVoid(ADDRESS), false);
+    private static final MethodHandle FIND_MAP = bind("bpf_object__find_map_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS), false);
+    private static final MethodHandle MAP_FD = bind("bpf_map__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
+    private static final MethodHandle SET_MAX_ENTRIES = bind("bpf_map__set_max_entries", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), false);
+    private static final MethodHandle FIND_PROGRAM = bind("bpf_object__find_program_by_name", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS), false);
+    private static final MethodHandle PROGRAM_FD = bind("bpf_program__fd", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
+    private static final MethodHandle MAP_UPDATE = bind("bpf_map_update_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), false);
+    private static final MethodHandle MAP_LOOKUP = bind("bpf_map_lookup_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle MAP_DELETE = bind("bpf_map_delete_elem", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle TEST_RUN = bind("bpf_prog_test_run_opts", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle TC_HOOK_CREATE = bind("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
+    private static final MethodHandle TC_ATTACH = bind("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle TC_DETACH = bind("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
+
+    private Libbpf() {
+    }
+
+    private static Optional<SymbolLookup> open() {
+        try {
+            return Optional.of(SymbolLookup.libraryLookup("libbpf.so.1", Arena.global()));
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+    }
+
+    private static MethodHandle bind(String name, FunctionDescriptor descriptor, boolean captureErrno) {
+        if (LIBRARY.isEmpty()) {
+            return null;
+        }
+        MemorySegment symbol = LIBRARY.get().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libbpf has no " + name));
+        return captureErrno ? LINKER.downcallHandle(symbol, descriptor, Linker.Option.captureCallState("errno"))
+                : LINKER.downcallHandle(symbol, descriptor);
+    }
+
+    /** Whether libbpf.so.1 could be loaded; else every call throws. */
+    static boolean available() {
+        return LIBRARY.isPresent();
+    }
+
+    private static IllegalStateException wrap(Throwable t) {
+        return t instanceof IllegalStateException e ? e : new IllegalStateException(t);
+    }
+
+    /** Opens an object from memory: the object's handle, or {@link MemorySegment#NULL} with {@code errno[0]} set. */
+    static MemorySegment openMem(MemorySegment object, MemorySegment opts, int[] errno) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            MemorySegment obj = (MemorySegment) OPEN_MEM.invokeExact(state, object, object.byteSize(), opts);
+            errno[0] = (int) ERRNO.get(state, 0L);
+            return obj;
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int load(MemorySegment obj) {
+        try {
+            return (int) LOAD.invokeExact(obj);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static void close(MemorySegment obj) {
+        try {
+            CLOSE.invokeExact(obj);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static MemorySegment findMap(MemorySegment obj, MemorySegment name) {
+        try {
+            return (MemorySegment) FIND_MAP.invokeExact(obj, name);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int mapFd(MemorySegment map) {
+        try {
+            return (int) MAP_FD.invokeExact(map);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int setMaxEntries(MemorySegment map, int entries) {
+        try {
+            return (int) SET_MAX_ENTRIES.invokeExact(map, entries);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static MemorySegment findProgram(MemorySegment obj, MemorySegment name) {
+        try {
+            return (MemorySegment) FIND_PROGRAM.invokeExact(obj, name);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int programFd(MemorySegment program) {
+        try {
+            return (int) PROGRAM_FD.invokeExact(program);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int mapUpdate(int fd, MemorySegment key, MemorySegment value, long flags) {
+        try {
+            return (int) MAP_UPDATE.invokeExact(fd, key, value, flags);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int mapLookup(int fd, MemorySegment key, MemorySegment value) {
+        try {
+            return (int) MAP_LOOKUP.invokeExact(fd, key, value);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int mapDelete(int fd, MemorySegment key) {
+        try {
+            return (int) MAP_DELETE.invokeExact(fd, key);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int testRun(int programFd, MemorySegment opts) {
+        try {
+            return (int) TEST_RUN.invokeExact(programFd, opts);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int tcHookCreate(MemorySegment hook) {
+        try {
+            return (int) TC_HOOK_CREATE.invokeExact(hook);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int tcAttach(MemorySegment hook, MemorySegment opts) {
+        try {
+            return (int) TC_ATTACH.invokeExact(hook, opts);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int tcDetach(MemorySegment hook, MemorySegment opts) {
+        try {
+            return (int) TC_DETACH.invokeExact(hook, opts);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int possibleCpus() {
+        try {
+            return (int) POSSIBLE_CPUS.invokeExact();
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+package io.tandem.dataplane;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.tandem.conntrack.FlowLookup;
+import io.tandem.dataplane.fastpath.FastPathProgram;
+import io.tandem.dataplane.tun.Verdict;
+import io.tandem.lab.ThreadNetns;
+import io.tandem.packet.Checksum;
+import io.tandem.packet.Ipv4;
+import io.tandem.packet.TcpFlags;
+import io.tandem.packet.TestPacket;
+import org.junit.jupiter.api.Test;
+
+import java.util.HexFormat;
+import java.util.Random;
+
+import static io.tandem.dataplane.EngineHarness.CLIENT;
+import static io.tandem.dataplane.EngineHarness.SNAT;
+import static io.tandem.dataplane.EngineHarness.VIP;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The fast path's BPF program run on packets without traffic ({@code BPF_PROG_TEST_RUN}), in a
+ * network namespace this test makes: for the same flow, the program must leave exactly the
+ * bytes the engine makes — after the kernel's forwarding has taken one from the TTL, which the
+ * program does itself — and must pass on unchanged every packet the engine has to see.
+ */
+class FastPathProgramIT {
+    private static final long NOW = 1_000_000L;
+    private static final byte[] ETHERNET = HexFormat.of().parseHex("02000000000102000000000208" + "00");
+    private static final int LOOPBACK = 1;
+
+    private static byte[] bytes(ByteBuf packet) {
+        return ByteBufUtil.getBytes(packet, packet.readerIndex(), packet.readableBytes());
+    }
+
+    private static byte[] frame(byte[] packet) {
+        byte[] frame = new byte[ETHERNET.length + packet.length];
+        System.arraycopy(ETHERNET, 0, frame, 0, ETHERNET.length);
+        System.arraycopy(packet, 0, frame, ETHERNET.length, packet.length);
+        return frame;
+    }
+
+    /** What the kernel does to the engine's packet when it forwards it: TTL - 1, IP checksum anew. */
+    private static byte[] forwarded(byte[] packet) {
+        byte[] out = packet.clone();
+        out[8] = (byte) (out[8] - 1);
+        out[10] = 0;
+        out[11] = 0;
+        int sum = Checksum.compute(Unpooled.wrappedBuffer(out), 0, 20);
+        out[10] = (byte) (sum >>> 8);
+        out[11] = (byte) sum;
+        return out;
+    }
+
+    /** Runs {@code packet} through the program; asserts the verdict; returns the IP packet it left. */
+    private static byte[] run(FastPathProgram program, byte[] packet, int expectedVerdict) {
+        byte[][] out = new byte[1][];
+        assertEquals(expectedVerdict, program.testRun(frame(packet), out), "the program's verdict");
+        byte[] ip = new byte[out[0].length - ETHERNET.length];
+        System.arraycopy(out[0], ETHERNET.length, ip, 0, ip.length);
+        return ip;
+    }
+
+    private static void installBothWays(FastPathProgram program, FlowLookup f, int ifindex) {
+        assertEquals(0, program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
+                f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), ifindex));
+        assertEquals(0, program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
+                f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), ifindex));
+    }
+
+    /** An established TCP flow through the engine (SYN, SYN-ACK, ACK). */
+    private static FlowLookup tcpFlow(EngineHarness engine, int clientPort) {
+        engine.processor.process(TestPacket.tcp(CLIENT, clientPort, VIP, 80, TcpFlags.SYN).seq(100, 0).build(), NOW);
+        FlowLookup f = engine.flow(Ipv4.PROTO_TCP, CLIENT, clientPort, VIP, 80);
+        String backend = Ipv4.format(f.backendAddress());
+        engine.processor.process(TestPacket.tcp(backend, 8080, SNAT, f.snatPort(), TcpFlags.SYN | TcpFlags.ACK).seq(900, 101).build(), NOW);
+        engine.processor.process(TestPacket.tcp(CLIENT, clientPort, VIP, 80, TcpFlags.ACK).seq(101, 901).build(), NOW);
+        return engine.flow(Ipv4.PROTO_TCP, CLIENT, clientPort, VIP, 80);
+    }
+
+    @Test
+    void forEveryGeneratedPacketTheProgramAndTheEngineMakeTheSameBytes() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfp"); FastPathProgram program = FastPathProgram.load(4096)) {
+            EngineHarness engine = new EngineHarness();
+            Random random = new Random(20261201);
+            for (int i = 0; i < 300; i++) {
+                boolean tcp = random.nextBoolean();
+                int clientPort = 20_000 + i;
+                int length = random.nextInt(1400);
+                byte[] payload = new byte[length];
+                random.nextBytes(payload);
+                FlowLookup f;
+                TestPacket original;
+                if (tcp) {
+                    f = tcpFlow(engine, clientPort);
+                    original = TestPacket.tcp(CLIENT, clientPort, VIP, 80, TcpFlags.ACK | TcpFlags.PSH).seq(101, 901).payload(payload);
+                } else {
+                    engine.processor.process(TestPacket.udp(CLIENT, clientPort, VIP, 53).payload("first").build(), NOW);
+                    f = engine.flow(Ipv4.PROTO_UDP, CLIENT, clientPort, VIP, 53);
+                    original = TestPacket.udp(CLIENT, clientPort, VIP, 53).payload(payload);
+                    if (random.nextInt(4) == 0) {
+                        original.udpWithoutChecksum();
+                    }
+                }
+                original.ttl(2 + random.nextInt(250)).ipId(random.nextInt(65536));
+                assertNotNull(f, "case " + i);
+                installBothWays(program, f, LOOPBACK);
+                byte[] in = bytes(original.build());
+                ByteBuf viaEngine = original.build();
+                assertEquals(Verdict.FORWARD, engine.processor.process(viaEngine, NOW));
+                byte[] expected = forwarded(bytes(viaEngine));
+                assertEquals(HexFormat.of().formatHex(expected), HexFormat.of().formatHex(run(program, in, FastPathProgram.TC_ACT_REDIRECT)),
+                        "case " + i + (tcp ? " tcp" : " udp") + " length " + length);
+
+                // And the reply, the other way.
+                String backend = Ipv4.format(f.backendAddress());
+                TestPacket reply = tcp ? TestPacket.tcp(backend, 8080, SNAT, f.snatPort(), TcpFlags.ACK).seq(901, 101 + length).payload(payload)
+                        : TestPacket.udp(backend, f.backendPort(), SNAT, f.snatPort()).payload(payload);
+                ByteBuf replyViaEngine = reply.build();
+                assertEquals(Verdict.FORWARD, engine.processor.process(replyViaEngine, NOW));
+                assertEquals(HexFormat.of().formatHex(forwarded(bytes(replyViaEngine))),
+                        HexFormat.of().formatHex(run(program, bytes(reply.build()), FastPathProgram.TC_ACT_REDIRECT)), "reply of case " + i);
+            }
+            assertEquals(600, program.counter(FastPathProgram.FORWARDED));
+            FastPathProgram.Seen seen = program.seen(Ipv4.PROTO_TCP, Ipv4.parse(CLIENT), 20_000, Ipv4.parse(VIP), 80);
+            FastPathProgram.Seen udpSeen = program.seen(Ipv4.PROTO_UDP, Ipv4.parse(CLIENT), 20_000, Ipv4.parse(VIP), 53);
+            FastPathProgram.Seen first = seen != null ? seen : udpSeen;
+            assertNotNull(first);
+            assertEquals(1, first.packets(), "the program counts what it forwards");
+            assertTrue(first.lastSeenNanos() > 0, "and stamps it");
+        }
+    }
+
+    @Test
+    void whatTheEngineMustSeeGoesOnUnchanged() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfq"); FastPathProgram program = FastPathProgram.load(64)) {
+            EngineHarness engine = new EngineHarness();
+            FlowLookup f = tcpFlow(engine, 30_000);
+            installBothWays(program, f, LOOPBACK);
+            byte[][] slow = {
+                bytes(TestPacket.tcp(CLIENT, 30_000, VIP, 80, TcpFlags.FIN | TcpFlags.ACK).build()),
+                bytes(TestPacket.tcp(CLIENT, 30_000, VIP, 80, TcpFlags.RST).build()),
+                bytes(TestPacket.tcp(CLIENT, 30_000, VIP, 80, TcpFlags.SYN).build()),
+                bytes(TestPacket.tcp(CLIENT, 30_000, VIP, 80, TcpFlags.ACK).ttl(1).build()),
+                bytes(TestPacket.tcp(CLIENT, 30_000, VIP, 80, TcpFlags.ACK).fragmentField(Ipv4.FLAG_MORE_FRAGMENTS).payload(new byte[64]).build()),
+                bytes(TestPacket.icmp(CLIENT, VIP, 8, 0, 1).build()),
+                bytes(TestPacket.tcp(CLIENT, 30_001, VIP, 80, TcpFlags.ACK).build()), // no entry
+            };
+            for (byte[] packet : slow) {
+                assertEquals(HexFormat.of().formatHex(packet), HexFormat.of().formatHex(run(program, packet, FastPathProgram.TC_ACT_OK)));
+            }
+            byte[] options = withIpOptions(bytes(TestPacket.tcp(CLIENT, 30_000, VIP, 80, TcpFlags.ACK).build()));
+            assertEquals(HexFormat.of().formatHex(options), HexFormat.of().formatHex(run(program, options, FastPathProgram.TC_ACT_OK)));
+            assertEquals(3, program.counter(FastPathProgram.TCP_FLAGS));
+            assertEquals(4, program.counter(FastPathProgram.NOT_SIMPLE));
+            assertEquals(1, program.counter(FastPathProgram.NO_ENTRY));
+            assertEquals(0, program.counter(FastPathProgram.FORWARDED));
+        }
+    }
+
+    @Test
+    void aPacketTooBigForTheEgressGoesTheSlowWayAndAFullMapRefusesNewEntries() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfr"); FastPathProgram program = FastPathProgram.load(2)) {
+            ns.ip("link", "add", "v0", "mtu", "1280", "type", "veth", "peer", "name", "v1");
+            int v0 = ns.ifindex("v0");
+            EngineHarness engine = new EngineHarness();
+            FlowLookup f = tcpFlow(engine, 30_100);
+            installBothWays(program, f, v0);
+            byte[] small = bytes(TestPacket.tcp(CLIENT, 30_100, VIP, 80, TcpFlags.ACK).payload(new byte[1000]).build());
+            run(program, small, FastPathProgram.TC_ACT_REDIRECT);
+            byte[] big = bytes(TestPacket.tcp(CLIENT, 30_100, VIP, 80, TcpFlags.ACK).payload(new byte[1400]).build());
+            assertEquals(HexFormat.of().formatHex(big), HexFormat.of().formatHex(run(program, big, FastPathProgram.TC_ACT_OK)),
+                    "1,440 bytes over a 1,280-byte link: the kernel's slow path says fragmentation needed");
+            assertEquals(1, program.counter(FastPathProgram.TOO_BIG));
+
+            FlowLookup g = tcpFlow(engine, 30_101);
+            int full = program.install(g.protocol(), g.clientAddress(), g.clientPort(), g.vipAddress(), g.vipPort(),
+                    g.snatAddress(), g.snatPort(), g.backendAddress(), g.backendPort(), v0);
+            assertEquals(-7, full, "E2BIG: the map (2 entries) is full; the flow stays on the slow path");
+            assertTrue(program.remove(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort()));
+            assertEquals(0, program.install(g.protocol(), g.clientAddress(), g.clientPort(), g.vipAddress(), g.vipPort(),
+                    g.snatAddress(), g.snatPort(), g.backendAddress(), g.backendPort(), v0), "room again");
+        }
+    }
+
+    /** The same packet with a 4-byte IP option (NOPs and an end of list): IHL 6. */
+    private static byte[] withIpOptions(byte[] packet) {
+        byte[] out = new byte[packet.length + 4];
+        System.arraycopy(packet, 0, out, 0, 20);
+        out[20] = 1;
+        out[21] = 1;
+        out[22] = 1;
+        out[23] = 0;
+        System.arraycopy(packet, 20, out, 24, packet.length - 20);
+        out[0] = 0x46;
+        int total = out.length;
+        out[2] = (byte) (total >>> 8);
+        out[3] = (byte) total;
+        out[10] = 0;
+        out[11] = 0;
+        int sum = Checksum.compute(Unpooled.wrappedBuffer(out), 0, 24);
+        out[10] = (byte) (sum >>> 8);
+        out[11] = (byte) sum;
+        return out;
+    }
+}
