@@ -39,6 +39,7 @@ class ArchitectureTest {
                 .layer("Balancer").definedBy("io.tandem.balancer..")
                 .layer("Tun").definedBy("io.tandem.dataplane.tun..")
                 .layer("Routing").definedBy("io.tandem.dataplane.netsetup..")
+                .layer("FastPath").definedBy("io.tandem.dataplane.fastpath..")
                 .layer("Engine").definedBy("io.tandem.dataplane")
                 .layer("StateSync").definedBy("io.tandem.statesync..")
                 .layer("Sync").definedBy("io.tandem.sync..")
@@ -57,7 +58,9 @@ class ArchitectureTest {
                 .whereLayer("Balancer").mayOnlyAccessLayers("Config", "Conntrack", "Packet")
                 .whereLayer("Tun").mayOnlyAccessLayers("Packet")
                 .whereLayer("Routing").mayOnlyAccessLayers("Balancer", "Config", "OS", "Packet")
-                .whereLayer("Engine").mayOnlyAccessLayers("Balancer", "Config", "Conntrack", "Events", "Routing", "Tun", "OS", "Packet")
+                .whereLayer("FastPath").mayOnlyAccessLayers("Config", "Conntrack", "Packet")
+                .whereLayer("Engine").mayOnlyAccessLayers("Balancer", "Config", "Conntrack", "Events", "FastPath", "Routing", "Tun", "OS",
+                        "Packet")
                 .whereLayer("Sync").mayOnlyAccessLayers("Config", "Conntrack", "Events", "Role", "StateSync")
                 .whereLayer("HA").mayOnlyAccessLayers("Config", "Events", "OS", "Packet", "Role", "StateSync")
                 .whereLayer("Health").mayOnlyAccessLayers("Config", "Events")

@@ -10,11 +10,12 @@ import java.util.List;
  * the kernel (virtio-net header, GSO, checksum offload) instead of one syscall per 1.5 KB.
  * {@code io} (default epoll): how the event loops read and write the TUN queues — readiness
  * and one syscall per packet each way (epoll), or batches of reads and writes submitted
- * through io_uring (see {@link IoEngine}).
+ * through io_uring (see {@link IoEngine}). {@code fast_path} (default off for now, see
+ * {@link FastPathMode}): decided flows forwarded in the kernel by the BPF program.
  */
 public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
                               Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload,
-                              IoEngine io) {
+                              IoEngine io, FastPathMode fastPath) {
     public DataplaneConfig {
         tunName = tunName == null ? "tandem0" : tunName;
         queues = queues == null ? 0 : queues;
@@ -23,6 +24,7 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         statsInterval = statsInterval == null ? Duration.ofSeconds(60) : statsInterval;
         offload = offload == null ? Boolean.TRUE : offload;
         io = io == null ? IoEngine.EPOLL : io;
+        fastPath = fastPath == null ? FastPathMode.OFF : fastPath;
     }
 
     /** Queues to open: the configured count, or one per core for 0. */

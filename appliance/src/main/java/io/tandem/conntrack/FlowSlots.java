@@ -20,6 +20,8 @@ final class FlowSlots {
     static final int REMOTE = 0x20;
     /** Its backend failed with on_backend_down: reset: the client's next segment is answered with a RST. */
     static final int RESET = 0x40;
+    /** Installed in the in-kernel fast path: its packets may bypass the engine ({@link FastPathHook}). */
+    static final int FAST = 0x80;
     static final int GENERATION_SHIFT = 8;
     static final int NO_POOL = -1;
     /** Bytes per slot: four addresses, packed ports, protocol, state word, last seen, version, pool. */

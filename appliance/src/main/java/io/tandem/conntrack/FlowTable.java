@@ -51,6 +51,8 @@ public final class FlowTable {
     private final FlowSlots slots;
     private final TupleIndex index;
     private final ClientFlowCounts clientFlows = new ClientFlowCounts();
+    private final FlowSnapshot hookScratch = new FlowSnapshot();
+    private volatile FastPathHook fastPath;
     private final int[] freeSlots;
     private int freeCount;
 
@@ -201,6 +203,58 @@ public final class FlowTable {
         return slot;
     }
 
+    /** Hands the table the fast path's hook (null: none). */
+    public void setFastPathHook(FastPathHook hook) {
+        this.fastPath = hook;
+    }
+
+    /**
+     * Marks a looked-up flow as installed in the fast path; true if this call marked it (so the
+     * caller installs it once), false if it was already or the lookup is stale.
+     */
+    public boolean markFast(FlowLookup flow) {
+        while (true) {
+            int word = slots.stateWordVolatile(flow.flowId);
+            if (FlowSlots.generation(word) != flow.generation || (word & FlowSlots.FAST) != 0) {
+                return false;
+            }
+            if (slots.casState(flow.flowId, word, word | FlowSlots.FAST)) {
+                return true;
+            }
+        }
+    }
+
+    /** Clears the mark; true if this call cleared it (so the caller removes the entries once). */
+    public boolean unmarkFast(FlowLookup flow) {
+        while (true) {
+            int word = slots.stateWordVolatile(flow.flowId);
+            if (FlowSlots.generation(word) != flow.generation || (word & FlowSlots.FAST) == 0) {
+                return false;
+            }
+            if (slots.casState(flow.flowId, word, word & ~FlowSlots.FAST)) {
+                return true;
+            }
+        }
+    }
+
+    /**
+     * Whether a flow the engine sees as idle is carried by the fast path and was forwarded there
+     * since; if so its time is brought forward and it stays. Under the write lock.
+     */
+    private boolean busyInTheKernel(int slot, int word, long nowMillis) {
+        FastPathHook hook = fastPath;
+        if (hook == null || (word & FlowSlots.FAST) == 0) {
+            return false;
+        }
+        slots.read(slot, hookScratch);
+        long forwarded = hook.lastForwardedMillis(hookScratch);
+        if (forwarded > slots.lastSeen(slot)) {
+            slots.touch(slot, forwarded);
+            return nowMillis - forwarded <= idleLimit(word);
+        }
+        return false;
+    }
+
     /**
      * Checks a TCP segment of a looked-up flow against the flow's sequence window and records
      * it there if it counts ({@link TcpWindows}); call before {@link #observe}, and pass a RST
@@ -214,6 +268,12 @@ public final class FlowTable {
             return SegmentCheck.IN_WINDOW;
         }
         int sender = flow.direction == FlowDirection.ORIGINAL ? 0 : 1;
+        if ((word & FlowSlots.FAST) != 0) {
+            // The fast path forwarded segments the engine never saw: its window is stale, so the
+            // sides are learned again from here on (Linux marks offloaded flows BE_LIBERAL alike).
+            slots.windows().forget(slot);
+            return SegmentCheck.IN_WINDOW;
+        }
         return slots.windows().check(slot, sender, FlowState.ofCode(FlowSlots.state(word)), segment);
     }
 
@@ -331,10 +391,15 @@ public final class FlowTable {
     private void removeLocked(int slot, FlowEventType why) {
         slots.setVersion(slot, versions.getAsLong()); // the removal is a change too: its event carries a new version
         publish(why, slot);
+        FastPathHook hook = fastPath;
+        if (hook != null && (slots.stateWord(slot) & FlowSlots.FAST) != 0) {
+            slots.read(slot, hookScratch);
+            hook.removed(hookScratch);
+        }
         index.remove(slot);
         clientFlows.add(slots.protocol(slot), slots.clientAddress(slot), slots.vipAddress(slot), slots.vipPort(slot), -1);
         int old = slots.getAndSetState(slot, slots.stateWord(slot)
-                & ~(FlowSlots.STATE_MASK | FlowSlots.FIN_FROM_REPLY | FlowSlots.REMOTE | FlowSlots.RESET));
+                & ~(FlowSlots.STATE_MASK | FlowSlots.FIN_FROM_REPLY | FlowSlots.REMOTE | FlowSlots.RESET | FlowSlots.FAST));
         if (FlowState.ofCode(FlowSlots.state(old)).embryonic()) {
             embryonic.decrementAndGet();
         }
@@ -374,7 +439,7 @@ public final class FlowTable {
                 int slot = expiryCandidates[i];
                 int word = slots.stateWord(slot);
                 // Re-checked under the lock: a packet may have refreshed it meanwhile.
-                if (FlowSlots.state(word) != FREE && nowMillis - slots.lastSeen(slot) > idleLimit(word)) {
+                if (FlowSlots.state(word) != FREE && nowMillis - slots.lastSeen(slot) > idleLimit(word) && !busyInTheKernel(slot, word, nowMillis)) {
                     removeLocked(slot, FlowEventType.EXPIRED);
                     expired++;
                 }

@@ -62,6 +62,11 @@ final class TcpWindows {
         window[2 * slot + 1] = 0;
     }
 
+    /** Forgets where both sides are (keeping the window scales): each is learned again from its next segment. */
+    void forget(int slot) {
+        known[slot] = 0;
+    }
+
     /**
      * Checks a segment of the flow in {@code slot} sent by side {@code sender} (0: client,
      * 1: backend) while the flow is in {@code state}, and records it if it counts.

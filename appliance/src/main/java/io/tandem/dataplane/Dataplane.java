@@ -13,10 +13,13 @@ import io.tandem.balancer.ActiveServices;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.config.ConntrackConfig;
 import io.tandem.config.DataplaneConfig;
+import io.tandem.config.FastPathMode;
 import io.tandem.config.IoEngine;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
+import io.tandem.dataplane.fastpath.FastPath;
+import io.tandem.dataplane.fastpath.FastPathProgram;
 import io.tandem.dataplane.netsetup.PolicyRouting;
 import io.tandem.dataplane.tun.PacketQueue;
 import io.tandem.dataplane.tun.TunDevice;
@@ -54,6 +57,7 @@ public final class Dataplane implements AutoCloseable {
     private final List<PacketQueue> queues = new ArrayList<>();
     private final List<PacketProcessor> processors = new ArrayList<>();
     private FragmentHold hold;
+    private FastPath fastPath;
 
     private Dataplane(FlowTable flows, PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
         this.flows = flows;
@@ -86,8 +90,9 @@ public final class Dataplane implements AutoCloseable {
         Dataplane dataplane = new Dataplane(flows, routing, loops);
         dataplane.hold = hold;
         try {
+            dataplane.fastPath = startFastPath(config, flows);
             for (int fd : tun.queueFds()) {
-                PacketProcessor processor = new PacketProcessor(flows, fragments, hold, services);
+                PacketProcessor processor = new PacketProcessor(flows, fragments, hold, dataplane.fastPath, services);
                 dataplane.processors.add(processor);
                 IoEventLoop loop = (IoEventLoop) loops.next();
                 if (uring) {
@@ -125,6 +130,32 @@ public final class Dataplane implements AutoCloseable {
                 services.current().services().size(), config.tunName(), queueCount, uring ? "io_uring" : "epoll", tun.offloads(),
                 flows.capacity(), flows.memoryFootprintBytes() >> 20);
         return dataplane;
+    }
+
+    /**
+     * The fast path as {@code dataplane.fast_path} asks: off; on (a failure is the start's
+     * failure, exit 3, with the reason); auto (a failure is logged with the reason, and every
+     * packet goes through TUN).
+     */
+    private static FastPath startFastPath(DataplaneConfig config, FlowTable flows) throws FastPathProgram.FastPathException {
+        if (config.fastPath() == FastPathMode.OFF) {
+            LOG.info("fast path off (dataplane.fast_path: off): every packet through {}", config.tunName());
+            return null;
+        }
+        try {
+            FastPath path = FastPath.start(config.frontInterface(), config.backInterface(), flows.capacity());
+            flows.setFastPathHook(path);
+            LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, tc ingress on {} and {})",
+                    config.frontInterface(), config.backInterface());
+            return path;
+        } catch (FastPathProgram.FastPathException | RuntimeException e) {
+            if (config.fastPath() == FastPathMode.ON) {
+                throw e instanceof FastPathProgram.FastPathException f ? f
+                        : new FastPathProgram.FastPathException("the fast path failed: " + e);
+            }
+            LOG.warn("fast path unavailable, every packet through {} (dataplane.fast_path: auto): {}", config.tunName(), e.getMessage());
+            return null;
+        }
     }
 
     /** Steers the packets of {@code next}'s services into the device (a reload's routing change). */
@@ -172,6 +203,10 @@ public final class Dataplane implements AutoCloseable {
                         + " early_drops={} rsts_challenged={} fragments_held={} tun_write_errors={} tun_backlog_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
                 c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops);
+        if (fastPath != null) {
+            LOG.info("fast path: forwarded={} flows_installed={} flows_refused={}", fastPath.forwarded(), fastPath.installed(),
+                    fastPath.refused());
+        }
     }
 
     /** The packet loops that did not run a task within {@code timeout} (see {@link LoopProbe}). */
@@ -192,6 +227,10 @@ public final class Dataplane implements AutoCloseable {
             }
         }
         logCounters();
+        if (fastPath != null) {
+            flows.setFastPathHook(null);
+            fastPath.close();
+        }
         if (hold != null) {
             hold.close();
         }

@@ -9,6 +9,7 @@ import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
+import io.tandem.dataplane.fastpath.FastPath;
 import io.tandem.dataplane.tun.PacketHandler;
 import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.DropReason;
@@ -49,6 +50,8 @@ public final class PacketProcessor implements PacketHandler {
     private final FragmentTable fragments;
     /** Later fragments that came before their first; null: none held. */
     private final FragmentHold hold;
+    /** The in-kernel fast path the decided flows are handed to; null: off. */
+    private final FastPath fastPath;
     private final ActiveServices services;
     private final DataplaneCounters counters = new DataplaneCounters();
     private final PacketHeaders headers = new PacketHeaders();
@@ -61,9 +64,14 @@ public final class PacketProcessor implements PacketHandler {
     }
 
     PacketProcessor(FlowTable flows, FragmentTable fragments, FragmentHold hold, ActiveServices services) {
+        this(flows, fragments, hold, null, services);
+    }
+
+    PacketProcessor(FlowTable flows, FragmentTable fragments, FragmentHold hold, FastPath fastPath, ActiveServices services) {
         this.flows = flows;
         this.fragments = fragments;
         this.hold = hold;
+        this.fastPath = fastPath;
         this.services = services;
     }
 
@@ -216,8 +224,26 @@ public final class PacketProcessor implements PacketHandler {
                 }
             }
         }
-        flows.observe(flow, flags, now);
+        FlowState state = flows.observe(flow, flags, now);
+        if (fastPath != null) {
+            handOver(state);
+        }
         return translate(h, now);
+    }
+
+    /**
+     * A flow decided (TCP established, UDP a stream) goes to the fast path, once; one that
+     * starts to close comes back, so the engine sees the rest of its end (the program passes
+     * FIN and RST on, and this packet is one of them).
+     */
+    private void handOver(FlowState state) {
+        if (state == FlowState.TCP_ESTABLISHED || state == FlowState.UDP_ASSURED) {
+            if (flows.markFast(flow) && !fastPath.install(flow)) {
+                flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
+            }
+        } else if (!state.embryonic() && flows.unmarkFast(flow)) {
+            fastPath.remove(flow);
+        }
     }
 
     /** Rewrites a packet of the flow in {@link #flow} according to its direction. */

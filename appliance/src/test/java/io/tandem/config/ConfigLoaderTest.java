@@ -55,6 +55,11 @@ class ConfigLoaderTest {
         assertEquals(IoEngine.EPOLL, config.dataplane().io());
         assertEquals(IoEngine.IO_URING, ConfigLoader.parse(MINIMAL.replace("  back_interface: back\n",
                 "  back_interface: back\n  io: io_uring\n"), "test").dataplane().io());
+        for (String[] mode : new String[][] {{"on", "ON"}, {"off", "OFF"}, {"auto", "AUTO"}, {"\"on\"", "ON"}}) {
+            assertEquals(FastPathMode.valueOf(mode[1]), ConfigLoader.parse(MINIMAL.replace("  back_interface: back\n",
+                    "  back_interface: back\n  fast_path: " + mode[0] + "\n"), "test").dataplane().fastPath(), mode[0]);
+        }
+        assertEquals(FastPathMode.OFF, ConfigLoader.parse(MINIMAL, "test").dataplane().fastPath(), "off until it is the default");
     }
 
     @Test
@@ -133,6 +138,8 @@ class ConfigLoaderTest {
         assertError("conntrack:\n  max_flows: 0\n" + MINIMAL, "conntrack.max_flows: 0 is not within 1-536870912");
         assertError("conntrack:\n  max_flows: 100\n  max_embryonic: 200\n" + MINIMAL,
                 "conntrack.max_embryonic: 200 must be between 1 and max_flows (100)");
+        assertError(MINIMAL.replace("  back_interface: back\n", "  back_interface: back\n  fast_path: sometimes\n"),
+                "dataplane.fast_path: 'sometimes' is not auto, on or off");
         assertError("conntrack:\n  fragment_hold_packets: 5000\n" + MINIMAL, "conntrack.fragment_hold_packets: 5000 is not within 0-4096");
         assertError("conntrack:\n  fragment_hold_time: 10s\n" + MINIMAL,
                 "conntrack.fragment_hold_time: 10000 ms is over 5 s: a held fragment delays its datagram that long");

@@ -1,0 +1,16 @@
+package io.tandem.conntrack;
+
+/**
+ * What the flow table asks of the in-kernel fast path about the flows it carries (the table
+ * marks them, {@link FlowTable#markFast}): to forget one that ended here, and, before it expires
+ * one as idle, when the kernel last forwarded a packet of it — those packets never reach the
+ * engine, so the engine's own idle time says nothing about them. Called under the table's write
+ * lock; must not call back into the table.
+ */
+public interface FastPathHook {
+    /** The flow in {@code flow} ended (expired, removed, replaced): its entries go. */
+    void removed(FlowFields flow);
+
+    /** When the fast path last forwarded a packet of the flow, in epoch milliseconds; 0 if never or unknown. */
+    long lastForwardedMillis(FlowFields flow);
+}

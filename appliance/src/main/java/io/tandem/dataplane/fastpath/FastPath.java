@@ -1,0 +1,171 @@
+package io.tandem.dataplane.fastpath;
+
+import io.tandem.conntrack.FastPathHook;
+import io.tandem.conntrack.FlowFields;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The fast path at work: the program loaded, attached to the ingress of the front and back
+ * interfaces (tc {@code clsact} with a direct-action filter, through libbpf), and the flows the
+ * engine decided installed in its map, each in both directions — the original one leaves by the
+ * back interface, the reply by the front. Implements the table's {@link FastPathHook}: a flow's
+ * entries go with it, and its idle time is asked of the kernel before it expires.
+ */
+public final class FastPath implements FastPathHook, AutoCloseable {
+    private static final int EEXIST = 17;
+    /** Our filter's handle and priority on each interface's ingress: "ta" 1. */
+    private static final int HANDLE = 0x7461;
+    private static final int PRIORITY = 1;
+
+    private final FastPathProgram program;
+    private final int frontIfindex;
+    private final int backIfindex;
+    private final Arena arena = Arena.ofShared();
+    private final AtomicLong installed = new AtomicLong();
+    private final AtomicLong refused = new AtomicLong();
+    private boolean frontAttached;
+    private boolean backAttached;
+
+    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex) {
+        this.program = program;
+        this.frontIfindex = frontIfindex;
+        this.backIfindex = backIfindex;
+    }
+
+    /**
+     * Loads the program with room for {@code maxFlows} flows and attaches it to both interfaces.
+     *
+     * @throws FastPathProgram.FastPathException what failed; nothing is left attached
+     */
+    public static FastPath start(String frontInterface, String backInterface, int maxFlows) throws FastPathProgram.FastPathException {
+        int front = ifindex(frontInterface);
+        int back = ifindex(backInterface);
+        FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows));
+        FastPath path = new FastPath(program, front, back);
+        try {
+            path.frontAttached = path.attach(front, frontInterface);
+            path.backAttached = path.attach(back, backInterface);
+            return path;
+        } catch (FastPathProgram.FastPathException e) {
+            path.close();
+            throw e;
+        }
+    }
+
+    private static int ifindex(String name) throws FastPathProgram.FastPathException {
+        try {
+            return Integer.parseInt(Files.readString(Path.of("/sys/class/net", name, "ifindex")).strip());
+        } catch (IOException | NumberFormatException e) {
+            throw new FastPathProgram.FastPathException("no interface " + name + " to attach the fast path to (" + e + ")");
+        }
+    }
+
+    private boolean attach(int ifindex, String name) throws FastPathProgram.FastPathException {
+        MemorySegment hook = hook(ifindex);
+        int rc = Libbpf.tcHookCreate(hook);
+        if (rc < 0 && rc != -EEXIST) {
+            throw new FastPathProgram.FastPathException("cannot add the clsact qdisc on " + name + " (errno " + -rc + ")");
+        }
+        MemorySegment opts = opts();
+        opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_PROG_FD, program.programFd());
+        opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_FLAGS, Libbpf.BPF_TC_F_REPLACE);
+        rc = Libbpf.tcAttach(hook, opts);
+        if (rc < 0) {
+            throw new FastPathProgram.FastPathException("cannot attach the fast path to " + name + "'s ingress (errno " + -rc + ")");
+        }
+        return true;
+    }
+
+    private void detach(int ifindex) {
+        MemorySegment opts = opts(); // handle and priority only: that names our filter
+        Libbpf.tcDetach(hook(ifindex), opts);
+    }
+
+    private MemorySegment hook(int ifindex) {
+        MemorySegment hook = arena.allocate(Libbpf.TC_HOOK_SIZE, 8);
+        hook.set(ValueLayout.JAVA_LONG, 0, Libbpf.TC_HOOK_SIZE);
+        hook.set(ValueLayout.JAVA_INT, Libbpf.TC_HOOK_IFINDEX, ifindex);
+        hook.set(ValueLayout.JAVA_INT, Libbpf.TC_HOOK_ATTACH_POINT, Libbpf.BPF_TC_INGRESS);
+        return hook;
+    }
+
+    private MemorySegment opts() {
+        MemorySegment opts = arena.allocate(Libbpf.TC_OPTS_SIZE, 8);
+        opts.set(ValueLayout.JAVA_LONG, 0, Libbpf.TC_OPTS_SIZE);
+        opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_HANDLE, HANDLE);
+        opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_PRIORITY, PRIORITY);
+        return opts;
+    }
+
+    /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
+    public boolean install(FlowFields f) {
+        int original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
+                f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex);
+        int reply = original < 0 ? original : program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(),
+                f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex);
+        if (reply < 0) {
+            remove(f);
+            refused.incrementAndGet();
+            return false;
+        }
+        installed.incrementAndGet();
+        return true;
+    }
+
+    /** Removes both directions (the flow is closing, or ended). */
+    public void remove(FlowFields f) {
+        program.remove(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort());
+        program.remove(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
+    }
+
+    @Override
+    public void removed(FlowFields flow) {
+        remove(flow);
+    }
+
+    /** The kernel's last forwarding of either direction, as epoch ms (CLOCK_MONOTONIC, as System.nanoTime, mapped to the wall clock). */
+    @Override
+    public long lastForwardedMillis(FlowFields f) {
+        FastPathProgram.Seen a = program.seen(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort());
+        FastPathProgram.Seen b = program.seen(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
+        long last = Math.max(a == null ? 0 : a.lastSeenNanos(), b == null ? 0 : b.lastSeenNanos());
+        if (last == 0) {
+            return 0;
+        }
+        return System.currentTimeMillis() - Math.max(0, System.nanoTime() - last) / 1_000_000;
+    }
+
+    /** Packets the program forwarded, summed over the CPUs. */
+    public long forwarded() {
+        return program.counter(FastPathProgram.FORWARDED);
+    }
+
+    /** Flows installed so far, and those the full map refused. */
+    public long installed() {
+        return installed.get();
+    }
+
+    public long refused() {
+        return refused.get();
+    }
+
+    /** Detaches from both interfaces (the flows go on through TUN), then unloads. */
+    @Override
+    public void close() {
+        if (frontAttached) {
+            detach(frontIfindex);
+        }
+        if (backAttached) {
+            detach(backIfindex);
+        }
+        program.close();
+        arena.close();
+    }
+}

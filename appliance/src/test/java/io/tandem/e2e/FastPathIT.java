@@ -1,0 +1,76 @@
+package io.tandem.e2e;
+
+import io.tandem.TestConfig;
+import io.tandem.lab.NamespaceLab;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * tandemd with {@code dataplane.fast_path: on} in the namespace lab: TCP uploads verified by
+ * digest and a UDP stream go through, and once each flow is decided its packets are forwarded by
+ * the BPF program, not through TUN: the fast path counts most of them, tandemd only the
+ * handshakes, the FINs and the first packets. The flows still end in the engine (the FINs come
+ * through TUN) and the fast path's entries with them; stopping tandemd detaches it.
+ */
+class FastPathIT {
+    private static final Pattern FAST = Pattern.compile("fast path: forwarded=(\\d+) flows_installed=(\\d+)");
+    private static final Pattern PACKETS = Pattern.compile("packets=(\\d+) ");
+
+    @Test
+    void decidedFlowsAreForwardedInTheKernelAndStillVerified() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tfa")) {
+            Path config = lab.logs().resolve("tandem.yaml");
+            Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on")
+                    .conntrack("max_flows: 65536")
+                    .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.11")).yaml()
+                    + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
+            for (String b : List.of("b1", "b2")) {
+                lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "120");
+                lab.awaitLog(b + "-tcp.log", "listening", Duration.ofSeconds(30));
+            }
+            lab.traffic("b1", "b1-udp.log", "udp-server", "5353", "b1", "120");
+            lab.awaitLog("b1-udp.log", "listening", Duration.ofSeconds(30));
+            Process tandemd = lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                    "--config", config.toString());
+            lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(30));
+            assertTrue(lab.log("tandemd.log").contains("fast path on"), lab.log("tandemd.log"));
+            assertTrue(lab.run("lb", Duration.ofSeconds(10), "tc", "filter", "show", "dev", "front", "ingress").contains("tandem_fastpath"),
+                    "attached to the front's ingress");
+
+            Process clients = lab.traffic("client", "clients.log", "tcp-clients", "198.18.0.100", "80", "20", "4000000", "200", "60");
+            Process udp = lab.traffic("client", "udp.log", "udp-stream", "198.18.0.100", "53", "5", "6");
+            assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(90)), lab.log("clients.log") + "\n" + lab.log("tandemd.log"));
+            assertEquals(20, lab.log("clients.log").lines().filter(l -> l.startsWith("ok")).count(), lab.log("clients.log"));
+            assertEquals(0, NamespaceLab.awaitExit(udp, Duration.ofSeconds(30)), lab.log("udp.log"));
+            Matcher answered = Pattern.compile("udp sent (\\d+) answered (\\d+)").matcher(lab.log("udp.log"));
+            assertTrue(answered.find() && answered.group(1).equals(answered.group(2)), lab.log("udp.log"));
+
+            NamespaceLab.await(() -> FAST.matcher(lab.lastLine("tandemd.log", "fast path: forwarded=")).find(),
+                    Duration.ofSeconds(10), () -> lab.log("tandemd.log"));
+            Matcher fast = FAST.matcher(lab.lastLine("tandemd.log", "fast path: forwarded="));
+            assertTrue(fast.find());
+            long forwarded = Long.parseLong(fast.group(1));
+            Matcher tun = PACKETS.matcher(lab.lastLine("tandemd.log", "packets="));
+            assertTrue(tun.find());
+            long throughTun = Long.parseLong(tun.group(1));
+            System.out.println("Fast path: " + forwarded + " packets in the kernel, " + throughTun + " through TUN; "
+                    + fast.group(2) + " flows installed");
+            assertTrue(Long.parseLong(fast.group(2)) >= 21, "the 20 TCP flows and the UDP stream were handed over: " + fast.group());
+            assertTrue(forwarded > 4 * throughTun, "most packets bypassed TUN: " + forwarded + " in the kernel, " + throughTun + " through TUN");
+
+            tandemd.destroy();
+            assertEquals(143, NamespaceLab.awaitExit(tandemd, Duration.ofSeconds(20)), lab.log("tandemd.log"));
+            assertTrue(!lab.run("lb", Duration.ofSeconds(10), "tc", "filter", "show", "dev", "front", "ingress").contains("tandem_fastpath"),
+                    "detached at stop");
+        }
+    }
+}
