@@ -8,6 +8,13 @@ package io.tandem.conntrack;
  * lock; must not call back into the table.
  */
 public interface FastPathHook {
+    /**
+     * A decided flow (TCP established, UDP a stream) that came from the peer: install it, so this
+     * box's fast path already carries it when the addresses move here. False: no room (it stays
+     * on the slow path).
+     */
+    boolean install(FlowFields flow);
+
     /** The flow in {@code flow} ended (expired, removed, replaced): its entries go. */
     void removed(FlowFields flow);
 

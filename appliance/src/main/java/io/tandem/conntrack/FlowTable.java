@@ -623,6 +623,7 @@ public final class FlowTable {
             }
             size = size + 1;
             publish(FlowEventType.CREATED, slot);
+            followInTheFastPath(slot);
             return InstallResult.INSTALLED;
         } finally {
             lock.unlockWrite(stamp);
@@ -644,6 +645,35 @@ public final class FlowTable {
         }
         slots.touch(slot, Math.max(slots.lastSeen(slot), nowMillis));
         slots.setVersion(slot, r.version);
+        followInTheFastPath(slot);
+    }
+
+    /**
+     * A flow the peer decided goes into this box's fast path, and comes out when the peer says it
+     * closes, so a takeover finds the kernel already forwarding every decided flow. Under the
+     * write lock.
+     */
+    private void followInTheFastPath(int slot) {
+        FastPathHook hook = fastPath;
+        if (hook == null) {
+            return;
+        }
+        int word = slots.stateWord(slot);
+        FlowState state = FlowState.ofCode(FlowSlots.state(word));
+        boolean decided = state == FlowState.TCP_ESTABLISHED || state == FlowState.UDP_ASSURED;
+        boolean fast = (word & FlowSlots.FAST) != 0;
+        if (decided == fast) {
+            return;
+        }
+        slots.read(slot, hookScratch);
+        if (decided) {
+            if (hook.install(hookScratch)) {
+                slots.setStateVolatile(slot, word | FlowSlots.FAST);
+            }
+        } else {
+            hook.removed(hookScratch);
+            slots.setStateVolatile(slot, word & ~FlowSlots.FAST);
+        }
     }
 
     /** Removes the flow with this original tuple, if any (a range resync found the peer lacks it). */

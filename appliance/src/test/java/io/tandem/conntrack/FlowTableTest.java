@@ -145,4 +145,55 @@ class FlowTableTest {
         double perFlow = (double) t.memoryFootprintBytes() / t.capacity();
         assertTrue(perFlow <= 128, "bytes per flow: " + perFlow);
     }
+
+    /** Records what the table asks of the fast path; answers {@code lastForwarded} for every flow. */
+    private static final class RecordingHook implements FastPathHook {
+        final List<String> calls = new ArrayList<>();
+        long lastForwarded;
+
+        @Override
+        public boolean install(FlowFields flow) {
+            calls.add("install " + flow.clientPort());
+            return true;
+        }
+
+        @Override
+        public void removed(FlowFields flow) {
+            calls.add("removed " + flow.clientPort());
+        }
+
+        @Override
+        public long lastForwardedMillis(FlowFields flow) {
+            return lastForwarded;
+        }
+    }
+
+    @Test
+    void theFastPathFollowsThePeersDecidedFlowsAndItsFlowsEndsAndIdleTime() {
+        FlowTable t = table(16, 16);
+        RecordingHook hook = new RecordingHook();
+        t.setFastPathHook(hook);
+        FlowSnapshot record = new FlowSnapshot().setKey(TCP, CLIENT, 41000, VIP, 80).setMapping(BACKEND, 8080, SNAT, 30000)
+                .setState(FlowState.TCP_SYN_RECV, false, 0, 1);
+        t.install(record, false, 0);
+        assertEquals(List.of(), hook.calls, "not decided yet");
+        t.install(record.setState(FlowState.TCP_ESTABLISHED, false, 0, 2), false, 0);
+        assertEquals(List.of("install 41000"), hook.calls, "the peer's established flow goes into this box's fast path");
+        t.install(record.setState(FlowState.TCP_FIN_WAIT, false, 0, 3), false, 0);
+        assertEquals(List.of("install 41000", "removed 41000"), hook.calls, "and out when it closes");
+
+        // A flow marked fast here: before it expires as idle, the kernel is asked.
+        insert(t, 42000, 30001, FlowState.TCP_ESTABLISHED, out);
+        assertTrue(t.lookup(TCP, CLIENT, VIP, 42000, 80, out));
+        assertTrue(t.markFast(out));
+        assertFalse(t.markFast(out), "once");
+        long idle = FlowTimeouts.defaults().millis(FlowState.TCP_ESTABLISHED) + 1;
+        hook.lastForwarded = idle - 5;
+        t.expire(idle, 16);
+        assertTrue(t.lookup(TCP, CLIENT, VIP, 42000, 80, out), "the kernel forwarded it 5 ms ago: it stays");
+        hook.lastForwarded = 0;
+        t.expire(3 * idle, 16);
+        assertFalse(t.lookup(TCP, CLIENT, VIP, 42000, 80, out), "idle in the kernel too: it expires");
+        assertEquals("removed 42000", hook.calls.get(hook.calls.size() - 1), "and its entries go with it");
+    }
 }

@@ -73,4 +73,45 @@ class FastPathIT {
                     "detached at stop");
         }
     }
+
+    /**
+     * The capabilities: CAP_NET_ADMIN and CAP_BPF are all it takes (the systemd unit grants just
+     * those); without CAP_BPF, {@code on} refuses to start (exit 3, the reason said) and
+     * {@code auto} starts without the fast path and says why.
+     */
+    @Test
+    void capNetAdminAndCapBpfSufficeAndWithoutThemOnRefusesWhileAutoCarriesOn() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tfc")) {
+            String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
+            Path on = config(lab, "on");
+            Process exactly = lab.start("lb", "exactly.log", "setpriv", "--bounding-set", "-all,+net_admin,+bpf", tandemd,
+                    "--config", on.toString());
+            lab.awaitLog("exactly.log", "running", Duration.ofSeconds(30));
+            assertTrue(lab.log("exactly.log").contains("fast path on"), lab.log("exactly.log"));
+            exactly.destroy();
+            assertEquals(143, NamespaceLab.awaitExit(exactly, Duration.ofSeconds(20)), lab.log("exactly.log"));
+
+            Process refused = lab.start("lb", "refused.log", "setpriv", "--bounding-set", "-all,+net_admin", tandemd,
+                    "--config", on.toString());
+            assertEquals(3, NamespaceLab.awaitExit(refused, Duration.ofSeconds(30)), lab.log("refused.log"));
+            assertTrue(lab.log("refused.log").contains("the kernel refused the BPF program (errno 1)"), lab.log("refused.log"));
+
+            Path auto = config(lab, "auto");
+            Process without = lab.start("lb", "auto.log", "setpriv", "--bounding-set", "-all,+net_admin", tandemd,
+                    "--config", auto.toString());
+            lab.awaitLog("auto.log", "running", Duration.ofSeconds(30));
+            assertTrue(lab.log("auto.log").contains("fast path unavailable, every packet through tandem0 (dataplane.fast_path: auto)"),
+                    lab.log("auto.log"));
+            without.destroy();
+            assertEquals(143, NamespaceLab.awaitExit(without, Duration.ofSeconds(20)), lab.log("auto.log"));
+        }
+    }
+
+    private static Path config(NamespaceLab lab, String mode) throws Exception {
+        Path config = lab.logs().resolve("tandem-" + mode + ".yaml");
+        Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 1", "fast_path: " + mode).conntrack("max_flows: 4096")
+                .services(TestConfig.Service.web(1)).yaml()
+                + "control: { socket: " + lab.logs().resolve(mode + ".sock") + ", http: \"off\" }\n");
+        return config;
+    }
 }

@@ -105,6 +105,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
+    @Override
     public boolean install(FlowFields f) {
         int original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
                 f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex);
