@@ -11,11 +11,13 @@ import java.util.List;
  * {@code io} (default epoll): how the event loops read and write the TUN queues — readiness
  * and one syscall per packet each way (epoll), or batches of reads and writes submitted
  * through io_uring (see {@link IoEngine}). {@code fast_path} (default off for now, see
- * {@link FastPathMode}): decided flows forwarded in the kernel by the BPF program.
+ * {@link FastPathMode}): decided flows forwarded in the kernel by the BPF program; its flow map
+ * is pinned in {@code fast_path_pin_dir} (default /sys/fs/bpf/tandem, on a bpffs), so a restarted
+ * tandemd adopts the flows the kernel kept forwarding meanwhile.
  */
 public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
                               Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload,
-                              IoEngine io, FastPathMode fastPath) {
+                              IoEngine io, FastPathMode fastPath, String fastPathPinDir) {
     public DataplaneConfig {
         tunName = tunName == null ? "tandem0" : tunName;
         queues = queues == null ? 0 : queues;
@@ -25,6 +27,7 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         offload = offload == null ? Boolean.TRUE : offload;
         io = io == null ? IoEngine.EPOLL : io;
         fastPath = fastPath == null ? FastPathMode.OFF : fastPath;
+        fastPathPinDir = fastPathPinDir == null ? "/sys/fs/bpf/tandem" : fastPathPinDir;
     }
 
     /** Queues to open: the configured count, or one per core for 0. */

@@ -630,6 +630,28 @@ public final class FlowTable {
         }
     }
 
+    /**
+     * Takes in a flow the fast path kept forwarding while no tandemd ran (a restart): as
+     * {@link #install}, but the flow is this box's own (its idle time counts here, not the
+     * peer's refreshes) and stays in the fast path.
+     */
+    public InstallResult adopt(FlowSnapshot r, long nowMillis) {
+        InstallResult result = install(r, false, nowMillis);
+        if (result == InstallResult.INSTALLED) {
+            long stamp = lock.writeLock();
+            try {
+                int position = index.position(r.protocol, r.clientAddress, r.vipAddress, r.clientPort, r.vipPort);
+                if (position >= 0) {
+                    int slot = index.slotAt(position);
+                    slots.setStateVolatile(slot, slots.stateWord(slot) & ~FlowSlots.REMOTE);
+                }
+            } finally {
+                lock.unlockWrite(stamp);
+            }
+        }
+        return result;
+    }
+
     private void updateFromPeer(int slot, FlowSnapshot r, long nowMillis) {
         int word = slots.stateWord(slot);
         FlowState before = FlowState.ofCode(FlowSlots.state(word));

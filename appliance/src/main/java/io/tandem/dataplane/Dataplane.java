@@ -143,10 +143,19 @@ public final class Dataplane implements AutoCloseable {
             return null;
         }
         try {
-            FastPath path = FastPath.start(config.frontInterface(), config.backInterface(), flows.capacity());
+            FastPath path = FastPath.start(config.frontInterface(), config.backInterface(), flows.capacity(),
+                    Path.of(config.fastPathPinDir()));
             flows.setFastPathHook(path);
             LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, tc ingress on {} and {})",
                     config.frontInterface(), config.backInterface());
+            if (path.pinned() == null) {
+                LOG.warn("fast path unpinned: {} is not on a bpffs (mount -t bpf bpf DIR), so a restart loses the flows it carries",
+                        config.fastPathPinDir());
+            } else {
+                long now = System.currentTimeMillis();
+                int adopted = path.forEachKept(record -> flows.adopt(record, now));
+                LOG.info("fast path pinned at {}: adopted {} flows the kernel kept forwarding", path.pinned(), adopted);
+            }
             return path;
         } catch (FastPathProgram.FastPathException | RuntimeException e) {
             if (config.fastPath() == FastPathMode.ON) {
@@ -217,7 +226,13 @@ public final class Dataplane implements AutoCloseable {
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */
     @Override
     public void close() {
-        routing.remove();
+        // With a pinned fast path the kernel goes on forwarding the decided flows after this stop,
+        // and the next tandemd adopts them: the routing stays (its blackhole drops, rather than the
+        // local stack resets, what the engine would have seen until then).
+        boolean keepForwarding = fastPath != null && fastPath.pinned() != null;
+        if (!keepForwarding) {
+            routing.remove();
+        }
         loops.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         for (PacketQueue q : queues) {
             try {
@@ -229,7 +244,7 @@ public final class Dataplane implements AutoCloseable {
         logCounters();
         if (fastPath != null) {
             flows.setFastPathHook(null);
-            fastPath.close();
+            fastPath.close(keepForwarding);
         }
         if (hold != null) {
             hold.close();

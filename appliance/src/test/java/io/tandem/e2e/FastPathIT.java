@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -29,7 +30,9 @@ class FastPathIT {
     void decidedFlowsAreForwardedInTheKernelAndStillVerified() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tfa")) {
             Path config = lab.logs().resolve("tandem.yaml");
-            Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on")
+            // Pinned nowhere (the logs are no bpffs): this run's stop detaches the program.
+            Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on",
+                            "fast_path_pin_dir: " + lab.logs().resolve("no-bpffs"))
                     .conntrack("max_flows: 65536")
                     .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.11")).yaml()
                     + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
@@ -109,9 +112,78 @@ class FastPathIT {
 
     private static Path config(NamespaceLab lab, String mode) throws Exception {
         Path config = lab.logs().resolve("tandem-" + mode + ".yaml");
-        Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 1", "fast_path: " + mode).conntrack("max_flows: 4096")
+        Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 1", "fast_path: " + mode,
+                        "fast_path_pin_dir: " + lab.logs().resolve("no-bpffs")).conntrack("max_flows: 4096")
                 .services(TestConfig.Service.web(1)).yaml()
                 + "control: { socket: " + lab.logs().resolve(mode + ".sock") + ", http: \"off\" }\n");
         return config;
+    }
+
+    /**
+     * tandemd restarted (SIGTERM, then start) and killed (SIGKILL, then start) under 50
+     * connections echoing every 20 ms, its flow map pinned on a bpffs the test mounts: the kernel
+     * goes on forwarding them while no tandemd runs, and each new tandemd adopts them — every
+     * connection survives, none stalls for long.
+     */
+    @Test
+    void aRestartedOrKilledTandemdLosesNoFlowTheFastPathCarries() throws Exception {
+        Path bpffs = Files.createTempDirectory("tandem-bpffs");
+        run("mount", "-t", "bpf", "bpf", bpffs.toString());
+        try (NamespaceLab lab = NamespaceLab.up("tfb")) {
+            Path config = lab.logs().resolve("tandem.yaml");
+            Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on",
+                            "fast_path_pin_dir: " + bpffs.resolve("tandem"))
+                    .conntrack("max_flows: 65536")
+                    .services(new TestConfig.Service("echo", TestConfig.VIP, 7000).backend("198.19.0.11", 7000).backend("198.19.0.12", 7000))
+                    .yaml() + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
+            for (String b : List.of("b1", "b2")) {
+                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            }
+            String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
+            Process first = lab.start("lb", "first.log", tandemd, "--config", config.toString());
+            lab.awaitLog("first.log", "running", Duration.ofSeconds(30));
+            assertTrue(lab.log("first.log").contains("fast path pinned at " + bpffs.resolve("tandem")), lab.log("first.log"));
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "50", "20", "25");
+            NamespaceLab.await(() -> {
+                Matcher m = FAST.matcher(lab.lastLine("first.log", "fast path: forwarded="));
+                return m.find() && Long.parseLong(m.group(2)) >= 50;
+            }, Duration.ofSeconds(20), () -> lab.lastLine("first.log", "fast path: forwarded="));
+
+            first.destroy(); // SIGTERM: a restart
+            assertEquals(143, NamespaceLab.awaitExit(first, Duration.ofSeconds(20)), lab.log("first.log"));
+            Process second = lab.start("lb", "second.log", tandemd, "--config", config.toString());
+            lab.awaitLog("second.log", "running", Duration.ofSeconds(30));
+            assertTrue(adopted(lab.log("second.log")) >= 50, lab.log("second.log"));
+
+            second.destroyForcibly(); // SIGKILL: a crash, then a start
+            NamespaceLab.awaitExit(second, Duration.ofSeconds(20));
+            Process third = lab.start("lb", "third.log", tandemd, "--config", config.toString());
+            lab.awaitLog("third.log", "running", Duration.ofSeconds(30));
+            assertTrue(adopted(lab.log("third.log")) >= 50, lab.log("third.log"));
+
+            assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(60)), lab.log("clients.log"));
+            String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+            System.out.println("Fast path through a restart and a crash: " + summary);
+            assertTrue(summary.startsWith("summary surviving 50/50"), summary + "\n" + lab.log("clients.log"));
+            Matcher stall = Pattern.compile("longest_stall_ms (\\d+)").matcher(summary);
+            assertTrue(stall.find() && Long.parseLong(stall.group(1)) < 3000, summary);
+            third.destroy();
+            NamespaceLab.awaitExit(third, Duration.ofSeconds(20));
+        } finally {
+            run("umount", bpffs.toString());
+            Files.deleteIfExists(bpffs);
+        }
+    }
+
+    private static int adopted(String log) {
+        Matcher m = Pattern.compile("adopted (\\d+) flows").matcher(log);
+        return m.find() ? Integer.parseInt(m.group(1)) : -1;
+    }
+
+    private static void run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), String.join(" ", command));
+        assertEquals(0, p.exitValue(), String.join(" ", command) + ": " + new String(p.getInputStream().readAllBytes()));
     }
 }

@@ -2,6 +2,9 @@ package io.tandem.dataplane.fastpath;
 
 import io.tandem.conntrack.FastPathHook;
 import io.tandem.conntrack.FlowFields;
+import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.conntrack.FlowState;
+import io.tandem.packet.Ipv4;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -10,6 +13,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 /**
  * The fast path at work: the program loaded, attached to the ingress of the front and back
@@ -30,13 +34,15 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    private final Path pinned;
     private boolean frontAttached;
     private boolean backAttached;
 
-    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex) {
+    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex, Path pinned) {
         this.program = program;
         this.frontIfindex = frontIfindex;
         this.backIfindex = backIfindex;
+        this.pinned = pinned;
     }
 
     /**
@@ -45,10 +51,22 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * @throws FastPathProgram.FastPathException what failed; nothing is left attached
      */
     public static FastPath start(String frontInterface, String backInterface, int maxFlows) throws FastPathProgram.FastPathException {
+        return start(frontInterface, backInterface, maxFlows, null);
+    }
+
+    /**
+     * As {@link #start(String, String, int)}, the flow map pinned in {@code pinDir} when that is
+     * (or can be made, inside) a bpffs mount: a map pinned there before is reused, with the flows
+     * the kernel kept forwarding. Otherwise unpinned ({@link #pinned()} null).
+     */
+    public static FastPath start(String frontInterface, String backInterface, int maxFlows, Path pinDir)
+            throws FastPathProgram.FastPathException {
         int front = ifindex(frontInterface);
         int back = ifindex(backInterface);
-        FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows));
-        FastPath path = new FastPath(program, front, back);
+        Path pin = pinDir == null ? null : pinDirectory(pinDir);
+        Path mapPin = pin == null ? null : pin.resolve("flows4");
+        FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows), mapPin);
+        FastPath path = new FastPath(program, front, back, mapPin);
         try {
             path.frontAttached = path.attach(front, frontInterface);
             path.backAttached = path.attach(back, backInterface);
@@ -57,6 +75,51 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             path.close();
             throw e;
         }
+    }
+
+    /** {@code dir} if it is on a bpffs (made there if missing), else null: pins need a bpffs. */
+    private static Path pinDirectory(Path dir) {
+        try {
+            Path existing = dir;
+            while (existing != null && !Files.exists(existing)) {
+                existing = existing.getParent();
+            }
+            if (existing == null || !"bpf".equals(Files.getFileStore(existing).type())) {
+                return null;
+            }
+            Files.createDirectories(dir);
+            return dir;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Where the flow map is pinned, or null when it is not (no bpffs): a restart then loses the fast path's flows. */
+    public Path pinned() {
+        return pinned;
+    }
+
+    /**
+     * The flows the pinned map holds — those the kernel kept forwarding while no tandemd ran —
+     * handed to {@code visitor} as the engine's records (established or a UDP stream), once per
+     * flow (its original direction, the one that leaves by the back interface).
+     */
+    public int forEachKept(Consumer<FlowSnapshot> visitor) {
+        int[] count = {0};
+        long nowMillis = System.currentTimeMillis();
+        long nowNanos = System.nanoTime();
+        program.forEach(e -> {
+            if (e.ifindex() != backIfindex) {
+                return; // a reply direction: its flow comes with the original one
+            }
+            long seen = e.lastSeenNanos() == 0 ? nowMillis : nowMillis - Math.max(0, nowNanos - e.lastSeenNanos()) / 1_000_000;
+            FlowSnapshot record = new FlowSnapshot().setKey(e.proto(), e.src(), e.srcPort(), e.dst(), e.dstPort())
+                    .setMapping(e.newDst(), e.newDstPort(), e.newSrc(), e.newSrcPort())
+                    .setState(e.proto() == Ipv4.PROTO_TCP ? FlowState.TCP_ESTABLISHED : FlowState.UDP_ASSURED, false, seen, 0);
+            visitor.accept(record);
+            count[0]++;
+        });
+        return count[0];
     }
 
     private static int ifindex(String name) throws FastPathProgram.FastPathException {
@@ -160,11 +223,22 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** Detaches from both interfaces (the flows go on through TUN), then unloads. */
     @Override
     public void close() {
-        if (frontAttached) {
-            detach(frontIfindex);
-        }
-        if (backAttached) {
-            detach(backIfindex);
+        close(false);
+    }
+
+    /**
+     * Stops using the fast path. With {@code keepForwarding} and a pinned map, the program stays
+     * attached and its map pinned: the kernel goes on forwarding the decided flows until the next
+     * tandemd adopts them (a restart). Otherwise detaches first.
+     */
+    public void close(boolean keepForwarding) {
+        if (!(keepForwarding && pinned != null)) {
+            if (frontAttached) {
+                detach(frontIfindex);
+            }
+            if (backAttached) {
+                detach(backIfindex);
+            }
         }
         program.close();
         arena.close();

@@ -7,6 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.function.Consumer;
 
 /**
  * The fast path's BPF program ({@code appliance/src/main/bpf/tandem_fastpath.c}, compiled into
@@ -57,6 +59,15 @@ public final class FastPathProgram implements AutoCloseable {
      * @throws FastPathException naming what failed; a verifier refusal carries the verifier's log
      */
     public static FastPathProgram load(int maxEntries) throws FastPathException {
+        return load(maxEntries, null);
+    }
+
+    /**
+     * As {@link #load(int)}, the flow map pinned at {@code pinPath} (on a bpffs): reused if a map
+     * is pinned there already — the flows a previous tandemd left the kernel forwarding — else
+     * created and pinned there. Null: unpinned.
+     */
+    public static FastPathProgram load(int maxEntries, Path pinPath) throws FastPathException {
         if (!Libbpf.available()) {
             throw new FastPathException("libbpf.so.1 is not installed (Debian: libbpf1, RHEL: libbpf)");
         }
@@ -93,10 +104,14 @@ public final class FastPathProgram implements AutoCloseable {
                 throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_counters or tandem_fastpath");
             }
             Libbpf.setMaxEntries(flows, Math.max(2, maxEntries));
+            if (pinPath != null) {
+                Libbpf.setPinPath(flows, arena.allocateFrom(pinPath.toString()));
+            }
             int err = Libbpf.load(obj);
             if (err < 0) {
                 String words = log.getString(0, StandardCharsets.UTF_8).strip();
                 throw new FastPathException("the kernel refused the BPF program (errno " + -err + ")"
+                        + (pinPath != null ? " (or the map pinned at " + pinPath + " does not fit: remove it to start afresh)" : "")
                         + (words.isEmpty() ? "" : "; the verifier said:\n" + words));
             }
             FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(counters));
@@ -147,6 +162,31 @@ public final class FastPathProgram implements AutoCloseable {
             return null;
         }
         return new Seen(value.get(ValueLayout.JAVA_LONG, 16), value.get(ValueLayout.JAVA_LONG, 24), value.get(ValueLayout.JAVA_LONG, 32));
+    }
+
+    /** One installed direction, as {@link #forEach} reports it. */
+    public record Entry(int proto, int src, int srcPort, int dst, int dstPort, int newSrc, int newSrcPort, int newDst, int newDstPort,
+                        int ifindex, long lastSeenNanos) {
+    }
+
+    /** Every installed direction (a restarted tandemd adopting what the kernel kept forwarding). */
+    public synchronized void forEach(Consumer<Entry> visitor) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment current = a.allocate(KEY_SIZE, 8);
+            MemorySegment next = a.allocate(KEY_SIZE, 8);
+            MemorySegment previous = MemorySegment.NULL;
+            while (Libbpf.mapNextKey(flowsFd, previous, next) == 0) {
+                current.copyFrom(next);
+                previous = current;
+                if (Libbpf.mapLookup(flowsFd, current, value) != 0) {
+                    continue; // removed meanwhile
+                }
+                visitor.accept(new Entry(current.get(ValueLayout.JAVA_BYTE, 12) & 0xFF, current.get(BE_INT, 0),
+                        current.get(BE_SHORT, 8) & 0xFFFF, current.get(BE_INT, 4), current.get(BE_SHORT, 10) & 0xFFFF,
+                        value.get(BE_INT, 0), value.get(BE_SHORT, 8) & 0xFFFF, value.get(BE_INT, 4), value.get(BE_SHORT, 10) & 0xFFFF,
+                        value.get(ValueLayout.JAVA_INT, 12), value.get(ValueLayout.JAVA_LONG, 16)));
+            }
+        }
     }
 
     /** One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet) and counts. */

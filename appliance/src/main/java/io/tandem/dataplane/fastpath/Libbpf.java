@@ -74,6 +74,8 @@ final class Libbpf {
     private static final MethodHandle TC_HOOK_CREATE = bind("bpf_tc_hook_create", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     private static final MethodHandle TC_ATTACH = bind("bpf_tc_attach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
     private static final MethodHandle TC_DETACH = bind("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle SET_PIN_PATH = bind("bpf_map__set_pin_path", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle MAP_NEXT_KEY = bind("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), false);
     private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
 
     private Libbpf() {
@@ -224,6 +226,23 @@ final class Libbpf {
     static int tcDetach(MemorySegment hook, MemorySegment opts) {
         try {
             return (int) TC_DETACH.invokeExact(hook, opts);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int setPinPath(MemorySegment map, MemorySegment path) {
+        try {
+            return (int) SET_PIN_PATH.invokeExact(map, path);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** The key after {@code key} ({@link MemorySegment#NULL}: the first) into {@code next}; -ENOENT at the end. */
+    static int mapNextKey(int fd, MemorySegment key, MemorySegment next) {
+        try {
+            return (int) MAP_NEXT_KEY.invokeExact(fd, key, next);
         } catch (Throwable t) {
             throw wrap(t);
         }
