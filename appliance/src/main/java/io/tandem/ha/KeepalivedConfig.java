@@ -1,5 +1,6 @@
 package io.tandem.ha;
 
+import io.tandem.config.FastPathMode;
 import io.tandem.config.HaConfig;
 import io.tandem.config.HaMode;
 import io.tandem.config.ServiceConfig;
@@ -73,6 +74,9 @@ public final class KeepalivedConfig {
                 Map.entry("check_script", ha.checkScript()),
                 Map.entry("pid_file", config.control().pidFile()),
                 Map.entry("control_socket", config.control().socket()),
+                // The check's grace for a short restart holds only where the fast path carries the flows.
+                Map.entry("fast_path_pin", config.dataplane().fastPath() == FastPathMode.OFF ? "-"
+                        : config.dataplane().fastPathPinDir() + "/flows4"),
                 // A box starts held back: tandemd lifts the hold once its table is in sync.
                 Map.entry("track_file_initial", Integer.toString(HOLD_BACK_WEIGHT)),
                 Map.entry("interface", front),

@@ -188,6 +188,30 @@ class FastPathProgramIT {
         }
     }
 
+    /** What a flow costs in the kernel: the map's accounted bytes at 100,000 flows (both directions each). */
+    @Test
+    void theMapsBytesPerFlow() throws Exception {
+        int flows = 100_000;
+        try (ThreadNetns ns = ThreadNetns.enter("tfm"); FastPathProgram program = FastPathProgram.load(2 * flows)) {
+            long empty = program.flowMapBytes();
+            int client = Ipv4.parse("198.18.0.10");
+            int backend = Ipv4.parse("198.19.0.11");
+            for (int i = 0; i < flows; i++) {
+                int c = client + (i >>> 15); // 32,768 ports an address: every key unique
+                int port = 1024 + (i & 0x7FFF);
+                assertEquals(0, program.install(Ipv4.PROTO_TCP, c, port, Ipv4.parse(VIP), 80, Ipv4.parse(SNAT), port, backend + (i >>> 15),
+                        8080, LOOPBACK));
+                assertEquals(0, program.install(Ipv4.PROTO_TCP, backend + (i >>> 15), 8080, Ipv4.parse(SNAT), port, Ipv4.parse(VIP), 80,
+                        c, port, LOOPBACK));
+            }
+            long full = program.flowMapBytes();
+            double perFlow = (full - empty) / (double) flows;
+            System.out.printf("Fast path map: %,d bytes for %,d flows (%,d entries): %.1f bytes a flow (empty map %,d)%n",
+                    full, flows, 2 * flows, perFlow, empty);
+            assertTrue(full > empty && perFlow >= 2 * (16 + 40), "at least the keys and values: " + perFlow);
+        }
+    }
+
     /** The same packet with a 4-byte IP option (NOPs and an end of list): IHL 6. */
     private static byte[] withIpOptions(byte[] packet) {
         byte[] out = new byte[packet.length + 4];

@@ -158,6 +158,20 @@ class FastPathIT {
 
             second.destroyForcibly(); // SIGKILL: a crash, then a start
             NamespaceLab.awaitExit(second, Duration.ofSeconds(20));
+            // keepalived's check meanwhile: the kernel carries the flows, so a short silence passes …
+            String check = lab.root().resolve("vrrp-scripts/tandemd-alive").toString();
+            String pidFile = lab.logs().resolve("tandemd.pid").toString();
+            String socket = lab.logs().resolve("tandemd.sock").toString();
+            String pin = bpffs.resolve("tandem/flows4").toString();
+            assertEquals(0, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", pin).exit(),
+                    "within the grace of a short restart");
+            assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", "-").exit(),
+                    "without the fast path the same silence fails over at once");
+            // … and a long one does not: the silence began more than 10 s ago.
+            Files.writeString(lab.logs().resolve("tandemd.down-since"), (System.currentTimeMillis() / 1000 - 11) + "\n");
+            assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", pin).exit(),
+                    "silent beyond the grace: fail over");
+            Files.delete(lab.logs().resolve("tandemd.down-since"));
             Process third = lab.start("lb", "third.log", tandemd, "--config", config.toString());
             lab.awaitLog("third.log", "running", Duration.ofSeconds(30));
             assertTrue(adopted(lab.log("third.log")) >= 50, lab.log("third.log"));

@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Consumer;
 
@@ -241,6 +242,23 @@ public final class FastPathProgram implements AutoCloseable {
             out[0] = result.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE);
             return opts.get(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_RETVAL);
         }
+    }
+
+    /**
+     * What the kernel accounts for the flow map now ({@code memlock} in its fdinfo: the elements
+     * allocated so far, as the map is not preallocated), in bytes; -1 if the kernel does not say.
+     */
+    public long flowMapBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + flowsFd))) {
+                if (line.startsWith("memlock:")) {
+                    return Long.parseLong(line.substring("memlock:".length()).strip());
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
     }
 
     private void writeKey(int proto, int src, int srcPort, int dst, int dstPort) {
