@@ -60,6 +60,8 @@ struct flow4_nat {
 	__u64 last_seen_ns; /* bpf_ktime_get_ns() of its last packet here */
 	__u64 packets;
 	__u64 bytes;
+	__u32 seq_end;      /* TCP: the sequence number after this direction's last segment here (host order) */
+	__u32 pad;
 };
 
 struct {
@@ -108,6 +110,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
 	__u32 csum_at, l4_flags, mtu = 0;
 	__be16 old_ttl_word, new_ttl_word;
+	__u32 seq_end = 0;
 	__u8 ttl;
 	int udp;
 
@@ -128,6 +131,9 @@ int tandem_fastpath(struct __sk_buff *skb)
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
+		/* Where this side's sequence stands, so the engine can still judge a RST or FIN
+		 * (RFC 5961) on a flow whose segments it no longer sees. */
+		seq_end = bpf_ntohl(tcp->seq) + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4;
 		udp = 0;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);
@@ -170,6 +176,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, ttl), &ttl, 1, 0);
 
 	nat->last_seen_ns = bpf_ktime_get_ns();
+	if (!udp)
+		nat->seq_end = seq_end;
 	__sync_fetch_and_add(&nat->packets, 1);
 	__sync_fetch_and_add(&nat->bytes, skb->len);
 	pass(FP_FORWARDED);

@@ -20,4 +20,11 @@ public interface FastPathHook {
 
     /** When the fast path last forwarded a packet of the flow, in epoch milliseconds; 0 if never or unknown. */
     long lastForwardedMillis(FlowFields flow);
+
+    /**
+     * For a TCP flow: the sequence number after the last segment the fast path forwarded from
+     * the client ({@code fromClient}) or from the backend, as an unsigned 32-bit value; -1 if it
+     * forwarded none. The engine judges a RST or FIN by it (RFC 5961) once segments bypassed it.
+     */
+    long sequenceEnd(FlowFields flow, boolean fromClient);
 }

@@ -268,11 +268,11 @@ public final class FlowTable {
             return SegmentCheck.IN_WINDOW;
         }
         int sender = flow.direction == FlowDirection.ORIGINAL ? 0 : 1;
-        if ((word & FlowSlots.FAST) != 0) {
-            // The fast path forwarded segments the engine never saw: its window is stale, so the
-            // sides are learned again from here on (Linux marks offloaded flows BE_LIBERAL alike).
-            slots.windows().forget(slot);
-            return SegmentCheck.IN_WINDOW;
+        FastPathHook hook = fastPath;
+        if ((word & FlowSlots.FAST) != 0 && hook != null) {
+            // The fast path forwarded segments the engine never saw: the sender's side resumes
+            // from where the kernel saw it, the other side is learned again from its next segment.
+            slots.windows().resume(slot, sender, hook.sequenceEnd(flow, sender == 0));
         }
         return slots.windows().check(slot, sender, FlowState.ofCode(FlowSlots.state(word)), segment);
     }

@@ -62,9 +62,17 @@ final class TcpWindows {
         window[2 * slot + 1] = 0;
     }
 
-    /** Forgets where both sides are (keeping the window scales): each is learned again from its next segment. */
-    void forget(int slot) {
+    /**
+     * After segments bypassed the engine (the fast path): {@code sender}'s side stands at
+     * {@code end} as the kernel last saw it (-1: unknown, learned again from this segment), the
+     * other side is learned again from its next segment; the windows and scales are kept.
+     */
+    void resume(int slot, int sender, long end) {
         known[slot] = 0;
+        if (end >= 0) {
+            this.end[2 * slot + sender] = (int) end;
+            known[slot] = (byte) (1 << sender);
+        }
     }
 
     /**

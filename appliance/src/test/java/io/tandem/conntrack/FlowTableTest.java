@@ -166,6 +166,11 @@ class FlowTableTest {
         public long lastForwardedMillis(FlowFields flow) {
             return lastForwarded;
         }
+
+        @Override
+        public long sequenceEnd(FlowFields flow, boolean fromClient) {
+            return -1;
+        }
     }
 
     @Test

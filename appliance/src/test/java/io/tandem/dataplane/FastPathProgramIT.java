@@ -88,10 +88,14 @@ class FastPathProgramIT {
         try (ThreadNetns ns = ThreadNetns.enter("tfp"); FastPathProgram program = FastPathProgram.load(4096)) {
             EngineHarness engine = new EngineHarness();
             Random random = new Random(20261201);
+            int lengthOfCase0 = -1;
             for (int i = 0; i < 300; i++) {
                 boolean tcp = random.nextBoolean();
                 int clientPort = 20_000 + i;
                 int length = random.nextInt(1400);
+                if (i == 0) {
+                    lengthOfCase0 = length;
+                }
                 byte[] payload = new byte[length];
                 random.nextBytes(payload);
                 FlowLookup f;
@@ -132,6 +136,9 @@ class FastPathProgramIT {
             FastPathProgram.Seen first = seen != null ? seen : udpSeen;
             assertNotNull(first);
             assertEquals(1, first.packets(), "the program counts what it forwards");
+            if (seen != null) {
+                assertEquals(101 + lengthOfCase0, seen.sequenceEnd(), "and where the client's sequence stands");
+            }
             assertTrue(first.lastSeenNanos() > 0, "and stamps it");
         }
     }

@@ -1,6 +1,8 @@
 package io.tandem.dataplane;
 
 import io.netty.buffer.ByteBuf;
+import io.tandem.conntrack.FastPathHook;
+import io.tandem.conntrack.FlowFields;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
@@ -15,6 +17,7 @@ import static io.tandem.dataplane.EngineHarness.CLIENT;
 import static io.tandem.dataplane.EngineHarness.SNAT;
 import static io.tandem.dataplane.EngineHarness.VIP;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * RSTs and FINs against the flow's sequence window (RFC 5961 §3, Linux's tcp_in_window): the
@@ -218,5 +221,38 @@ class TcpWindowTest {
         assertEquals(Verdict.DROP, engine.processor.process(blind, NOW));
         assertEquals(DropReason.RST_OUT_OF_WINDOW, engine.processor.lastDropReason());
         assertEquals(FlowState.TCP_ESTABLISHED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41009, VIP, 80).state());
+    }
+
+    /** A flow the fast path carried: the engine judges a RST by where the kernel last saw the sender. */
+    @Test
+    void aFastPathFlowsResetIsJudgedByTheSequenceTheKernelLastSaw() throws Exception {
+        Connection c = new Connection(new EngineHarness(), 41011);
+        long kernelSaw = c.clientNext + 5_000_000; // 5 MB went through the kernel, past the engine
+        c.engine.flows.setFastPathHook(new FastPathHook() {
+            @Override
+            public boolean install(FlowFields flow) {
+                return true;
+            }
+
+            @Override
+            public void removed(FlowFields flow) {
+            }
+
+            @Override
+            public long lastForwardedMillis(FlowFields flow) {
+                return 0;
+            }
+
+            @Override
+            public long sequenceEnd(FlowFields flow, boolean fromClient) {
+                return fromClient ? kernelSaw & 0xFFFF_FFFFL : -1;
+            }
+        });
+        assertTrue(c.engine.flows.markFast(c.flow));
+        assertEquals(Verdict.DROP, c.send(c.fromClient(TcpFlags.RST, c.clientNext)), "where the engine last saw it: long past, a blind guess");
+        assertEquals(DropReason.RST_OUT_OF_WINDOW, c.lastDrop());
+        assertEquals(FlowState.TCP_ESTABLISHED, c.state());
+        assertEquals(Verdict.FORWARD, c.send(c.fromClient(TcpFlags.RST, kernelSaw)), "where the kernel saw it: the real reset");
+        assertEquals(FlowState.TCP_CLOSED, c.state());
     }
 }

@@ -206,6 +206,14 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return System.currentTimeMillis() - Math.max(0, System.nanoTime() - last) / 1_000_000;
     }
 
+    @Override
+    public long sequenceEnd(FlowFields f, boolean fromClient) {
+        FastPathProgram.Seen seen = fromClient
+                ? program.seen(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort())
+                : program.seen(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
+        return seen == null || seen.packets() == 0 ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
+    }
+
     /** Packets the program forwarded, summed over the CPUs. */
     public long forwarded() {
         return program.counter(FastPathProgram.FORWARDED);

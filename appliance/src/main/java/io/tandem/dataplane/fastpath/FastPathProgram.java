@@ -21,7 +21,7 @@ public final class FastPathProgram implements AutoCloseable {
     static final String OBJECT = "/bpf/tandem_fastpath.o";
     /** Bytes of a flow4_key and a flow4_nat, as the C program declares them. */
     static final int KEY_SIZE = 16;
-    static final int VALUE_SIZE = 40;
+    static final int VALUE_SIZE = 48;
     /** The program's return codes (linux/pkt_cls.h). */
     public static final int TC_ACT_OK = 0;
     public static final int TC_ACT_REDIRECT = 7;
@@ -162,7 +162,8 @@ public final class FastPathProgram implements AutoCloseable {
         if (Libbpf.mapLookup(flowsFd, key, value) != 0) {
             return null;
         }
-        return new Seen(value.get(ValueLayout.JAVA_LONG, 16), value.get(ValueLayout.JAVA_LONG, 24), value.get(ValueLayout.JAVA_LONG, 32));
+        return new Seen(value.get(ValueLayout.JAVA_LONG, 16), value.get(ValueLayout.JAVA_LONG, 24), value.get(ValueLayout.JAVA_LONG, 32),
+                value.get(ValueLayout.JAVA_INT, 40));
     }
 
     /** One installed direction, as {@link #forEach} reports it. */
@@ -191,7 +192,11 @@ public final class FastPathProgram implements AutoCloseable {
     }
 
     /** One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet) and counts. */
-    public record Seen(long lastSeenNanos, long packets, long bytes) {
+    /**
+     * One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet), counts, and for TCP
+     * the sequence number after its last segment forwarded here (meaningful once packets > 0).
+     */
+    public record Seen(long lastSeenNanos, long packets, long bytes, int sequenceEnd) {
     }
 
     /** The program's counters (FP_FORWARDED, FP_NO_ENTRY, …), summed over the CPUs. */
