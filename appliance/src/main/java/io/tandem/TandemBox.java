@@ -5,6 +5,7 @@ import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
 import io.tandem.config.ConntrackConfig;
 import io.tandem.config.HaMode;
+import io.tandem.config.ServiceConfig;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.SnatPortPools;
@@ -23,9 +24,14 @@ import io.tandem.sync.SyncLink;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.net.NetworkInterface;
+import java.net.SocketException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.HashSet;
+import java.util.Set;
 
 /**
  * One box, wired: the only place that builds the parts and hands each the narrow interface it
@@ -43,6 +49,8 @@ import java.util.Deque;
  */
 final class TandemBox implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TandemBox.class);
+    /** How long a stop waits for keepalived to move the VIPs to the peer before it removes the routing. */
+    static final Duration HAND_OVER_WAIT = Duration.ofSeconds(3);
 
     private final Deque<AutoCloseable> parts = new ArrayDeque<>();
     private final Path configFile;
@@ -86,6 +94,10 @@ final class TandemBox implements AutoCloseable {
 
         dataplane = Dataplane.start(config.dataplane(), c, flows, schedule.active());
         parts.push(dataplane);
+        if (config.ha() != null && config.ha().mode() != HaMode.BGP) {
+            // Closed after the HA node (which holds the box back) and before the data plane: see handOver.
+            parts.push(this::awaitHandOver);
+        }
 
         EventLog events = new EventLog();
         HaNode ha = null;
@@ -138,6 +150,38 @@ final class TandemBox implements AutoCloseable {
             throw new IllegalArgumentException("reload refused, running config kept: " + e.getMessage());
         } catch (Exception e) {
             throw new IllegalArgumentException("reload failed, running config kept: " + e.getMessage());
+        }
+    }
+
+    /**
+     * A stopping box has held itself back (the HA node closed first), so keepalived moves the
+     * VIPs to the peer: the routing stays until they have left this box (at most
+     * {@link #HAND_OVER_WAIT}), else the flows' next packets would meet the local stack's resets
+     * in between — a stop resets nothing, the peer carries on.
+     */
+    private void awaitHandOver() throws InterruptedException {
+        long deadline = System.nanoTime() + HAND_OVER_WAIT.toNanos();
+        Set<String> vips = new HashSet<>();
+        for (ServiceConfig s : schedule.configs()) {
+            vips.add(s.vip().toString());
+        }
+        while (System.nanoTime() < deadline) {
+            if (!anyLocal(vips)) {
+                LOG.info("stop: the VIPs have left this box; removing the routing");
+                return;
+            }
+            Thread.sleep(50);
+        }
+        LOG.warn("stop: the VIPs are still on this box after {} ms (no peer took them?); removing the routing anyway",
+                HAND_OVER_WAIT.toMillis());
+    }
+
+    private static boolean anyLocal(Set<String> addresses) {
+        try {
+            return NetworkInterface.networkInterfaces().flatMap(NetworkInterface::inetAddresses)
+                    .anyMatch(a -> addresses.contains(a.getHostAddress()));
+        } catch (SocketException e) {
+            return false;
         }
     }
 

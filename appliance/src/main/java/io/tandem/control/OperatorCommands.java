@@ -29,8 +29,8 @@ public final class OperatorCommands {
                         History history, Reloader reloader, Supplier<Map<String, HealthMonitor.Report>> health) {
     }
 
-    /** How long {@code alive} waits for the packet loops: within keepalived's 1 s script timeout, with room for the client. */
-    static final Duration ALIVE_TIMEOUT = Duration.ofMillis(500);
+    /** How long {@code alive} waits for the packet loops: within the check's 1.5 s, with room for a loaded box. */
+    static final Duration ALIVE_TIMEOUT = Duration.ofSeconds(1);
 
     private OperatorCommands() {
     }

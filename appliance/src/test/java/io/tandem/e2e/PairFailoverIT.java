@@ -122,6 +122,50 @@ class PairFailoverIT {
         });
     }
 
+    /**
+     * With the fast path on both boxes, the standby installs every replicated flow in its own
+     * kernel map, so when the active dies the new active's kernel forwards them at once: 1,000
+     * connections survive and nothing piles up at the new active's TUN queue.
+     */
+    @Test
+    void aTakeoverWithTheFastPathFindsThePeersKernelAlreadyForwarding() throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            PairLab.startEchoServers(lab);
+            String pins = lab.logs().resolve("no-bpffs").toString();
+            Process[] lb1 = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
+                    "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: " + pins + "\n"))[0];
+            Pattern installed = Pattern.compile("fast path: forwarded=(\\d+) flows_installed=(\\d+)");
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "1000", "200", "25");
+            NamespaceLab.await(() -> {
+                Matcher m = installed.matcher(lab.lastLine("lb2.log", "fast path: forwarded="));
+                return m.find() && Long.parseLong(m.group(2)) >= 1000;
+            }, Duration.ofSeconds(40), () -> "the standby's fast path: " + lab.lastLine("lb2.log", "fast path: forwarded="));
+            PairLab.killHard(lab, "lb1", lb1);
+            lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
+            PairLab.assertEveryFlowSurvived(lab, clients, 1000, "active killed, the fast path on both boxes", "");
+            NamespaceLab.await(() -> {
+                Matcher m = installed.matcher(lab.lastLine("lb2.log", "fast path: forwarded="));
+                return m.find() && Long.parseLong(m.group(1)) > 10_000;
+            }, Duration.ofSeconds(10), () -> "the new active's kernel forwards: " + lab.lastLine("lb2.log", "fast path: forwarded="));
+            String tun = lab.run("lb2", Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0");
+            Matcher dropped = Pattern.compile("TX:.*\\n\\s*\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)").matcher(tun);
+            assertTrue(dropped.find(), tun);
+            assertEquals("0", dropped.group(1), "nothing dropped at the new active's TUN queue:\n" + tun);
+        }
+    }
+
+    /** A stop of the active's tandemd (SIGTERM, keepalived stays): it holds the box back and keeps its routing until the VIPs have gone. */
+    @Test
+    void aStopOfTheActivesTandemdHandsOverBeforeItRemovesItsRouting() throws Exception {
+        survivesFault("tps", "SIGTERM of the active's tandemd: it hands over first", (lab, lb1) -> {
+            lb1[0].destroy();
+            assertEquals(143, NamespaceLab.awaitExit(lb1[0], Duration.ofSeconds(20)), lab.log("lb1.log"));
+            assertTrue(lab.log("lb1.log").contains("the VIPs have left this box"), lab.log("lb1.log"));
+        });
+    }
+
     /** 100 connections, then {@code fault} on lb1; lb2 must take over and every connection carry on. */
     private static void survivesFault(String prefix, String what, FaultAction fault) throws Exception {
         try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-pair")) {
