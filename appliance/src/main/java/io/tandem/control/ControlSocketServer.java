@@ -19,6 +19,9 @@ import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.string.StringDecoder;
 import io.netty.handler.codec.string.StringEncoder;
+import io.netty.util.concurrent.DefaultEventExecutorGroup;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.EventExecutorGroup;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,6 +58,12 @@ public final class ControlSocketServer implements AutoCloseable {
     private final Path path;
     private final ConnectionGuard guard = new ConnectionGuard("control socket", MAX_CONNECTIONS, IDLE_TIMEOUT);
     private final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+    /**
+     * Where the commands run, off the socket's event loop: a failover waits for the peer for a
+     * second or more, and keepalived's {@code alive}, answered on the loop itself, must not wait
+     * behind it. One executor per connection keeps a connection's answers in order.
+     */
+    private final EventExecutorGroup commands = new DefaultEventExecutorGroup(2);
     private final Channel channel;
 
     /** Whether a process accepts connections on the Unix socket at {@code path} (a running tandemd does). */
@@ -85,13 +94,14 @@ public final class ControlSocketServer implements AutoCloseable {
                             guard.install(ch.pipeline());
                             ch.pipeline().addLast(new LineBasedFrameDecoder(MAX_REQUEST),
                                     new StringDecoder(StandardCharsets.UTF_8), new StringEncoder(StandardCharsets.UTF_8),
-                                    new RequestHandler(api));
+                                    new RequestHandler(api, commands.next()));
                         }
                     })
                     .bind(new DomainSocketAddress(path.toFile())).sync().channel();
             Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
         } catch (Exception e) {
             group.shutdownGracefully();
+            commands.shutdownGracefully();
             throw new IOException("cannot open the control socket " + path + ": " + e.getMessage(), e);
         }
     }
@@ -104,20 +114,35 @@ public final class ControlSocketServer implements AutoCloseable {
 
     private static final class RequestHandler extends SimpleChannelInboundHandler<String> {
         private final ControlApi api;
+        private final EventExecutor commands;
 
-        RequestHandler(ControlApi api) {
+        RequestHandler(ControlApi api, EventExecutor commands) {
             this.api = api;
+            this.commands = commands;
         }
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, String line) throws Exception {
-            ControlResponse response;
+            ControlRequest request;
             try {
-                response = api.handle(JSON.readValue(line, ControlRequest.class), true);
+                request = JSON.readValue(line, ControlRequest.class);
             } catch (JsonProcessingException e) {
-                response = ControlResponse.error("not a control request: " + e.getOriginalMessage());
+                ctx.writeAndFlush(JSON.writeValueAsString(ControlResponse.error("not a control request: " + e.getOriginalMessage())) + "\n");
+                return;
             }
-            ctx.writeAndFlush(JSON.writeValueAsString(response) + "\n");
+            if ("alive".equals(request.command())) {
+                answer(ctx, request); // keepalived's check: never behind another command
+            } else {
+                commands.execute(() -> answer(ctx, request));
+            }
+        }
+
+        private void answer(ChannelHandlerContext ctx, ControlRequest request) {
+            try {
+                ctx.writeAndFlush(JSON.writeValueAsString(api.handle(request, true)) + "\n");
+            } catch (JsonProcessingException e) {
+                ctx.writeAndFlush("{\"ok\":false,\"error\":\"the answer could not be written\"}\n");
+            }
         }
 
         @Override
@@ -133,6 +158,7 @@ public final class ControlSocketServer implements AutoCloseable {
     public void close() {
         channel.close().syncUninterruptibly();
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        commands.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         try {
             Files.deleteIfExists(path);
         } catch (IOException e) {

@@ -213,8 +213,8 @@ public final class Dataplane implements AutoCloseable {
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
                 c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops);
         if (fastPath != null) {
-            LOG.info("fast path: forwarded={} flows_installed={} flows_refused={}", fastPath.forwarded(), fastPath.installed(),
-                    fastPath.refused());
+            LOG.info("fast path: forwarded={} flows_installed={} flows_refused={} passed_on: {}", fastPath.forwarded(),
+                    fastPath.installed(), fastPath.refused(), fastPath.passedOn());
         }
     }
 

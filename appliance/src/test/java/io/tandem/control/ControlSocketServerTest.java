@@ -18,6 +18,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -118,5 +120,38 @@ class ControlSocketServerTest {
         Files.writeString(socket, "left behind");
         start();
         assertTrue(JSON.readTree(exchange(socket, "{\"command\":\"status\"}\n")).path("ok").asBoolean());
+    }
+
+    /** keepalived's check is answered at once even while a command waits (a failover waits for the peer). */
+    @Test
+    void aliveIsAnsweredWhileASlowCommandRuns() throws Exception {
+        Path socket = dir.resolve("run/slow.sock");
+        CountDownLatch entered = new CountDownLatch(1);
+        ControlApi api = new ControlApi()
+                .mutation("failover", r -> {
+                    entered.countDown();
+                    Thread.sleep(3_000);
+                    return Map.of("accepted", true);
+                })
+                .query("alive", r -> Map.of("alive", true));
+        server = ControlSocketServer.start(socket, api);
+        Thread slow = new Thread(() -> {
+            try {
+                exchange(socket, "{\"command\":\"failover\"}\n");
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        slow.start();
+        try {
+            assertTrue(entered.await(5, TimeUnit.SECONDS));
+            long start = System.nanoTime();
+            JsonNode alive = JSON.readTree(exchange(socket, "{\"command\":\"alive\"}\n"));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(alive.get("ok").asBoolean(), alive.toString());
+            assertTrue(millis < 1_500, "alive answered while the failover still waits: " + millis + " ms");
+        } finally {
+            slow.join(10_000);
+        }
     }
 }

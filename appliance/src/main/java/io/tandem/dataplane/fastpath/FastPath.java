@@ -219,6 +219,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return program.counter(FastPathProgram.FORWARDED);
     }
 
+    /** What the program passed on to the slow path, by reason: no entry, TCP flags, not simple, too big. */
+    public String passedOn() {
+        return "no_entry=" + program.counter(FastPathProgram.NO_ENTRY) + " tcp_flags=" + program.counter(FastPathProgram.TCP_FLAGS)
+                + " not_simple=" + program.counter(FastPathProgram.NOT_SIMPLE) + " too_big=" + program.counter(FastPathProgram.TOO_BIG);
+    }
+
     /** Flows installed so far, and those the full map refused. */
     public long installed() {
         return installed.get();
