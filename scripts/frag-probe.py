@@ -7,23 +7,18 @@
    frag-probe.py overlap DST PORT COUNT   COUNT UDP datagrams whose second fragment starts at
                                           offset 8, over the UDP header the first carried
 Bounded by COUNT and a 2 s wait per answer; prints "frag-probe MODE sent N answered M"."""
+import os
 import socket
 import struct
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from inet import checksum  # noqa: E402
 
 mode, dst, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if not dst.startswith("198.18.") and not dst.startswith("198.19."):
     sys.exit("frag-probe: lab addresses (198.18.0.0/15) only")
 SRC = "198.18.0.10"
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def l4_checksum(proto, segment):

@@ -6,10 +6,14 @@ COUNT and by SECONDS; it stops by itself and prints what it sent. Run it in the 
 namespace only.
    spoof-segments.py CLIENT DST DPORT COUNT RATE SECONDS PORT [PORT ...]"""
 import random
+import os
 import socket
 import struct
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from inet import checksum  # noqa: E402
 
 client, dst, dport, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rate, seconds = float(sys.argv[5]), float(sys.argv[6])
@@ -18,15 +22,6 @@ for address in (client, dst):
     if not address.startswith("198.18.") and not address.startswith("198.19."):
         sys.exit("spoof-segments: lab addresses (198.18.0.0/15) only")
 RST, SYN, FIN, ACK = 0x04, 0x02, 0x01, 0x10
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def segment(src, dst_bytes, sport, seq, ack, flags):

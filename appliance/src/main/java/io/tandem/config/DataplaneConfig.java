@@ -17,7 +17,7 @@ import java.util.List;
  */
 public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
                               Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload,
-                              IoEngine io, FastPathMode fastPath, String fastPathPinDir) {
+                              IoEngine io, FastPathMode fastPath, String fastPathPinDir, FastPathAttach fastPathAttach) {
     public DataplaneConfig {
         tunName = tunName == null ? "tandem0" : tunName;
         queues = queues == null ? 0 : queues;
@@ -28,6 +28,7 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         io = io == null ? IoEngine.EPOLL : io;
         fastPath = fastPath == null ? FastPathMode.OFF : fastPath;
         fastPathPinDir = fastPathPinDir == null ? "/sys/fs/bpf/tandem" : fastPathPinDir;
+        fastPathAttach = fastPathAttach == null ? FastPathAttach.AUTO : fastPathAttach;
     }
 
     /** Queues to open: the configured count, or one per core for 0. */

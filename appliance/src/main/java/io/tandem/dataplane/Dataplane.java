@@ -144,10 +144,10 @@ public final class Dataplane implements AutoCloseable {
         }
         try {
             FastPath path = FastPath.start(config.frontInterface(), config.backInterface(), flows.capacity(),
-                    Path.of(config.fastPathPinDir()));
+                    Path.of(config.fastPathPinDir()), config.fastPathAttach());
             flows.setFastPathHook(path);
-            LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, tc ingress on {} and {})",
-                    config.frontInterface(), config.backInterface());
+            LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {})",
+                    path.attachment(), config.frontInterface(), config.backInterface());
             if (path.pinned() == null) {
                 LOG.warn("fast path unpinned: {} is not on a bpffs (mount -t bpf bpf DIR), so a restart loses the flows it carries",
                         config.fastPathPinDir());
@@ -155,6 +155,9 @@ public final class Dataplane implements AutoCloseable {
                 long now = System.currentTimeMillis();
                 int adopted = path.forEachKept(record -> flows.adopt(record, now));
                 LOG.info("fast path pinned at {}: adopted {} flows the kernel kept forwarding", path.pinned(), adopted);
+                if (path.linkPinFailure() != null) {
+                    LOG.warn("fast path: {}", path.linkPinFailure());
+                }
             }
             return path;
         } catch (FastPathProgram.FastPathException | RuntimeException e) {

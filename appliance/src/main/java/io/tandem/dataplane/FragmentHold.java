@@ -56,15 +56,7 @@ final class FragmentHold {
         expire(nowMillis);
         for (int i = 0; i < key.length; i++) {
             if (key[i] == -1) {
-                int at = i * MAX_FRAGMENT;
-                int from = packet.readerIndex();
-                int n = 0;
-                for (; n + 8 <= bytes; n += 8) {
-                    store.setLong(at + n, packet.getLong(from + n));
-                }
-                for (; n < bytes; n++) {
-                    store.setByte(at + n, packet.getByte(from + n));
-                }
+                copy(packet, packet.readerIndex(), store, i * MAX_FRAGMENT, bytes);
                 src[i] = source;
                 dst[i] = destination;
                 key[i] = protocol << 16 | id;
@@ -103,18 +95,10 @@ final class FragmentHold {
     synchronized boolean take(ByteBuf out) {
         for (int i = 0; i < key.length; i++) {
             if (key[i] != -1 && ready[i]) {
-                int at = i * MAX_FRAGMENT;
                 int bytes = length[i];
                 out.ensureWritable(bytes);
-                int to = out.writerIndex();
-                int n = 0;
-                for (; n + 8 <= bytes; n += 8) {
-                    out.setLong(to + n, store.getLong(at + n));
-                }
-                for (; n < bytes; n++) {
-                    out.setByte(to + n, store.getByte(at + n));
-                }
-                out.writerIndex(to + bytes);
+                copy(store, i * MAX_FRAGMENT, out, out.writerIndex(), bytes);
+                out.writerIndex(out.writerIndex() + bytes);
                 free(i);
                 readyCount--;
                 return true;
@@ -142,6 +126,17 @@ final class FragmentHold {
 
     synchronized int held() {
         return held;
+    }
+
+    /** Copies {@code length} bytes eight at a time (ByteBuf's own copy between direct buffers allocates a view). */
+    private static void copy(ByteBuf from, int fromIndex, ByteBuf to, int toIndex, int length) {
+        int n = 0;
+        for (; n + 8 <= length; n += 8) {
+            to.setLong(toIndex + n, from.getLong(fromIndex + n));
+        }
+        for (; n < length; n++) {
+            to.setByte(toIndex + n, from.getByte(fromIndex + n));
+        }
     }
 
     /** Releases the buffer; once the loops have stopped. */

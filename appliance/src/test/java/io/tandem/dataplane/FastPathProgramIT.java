@@ -49,12 +49,17 @@ class FastPathProgramIT {
     private static byte[] forwarded(byte[] packet) {
         byte[] out = packet.clone();
         out[8] = (byte) (out[8] - 1);
-        out[10] = 0;
-        out[11] = 0;
-        int sum = Checksum.compute(Unpooled.wrappedBuffer(out), 0, 20);
-        out[10] = (byte) (sum >>> 8);
-        out[11] = (byte) sum;
-        return out;
+        return withIpChecksum(out, 20);
+    }
+
+    /** {@code packet} with its IP header checksum computed afresh over {@code headerLength} bytes. */
+    private static byte[] withIpChecksum(byte[] packet, int headerLength) {
+        packet[10] = 0;
+        packet[11] = 0;
+        int sum = Checksum.compute(Unpooled.wrappedBuffer(packet), 0, headerLength);
+        packet[10] = (byte) (sum >>> 8);
+        packet[11] = (byte) sum;
+        return packet;
     }
 
     /** Runs {@code packet} through the program; asserts the verdict; returns the IP packet it left. */
@@ -232,11 +237,6 @@ class FastPathProgramIT {
         int total = out.length;
         out[2] = (byte) (total >>> 8);
         out[3] = (byte) total;
-        out[10] = 0;
-        out[11] = 0;
-        int sum = Checksum.compute(Unpooled.wrappedBuffer(out), 0, 24);
-        out[10] = (byte) (sum >>> 8);
-        out[11] = (byte) sum;
-        return out;
+        return withIpChecksum(out, 24);
     }
 }

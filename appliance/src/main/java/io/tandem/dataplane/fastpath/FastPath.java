@@ -1,5 +1,6 @@
 package io.tandem.dataplane.fastpath;
 
+import io.tandem.config.FastPathAttach;
 import io.tandem.conntrack.FastPathHook;
 import io.tandem.conntrack.FlowFields;
 import io.tandem.conntrack.FlowSnapshot;
@@ -35,14 +36,21 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
     private final Path pinned;
-    private boolean frontAttached;
-    private boolean backAttached;
+    private final Path pinDir;
+    private final FastPathAttach attachMode;
+    /** Per interface (front, back): the tcx link's fd, 0 for a tc filter, -1 when not attached. */
+    private int frontLink = -1;
+    private int backLink = -1;
+    /** Why a link could not be pinned (a restart then re-attaches), or null. */
+    private String linkPinFailure;
 
-    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex, Path pinned) {
+    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex, Path pinned, Path pinDir, FastPathAttach attachMode) {
         this.program = program;
         this.frontIfindex = frontIfindex;
         this.backIfindex = backIfindex;
         this.pinned = pinned;
+        this.pinDir = pinDir;
+        this.attachMode = attachMode;
     }
 
     /**
@@ -51,7 +59,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * @throws FastPathProgram.FastPathException what failed; nothing is left attached
      */
     public static FastPath start(String frontInterface, String backInterface, int maxFlows) throws FastPathProgram.FastPathException {
-        return start(frontInterface, backInterface, maxFlows, null);
+        return start(frontInterface, backInterface, maxFlows, null, FastPathAttach.AUTO);
     }
 
     /**
@@ -59,17 +67,17 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * (or can be made, inside) a bpffs mount: a map pinned there before is reused, with the flows
      * the kernel kept forwarding. Otherwise unpinned ({@link #pinned()} null).
      */
-    public static FastPath start(String frontInterface, String backInterface, int maxFlows, Path pinDir)
+    public static FastPath start(String frontInterface, String backInterface, int maxFlows, Path pinDir, FastPathAttach attach)
             throws FastPathProgram.FastPathException {
         int front = ifindex(frontInterface);
         int back = ifindex(backInterface);
         Path pin = pinDir == null ? null : pinDirectory(pinDir);
         Path mapPin = pin == null ? null : pin.resolve("flows4");
         FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows), mapPin);
-        FastPath path = new FastPath(program, front, back, mapPin);
+        FastPath path = new FastPath(program, front, back, mapPin, pin, attach);
         try {
-            path.frontAttached = path.attach(front, frontInterface);
-            path.backAttached = path.attach(back, backInterface);
+            path.frontLink = path.attach(front, frontInterface, "front");
+            path.backLink = path.attach(back, backInterface, "back");
             return path;
         } catch (FastPathProgram.FastPathException e) {
             path.close();
@@ -130,7 +138,68 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         }
     }
 
-    private boolean attach(int ifindex, String name) throws FastPathProgram.FastPathException {
+    /** How the program is attached: {@code tcx} (a BPF link) or {@code tc} (a clsact filter). */
+    public String attachment() {
+        return frontLink > 0 ? "tcx" : "tc clsact";
+    }
+
+    /** Why a tcx link could not be pinned, or null. */
+    public String linkPinFailure() {
+        return linkPinFailure;
+    }
+
+    /**
+     * Attaches to one interface's ingress: a tcx link where the kernel has tcx (6.6+) and the
+     * mode allows — pinned beside the map, or the pinned one a previous tandemd left taken over
+     * with {@code bpf_link_update}, so the attachment never lapses — else a tc clsact filter.
+     *
+     * @return the link's fd, or 0 for a tc filter
+     */
+    private int attach(int ifindex, String name, String role) throws FastPathProgram.FastPathException {
+        if (attachMode != FastPathAttach.TC) {
+            int link = tcxLink(ifindex, role);
+            if (link > 0) {
+                detachTc(ifindex); // a filter an older tandemd left: the program would run twice
+                return link;
+            }
+            if (attachMode == FastPathAttach.TCX) {
+                throw new FastPathProgram.FastPathException("cannot attach the fast path to " + name + "'s ingress with tcx (errno "
+                        + -link + "; Linux 6.6 or later; dataplane.fast_path_attach: tc uses a clsact filter)");
+            }
+        }
+        attachTc(ifindex, name);
+        return 0;
+    }
+
+    private int tcxLink(int ifindex, String role) {
+        Path linkPin = pinDir == null ? null : pinDir.resolve(role + ".link");
+        if (linkPin != null && Files.exists(linkPin)) {
+            int kept = Libbpf.objGet(arena.allocateFrom(linkPin.toString()));
+            if (kept > 0 && Libbpf.linkUpdate(kept, program.programFd()) == 0) {
+                return kept;
+            }
+            try {
+                Files.deleteIfExists(linkPin); // not a link of ours any more: start afresh
+            } catch (IOException e) {
+                return -1;
+            }
+        }
+        int link = Libbpf.linkCreate(program.programFd(), ifindex, Libbpf.BPF_TCX_INGRESS);
+        if (link > 0 && linkPin != null) {
+            int rc = Libbpf.objPin(link, arena.allocateFrom(linkPin.toString()));
+            if (rc < 0) {
+                // An unpinned link ends with this process, and the kernel would stop forwarding
+                // while tandemd restarts: a tc filter, which outlives it, is used instead.
+                linkPinFailure = (linkPinFailure == null ? "" : linkPinFailure + "; ") + "pinning the " + role + " tcx link at " + linkPin
+                        + " failed (errno " + -rc + "): attached with tc clsact instead, which outlives a restart";
+                LinuxFd.close(link);
+                return -rc == 0 ? -1 : rc;
+            }
+        }
+        return link;
+    }
+
+    private void attachTc(int ifindex, String name) throws FastPathProgram.FastPathException {
         MemorySegment hook = hook(ifindex);
         int rc = Libbpf.tcHookCreate(hook);
         if (rc < 0 && rc != -EEXIST) {
@@ -143,12 +212,27 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         if (rc < 0) {
             throw new FastPathProgram.FastPathException("cannot attach the fast path to " + name + "'s ingress (errno " + -rc + ")");
         }
-        return true;
     }
 
-    private void detach(int ifindex) {
+    private void detachTc(int ifindex) {
         MemorySegment opts = opts(); // handle and priority only: that names our filter
         Libbpf.tcDetach(hook(ifindex), opts);
+    }
+
+    /** Ends one interface's attachment: the tc filter removed, or the link unpinned and closed (which detaches it). */
+    private void detach(int ifindex, int link, String role) {
+        if (link == 0) {
+            detachTc(ifindex);
+        } else if (link > 0) {
+            if (pinDir != null) {
+                try {
+                    Files.deleteIfExists(pinDir.resolve(role + ".link"));
+                } catch (IOException e) {
+                    // the pin stays; the next start takes it over
+                }
+            }
+            LinuxFd.close(link);
+        }
     }
 
     private MemorySegment hook(int ifindex) {
@@ -246,13 +330,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * tandemd adopts them (a restart). Otherwise detaches first.
      */
     public void close(boolean keepForwarding) {
-        if (!(keepForwarding && pinned != null)) {
-            if (frontAttached) {
-                detach(frontIfindex);
-            }
-            if (backAttached) {
-                detach(backIfindex);
-            }
+        if (keepForwarding && pinned != null) {
+            LinuxFd.close(frontLink); // the pinned links keep the program attached
+            LinuxFd.close(backLink);
+        } else {
+            detach(frontIfindex, frontLink, "front");
+            detach(backIfindex, backLink, "back");
         }
         program.close();
         arena.close();

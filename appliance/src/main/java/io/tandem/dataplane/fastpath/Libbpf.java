@@ -76,6 +76,10 @@ final class Libbpf {
     private static final MethodHandle TC_DETACH = bind("bpf_tc_detach", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
     private static final MethodHandle SET_PIN_PATH = bind("bpf_map__set_pin_path", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), false);
     private static final MethodHandle MAP_NEXT_KEY = bind("bpf_map_get_next_key", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle LINK_CREATE = bind("bpf_link_create", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle LINK_UPDATE = bind("bpf_link_update", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle OBJ_PIN = bind("bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle OBJ_GET = bind("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
 
     private Libbpf() {
@@ -243,6 +247,44 @@ final class Libbpf {
     static int mapNextKey(int fd, MemorySegment key, MemorySegment next) {
         try {
             return (int) MAP_NEXT_KEY.invokeExact(fd, key, next);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** BPF_TCX_INGRESS (Linux 6.6's enum bpf_attach_type; Debian 12's headers predate it). */
+    static final int BPF_TCX_INGRESS = 46;
+
+    /** A link attaching {@code programFd} to {@code ifindex} ({@code attachType}): its fd, or a negative errno. */
+    static int linkCreate(int programFd, int ifindex, int attachType) {
+        try {
+            return (int) LINK_CREATE.invokeExact(programFd, ifindex, attachType, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** Puts {@code programFd} in the link's place (an attachment that never lapses). */
+    static int linkUpdate(int linkFd, int programFd) {
+        try {
+            return (int) LINK_UPDATE.invokeExact(linkFd, programFd, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static int objPin(int fd, MemorySegment path) {
+        try {
+            return (int) OBJ_PIN.invokeExact(fd, path);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** The object pinned at {@code path}: an fd, or a negative errno. */
+    static int objGet(MemorySegment path) {
+        try {
+            return (int) OBJ_GET.invokeExact(path);
         } catch (Throwable t) {
             throw wrap(t);
         }
