@@ -127,10 +127,11 @@ class ControlSocketServerTest {
     void aliveIsAnsweredWhileASlowCommandRuns() throws Exception {
         Path socket = dir.resolve("run/slow.sock");
         CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
         ControlApi api = new ControlApi()
                 .mutation("failover", r -> {
                     entered.countDown();
-                    Thread.sleep(3_000);
+                    release.await(10, TimeUnit.SECONDS); // a failover waiting for the peer, until the test is done
                     return Map.of("accepted", true);
                 })
                 .query("alive", r -> Map.of("alive", true));
@@ -151,6 +152,7 @@ class ControlSocketServerTest {
             assertTrue(alive.get("ok").asBoolean(), alive.toString());
             assertTrue(millis < 1_500, "alive answered while the failover still waits: " + millis + " ms");
         } finally {
+            release.countDown();
             slow.join(10_000);
         }
     }

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Blind attacks from a spoofer on the front LAN (its own namespace, {@code scripts/lab-pair}'s
  * {@code spoof} host): for every live echo connection, RSTs and FINs at random sequence numbers
  * and then a SYN, forged with the client's address and port. None of them ends or re-balances a
- * connection (RFC 5961 §3–4 as Linux conntrack applies it): every connection keeps echoing to
+ * connection (RFC 5961 §3–4, as Linux's connection tracking applies it): every connection keeps echoing to
  * the end, and the out-of-window segments are dropped and counted.
  */
 class SpoofedSegmentsIT {
