@@ -35,7 +35,6 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
-    private final Path pinned;
     private final Path pinDir;
     private final FastPathAttach attachMode;
     /** Per interface (front, back): the tcx link's fd, 0 for a tc filter, -1 when not attached. */
@@ -44,11 +43,10 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** Why a link could not be pinned (a restart then re-attaches), or null. */
     private String linkPinFailure;
 
-    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex, Path pinned, Path pinDir, FastPathAttach attachMode) {
+    private FastPath(FastPathProgram program, int frontIfindex, int backIfindex, Path pinDir, FastPathAttach attachMode) {
         this.program = program;
         this.frontIfindex = frontIfindex;
         this.backIfindex = backIfindex;
-        this.pinned = pinned;
         this.pinDir = pinDir;
         this.attachMode = attachMode;
     }
@@ -72,9 +70,9 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         int front = ifindex(frontInterface);
         int back = ifindex(backInterface);
         Path pin = pinDir == null ? null : pinDirectory(pinDir);
-        Path mapPin = pin == null ? null : pin.resolve("flows4");
+        Path mapPin = pin == null ? null : mapPin(pin);
         FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows), mapPin);
-        FastPath path = new FastPath(program, front, back, mapPin, pin, attach);
+        FastPath path = new FastPath(program, front, back, pin, attach);
         try {
             path.frontLink = path.attach(front, frontInterface, "front");
             path.backLink = path.attach(back, backInterface, "back");
@@ -104,7 +102,11 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     /** Where the flow map is pinned, or null when it is not (no bpffs): a restart then loses the fast path's flows. */
     public Path pinned() {
-        return pinned;
+        return pinDir == null ? null : mapPin(pinDir);
+    }
+
+    private static Path mapPin(Path dir) {
+        return dir.resolve("flows4");
     }
 
     /**
@@ -330,7 +332,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * tandemd adopts them (a restart). Otherwise detaches first.
      */
     public void close(boolean keepForwarding) {
-        if (keepForwarding && pinned != null) {
+        if (keepForwarding && pinDir != null) {
             LinuxFd.close(frontLink); // the pinned links keep the program attached
             LinuxFd.close(backLink);
         } else {
