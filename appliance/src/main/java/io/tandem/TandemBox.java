@@ -14,6 +14,7 @@ import io.tandem.control.PidFile;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.events.EventLog;
 import io.tandem.ha.HaNode;
+import io.tandem.ha.RestartCarry;
 import io.tandem.ha.RouteAnnouncer;
 import io.tandem.ha.SharedSettings;
 import io.tandem.health.HealthMonitor;
@@ -94,7 +95,10 @@ final class TandemBox implements AutoCloseable {
 
         dataplane = Dataplane.start(config.dataplane(), c, flows, schedule.active());
         parts.push(dataplane);
-        if (config.ha() != null && config.ha().mode() != HaMode.BGP) {
+        boolean vrrp = config.ha() != null && config.ha().mode() != HaMode.BGP;
+        RestartCarry restart = !vrrp || !dataplane.carriesFlowsThroughRestart() ? RestartCarry.NONE
+                : new RestartCarry(true, anyLocal(vips()));
+        if (vrrp && !restart.carried()) {
             // Closed after the HA node (which holds the box back) and before the data plane: see handOver.
             parts.push(this::awaitHandOver);
         }
@@ -107,7 +111,7 @@ final class TandemBox implements AutoCloseable {
                             () -> RouteAnnouncer.Addresses.of(schedule.configs()), new CommandRunner());
             ha = HaNode.start(node, config.ha(), roles, sync == null ? null : sync.replicator(), dataplane::flowCount, events,
                     new SharedSettings(schedule::configFingerprint, schedule::drained, schedule::drainSeq, schedule::adoptDrained),
-                    announcer);
+                    announcer, restart);
             parts.push(ha);
         } else if (config.sync() != null) {
             roles.tell(config.sync().role()); // no HA node: the configured role, once
@@ -161,10 +165,7 @@ final class TandemBox implements AutoCloseable {
      */
     private void awaitHandOver() throws InterruptedException {
         long deadline = System.nanoTime() + HAND_OVER_WAIT.toNanos();
-        Set<String> vips = new HashSet<>();
-        for (ServiceConfig s : schedule.configs()) {
-            vips.add(s.vip().toString());
-        }
+        Set<String> vips = vips();
         while (System.nanoTime() < deadline) {
             if (!anyLocal(vips)) {
                 LOG.info("stop: the VIPs have left this box; removing the routing");
@@ -174,6 +175,14 @@ final class TandemBox implements AutoCloseable {
         }
         LOG.warn("stop: the VIPs are still on this box after {} ms (no peer took them?); removing the routing anyway",
                 HAND_OVER_WAIT.toMillis());
+    }
+
+    private Set<String> vips() {
+        Set<String> vips = new HashSet<>();
+        for (ServiceConfig s : schedule.configs()) {
+            vips.add(s.vip().toString());
+        }
+        return vips;
     }
 
     private static boolean anyLocal(Set<String> addresses) {

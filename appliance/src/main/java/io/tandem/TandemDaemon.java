@@ -8,6 +8,7 @@ import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -46,7 +47,9 @@ public final class TandemDaemon {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("stopping: undoing network setup");
+            long begun = System.nanoTime();
             box.close();
+            LOG.info("stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
             stopped.countDown();
         }, "tandemd-shutdown"));
         Signal.handle(new Signal("HUP"), signal -> {
@@ -56,7 +59,9 @@ public final class TandemDaemon {
                 LOG.error(e.getMessage());
             }
         });
-        LOG.info("tandemd {} running (pid {})", config.node().name(), ProcessHandle.current().pid());
+        long sinceLaunch = System.currentTimeMillis() - ProcessHandle.current().info().startInstant().map(Instant::toEpochMilli)
+                .orElse(System.currentTimeMillis());
+        LOG.info("tandemd {} running (pid {}, {} ms after launch)", config.node().name(), ProcessHandle.current().pid(), sinceLaunch);
         stopped.await();
     }
 }

@@ -143,11 +143,12 @@ public final class Dataplane implements AutoCloseable {
             return null;
         }
         try {
+            long begun = System.nanoTime();
             FastPath path = FastPath.start(config.frontInterface(), config.backInterface(), flows.capacity(),
                     Path.of(config.fastPathPinDir()), config.fastPathAttach());
             flows.setFastPathHook(path);
-            LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {})",
-                    path.attachment(), config.frontInterface(), config.backInterface());
+            LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {}; loaded in {} ms)",
+                    path.attachment(), config.frontInterface(), config.backInterface(), (System.nanoTime() - begun) / 1_000_000);
             if (path.pinned() == null) {
                 LOG.warn("fast path unpinned: {} is not on a bpffs (mount -t bpf bpf DIR), so a restart loses the flows it carries",
                         config.fastPathPinDir());
@@ -226,13 +227,21 @@ public final class Dataplane implements AutoCloseable {
         return LoopProbe.stuck("packet loop", loops, timeout);
     }
 
+    /**
+     * True when the kernel goes on forwarding the decided flows after this tandemd stops and the
+     * next one adopts them: the fast path runs with its map pinned (its program stays attached).
+     */
+    public boolean carriesFlowsThroughRestart() {
+        return fastPath != null && fastPath.pinned() != null;
+    }
+
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */
     @Override
     public void close() {
         // With a pinned fast path the kernel goes on forwarding the decided flows after this stop,
         // and the next tandemd adopts them: the routing stays (its blackhole drops, rather than the
         // local stack resets, what the engine would have seen until then).
-        boolean keepForwarding = fastPath != null && fastPath.pinned() != null;
+        boolean keepForwarding = carriesFlowsThroughRestart();
         if (!keepForwarding) {
             routing.remove();
         }

@@ -56,12 +56,15 @@ public final class HaNode implements PairControl, AutoCloseable {
     private final Announcements announcements = new Announcements();
     private final SplitBrain splitBrain;
     private final SyncMilestones milestones;
+    private final RestartCarry restart;
     private volatile NodeStatus peer;
     private volatile long peerReceivedAtMillis;
     private byte[] lastAnnounced;
 
     private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
-                   LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer) {
+                   LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer,
+                   RestartCarry restart) {
+        this.restart = restart;
         this.announcer = announcer;
         this.events = events;
         this.shared = shared;
@@ -83,19 +86,28 @@ public final class HaNode implements PairControl, AutoCloseable {
      * @param replicator the sync link to the peer, or null when this box has none
      * @param announcer  BGP mode ({@code ha.mode: bgp}): the election runs here instead of in
      *                   keepalived, and the announcer tells BIRD what to announce; null in VRRP mode
+     * @param restart    whether the fast path carries the flows through a restart (VRRP mode only)
      */
     static HaNode create(String self, HaConfig ha, RoleListener roles, FlowReplicator replicator, LongSupplier flowCount,
-                         EventLog events, SharedSettings shared, RouteAnnouncer announcer) throws IOException {
+                         EventLog events, SharedSettings shared, RouteAnnouncer announcer, RestartCarry restart)
+            throws IOException {
+        RestartCarry carry = announcer == null ? restart : RestartCarry.NONE;
         TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
-        RoleController controller = new RoleController(trackFile, self, ha.priority(), roles, events);
-        return new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer);
+        VrrpState.State initial = carry.resumesAsMaster() ? VrrpState.State.MASTER : VrrpState.State.BACKUP;
+        if (carry.resumesAsMaster()) {
+            LOG.info("resuming as master: the service addresses are on this box and the fast path carried its flows"
+                    + " through the restart (keepalived stays master; no failover)");
+            events.add("restart", "resumed as master: the fast path carried the flows, the addresses stayed");
+        }
+        RoleController controller = new RoleController(trackFile, self, ha.priority(), roles, events, initial);
+        return new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer, carry);
     }
 
     /** As {@link #create}, started: keepalived's notify FIFO read (VRRP mode) and the tick running. */
     public static HaNode start(String self, HaConfig ha, RoleListener roles, FlowReplicator replicator, LongSupplier flowCount,
-                               EventLog events, SharedSettings shared, RouteAnnouncer announcer)
+                               EventLog events, SharedSettings shared, RouteAnnouncer announcer, RestartCarry restart)
             throws IOException, InterruptedException {
-        HaNode node = create(self, ha, roles, replicator, flowCount, events, shared, announcer);
+        HaNode node = create(self, ha, roles, replicator, flowCount, events, shared, announcer, restart);
         if (announcer == null) {
             new NotifyFifo(Path.of(ha.notifyFifo()), state -> {
                 try {
@@ -305,10 +317,19 @@ public final class HaNode implements PairControl, AutoCloseable {
         return controller.vrrpTransitions();
     }
 
-    /** Stops steering and holds the box back: a stopping tandemd must not stay the preferred master. */
+    /**
+     * Stops steering and holds the box back: a stopping tandemd must not stay the preferred
+     * master — unless the fast path carries its flows through the restart, when the box stays as
+     * it is and keepalived's check decides (its grace covers a short restart).
+     */
     @Override
     public void close() {
         poller.shutdownNow();
+        if (restart.carried()) {
+            LOG.info("stop: the fast path carries this box's flows; the box is not held back (keepalived's check"
+                    + " lets a restart of up to 20 s pass, then fails over)");
+            return;
+        }
         if (announcer != null) {
             try {
                 announcer.apply(Role.FAULT); // withdrawn before the data plane stops: the routers move first

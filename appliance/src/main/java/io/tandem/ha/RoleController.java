@@ -27,7 +27,7 @@ public final class RoleController {
     private final RoleListener listener;
     private final String self;
     private final int priority;
-    private VrrpState.State vrrp = VrrpState.State.BACKUP;
+    private VrrpState.State vrrp;
     private boolean inSync;
     private PairPreference preference = PairPreference.NONE;
     private ManualOverride override = ManualOverride.NONE;
@@ -42,18 +42,23 @@ public final class RoleController {
      * @param listener      told of the role at start and of every change ({@link RoleListener})
      */
     public RoleController(TrackFile trackFile, String self, int priority, RoleListener listener) throws IOException {
-        this(trackFile, self, priority, listener, new EventLog());
+        this(trackFile, self, priority, listener, new EventLog(), VrrpState.State.BACKUP);
     }
 
-    /** @param events where role changes, preferences and overrides are recorded for operators */
-    public RoleController(TrackFile trackFile, String self, int priority, RoleListener listener, EventLog events)
-            throws IOException {
+    /**
+     * @param events  where role changes, preferences and overrides are recorded for operators
+     * @param initial the VRRP state assumed until keepalived reports one: BACKUP (so the box
+     *                starts held back) unless a restart resumes a master ({@link RestartCarry})
+     */
+    public RoleController(TrackFile trackFile, String self, int priority, RoleListener listener, EventLog events,
+                          VrrpState.State initial) throws IOException {
+        this.vrrp = initial;
         this.events = events;
         this.trackFile = trackFile;
         this.self = self;
         this.priority = priority;
         this.listener = listener;
-        apply(); // starts SYNCING, held back
+        apply(); // starts SYNCING, held back (or, resuming a master, ACTIVE)
     }
 
     /** keepalived reported a state change. */

@@ -148,8 +148,8 @@ class FastPathIT {
             // tcx with its links pinned beside the map, or — where pinning a tcx link is refused (it is
             // here: EPERM) — tc clsact, whose filter outlives the process: either way the attachment stays.
             String firstLog = lab.log("first.log");
-            assertTrue(firstLog.contains("(BPF, tcx ingress on front and back)") && Files.exists(bpffs.resolve("tandem/front.link"))
-                    || firstLog.contains("(BPF, tc clsact ingress on front and back)"), firstLog);
+            assertTrue(firstLog.contains("(BPF, tcx ingress on front and back;") && Files.exists(bpffs.resolve("tandem/front.link"))
+                    || firstLog.contains("(BPF, tc clsact ingress on front and back;"), firstLog);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "50", "20", "25");
             NamespaceLab.await(() -> {
                 Matcher m = FAST.matcher(lab.lastLine("first.log", "fast path: forwarded="));
@@ -173,8 +173,8 @@ class FastPathIT {
                     "within the grace of a short restart");
             assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", "-").exit(),
                     "without the fast path the same silence fails over at once");
-            // … and a long one does not: the silence began more than 10 s ago.
-            Files.writeString(lab.logs().resolve("tandemd.down-since"), (System.currentTimeMillis() / 1000 - 11) + "\n");
+            // … and a long one does not: the silence began more than 20 s ago.
+            Files.writeString(lab.logs().resolve("tandemd.down-since"), (System.currentTimeMillis() / 1000 - 21) + "\n");
             assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", pin).exit(),
                     "silent beyond the grace: fail over");
             Files.delete(lab.logs().resolve("tandemd.down-since"));

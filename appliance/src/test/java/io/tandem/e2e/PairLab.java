@@ -25,6 +25,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 final class PairLab {
     /** What packaging/systemd/tandemd.service sets. */
     static final String UNIT_JAVA_OPTS = "-Xms256m";
+    /** The unit's options, and a time on every log line (journald adds one on a real box). */
+    static final String JAVA_OPTS = UNIT_JAVA_OPTS
+            + " -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS";
 
     private PairLab() {
     }
@@ -76,7 +79,9 @@ final class PairLab {
         Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
         Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
         // With the systemd unit's Java options, as an installed box runs it.
-        Process tandemd = lab.start(name, log + ".log", "env", "TANDEMD_JAVA_OPTS=" + UNIT_JAVA_OPTS,
+        // Each box its own class-data archive, as each real box has: written at the first clean stop.
+        Process tandemd = lab.start(name, log + ".log", "env", "TANDEMD_JAVA_OPTS=" + JAVA_OPTS,
+                "TANDEMD_CDS_ARCHIVE=" + lab.logs().resolve(name + ".jsa"),
                 lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
                 "--config", config.toString());
         lab.awaitLog(log + ".log", "running", Duration.ofSeconds(60));
@@ -84,6 +89,16 @@ final class PairLab {
                 "-f", keepalivedConf.toString(), "-p", lab.logs().resolve(name + "-keepalived.pid").toString(),
                 "-r", lab.logs().resolve(name + "-vrrp.pid").toString());
         return new Process[] {tandemd, keepalived};
+    }
+
+    /** Starts tandemd again on box {@code name} (its config as {@link #startBox} wrote it), logging to {@code log}.log. */
+    static Process restartTandemd(NamespaceLab lab, String name, String log) throws Exception {
+        Process tandemd = lab.start(name, log + ".log", "env", "TANDEMD_JAVA_OPTS=" + JAVA_OPTS,
+                "TANDEMD_CDS_ARCHIVE=" + lab.logs().resolve(name + ".jsa"),
+                lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                "--config", lab.logs().resolve(name + ".yaml").toString());
+        lab.awaitLog(log + ".log", "running", Duration.ofSeconds(60));
+        return tandemd;
     }
 
     /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY: the pair every case starts from. Returns lb1's processes. */

@@ -65,6 +65,10 @@ class HaNodeTest {
     }
 
     private Box box(String name, int priority, InMemoryReplicator replicator) throws Exception {
+        return box(name, priority, replicator, RestartCarry.NONE);
+    }
+
+    private Box box(String name, int priority, InMemoryReplicator replicator, RestartCarry restart) throws Exception {
         Path track = dir.resolve(name + ".track");
         HaConfig ha = new HaConfig(51, priority, null, null, null, null, track.toString(), dir.resolve(name + ".fifo").toString(),
                 Duration.ofSeconds(1), null, null, null);
@@ -81,7 +85,8 @@ class HaNodeTest {
             }
         };
         EventLog events = new EventLog();
-        HaNode node = HaNode.create(name, ha, listener, replicator, () -> 0, events, SharedSettings.none(), null);
+        HaNode node = HaNode.create(name, ha, listener, replicator, () -> 0, events, SharedSettings.none(), null,
+                restart);
         return new Box(node, told, events, track);
     }
 
@@ -141,6 +146,39 @@ class HaNodeTest {
         assertTrue(fromStandby.inSync(), fromStandby.notInSync().toString());
         assertTrue(fromStandby.takeover().allowed(), fromStandby.takeover().reasons().toString());
         assertTrue(hasEvent(boxes[0], "role", "STANDBY -> ACTIVE"), "the change is in the event log");
+    }
+
+    /**
+     * A restart the fast path carries: the stopping node leaves the track file as it was (no
+     * hold-back, so keepalived keeps the box master), and a new node that finds the addresses
+     * on its box starts ACTIVE and ready — not SYNCING and held back, which would hand the
+     * addresses to the peer. Without the carry, the same stop holds the box back.
+     */
+    @Test
+    void aRestartTheFastPathCarriesResumesAsMasterWithoutHoldingTheBoxBack() throws Exception {
+        link = InMemoryReplicator.pair(1024, Duration.ofMillis(50));
+        link[0].start(new EmptyStore());
+        Box first = box("lb1", 150, link[0], new RestartCarry(true, false));
+        vrrp(first, "MASTER", 150);
+        assertEquals(KeepalivedConfig.READY_WEIGHT, first.weight(), "a master is ready");
+        first.node().close();
+        assertEquals(KeepalivedConfig.READY_WEIGHT, first.weight(), "a carried stop does not hold the box back");
+
+        Box resumed = box("lb1", 150, link[0], new RestartCarry(true, true));
+        assertEquals(Role.ACTIVE, resumed.node().role());
+        assertEquals(List.of(Role.ACTIVE), resumed.told(), "told ACTIVE at start, never SYNCING");
+        assertEquals(KeepalivedConfig.READY_WEIGHT, resumed.weight(), "not held back: no failover");
+        assertTrue(hasEvent(resumed, "restart", "resumed as master"));
+
+        Box notMaster = box("lb1", 150, link[0], new RestartCarry(true, false));
+        assertEquals(Role.SYNCING, notMaster.node().role(), "addresses elsewhere: a restarted box starts held back");
+        assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, notMaster.weight());
+        notMaster.node().close();
+
+        Box uncarried = box("lb1", 150, link[0], RestartCarry.NONE);
+        vrrp(uncarried, "MASTER", 150);
+        uncarried.node().close();
+        assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, uncarried.weight(), "without the fast path a stop holds back");
     }
 
     @Test

@@ -1,0 +1,116 @@
+package io.tandem.e2e;
+
+import io.tandem.lab.NamespaceLab;
+import io.tandem.statesync.SyncKeys;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Restarts of tandemd in a keepalived pair whose boxes run the fast path with their flow maps
+ * pinned (each on its own directory of a bpffs the test mounts), under 200 connections echoing
+ * every 20 ms:
+ * <ol>
+ *   <li>the active's tandemd restarted (SIGTERM, then start) and then killed (SIGKILL, then
+ *       start): the kernel carries the flows meanwhile, keepalived's check lets the short
+ *       silence pass, and each new tandemd resumes as master — no failover, nothing lost;</li>
+ *   <li>the standby's tandemd restarted and the active killed hard 0.5 s later, before the new
+ *       tandemd is even up: the standby's kernel already forwards every replicated flow, so its
+ *       keepalived takes the addresses and every connection carries on.</li>
+ * </ol>
+ */
+class FastPathRestartIT {
+    private static final int CONNECTIONS = 200;
+    private static final Pattern FAST = Pattern.compile("fast path: forwarded=(\\d+) flows_installed=(\\d+)");
+
+    @Test
+    void restartsOfEitherBoxsTandemdLoseNoFlowAndTheActivesCauseNoFailover() throws Exception {
+        Path bpffs = Files.createTempDirectory("tandem-bpffs");
+        run("mount", "-t", "bpf", "bpf", bpffs.toString());
+        try (NamespaceLab lab = NamespaceLab.up("tfr", "scripts/lab-pair")) {
+            Path key = lab.logs().resolve("sync.p12");
+            SyncKeys.generate(key, "tandem".toCharArray());
+            PairLab.startEchoServers(lab);
+            Process[][] boxes = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
+                    "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: "
+                            + bpffs.resolve(yaml.contains("lb1.track") ? "lb1" : "lb2") + "\n"));
+            Process[] lb1 = boxes[0];
+            Process[] lb2 = boxes[1];
+            Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000",
+                    Integer.toString(CONNECTIONS), "20", "70");
+            NamespaceLab.await(() -> installed(lab, "lb2.log") >= CONNECTIONS && installed(lab, "lb1.log") >= CONNECTIONS,
+                    Duration.ofSeconds(30), () -> "both boxes' fast paths hold the flows:\n" + lab.lastLine("lb1.log", "fast path:")
+                            + "\n" + lab.lastLine("lb2.log", "fast path:"));
+            PairLab.awaitInSync(lab, "lb1");
+
+            // 1a. The active's tandemd restarted.
+            lb1[0].destroy();
+            assertEquals(143, NamespaceLab.awaitExit(lb1[0], Duration.ofSeconds(20)), lab.log("lb1.log"));
+            assertTrue(lab.log("lb1.log").contains("the box is not held back"), lab.log("lb1.log"));
+            Process restarted = PairLab.restartTandemd(lab, "lb1", "lb1-restarted");
+            assertResumed(lab, "lb1-restarted");
+
+            // keepalived's check has heard the new tandemd (it counts the silence since the last answer)
+            Path downSince = lab.logs().resolve("lb1.down-since");
+            NamespaceLab.await(() -> !Files.exists(downSince), Duration.ofSeconds(10), () -> "lb1's check hears tandemd again");
+
+            // 1b. … and killed, then started.
+            restarted.destroyForcibly();
+            NamespaceLab.awaitExit(restarted, Duration.ofSeconds(20));
+            Process again = PairLab.restartTandemd(lab, "lb1", "lb1-again");
+            assertResumed(lab, "lb1-again");
+            PairLab.awaitInSync(lab, "lb1");
+            assertFalse(lab.log("lb2.log").contains("-> ACTIVE"), "no failover: lb2 never became active\n" + lab.log("lb2.log"));
+            assertTrue(lab.run("lb1", Duration.ofSeconds(10), "ip", "-br", "addr", "show", "front").contains("198.18.0.100"),
+                    "the VIP stayed on lb1");
+            NamespaceLab.await(() -> installed(lab, "lb2.log") >= CONNECTIONS, Duration.ofSeconds(20),
+                    () -> "the standby's fast path, resynced: " + lab.lastLine("lb2.log", "fast path:"));
+
+            // 2. The standby's tandemd restarted, and the active killed hard 0.5 s later.
+            lb2[0].destroy();
+            assertEquals(143, NamespaceLab.awaitExit(lb2[0], Duration.ofSeconds(20)), lab.log("lb2.log"));
+            Thread.sleep(500); // the scenario's own interval, not a wait for a condition
+            PairLab.killHard(lab, "lb1", new Process[] {again, lb1[1]});
+            lab.awaitLog("lb2-keepalived.log", "Entering MASTER STATE", Duration.ofSeconds(15));
+            PairLab.restartTandemd(lab, "lb2", "lb2-restarted");
+            lab.awaitLog("lb2-restarted.log", "-> ACTIVE", Duration.ofSeconds(20));
+            Matcher adopted = Pattern.compile("adopted (\\d+) flows").matcher(lab.log("lb2-restarted.log"));
+            assertTrue(adopted.find() && Integer.parseInt(adopted.group(1)) >= CONNECTIONS, lab.log("lb2-restarted.log"));
+
+            PairLab.assertEveryFlowSurvived(lab, clients, CONNECTIONS,
+                    "fast path: the active's tandemd restarted and killed, then the standby's restarted and the active killed",
+                    "\nlb2-restarted:\n" + lab.log("lb2-restarted.log"));
+        } finally {
+            run("umount", bpffs.toString());
+            Files.deleteIfExists(bpffs);
+        }
+    }
+
+    private static void assertResumed(NamespaceLab lab, String log) {
+        String text = lab.log(log + ".log");
+        assertTrue(text.contains("resuming as master"), text);
+        Matcher adopted = Pattern.compile("adopted (\\d+) flows").matcher(text);
+        assertTrue(adopted.find() && Integer.parseInt(adopted.group(1)) >= CONNECTIONS, text);
+        assertFalse(text.contains("-> SYNCING"), "a resumed master is never held back:\n" + text);
+    }
+
+    private static long installed(NamespaceLab lab, String log) {
+        Matcher m = FAST.matcher(lab.lastLine(log, "fast path: forwarded="));
+        return m.find() ? Long.parseLong(m.group(2)) : -1;
+    }
+
+    private static void run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), String.join(" ", command));
+        assertEquals(0, p.exitValue(), String.join(" ", command) + ": " + new String(p.getInputStream().readAllBytes()));
+    }
+}
