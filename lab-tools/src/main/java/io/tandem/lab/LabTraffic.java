@@ -47,8 +47,9 @@ import java.util.function.Consumer;
  *                                  prints "ok LOCAL_PORT ID PEER" or "fail LOCAL_PORT REASON" per connection
  * udp-client HOST PORT COUNT       COUNT request/response exchanges; prints "ok REPLY" or "fail"
  * echo-server PORT SECONDS         echoes every line back
- * echo-clients HOST PORT CONNS INTERVAL_MS SECONDS
- *                                  CONNS connections, each sending a line every INTERVAL_MS and
+ * echo-clients HOST PORT CONNS INTERVAL_MS SECONDS [CONNECTS_PER_SECOND]
+ *                                  CONNS connections (opened at most CONNECTS_PER_SECOND a second,
+ *                                  all at once without it), each sending a line every INTERVAL_MS and
  *                                  checking its echo for SECONDS; prints "ok LOCAL_PORT max_stall_ms N"
  *                                  or "fail LOCAL_PORT REASON" per connection, then "summary ..."
  * tcp-churn HOST PORT PER_SECOND BYTES SECONDS
@@ -90,7 +91,7 @@ public final class LabTraffic {
             case "echo-server" -> echoServer(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
             case "http-status" -> httpStatusServer(Integer.parseInt(args[1]), Path.of(args[2]), Integer.parseInt(args[3]));
             case "echo-clients" -> System.exit(echoClients(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
-                    Integer.parseInt(args[4]), Integer.parseInt(args[5])));
+                    Integer.parseInt(args[4]), Integer.parseInt(args[5]), args.length > 6 ? Integer.parseInt(args[6]) : 0));
             case "tcp-churn" -> System.exit(tcpChurn(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]), Integer.parseInt(args[5])));
             case "udp-stream" -> System.exit(udpStream(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
@@ -335,11 +336,20 @@ public final class LabTraffic {
         });
     }
 
-    static int echoClients(String host, int port, int connections, int intervalMillis, int seconds) throws Exception {
+    static int echoClients(String host, int port, int connections, int intervalMillis, int seconds, int connectsPerSecond)
+            throws Exception {
         ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
         List<Future<long[]>> results = new ArrayList<>();
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        long start = System.nanoTime();
+        long end = start + TimeUnit.SECONDS.toNanos(seconds);
         for (int i = 0; i < connections; i++) {
+            if (connectsPerSecond > 0) {
+                long due = start + i * 1_000_000_000L / connectsPerSecond;
+                long wait = due - System.nanoTime();
+                if (wait > 0) {
+                    TimeUnit.NANOSECONDS.sleep(wait); // pacing: thousands of SYNs at once would only measure the SYN queue
+                }
+            }
             results.add(pool.submit(() -> echoConnection(host, port, intervalMillis, end)));
         }
         int failures = 0;
