@@ -21,9 +21,11 @@ dnf -y -q install "$rpm"
 # The NICs in address order: eth1 front (198.18.0.X), eth2 back (198.19.0.X), eth3 sync.
 front=$(ip -o -4 addr show | awk '/198\.18\.0\./ {print $2}')
 back=$(ip -o -4 addr show | awk '/198\.19\.0\./ {print $2}')
-[ -f /vagrant/.sync.p12 ] || tandemctl keygen /vagrant/.sync.p12
-install -m 0640 -o root -g tandem /vagrant/.sync.p12 /etc/tandem/sync.p12
-/vagrant/vagrant/provision/tandem-config.sh "$name" "$self" "$peer" "$priority" "$front" "$back" > /etc/tandem/tandem.yaml
+# One credential for the pair, made by the first box up: the key file and its password.
+[ -f /vagrant/.sync.p12 ] || tandemctl keygen /vagrant/.sync.p12 | awk '/key_password:/ {print $2}' > /vagrant/.sync.pass
+install -m 0600 -o tandem -g tandem /vagrant/.sync.p12 /etc/tandem/sync.p12  # tandemd refuses a key others can read
+/vagrant/vagrant/provision/tandem-config.sh "$name" "$self" "$peer" "$priority" "$front" "$back" "$(cat /vagrant/.sync.pass)" \
+  > /etc/tandem/tandem.yaml
 tandemctl config check /etc/tandem/tandem.yaml
 tandemctl keepalived-config /etc/tandem/tandem.yaml > /etc/keepalived/keepalived.conf
 systemctl enable --now tandemd

@@ -139,12 +139,13 @@ public final class TandemCtl implements Callable<Integer> {
     }
 
     /** Creates the AES-256 key both boxes share for state sync. */
-    @Command(name = "keygen", description = "Create the pair's sync key (copy the file to both boxes, mode 0600).")
+    @Command(name = "keygen", description = "Create the pair's sync credential (a key pair and its certificate, mode 0600) and"
+            + " print its password; copy the file to both boxes and the password into both configs.")
     static final class Keygen implements Callable<Integer> {
         @Parameters(index = "0", defaultValue = "/etc/tandem/sync.p12", description = "where to write it (default: ${DEFAULT-VALUE})")
         Path file;
 
-        @Option(names = "--password", defaultValue = "tandem", description = "keystore password, as sync.key_password (default: ${DEFAULT-VALUE})")
+        @Option(names = "--password", description = "the keystore password to use (at least 16 characters; default: a random one)")
         String password;
 
         @CommandLine.Spec
@@ -158,8 +159,15 @@ public final class TandemCtl implements Callable<Integer> {
                 err.println("tandemctl keygen: " + file + " exists; a new key would lock the peer out. Remove it first if you mean to.");
                 return 1;
             }
-            SyncKeys.generate(file, password.toCharArray());
-            out.println("sync key written to " + file + " (mode 0600); copy it to the peer box as the same path");
+            if (password != null && password.length() < SyncKeys.MIN_PASSWORD) {
+                err.println("tandemctl keygen: --password must have at least " + SyncKeys.MIN_PASSWORD + " characters");
+                return 2;
+            }
+            String pass = password != null ? password : SyncKeys.newPassword();
+            SyncKeys.generate(file, pass.toCharArray());
+            out.println("sync key written to " + file + " (mode 0600); copy it to the peer box as the same path, owned by tandemd's user");
+            out.println("put its password in the sync section of both boxes' tandem.yaml:");
+            out.println("  key_password: " + pass);
             return 0;
         }
     }

@@ -1,6 +1,7 @@
 package io.tandem.config;
 
 import io.tandem.role.Role;
+import io.tandem.statesync.SyncKeys;
 
 import java.time.Duration;
 import java.util.List;
@@ -17,7 +18,6 @@ public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer
         port = port == null ? 7800 : port;
         peerPort = peerPort == null ? port : peerPort;
         keyFile = keyFile == null ? "/etc/tandem/sync.p12" : keyFile;
-        keyPassword = keyPassword == null ? "tandem" : keyPassword;
         role = role == null ? Role.STANDBY : role;
         failureTimeout = failureTimeout == null ? Duration.ofSeconds(3) : failureTimeout;
         digestInterval = digestInterval == null ? Duration.ofSeconds(1) : digestInterval;
@@ -31,6 +31,10 @@ public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer
         ConfigChecks.required(peer, path + ".peer", errors);
         ConfigChecks.port(port, path + ".port", errors);
         ConfigChecks.port(peerPort, path + ".peer_port", errors);
+        if (keyPassword == null || keyPassword.length() < SyncKeys.MIN_PASSWORD) {
+            errors.add(path + ".key_password: required, at least " + SyncKeys.MIN_PASSWORD + " characters: the password"
+                    + " 'tandemctl keygen' printed for " + keyFile + " (there is no default)");
+        }
         ConfigChecks.positive(failureTimeout, path + ".failure_timeout", errors);
         ConfigChecks.positive(digestInterval, path + ".digest_interval", errors);
         ConfigChecks.positive(refreshInterval, path + ".refresh_interval", errors);

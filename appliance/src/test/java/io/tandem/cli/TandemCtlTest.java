@@ -1,16 +1,23 @@
 package io.tandem.cli;
 
+import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TandemCtlTest {
@@ -31,8 +38,19 @@ class TandemCtlTest {
     @Test
     void keygenWritesAPrivateKeyOnceAndNeverOverwrites() throws Exception {
         Path key = dir.resolve("sync.p12");
-        assertEquals(0, run("keygen", key.toString()).exit());
+        Run made = run("keygen", key.toString());
+        assertEquals(0, made.exit(), made.err());
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(key)));
+        Matcher password = Pattern.compile("key_password: (\\S+)").matcher(made.out());
+        assertTrue(password.find(), made.out());
+        KeyStore store = SyncKeys.load(key, password.group(1)); // the printed password opens it: a key pair and its certificate
+        assertTrue(store.isKeyEntry(SyncKeys.ALIAS) && store.getCertificate(SyncKeys.ALIAS) != null);
+        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-r--r--"));
+        IOException open = assertThrows(IOException.class, () -> SyncKeys.load(key, password.group(1)));
+        assertTrue(open.getMessage().contains("no one but its owner may read it (chmod 600"), open.getMessage());
+        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
+        GeneralSecurityException wrong = assertThrows(GeneralSecurityException.class, () -> SyncKeys.load(key, "not-the-password-at-all"));
+        assertTrue(wrong.getMessage().contains("does not open with sync.key_password"), wrong.getMessage());
         byte[] first = Files.readAllBytes(key);
         Run again = run("keygen", key.toString());
         assertEquals(1, again.exit());

@@ -185,11 +185,19 @@ class ConfigLoaderTest {
 
     @Test
     void theSyncRoleIsActiveOrStandbyAndTheSameRoleTypeTheHaNodeUses() throws Exception {
-        String sync = "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, role: %s }\n";
+        String sync = "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, key_password: a-password-of-length, role: %s }\n";
         assertEquals(Role.ACTIVE, ConfigLoader.parse(MINIMAL + sync.formatted("active"), "test").sync().role());
         assertEquals(Role.STANDBY, ConfigLoader.parse(MINIMAL + sync.formatted("standby"), "test").sync().role());
-        assertEquals(Role.STANDBY, ConfigLoader.parse(MINIMAL + "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2 }\n", "test")
+        assertEquals(Role.STANDBY, ConfigLoader.parse(MINIMAL
+                        + "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, key_password: a-password-of-length }\n", "test")
                 .sync().role(), "the default");
+        // No default password, and none too short to be keygen's.
+        ConfigException none = assertThrows(ConfigException.class,
+                () -> ConfigLoader.parse(MINIMAL + "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2 }\n", "test"));
+        assertTrue(none.errors().get(0).startsWith("sync.key_password: required, at least 16 characters"), none.getMessage());
+        ConfigException weak = assertThrows(ConfigException.class,
+                () -> ConfigLoader.parse(MINIMAL + "sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, key_password: tandem }\n", "test"));
+        assertTrue(weak.errors().get(0).startsWith("sync.key_password: "), weak.getMessage());
         for (String bad : new String[] {"syncing", "ACTIVE", "master"}) {
             ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.parse(MINIMAL + sync.formatted(bad), "test"));
             assertTrue(e.errors().get(0).startsWith("sync.role: "), e.getMessage());

@@ -119,7 +119,7 @@ class BgpPairIT {
     /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY; the router prefers lb1's path. Returns {tandemd, bird} per box. */
     private static Process[][] startPair(NamespaceLab lab, boolean bfd) throws Exception {
         Path key = lab.logs().resolve("sync.p12");
-        SyncKeys.generate(key, "tandem".toCharArray());
+        SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
         for (String b : List.of("b1", "b2", "b3")) {
             lab.traffic(b, b + ".log", "echo-server", "7000", "120");
             lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));

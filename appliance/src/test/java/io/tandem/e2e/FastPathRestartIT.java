@@ -38,7 +38,7 @@ class FastPathRestartIT {
         run("mount", "-t", "bpf", "bpf", bpffs.toString());
         try (NamespaceLab lab = NamespaceLab.up("tfr", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             Process[][] boxes = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
                     "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: "

@@ -27,7 +27,7 @@ class PairFailoverIT {
     void everyFlowSurvivesTheActivesHardDeathAndItsReturn() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             Process[] lb1 = PairLab.startPair(lab, key);
 
@@ -62,7 +62,7 @@ class PairFailoverIT {
     void aManualFailoverAndATakeoverBackKeepEveryFlow() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpm", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             PairLab.startPair(lab, key);
 
@@ -132,7 +132,7 @@ class PairFailoverIT {
     void aTakeoverWithTheFastPathFindsThePeersKernelAlreadyForwarding() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             String pins = lab.logs().resolve("no-bpffs").toString();
             Process[] lb1 = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
@@ -192,7 +192,7 @@ class PairFailoverIT {
     private static void survivesFault(String prefix, String what, int connections, FaultAction fault) throws Exception {
         try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             Process[] lb1 = PairLab.startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000",
@@ -224,7 +224,7 @@ class PairFailoverIT {
     void aSplitBrainIsSaidWhileItLastsAndHealsWithoutLosingFlows() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpx", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             PairLab.startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "20");
@@ -257,7 +257,7 @@ class PairFailoverIT {
     void afterBothBoxesRestartTheFirstUpServesButSaysItIsNotInSync() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpr", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             PairLab.startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "SYNCING -> ACTIVE", Duration.ofSeconds(30));
@@ -277,7 +277,7 @@ class PairFailoverIT {
     void aCutSyncLinkHoldsTheStandbyBackUntilTheTablesAgreeAgain() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             PairLab.startPair(lab, key);
 
@@ -327,7 +327,7 @@ class PairFailoverIT {
         String b3 = "      - { address: 198.19.0.13, port: 7000 }\n";
         try (NamespaceLab lab = NamespaceLab.up("tpb", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             PairLab.startEchoServers(lab);
             Process[] lb1 = PairLab.startBox(lab, "lb1", "lb1", 1, 2, 150, key, yaml -> yaml.replace(b3, ""));
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));

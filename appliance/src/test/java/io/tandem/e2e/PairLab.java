@@ -32,6 +32,9 @@ final class PairLab {
     private PairLab() {
     }
 
+    /** The lab pair's keystore password ({@code tandemctl keygen} makes a random one on a real box). */
+    static final String SYNC_PASSWORD = "lab-pair-sync-password-01";
+
     /** The sync section of a lab box: the sync link's addresses, the shared key, quick digests and refreshes. */
     static String sync(String bind, String peer, Object key) {
         return """
@@ -39,10 +42,11 @@ final class PairLab {
                   bind_address: %s
                   peer: %s
                   key_file: %s
+                  key_password: %s
                   digest_interval: 300ms
                   refresh_interval: 5s
                   remote_hold: 60s
-                """.formatted(bind, peer, key);
+                """.formatted(bind, peer, key, SYNC_PASSWORD);
     }
 
     /** A box of the pair lab: keepalived's side in {@code logs}, the echo service on the floating VIP. */

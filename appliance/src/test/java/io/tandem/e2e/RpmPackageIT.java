@@ -96,7 +96,8 @@ class RpmPackageIT {
             }
             // The Vagrant VMs' config script, checked with what the package installed: the config is
             // sound and keepalived accepts what tandemctl renders from it.
-            Result vagrantConfig = run(root, "vagrant/provision/tandem-config.sh", "lb1", "1", "2", "150", "front", "back");
+            Result vagrantConfig = run(root, "vagrant/provision/tandem-config.sh", "lb1", "1", "2", "150", "front", "back",
+                    "a-password-keygen-would-print");
             assertEquals(0, vagrantConfig.exit(), vagrantConfig.out());
             Path lb1 = lab.logs().resolve("vagrant-lb1.yaml");
             Files.writeString(lb1, vagrantConfig.out().replace("  peer_address: 198.18.0.2\n",

@@ -74,7 +74,7 @@ class SoakIT {
         int seconds = MINUTES * 60;
         try (NamespaceLab lab = NamespaceLab.up("tsk", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             startServers(lab, seconds + 120);
             Process[][] boxes = PairLab.startPair(lab, key, yaml -> yaml + MORE_SERVICES);
             Daemon[] daemons = {new Daemon("lb1", boxes[0][0].pid()), new Daemon("lb2", boxes[1][0].pid())};

@@ -33,7 +33,7 @@ class StatusPageIT {
     void thePageShowsBothRolesInSyncAndTurnsNotInSyncWhenTheSyncLinkIsCut() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsw", "scripts/lab-pair")) {
             Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, "tandem".toCharArray());
+            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
             startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
             startBox(lab, "lb2", 2, 1, 100, key);

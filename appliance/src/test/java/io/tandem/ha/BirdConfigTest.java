@@ -13,7 +13,7 @@ class BirdConfigTest {
     static final String BGP_BOX = """
             node: { name: lb1 }
             dataplane: { front_interface: front, back_interface: back }
-            sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, key_file: /etc/tandem/sync.p12 }
+            sync: { bind_address: 198.18.2.1, peer: 198.18.2.2, key_file: /etc/tandem/sync.p12, key_password: a-password-of-length }
             ha:
               mode: bgp
               priority: 150

@@ -30,6 +30,7 @@ import java.util.function.Consumer;
  * Run: java -cp microbench/target/microbench.jar io.tandem.microbench.SyncBenchmark
  */
 public final class SyncBenchmark {
+    private static final String PASSWORD = "bench-pair-sync-password";
     private SyncBenchmark() {
     }
 
@@ -98,7 +99,7 @@ public final class SyncBenchmark {
 
     static JGroupsReplicator replicator(String name, int port, int peerPort, Path key) {
         return new JGroupsReplicator(new JGroupsReplicator.Settings(name, "127.0.0.1", port,
-                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), key, "tandem",
+                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), key, PASSWORD,
                 Duration.ofSeconds(5), Duration.ofSeconds(5), 1 << 20, Duration.ofSeconds(120)));
     }
 
@@ -170,7 +171,7 @@ public final class SyncBenchmark {
         }
         Path dir = Files.createTempDirectory("tandem-sync-bench");
         Path key = dir.resolve("sync.p12");
-        SyncKeys.generate(key, "tandem".toCharArray());
+        SyncKeys.generate(key, PASSWORD.toCharArray());
         int senderPort = freePort();
         int receiverPort = freePort();
         CountingStore senderStore = new CountingStore(1_000_000);

@@ -6,6 +6,7 @@ import org.jgroups.JChannel;
 import org.jgroups.Message;
 import org.jgroups.Receiver;
 import org.jgroups.View;
+import org.jgroups.protocols.TCP;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,7 +18,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -47,6 +47,7 @@ public final class JGroupsReplicator implements FlowReplicator {
     }
 
     private final Settings settings;
+    private SyncTls tls;
     private JChannel channel;
     private SyncEngine engine;
     private volatile View view;
@@ -57,11 +58,11 @@ public final class JGroupsReplicator implements FlowReplicator {
 
     @Override
     public void start(FlowStore store) throws Exception {
-        if (!Files.isReadable(settings.keystore())) {
-            throw new IOException("sync key " + settings.keystore() + " is missing or unreadable: create it once with "
-                    + "'tandemctl keygen' and copy it to both boxes");
-        }
+        tls = SyncTls.of(SyncKeys.load(settings.keystore(), settings.keystorePassword()), settings.keystorePassword());
         channel = new JChannel(new ByteArrayInputStream(stackXml().getBytes(StandardCharsets.UTF_8)));
+        // Before connect: TCP opens its sockets when the channel connects (TCP.start).
+        TCP tcp = channel.getProtocolStack().findProtocol(TCP.class);
+        tcp.setSocketFactory(new SyncSockets(tls));
         channel.name(settings.nodeName());
         channel.setDiscardOwnMessages(true);
         engine = new SyncEngine(new Transport(), store, settings.queueCapacity(), settings.digestInterval(), settings.nodeName());
@@ -101,7 +102,7 @@ public final class JGroupsReplicator implements FlowReplicator {
             channel.getState(null, settings.stateTimeout().toMillis());
         } else {
             LOG.warn("sync: no peer admitted yet (peers {}): it is down, unreachable, or does not hold this pair's key "
-                    + "(a peer with another key can never join: its messages do not decrypt)", settings.peers());
+                    + "(a peer with another key can never join: its TLS handshake fails)", settings.peers());
         }
         engine.start();
     }
@@ -116,8 +117,6 @@ public final class JGroupsReplicator implements FlowReplicator {
                 "bind_address", settings.bindAddress(),
                 "bind_port", Integer.toString(settings.bindPort()),
                 "initial_hosts", String.join(",", settings.peers()),
-                "keystore", settings.keystore().toString(),
-                "keystore_password", settings.keystorePassword(),
                 "failure_timeout", settings.failureTimeout().toMillis() + "ms",
                 "failure_interval", Math.max(100, settings.failureTimeout().toMillis() / 4) + "ms");
         Matcher m = PLACEHOLDER.matcher(template);
@@ -216,9 +215,20 @@ public final class JGroupsReplicator implements FlowReplicator {
         return engine.peerAnnouncement();
     }
 
+    /** The sync port this box listens on. */
+    int port() {
+        return settings.bindPort();
+    }
+
+    /** The group's view as JGroups names it, its id included: a join, a leave or an eviction changes it. */
+    String viewId() {
+        View v = view;
+        return v == null ? "none" : v.getViewId() + " " + v.getMembers();
+    }
+
     @Override
     public SyncStatus status() {
-        return engine.status();
+        return engine.status().withPeersRefused(tls.rejected());
     }
 
     @Override

@@ -9,10 +9,26 @@ package io.tandem.statesync;
  * @param digestsEqual    null until a digest was compared; then whether every range was equal
  * @param lastLagMillis   change on the sender to application here, for the last batch received
  * @param lastFullResync  the last whole-table transfer received (null if none)
+ * @param peersRefused    connections to or from the sync port refused because the other end did not
+ *                        hold the pair's key ({@link SyncTls})
  */
 public record SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                          int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
-                         Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
+                         Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync, long peersRefused) {
+
+    /** As the canonical constructor, with no connection refused. */
+    public SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
+                      int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
+                      Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
+        this(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors, lastLagMillis,
+                digestsEqual, rangeResyncs, lastFullResync, 0);
+    }
+
+    /** This status with the transport's count of refused connections. */
+    public SyncStatus withPeersRefused(long refused) {
+        return new SyncStatus(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors,
+                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused);
+    }
 
     /** A whole-table transfer: when it ended, how many records, how long it took. */
     public record FullResync(long finishedAtMillis, long records, long millis) {

@@ -5,7 +5,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import javax.net.ssl.SSLSocket;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,6 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Two real JGroups channels over loopback in one JVM, encrypted with the pair's key. */
 class JGroupsReplicatorTest {
+    private static final String PASSWORD = "test-pair-sync-password";
     @TempDir
     static Path keys;
     private static Path pairKey;
@@ -33,8 +41,8 @@ class JGroupsReplicatorTest {
     static void makeKeys() throws Exception {
         pairKey = keys.resolve("pair.p12");
         otherKey = keys.resolve("other.p12");
-        SyncKeys.generate(pairKey, "tandem".toCharArray());
-        SyncKeys.generate(otherKey, "tandem".toCharArray());
+        SyncKeys.generate(pairKey, PASSWORD.toCharArray());
+        SyncKeys.generate(otherKey, PASSWORD.toCharArray());
     }
 
     @AfterEach
@@ -50,7 +58,7 @@ class JGroupsReplicatorTest {
 
     private JGroupsReplicator start(String name, int port, int peerPort, Path key, MapFlowStore store, boolean source) throws Exception {
         JGroupsReplicator r = new JGroupsReplicator(new JGroupsReplicator.Settings(name, "127.0.0.1", port,
-                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), key, "tandem",
+                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), key, PASSWORD,
                 Duration.ofSeconds(3), Duration.ofMillis(200), 100_000, Duration.ofSeconds(20)));
         started.add(r);
         r.start(store);
@@ -155,6 +163,113 @@ class JGroupsReplicatorTest {
         assertEquals(100, b.flows.size());
         assertEquals(0, ra.status().recordsReceived());
         assertEquals(0, rb.status().recordsReceived());
+        assertTrue(ra.status().peersRefused() > 0 && rb.status().peersRefused() > 0,
+                "each side counted the other's refusal: " + ra.status() + " / " + rb.status());
+    }
+
+    /**
+     * An outsider on the sync network, without the pair's key, attacks a joined pair's source:
+     * bytes shaped like JGroups frames (a forged LEAVE, RangeEnd or anything else is such
+     * bytes), a frame declaring 2 GiB, a real box's sniffed TLS handshake replayed on a new
+     * connection, a TLS client with a key of its own, and 100 connections opened at once that
+     * never speak. Each is refused before JGroups reads a byte, counted, and closed; the view,
+     * both tables and the stream of changes are as they were.
+     */
+    @Test
+    void anOutsiderWithoutTheKeyCanNeitherJoinNorChangeATableNorHoldThePeersResources() throws Exception {
+        MapFlowStore a = new MapFlowStore();
+        MapFlowStore b = new MapFlowStore();
+        JGroupsReplicator[] pair = joinedPair(a, b);
+        JGroupsReplicator ra = pair[0];
+        JGroupsReplicator rb = pair[1];
+        int pa = ra.port();
+        for (int i = 0; i < 100; i++) {
+            a.put(flow(i, i + 1));
+            ra.publish(flow(i, i + 1));
+        }
+        await(() -> b.flows.size() == 100, Duration.ofSeconds(10), () -> b.flows.size() + " flows on the replica");
+        String view = ra.viewId();
+        long refusedBefore = ra.status().peersRefused();
+        byte[] session = capturedHandshake();
+        assertTrue(session.length > 100, "a handshake was captured: " + session.length + " bytes");
+
+        List<Socket> attacks = new ArrayList<>();
+        // JGroups' own frame start ("bela", version) and junk: what a forged message looks like on the wire.
+        attacks.add(send(pa, new byte[] {'b', 'e', 'l', 'a', 5, 5, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7}));
+        // A frame that declares 2 GiB: nothing is allocated for it.
+        attacks.add(send(pa, new byte[] {0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0, 0, 0, 0}));
+        // The real peer's captured bytes, replayed: the server's fresh random makes the old handshake fail.
+        attacks.add(send(pa, session));
+        for (int i = 0; i < 100; i++) {
+            attacks.add(send(pa, new byte[0])); // connects, then says nothing
+        }
+        for (Socket s : attacks) {
+            assertClosedByPeer(s, Duration.ofSeconds(10));
+        }
+        // A TLS client with a key of its own.
+        JGroupsReplicator intruder = start("intruder", freePort(), pa, otherKey, new MapFlowStore(), false);
+        await(() -> ra.status().peersRefused() >= refusedBefore + 104, Duration.ofSeconds(15),
+                () -> "refusals counted: " + (ra.status().peersRefused() - refusedBefore));
+        assertFalse(intruder.status().peerConnected());
+
+        assertEquals(view, ra.viewId(), "no member joined, left or was evicted");
+        assertTrue(rb.status().peerConnected());
+        assertEquals(100, a.flows.size());
+        assertEquals(100, b.flows.size());
+        assertEquals(0, ra.status().recordsReceived(), "nothing reached the source's table");
+        for (int i = 100; i < 200; i++) {
+            a.put(flow(i, i + 1));
+            ra.publish(flow(i, i + 1));
+        }
+        await(() -> b.flows.size() == 200 && Arrays.equals(a.digest().snapshot(), b.digest().snapshot()), Duration.ofSeconds(10),
+                () -> b.flows.size() + " flows on the replica after the attacks");
+    }
+
+    /** What a real box sends first when it opens the sync link (its TLS ClientHello, with the pair's key), as sniffed. */
+    private static byte[] capturedHandshake() throws Exception {
+        SyncTls tls = SyncTls.of(SyncKeys.load(pairKey, PASSWORD), PASSWORD);
+        try (ServerSocket recorder = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Thread client = Thread.ofVirtual().start(() -> {
+                try (Socket s = tls.context().getSocketFactory().createSocket("127.0.0.1", recorder.getLocalPort())) {
+                    ((SSLSocket) s).startHandshake();
+                } catch (IOException expected) {
+                    // the recorder never answers
+                }
+            });
+            try (Socket s = recorder.accept()) {
+                s.setSoTimeout(2_000);
+                byte[] buffer = new byte[16384];
+                int n = s.getInputStream().read(buffer);
+                client.join(5_000);
+                return n <= 0 ? new byte[0] : Arrays.copyOf(buffer, n);
+            }
+        }
+    }
+
+    private static Socket send(int port, byte[] bytes) throws IOException {
+        Socket s = new Socket("127.0.0.1", port);
+        s.setSoTimeout(10_000);
+        if (bytes.length > 0) {
+            s.getOutputStream().write(bytes);
+            s.getOutputStream().flush();
+        }
+        return s;
+    }
+
+    /** The server closes the connection: a read ends (EOF or reset) well before the timeout. */
+    private static void assertClosedByPeer(Socket s, Duration timeout) throws IOException {
+        try (s) {
+            s.setSoTimeout((int) timeout.toMillis());
+            InputStream in = s.getInputStream();
+            byte[] buffer = new byte[4096];
+            while (in.read(buffer) >= 0) {
+                // the server's TLS alert, if any, then the end
+            }
+        } catch (SocketTimeoutException e) {
+            throw new AssertionError("the server kept an outsider's connection open for " + timeout);
+        } catch (SocketException e) {
+            // reset: closed too
+        }
     }
 
     @Test

@@ -63,7 +63,7 @@ class PeerProcessRestartTest {
     @Test
     void aReplicaKilledAndRestartedEndsWithTheSourcesDigest() throws Exception {
         Path key = dir.resolve("pair.p12");
-        SyncKeys.generate(key, "tandem".toCharArray());
+        SyncKeys.generate(key, SyncPeerMain.PASSWORD.toCharArray());
         int sourcePort = JGroupsReplicatorTest.freePort();
         int replicaPort = JGroupsReplicatorTest.freePort();
         List<Peer> peers = new ArrayList<>();

@@ -16,6 +16,8 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>SyncPeerMain NAME PORT PEER_PORT KEYSTORE source|replica RATE SECONDS</pre>
  */
 public final class SyncPeerMain {
+    /** The test pair's keystore password. */
+    static final String PASSWORD = "test-pair-sync-password";
     private SyncPeerMain() {
     }
 
@@ -28,7 +30,7 @@ public final class SyncPeerMain {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Integer.parseInt(args[6]));
         MapFlowStore store = new MapFlowStore();
         JGroupsReplicator replicator = new JGroupsReplicator(new JGroupsReplicator.Settings(name, "127.0.0.1", port,
-                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), Path.of(args[3]), "tandem",
+                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), Path.of(args[3]), PASSWORD,
                 Duration.ofSeconds(2), Duration.ofMillis(200), 1_000_000, Duration.ofSeconds(30)));
         replicator.start(store);
         replicator.setSource(source);
