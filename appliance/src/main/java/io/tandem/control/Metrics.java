@@ -63,6 +63,8 @@ public final class Metrics {
         counter("tandem_sync_records_received", "Flow records received from the peer", () -> sync(dataplane).recordsReceived());
         counter("tandem_sync_overflows", "Flow changes dropped from a full sync queue", () -> sync(dataplane).overflows());
         counter("tandem_sync_decode_errors", "Sync messages rejected as malformed", () -> sync(dataplane).decodeErrors());
+        counter("tandem_sync_range_messages_ignored", "Range-resync messages that answered no current request, came in the wrong"
+                + " role or too often, or ended a resync whose records did not all arrive", () -> sync(dataplane).rangeMessagesIgnored());
         counter("tandem_sync_peers_refused", "Connections to the sync port refused: no TLS, not the pair's key, too slow, too many",
                 () -> sync(dataplane).peersRefused());
         counter("tandem_sync_range_resyncs", "Digest ranges asked again from the peer", () -> sync(dataplane).rangeResyncs());

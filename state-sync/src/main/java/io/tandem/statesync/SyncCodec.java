@@ -9,12 +9,13 @@ import java.util.List;
 /**
  * The wire format, versioned and fixed-size, never Java serialization:
  * <pre>
- * header   version(1)=2  type(1)  sentAtMillis(8)  count(2)
+ * header   version(1)=3  type(1)  sentAtMillis(8)  count(2)
  * RECORDS  count × 44-byte records:
  *          protocol(1) removed(1) state(1) flags(1) client(4) vip(4) backend(4) snat(4)
  *          clientPort(2) vipPort(2) backendPort(2) snatPort(2) lastSeenMillis(8) version(8)
  * DIGEST   count=256 × range value(8)
- * RESYNC, RANGE_BEGIN, RANGE_END   count × range(1)
+ * RESYNC, RANGE_BEGIN  requestId(8) epoch(8)  count × range(1)
+ * RANGE_END            requestId(8) epoch(8) records(8)  count × range(1)
  * ANNOUNCE count bytes (at most {@link #MAX_ANNOUNCEMENT}) the layer above reads: the node's
  *          role and health for the peer's status page; opaque here
  * </pre>
@@ -24,11 +25,12 @@ import java.util.List;
  */
 public final class SyncCodec {
     /**
-     * 2: records are 44 bytes. Version 1 sized its batches for 48-byte records and left the
-     * difference as trailing zeros its decoder ignored (found by fuzzing: accepted bytes must be
-     * exactly what the encoder writes).
+     * 3: a range resync is a request with an id and an epoch that its answer echoes, and its end
+     * says how many records it sent (issue 20). 2: records are 44 bytes. Version 1 sized its
+     * batches for 48-byte records and left the difference as trailing zeros its decoder ignored
+     * (found by fuzzing: accepted bytes must be exactly what the encoder writes).
      */
-    public static final byte VERSION = 2;
+    public static final byte VERSION = 3;
     static final byte TYPE_RECORDS = 1;
     static final byte TYPE_DIGEST = 2;
     static final byte TYPE_RESYNC = 3;
@@ -69,16 +71,16 @@ public final class SyncCodec {
         return buf.array();
     }
 
-    public static byte[] encodeResync(long sentAtMillis, List<Integer> ranges) {
-        return encodeRanges(TYPE_RESYNC, sentAtMillis, ranges);
+    public static byte[] encodeResync(long sentAtMillis, long requestId, long epoch, List<Integer> ranges) {
+        return encodeRanges(TYPE_RESYNC, sentAtMillis, new long[] {requestId, epoch}, ranges);
     }
 
-    public static byte[] encodeRangeBegin(long sentAtMillis, List<Integer> ranges) {
-        return encodeRanges(TYPE_RANGE_BEGIN, sentAtMillis, ranges);
+    public static byte[] encodeRangeBegin(long sentAtMillis, long requestId, long epoch, List<Integer> ranges) {
+        return encodeRanges(TYPE_RANGE_BEGIN, sentAtMillis, new long[] {requestId, epoch}, ranges);
     }
 
-    public static byte[] encodeRangeEnd(long sentAtMillis, List<Integer> ranges) {
-        return encodeRanges(TYPE_RANGE_END, sentAtMillis, ranges);
+    public static byte[] encodeRangeEnd(long sentAtMillis, long requestId, long epoch, long records, List<Integer> ranges) {
+        return encodeRanges(TYPE_RANGE_END, sentAtMillis, new long[] {requestId, epoch, records}, ranges);
     }
 
     public static byte[] encodeAnnouncement(long sentAtMillis, byte[] payload) {
@@ -88,8 +90,11 @@ public final class SyncCodec {
         return header(TYPE_ANNOUNCE, sentAtMillis, payload.length, payload.length).put(payload).array();
     }
 
-    private static byte[] encodeRanges(byte type, long sentAtMillis, List<Integer> ranges) {
-        ByteBuffer buf = header(type, sentAtMillis, ranges.size(), ranges.size());
+    private static byte[] encodeRanges(byte type, long sentAtMillis, long[] fields, List<Integer> ranges) {
+        ByteBuffer buf = header(type, sentAtMillis, ranges.size(), fields.length * 8 + ranges.size());
+        for (long f : fields) {
+            buf.putLong(f);
+        }
         for (int r : ranges) {
             buf.put((byte) r);
         }
@@ -111,7 +116,8 @@ public final class SyncCodec {
         try {
             byte version = buf.get();
             if (version != VERSION) {
-                throw new SyncDecodeException("unsupported format version " + version + " (this side speaks " + VERSION + ")");
+                throw new SyncDecodeException("unsupported format version " + version + " (this side speaks " + VERSION
+                        + "): the peer runs another release; upgrade both boxes to the same one");
             }
             byte type = buf.get();
             long sentAt = buf.getLong();
@@ -119,9 +125,21 @@ public final class SyncCodec {
             return switch (type) {
                 case TYPE_RECORDS -> new SyncMessage.Records(sentAt, records(buf, count));
                 case TYPE_DIGEST -> new SyncMessage.Digest(sentAt, digest(buf, count));
-                case TYPE_RESYNC -> new SyncMessage.ResyncRequest(sentAt, resync(buf, count));
-                case TYPE_RANGE_BEGIN -> new SyncMessage.RangeBegin(sentAt, resync(buf, count));
-                case TYPE_RANGE_END -> new SyncMessage.RangeEnd(sentAt, resync(buf, count));
+                case TYPE_RESYNC -> {
+                    long[] f = fields(buf, 2, count);
+                    yield new SyncMessage.ResyncRequest(sentAt, f[0], f[1], resync(buf, count));
+                }
+                case TYPE_RANGE_BEGIN -> {
+                    long[] f = fields(buf, 2, count);
+                    yield new SyncMessage.RangeBegin(sentAt, f[0], f[1], resync(buf, count));
+                }
+                case TYPE_RANGE_END -> {
+                    long[] f = fields(buf, 3, count);
+                    if (f[2] < 0) {
+                        throw new SyncDecodeException("range end of " + f[2] + " records");
+                    }
+                    yield new SyncMessage.RangeEnd(sentAt, f[0], f[1], f[2], resync(buf, count));
+                }
                 case TYPE_ANNOUNCE -> new SyncMessage.Announcement(sentAt, announcement(buf, count));
                 default -> throw new SyncDecodeException("unknown message type " + type);
             };
@@ -170,6 +188,16 @@ public final class SyncCodec {
             ranges[i] = buf.getLong();
         }
         return ranges;
+    }
+
+    /** A range message's fixed fields, after checking the payload holds exactly them and {@code count} ranges. */
+    private static long[] fields(ByteBuffer buf, int n, int count) throws SyncDecodeException {
+        expect(buf, n * 8 + count, "range message");
+        long[] f = new long[n];
+        for (int i = 0; i < n; i++) {
+            f[i] = buf.getLong();
+        }
+        return f;
     }
 
     private static List<Integer> resync(ByteBuffer buf, int count) throws SyncDecodeException {

@@ -12,7 +12,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -37,6 +41,21 @@ final class SyncEngine implements AutoCloseable {
     }
 
     private record Pending(FlowRecord record, long enqueuedAtMillis, boolean created) {
+    }
+
+    /** The range resync a replica asked for and waits to be answered. */
+    private static final class RangeRequest {
+        final long id;
+        final Set<Integer> ranges;
+        final long askedAtMillis;
+        boolean begun;
+        long received;
+
+        RangeRequest(long id, Set<Integer> ranges, long askedAtMillis) {
+            this.id = id;
+            this.ranges = ranges;
+            this.askedAtMillis = askedAtMillis;
+        }
     }
 
     /** A flow's newest change in the batch; {@code bornInBatch}: the peer has not heard of it yet. */
@@ -86,10 +105,24 @@ final class SyncEngine implements AutoCloseable {
     private volatile boolean announceNow;
     private volatile PeerAnnouncement peerAnnouncement;
 
-    // Replica side of a range resync: the ranges being refreshed and the keys seen since they began.
+    // Replica side of a range resync: the request it waits for, the ranges being refreshed and
+    // the keys seen since they began. Only an answer to that request counts (issue 20): a stray,
+    // late or replayed RangeBegin/RangeEnd, or one that arrives after this side became the
+    // source, is ignored and counted.
     private final Object rangeLock = new Object();
+    private RangeRequest waitingFor;
     private Set<Integer> refreshing = Set.of();
     private final Set<Key> seenDuringRefresh = new HashSet<>();
+    private long nextRequestId = 1;
+    /** Role changes seen: a walk begun in one epoch stops when it ends; requests carry it. */
+    private final AtomicLong roleEpoch = new AtomicLong();
+    private final AtomicLong rangeMessagesIgnored = new AtomicLong();
+    // Source side: requests are served one at a time, at most one per half digest interval, on
+    // a thread of their own (never on the transport's delivery thread); others are dropped and
+    // counted — the replica asks again at its next digest.
+    private final ExecutorService resyncServer;
+    private final AtomicBoolean serving = new AtomicBoolean();
+    private volatile long lastServedMillis;
     private long lastResyncRequestMillis;
     /** The ranges that differed at the last comparison; null before the first since the peer (re)joined. */
     private volatile Set<Integer> previouslyDiffering;
@@ -100,14 +133,29 @@ final class SyncEngine implements AutoCloseable {
         this.queue = new MpscAtomicArrayQueue<>(queueCapacity);
         this.digestIntervalMillis = digestInterval.toMillis();
         this.thread = Thread.ofPlatform().name("tandem-sync-" + name).daemon().unstarted(this::run);
+        this.resyncServer = Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().name("tandem-sync-resync-" + name).daemon().factory());
     }
 
     void start() {
         thread.start();
     }
 
-    /** Whether this side is the source of truth (the active): only a replica asks for resyncs. */
+    /**
+     * Whether this side is the source of truth (the active): only a replica asks for resyncs.
+     * A change of role starts a new epoch: the request a replica waited for is forgotten (its
+     * answer would now remove the new source's own flows), and a walk the old source is serving
+     * stops without its RangeEnd.
+     */
     void setSource(boolean source) {
+        if (this.source != source) {
+            synchronized (rangeLock) {
+                roleEpoch.incrementAndGet();
+                waitingFor = null;
+                refreshing = Set.of();
+                seenDuringRefresh.clear();
+            }
+        }
         this.source = source;
     }
 
@@ -253,18 +301,9 @@ final class SyncEngine implements AutoCloseable {
                 lastLagMillis = Math.max(0, now - r.sentAtMillis());
             }
             case SyncMessage.Digest d -> compareDigest(d.ranges(), now);
-            case SyncMessage.ResyncRequest q -> {
-                if (source) {
-                    sendRanges(q.ranges());
-                }
-            }
-            case SyncMessage.RangeBegin b -> {
-                synchronized (rangeLock) {
-                    refreshing = new HashSet<>(b.ranges());
-                    seenDuringRefresh.clear();
-                }
-            }
-            case SyncMessage.RangeEnd e -> finishRangeRefresh(e.ranges());
+            case SyncMessage.ResyncRequest q -> serveLater(q, now);
+            case SyncMessage.RangeBegin b -> beginRangeRefresh(b);
+            case SyncMessage.RangeEnd e -> endRangeRefresh(e);
             case SyncMessage.Announcement a -> peerAnnouncement = new PeerAnnouncement(a.payload(), now);
         }
     }
@@ -273,8 +312,78 @@ final class SyncEngine implements AutoCloseable {
         synchronized (rangeLock) {
             if (!refreshing.isEmpty() && refreshing.contains(record.range())) {
                 seenDuringRefresh.add(Key.of(record));
+                if (waitingFor != null) {
+                    waitingFor.received++;
+                }
             }
         }
+    }
+
+    private void ignoreRangeMessage(String what) {
+        rangeMessagesIgnored.incrementAndGet();
+        LOG.warn("sync: ignored {}", what);
+    }
+
+    /** The source: a request is served on the resync thread, one at a time and not too often; others are dropped. */
+    private void serveLater(SyncMessage.ResyncRequest q, long now) {
+        if (!source) {
+            ignoreRangeMessage("a resync request while not the source (request " + q.requestId() + ")");
+            return;
+        }
+        if (now - lastServedMillis < digestIntervalMillis / 2 || !serving.compareAndSet(false, true)) {
+            ignoreRangeMessage("resync request " + q.requestId() + ": one is being served or was just served (the peer asks again)");
+            return;
+        }
+        lastServedMillis = now;
+        long epoch = roleEpoch.get();
+        try {
+            resyncServer.execute(() -> {
+                try {
+                    sendRanges(q, epoch);
+                } finally {
+                    serving.set(false);
+                }
+            });
+        } catch (RejectedExecutionException closed) {
+            serving.set(false);
+        }
+    }
+
+    /** A range resync is being served (for tests). */
+    boolean servingResync() {
+        return serving.get();
+    }
+
+    private void beginRangeRefresh(SyncMessage.RangeBegin b) {
+        synchronized (rangeLock) {
+            if (source || waitingFor == null || waitingFor.id != b.requestId() || waitingFor.begun) {
+                ignoreRangeMessage("a range begin that answers no request of ours (request " + b.requestId() + ")");
+                return;
+            }
+            waitingFor.begun = true;
+            refreshing = new HashSet<>(b.ranges());
+            seenDuringRefresh.clear();
+        }
+    }
+
+    private void endRangeRefresh(SyncMessage.RangeEnd e) {
+        RangeRequest answered;
+        synchronized (rangeLock) {
+            answered = waitingFor;
+            if (source || answered == null || answered.id != e.requestId() || !answered.begun) {
+                ignoreRangeMessage("a range end that answers no request of ours (request " + e.requestId() + ")");
+                return;
+            }
+            waitingFor = null;
+            if (answered.received < e.records()) {
+                refreshing = Set.of();
+                seenDuringRefresh.clear();
+                ignoreRangeMessage("range end " + e.requestId() + ": " + e.records() + " records sent, " + answered.received
+                        + " arrived (nothing dropped; asked again at the next digest)");
+                return;
+            }
+        }
+        finishRangeRefresh(e.ranges());
     }
 
     /**
@@ -293,32 +402,57 @@ final class SyncEngine implements AutoCloseable {
         List<Integer> differing = before == null ? differingNow : differingNow.stream().filter(before::contains).toList();
         digestsEqual = differing.isEmpty();
         if (before != null && !differing.isEmpty() && !source && now - lastResyncRequestMillis >= digestIntervalMillis) {
+            long id;
+            long epoch;
+            synchronized (rangeLock) {
+                if (waitingFor != null && now - waitingFor.askedAtMillis < 5 * digestIntervalMillis) {
+                    return; // the last request is still being answered
+                }
+                id = nextRequestId++;
+                epoch = roleEpoch.get();
+                waitingFor = new RangeRequest(id, new HashSet<>(differing), now);
+                refreshing = Set.of();
+                seenDuringRefresh.clear();
+            }
             lastResyncRequestMillis = now;
             rangeResyncs.incrementAndGet(); // counted when asked: an in-process transport answers within send()
             try {
-                transport.send(SyncCodec.encodeResync(now, differing));
+                transport.send(SyncCodec.encodeResync(now, id, epoch, differing));
             } catch (Exception e) {
                 LOG.warn("sync resync request failed: {}", e.toString());
             }
         }
     }
 
-    private void sendRanges(List<Integer> ranges) {
-        Set<Integer> wanted = new HashSet<>(ranges);
+    /**
+     * Answers one request: RangeBegin, every flow of the ranges in batches, and RangeEnd with the
+     * count — only if every batch went out and this side stayed the source of the same epoch;
+     * otherwise no RangeEnd (the replica must not drop flows it was never sent).
+     */
+    private void sendRanges(SyncMessage.ResyncRequest q, long epoch) {
+        Set<Integer> wanted = new HashSet<>(q.ranges());
         try {
-            transport.send(SyncCodec.encodeRangeBegin(System.currentTimeMillis(), ranges));
+            transport.send(SyncCodec.encodeRangeBegin(System.currentTimeMillis(), q.requestId(), epoch, q.ranges()));
             List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
             List<Exception> failures = new ArrayList<>();
+            long[] sent = {0};
             store.forEach(record -> {
-                if (wanted.contains(record.range())) {
+                if (wanted.contains(record.range()) && failures.isEmpty() && source && roleEpoch.get() == epoch) {
                     chunk.add(record);
                     if (chunk.size() == SyncCodec.MAX_BATCH) {
+                        sent[0] += chunk.size();
                         sendQuietly(chunk, failures);
                     }
                 }
             });
+            sent[0] += chunk.size();
             sendQuietly(chunk, failures);
-            transport.send(SyncCodec.encodeRangeEnd(System.currentTimeMillis(), ranges));
+            if (!failures.isEmpty() || !source || roleEpoch.get() != epoch) {
+                LOG.warn("sync: range resync {} not finished ({}): no range end sent", q.requestId(),
+                        failures.isEmpty() ? "the role changed" : failures.getFirst().toString());
+                return;
+            }
+            transport.send(SyncCodec.encodeRangeEnd(System.currentTimeMillis(), q.requestId(), epoch, sent[0], q.ranges()));
         } catch (Exception e) {
             LOG.warn("sync range resync failed: {}", e.toString());
         }
@@ -388,12 +522,13 @@ final class SyncEngine implements AutoCloseable {
     SyncStatus status() {
         return new SyncStatus(source, transport.peerConnected(), transport.peer(), recordsSent.get(), recordsReceived.get(),
                 queue.size(), overflows.get(), decodeErrors.get(), lastLagMillis, digestsEqual, rangeResyncs.get(),
-                lastFullResync);
+                lastFullResync, 0, rangeMessagesIgnored.get());
     }
 
     @Override
     public void close() {
         running = false;
+        resyncServer.shutdownNow();
         thread.interrupt();
         try {
             thread.join(2000);

@@ -11,23 +11,26 @@ package io.tandem.statesync;
  * @param lastFullResync  the last whole-table transfer received (null if none)
  * @param peersRefused    connections to or from the sync port refused because the other end did not
  *                        hold the pair's key ({@link SyncTls})
+ * @param rangeMessagesIgnored range-resync messages that answered no current request, came in the
+ *                        wrong role or too often, or ended a resync whose records did not all arrive
  */
 public record SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                          int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
-                         Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync, long peersRefused) {
+                         Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync, long peersRefused,
+                         long rangeMessagesIgnored) {
 
     /** As the canonical constructor, with no connection refused. */
     public SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                       int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
                       Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
         this(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors, lastLagMillis,
-                digestsEqual, rangeResyncs, lastFullResync, 0);
+                digestsEqual, rangeResyncs, lastFullResync, 0, 0);
     }
 
     /** This status with the transport's count of refused connections. */
     public SyncStatus withPeersRefused(long refused) {
         return new SyncStatus(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors,
-                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused);
+                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused, rangeMessagesIgnored);
     }
 
     /** A whole-table transfer: when it ended, how many records, how long it took. */

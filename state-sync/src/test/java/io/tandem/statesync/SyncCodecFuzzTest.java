@@ -34,9 +34,9 @@ class SyncCodecFuzzTest {
         return switch (message) {
             case SyncMessage.Records r -> SyncCodec.encodeRecords(r.sentAtMillis(), r.records());
             case SyncMessage.Digest d -> SyncCodec.encodeDigest(d.sentAtMillis(), d.ranges());
-            case SyncMessage.ResyncRequest q -> SyncCodec.encodeResync(q.sentAtMillis(), q.ranges());
-            case SyncMessage.RangeBegin b -> SyncCodec.encodeRangeBegin(b.sentAtMillis(), b.ranges());
-            case SyncMessage.RangeEnd e -> SyncCodec.encodeRangeEnd(e.sentAtMillis(), e.ranges());
+            case SyncMessage.ResyncRequest q -> SyncCodec.encodeResync(q.sentAtMillis(), q.requestId(), q.epoch(), q.ranges());
+            case SyncMessage.RangeBegin b -> SyncCodec.encodeRangeBegin(b.sentAtMillis(), b.requestId(), b.epoch(), b.ranges());
+            case SyncMessage.RangeEnd e -> SyncCodec.encodeRangeEnd(e.sentAtMillis(), e.requestId(), e.epoch(), e.records(), e.ranges());
             case SyncMessage.Announcement a -> SyncCodec.encodeAnnouncement(a.sentAtMillis(), a.payload());
         };
     }

@@ -48,8 +48,15 @@ class SyncCodecTest {
         long[] ranges = new Random(9).longs(FlowDigest.RANGES).toArray();
         byte[] bytes = SyncCodec.encodeDigest(5L, ranges);
         assertArrayEquals(ranges, ((SyncMessage.Digest) SyncCodec.decode(bytes, 0, bytes.length)).ranges());
-        byte[] resync = SyncCodec.encodeResync(6L, List.of(0, 17, 255));
-        assertEquals(List.of(0, 17, 255), ((SyncMessage.ResyncRequest) SyncCodec.decode(resync, 0, resync.length)).ranges());
+        byte[] resync = SyncCodec.encodeResync(6L, 41L, 3L, List.of(0, 17, 255));
+        SyncMessage.ResyncRequest request = (SyncMessage.ResyncRequest) SyncCodec.decode(resync, 0, resync.length);
+        assertEquals(List.of(0, 17, 255), request.ranges());
+        assertEquals(41L, request.requestId());
+        assertEquals(3L, request.epoch());
+        byte[] end = SyncCodec.encodeRangeEnd(6L, 41L, 3L, 1234L, List.of(9));
+        SyncMessage.RangeEnd decodedEnd = (SyncMessage.RangeEnd) SyncCodec.decode(end, 0, end.length);
+        assertEquals(List.of(41L, 3L, 1234L, 9L), List.of(decodedEnd.requestId(), decodedEnd.epoch(), decodedEnd.records(),
+                (long) decodedEnd.ranges().getFirst()));
     }
 
     @Test
@@ -80,7 +87,8 @@ class SyncCodecTest {
     @Test
     void forgedHeadersAndValuesAreRejectedWithAReason() {
         byte[] good = SyncCodec.encodeRecords(1L, List.of(record(new Random(3))));
-        assertEquals("unsupported format version 1 (this side speaks 2)", reject(good, 0, (byte) 1));
+        assertEquals("unsupported format version 1 (this side speaks 3): the peer runs another release; upgrade both boxes"
+                + " to the same one", reject(good, 0, (byte) 1));
         assertEquals("unknown message type 9", reject(good, 1, (byte) 9));
         assertEquals("records: 44 bytes of payload, the header announces 88", reject(good, 11, (byte) 2));
         assertEquals("record 0: protocol 1 is neither TCP nor UDP", reject(good, 12, (byte) 1));

@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -193,6 +195,182 @@ class SyncEngineTest {
         assertEquals(Boolean.FALSE, engine.status().digestsEqual());
         assertEquals(1, sent.size(), sent::toString);
         assertEquals(List.of(7), ((SyncMessage.ResyncRequest) sent.getFirst()).ranges());
+    }
+
+    /** A transport that keeps what the engine sends, and on which thread; {@code failRecords}: record batches fail. */
+    private static final class Capture implements SyncEngine.Transport {
+        final List<SyncMessage> sent = new CopyOnWriteArrayList<>();
+        final List<String> threads = new CopyOnWriteArrayList<>();
+        volatile boolean failRecords;
+        /** Record batches wait for it: the test decides when a walk may go on. */
+        volatile CountDownLatch recordsGate = new CountDownLatch(0);
+
+        @Override
+        public void send(byte[] message) throws Exception {
+            SyncMessage m = SyncCodec.decode(message, 0, message.length);
+            if (m instanceof SyncMessage.Records) {
+                recordsGate.await();
+                if (failRecords) {
+                    throw new Exception("the peer's connection broke");
+                }
+            }
+            sent.add(m);
+            threads.add(Thread.currentThread().getName());
+        }
+
+        @Override
+        public boolean peerConnected() {
+            return true;
+        }
+
+        @Override
+        public String peer() {
+            return "peer";
+        }
+
+        <T extends SyncMessage> List<T> of(Class<T> type) {
+            return sent.stream().filter(type::isInstance).map(type::cast).toList();
+        }
+    }
+
+    private static void deliver(SyncEngine engine, byte[] bytes) {
+        engine.receive(bytes, 0, bytes.length);
+    }
+
+    /** A replica holding three flows, made to ask for the range of the first: returns the request it sent. */
+    private static SyncMessage.ResyncRequest askFor(SyncEngine engine, MapFlowStore replica, Capture capture) {
+        engine.peerChanged();
+        long[] theirs = replica.digest().snapshot().clone();
+        theirs[JGroupsReplicatorTest.flow(1, 1).range()] ^= 0x5A;
+        deliverDigest(engine, theirs);
+        deliverDigest(engine, theirs.clone());
+        List<SyncMessage.ResyncRequest> asked = capture.of(SyncMessage.ResyncRequest.class);
+        assertEquals(1, asked.size(), capture.sent::toString);
+        return asked.getFirst();
+    }
+
+    private static MapFlowStore threeFlows() {
+        MapFlowStore store = new MapFlowStore();
+        for (int i = 1; i <= 3; i++) {
+            store.put(JGroupsReplicatorTest.flow(i, 1));
+        }
+        return store;
+    }
+
+    /**
+     * Issue 20: a RangeEnd drops the replica's flows of its ranges, so only the answer to the
+     * replica's own current request may: a stray one (no request, another id, no RangeBegin
+     * first, or on the source) is ignored and counted, and the table keeps every flow; the real
+     * answer, records all arrived, still repairs the range.
+     */
+    @Test
+    void onlyTheAnswerToTheCurrentRequestDropsFlowsAndStrayOnesAreCounted() {
+        link = InMemoryReplicator.pair(16, Duration.ofMillis(100)); // for close(); the engines below are driven by hand
+        Capture capture = new Capture();
+        MapFlowStore replica = threeFlows();
+        SyncEngine engine = new SyncEngine(capture, replica, 16, Duration.ofMillis(1), "standby");
+        int range = JGroupsReplicatorTest.flow(1, 1).range();
+        List<Integer> ranges = List.of(range);
+
+        deliver(engine, SyncCodec.encodeRangeBegin(1, 99, 0, ranges)); // nothing asked yet
+        deliver(engine, SyncCodec.encodeRangeEnd(1, 99, 0, 0, ranges));
+        assertEquals(3, replica.flows.size(), "a stray range end removes nothing");
+        assertEquals(2, engine.status().rangeMessagesIgnored());
+
+        SyncMessage.ResyncRequest asked = askFor(engine, replica, capture);
+        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 0, ranges)); // an end with no begin
+        deliver(engine, SyncCodec.encodeRangeBegin(1, asked.requestId() + 1, 0, ranges)); // another request's
+        assertEquals(3, replica.flows.size());
+        assertEquals(4, engine.status().rangeMessagesIgnored());
+
+        deliver(engine, SyncCodec.encodeRangeBegin(1, asked.requestId(), 0, ranges));
+        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 0, ranges)); // the source has none there
+        assertTrue(replica.flows.values().stream().noneMatch(r -> r.range() == range), "the answered range is repaired");
+        assertEquals(4, engine.status().rangeMessagesIgnored());
+        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 0, ranges)); // the same end again: a replay
+        assertEquals(5, engine.status().rangeMessagesIgnored());
+        engine.close();
+    }
+
+    /** A role change forgets the request: its answer, arriving after the promotion, would remove the new source's own flows. */
+    @Test
+    void aRangeEndArrivingAfterPromotionIsIgnored() {
+        link = InMemoryReplicator.pair(16, Duration.ofMillis(100));
+        Capture capture = new Capture();
+        MapFlowStore replica = threeFlows();
+        SyncEngine engine = new SyncEngine(capture, replica, 16, Duration.ofMillis(1), "standby");
+        List<Integer> ranges = List.of(JGroupsReplicatorTest.flow(1, 1).range());
+        SyncMessage.ResyncRequest asked = askFor(engine, replica, capture);
+        deliver(engine, SyncCodec.encodeRangeBegin(1, asked.requestId(), 0, ranges));
+        engine.setSource(true); // the failover
+        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 0, ranges));
+        assertEquals(3, replica.flows.size(), "the new source keeps its flows");
+        assertEquals(1, engine.status().rangeMessagesIgnored());
+        engine.close();
+    }
+
+    /** A RangeEnd whose records did not all arrive drops nothing: the replica asks again. */
+    @Test
+    void aRangeEndWhoseRecordsDidNotAllArriveDropsNothing() {
+        link = InMemoryReplicator.pair(16, Duration.ofMillis(100));
+        Capture capture = new Capture();
+        MapFlowStore replica = threeFlows();
+        SyncEngine engine = new SyncEngine(capture, replica, 16, Duration.ofMillis(1), "standby");
+        List<Integer> ranges = List.of(JGroupsReplicatorTest.flow(1, 1).range());
+        SyncMessage.ResyncRequest asked = askFor(engine, replica, capture);
+        deliver(engine, SyncCodec.encodeRangeBegin(1, asked.requestId(), 0, ranges));
+        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 5, ranges)); // 5 sent, none arrived
+        assertEquals(3, replica.flows.size());
+        assertEquals(1, engine.status().rangeMessagesIgnored());
+        engine.close();
+    }
+
+    /**
+     * The source serves a request on its own thread, not the delivery thread; a second request
+     * while one is served is dropped and counted; a resync whose batches fail sends no RangeEnd;
+     * a request to a replica is ignored.
+     */
+    @Test
+    void theSourceServesOneRequestAtATimeOffTheDeliveryThreadAndEndsOnlyWhatItSent() {
+        link = InMemoryReplicator.pair(16, Duration.ofMillis(100));
+        Capture capture = new Capture();
+        MapFlowStore source = new MapFlowStore();
+        for (int i = 0; i < 2000; i++) {
+            source.put(JGroupsReplicatorTest.flow(i, 1));
+        }
+        SyncEngine engine = new SyncEngine(capture, source, 16, Duration.ofMillis(2), "active");
+        List<Integer> all = new ArrayList<>();
+        for (int r = 0; r < FlowDigest.RANGES; r++) {
+            all.add(r);
+        }
+        deliver(engine, SyncCodec.encodeResync(1, 7, 0, all));
+        assertEquals(1, engine.status().rangeMessagesIgnored(), "a replica serves no one");
+        engine.setSource(true);
+        capture.recordsGate = new CountDownLatch(1);
+        deliver(engine, SyncCodec.encodeResync(1, 8, 0, all));
+        JGroupsReplicatorTest.await(() -> capture.of(SyncMessage.RangeBegin.class).size() == 1, Duration.ofSeconds(10), () -> "begun");
+        deliver(engine, SyncCodec.encodeResync(1, 9, 0, all)); // while 8 is served: dropped
+        assertEquals(2, engine.status().rangeMessagesIgnored());
+        capture.recordsGate.countDown();
+        JGroupsReplicatorTest.await(() -> capture.of(SyncMessage.RangeEnd.class).size() == 1, Duration.ofSeconds(10),
+                () -> capture.sent.size() + " messages sent");
+        SyncMessage.RangeEnd end = capture.of(SyncMessage.RangeEnd.class).getFirst();
+        assertEquals(8, end.requestId());
+        assertEquals(2000, end.records());
+        assertEquals(2000, capture.of(SyncMessage.Records.class).stream().mapToInt(m -> m.records().size()).sum());
+        String caller = Thread.currentThread().getName();
+        assertTrue(capture.threads.stream().noneMatch(caller::equals), "served on the resync thread: " + capture.threads);
+
+        capture.failRecords = true;
+        JGroupsReplicatorTest.await(() -> {
+            if (!engine.servingResync()) {
+                deliver(engine, SyncCodec.encodeResync(1, 10, 0, all)); // asked again until past the rate limit
+            }
+            return capture.of(SyncMessage.RangeBegin.class).size() == 2;
+        }, Duration.ofSeconds(10), () -> "the second resync begun");
+        JGroupsReplicatorTest.await(() -> !engine.servingResync(), Duration.ofSeconds(10), () -> "the second resync over");
+        assertEquals(1, capture.of(SyncMessage.RangeEnd.class).size(), "no range end for a resync whose batches failed");
+        engine.close();
     }
 
     private static void deliverDigest(SyncEngine engine, long[] ranges) {
