@@ -33,8 +33,15 @@ public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepe
         @JsonProperty("all") ALL
     }
 
-    /** One BGP session to an upstream router. */
-    public record Neighbor(Ipv4Address address, @JsonProperty("as") Long as, Ipv4Address localAddress, Announce announce) {
+    /**
+     * One BGP session to an upstream router.
+     *
+     * @param password the session's TCP-MD5 key (RFC 2385, BIRD's {@code password}; the router must
+     *                 have the same): 1-80 printable ASCII characters, no quote or backslash; none: the
+     *                 session is not authenticated
+     */
+    public record Neighbor(Ipv4Address address, @JsonProperty("as") Long as, Ipv4Address localAddress, Announce announce,
+                           String password) {
         public Neighbor {
             announce = announce == null ? Announce.ALL : announce;
         }
@@ -77,6 +84,10 @@ public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepe
             ConfigChecks.required(n.address(), at + ".address", errors);
             ConfigChecks.required(n.localAddress(), at + ".local_address", errors);
             asNumber(n.as(), at + ".as", errors);
+            if (n.password() != null && !n.password().matches("[\\x21-\\x7e&&[^\"\\\\]]{1,80}")) {
+                errors.add(at + ".password: 1-80 printable ASCII characters without spaces, quotes or backslashes"
+                        + " (a TCP-MD5 key, RFC 2385)");
+            }
         }
     }
 

@@ -71,6 +71,7 @@ public final class BirdConfig {
                     .append("  keepalive time ").append(Math.max(1, holdSeconds / 3)).append(";\n")
                     .append("  connect retry time 2;\n")
                     .append(bgp.bfd().enabled() ? "  bfd on;\n" : "")
+                    .append(n.password() == null ? "" : "  password \"" + n.password() + "\";\n")
                     .append("  ipv4 { table tandem; import none; export filter ").append(filter).append("; next hop self; };\n}\n\n");
 
         }

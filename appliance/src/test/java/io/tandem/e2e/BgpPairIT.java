@@ -12,10 +12,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -32,6 +34,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BgpPairIT {
     private static final String VIP = "198.18.10.100";
     private static final String SNAT = "198.19.10.100";
+    /** Every session is TCP-MD5 authenticated (RFC 2385): the boxes' BIRD from tandem's config, the router's by hand. */
+    private static final String MD5_KEY = "lab-bgp-md5-key";
     private static String box(String name, int self, int peer, Object key, int priority, Path logs, boolean bfd) {
         return TestConfig.box(name).dataplane("queues: 1", "stats_interval: 500ms").conntrack("max_flows: 65536")
                 .section(PairLab.sync("198.18.2." + self, "198.18.2." + peer, key))
@@ -45,9 +49,9 @@ class BgpPairIT {
                             hold_time: 3s
                             bfd: { enabled: %4$s, interval: 100ms, multiplier: 3 }
                             neighbors:
-                              - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.%5$d, announce: vips }
-                              - { address: 198.19.0.254, as: 65000, local_address: 198.19.0.%5$d, announce: snat }
-                        """.formatted(priority, logs, name, bfd, self))
+                              - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.%5$d, announce: vips, password: %6$s }
+                              - { address: 198.19.0.254, as: 65000, local_address: 198.19.0.%5$d, announce: snat, password: %6$s }
+                        """.formatted(priority, logs, name, bfd, self, MD5_KEY))
                 .control(logs.resolve(name + ".sock"))
                 .services(TestConfig.Service.echo(VIP, SNAT)).yaml();
     }
@@ -63,6 +67,7 @@ class BgpPairIT {
               hold time 3;
               keepalive time 1;
               connect retry time 2;
+              password "lab-bgp-md5-key";
               %2$s
               ipv4 { import all; export none; };
 
@@ -96,6 +101,29 @@ class BgpPairIT {
             awaitRouterPrefers(lab, "198.18.0.2", "198.19.0.2");
             assertTrue(boxes[0][0].isAlive(), "lb1 carries on as the standby");
             assertEverySurvived(lab, clients, "tandemctl failover on lb1", 3_000);
+
+            // A router with the wrong TCP-MD5 key gets no session: lb1's front session, re-keyed on the
+            // router only, goes down and stays down (the box's kernel drops its unsigned segments),
+            // while lb2's, with the right key, stays up.
+            Path routerConf = lab.logs().resolve("router-bird.conf");
+            Files.writeString(routerConf, Files.readString(routerConf).replace("neighbor 198.18.0.1 as 65001; }",
+                    "neighbor 198.18.0.1 as 65001; password \"not-the-pairs-key\"; }"));
+            birdc(lab, "router", "configure");
+            NamespaceLab.await(() -> !sessionUp(lab, "lb1_front"), Duration.ofSeconds(15), () -> "lb1_front re-keyed goes down");
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10); // three hold times and more: it does not come back
+            while (System.nanoTime() < until) {
+                assertFalse(sessionUp(lab, "lb1_front"), "a session with the wrong key came up");
+                assertTrue(sessionUp(lab, "lb2_front"), "the session with the right key stays up");
+                Thread.sleep(500);
+            }
+        }
+    }
+
+    private static boolean sessionUp(NamespaceLab lab, String protocol) {
+        try {
+            return birdc(lab, "router", "show protocols " + protocol).contains("Established");
+        } catch (Exception e) {
+            return false;
         }
     }
 

@@ -23,7 +23,7 @@ class BirdConfigTest {
                 hold_time: 6s
                 bfd: { enabled: true, interval: 50ms, multiplier: 4 }
                 neighbors:
-                  - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.1, announce: vips }
+                  - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.1, announce: vips, password: "md5-Key_1!" }
                   - { address: 198.19.0.254, as: 4200000000, local_address: 198.19.0.1 }
             services:
               - { name: web, vip: 198.18.10.100, port: 80, snat_address: 198.19.10.100, backends: [ { address: 198.19.0.11, port: 8080 } ] }
@@ -41,6 +41,9 @@ class BirdConfigTest {
         assertTrue(bird.contains("if !(krt_source = 200 || krt_source = 201) then reject;"), bird);
         assertEquals(3 * 2, bird.split("bgp_path.prepend\\(65001\\);", -1).length - 1, "two prepends in each of three filters");
         assertTrue(bird.contains("min rx interval 50 ms;") && bird.contains("multiplier 4;") && bird.contains("bfd on;"), bird);
+        // TCP-MD5 (RFC 2385) where the config gives a password, and only there.
+        assertEquals(1, bird.split("  password \"md5-Key_1!\";\n", -1).length - 1, bird);
+        assertTrue(bird.indexOf("password") < bird.indexOf("neighbor 198.19.0.254"), "on the first session only: " + bird);
     }
 
     @Test
@@ -50,6 +53,8 @@ class BirdConfigTest {
             {"hold_time: 6s", "hold_time: 2s", "ha.bgp.hold_time: 2000 ms is not a BGP hold time (whole seconds, 3-65535; RFC 4271 §4.2)"},
             {"standby_prepend: 2", "standby_prepend: 0", "ha.bgp.standby_prepend: 0 is not within 1-10"},
             {", local_address: 198.19.0.1 }", " }", "ha.bgp.neighbors[1].local_address: required"},
+            {"password: \"md5-Key_1!\"", "password: \"has \\\" quote\"", "ha.bgp.neighbors[0].password: 1-80 printable ASCII"},
+            {"password: \"md5-Key_1!\"", "password: \"" + "x".repeat(81) + "\"", "ha.bgp.neighbors[0].password: 1-80 printable ASCII"},
         };
         for (String[] c : cases) {
             String bad = BGP_BOX.replace(c[0], c[1]);
