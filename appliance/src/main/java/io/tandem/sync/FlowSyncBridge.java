@@ -12,6 +12,9 @@ import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.FlowStore;
 import io.tandem.statesync.VersionClock;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
@@ -25,9 +28,19 @@ import java.util.function.LongSupplier;
  *   <li>{@link #refresh} republishes flows active since the last refresh, so the standby
  *       keeps long-lived flows that its own idle timers would never see traffic for.</li>
  * </ul>
+ * A peer's removal leaves a tombstone (the key and the removal's version, for
+ * {@link #TOMBSTONE_MILLIS}): a copy of the flow older than its removal — from a range walk, a
+ * state transfer or a refresh that the removal overtook — is refused instead of bringing the
+ * flow back, where it would hold a SNAT port for its timeout and the remote hold (issue 20). A
+ * record whose state is not one of its protocol's is refused too (it used to become
+ * ESTABLISHED). Both are counted ({@link #recordsRefused}).
  */
 public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleListener {
     private static final FlowState[] STATES = FlowState.values();
+    /** How long a removal's tombstone lasts: longer than a range walk or a refresh takes to arrive. */
+    static final long TOMBSTONE_MILLIS = 120_000;
+    /** The most tombstones held (about 6 MB at most); the oldest go first. */
+    static final int MAX_TOMBSTONES = 65_536;
 
     private final FlowTable table;
     private final VersionClock clock;
@@ -38,6 +51,20 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     private volatile FlowReplicator replicator;
     private volatile boolean source;
     private long lastRefreshMillis;
+    /** Key of a removed flow → {removal's version, when it was removed}; on the delivery thread, in removal order. */
+    private final LinkedHashMap<Key, long[]> tombstones = new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Key, long[]> eldest) {
+            return size() > MAX_TOMBSTONES;
+        }
+    };
+    private final AtomicLong recordsRefused = new AtomicLong();
+
+    private record Key(long addresses, long portsAndProtocol) {
+        static Key of(FlowRecord r) {
+            return new Key(r.keyAddresses(), r.keyPortsAndProtocol());
+        }
+    }
 
     public FlowSyncBridge(FlowTable table, VersionClock clock, LongSupplier now) {
         this.table = table;
@@ -107,17 +134,44 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         return count[0];
     }
 
+    /** Peer records refused: a copy older than the flow's removal, or a state not of its protocol. */
+    public long recordsRefused() {
+        return recordsRefused.get();
+    }
+
     @Override
     public void apply(FlowRecord record) {
+        FlowState state = stateOf(record);
+        if (state == null) {
+            recordsRefused.incrementAndGet();
+            return;
+        }
+        long nowMillis = now.getAsLong();
+        synchronized (tombstones) {
+            Key key = Key.of(record);
+            if (record.removed()) {
+                tombstones.remove(key); // re-inserted last: the map stays in removal order
+                tombstones.put(key, new long[] {record.version(), nowMillis});
+            } else {
+                long[] tomb = tombstones.get(key);
+                if (tomb != null && nowMillis - tomb[1] > TOMBSTONE_MILLIS) {
+                    tombstones.remove(key);
+                    tomb = null;
+                }
+                if (tomb != null && record.version() <= tomb[0]) {
+                    recordsRefused.incrementAndGet(); // a copy the removal overtook: the flow stays gone
+                    return;
+                }
+            }
+        }
         clock.observe(record.version());
-        FlowState state = record.state() > 0 && record.state() < STATES.length ? STATES[record.state()] : FlowState.TCP_ESTABLISHED;
         FlowSnapshot s = incoming.get()
                 .setKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort())
                 .setMapping(record.backendAddress(), record.backendPort(), record.snatAddress(), record.snatPort())
                 .setState(state, (record.flags() & 1) != 0, record.lastSeenMillis(), record.version());
         applyingPeerRecord.set(true);
         try {
-            table.install(s, record.removed(), now.getAsLong());
+            table.install(s, record.removed(), nowMillis);
         } finally {
             applyingPeerRecord.set(false);
         }
@@ -141,6 +195,16 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     @Override
     public FlowDigest digest() {
         return digest;
+    }
+
+    /** The record's state if it is one of its protocol's (TCP's for 6, UDP's for 17), else null. */
+    private static FlowState stateOf(FlowRecord record) {
+        if (record.state() <= 0 || record.state() >= STATES.length) {
+            return null;
+        }
+        FlowState state = STATES[record.state()];
+        boolean udp = state == FlowState.UDP_UNREPLIED || state == FlowState.UDP_REPLIED || state == FlowState.UDP_ASSURED;
+        return udp == (record.protocol() == 17) ? state : null;
     }
 
     static FlowRecord toRecord(FlowSnapshot f, boolean removed) {

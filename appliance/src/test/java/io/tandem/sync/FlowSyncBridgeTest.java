@@ -19,6 +19,7 @@ import io.tandem.packet.DropReason;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TestPacket;
+import io.tandem.statesync.FlowRecord;
 import io.tandem.statesync.InMemoryReplicator;
 import io.tandem.statesync.VersionClock;
 import org.junit.jupiter.api.AfterEach;
@@ -114,6 +115,46 @@ class FlowSyncBridgeTest {
         box.processor.process(TestPacket.tcp(Ipv4.format(f.backendAddress()), 8080, "198.19.0.100", f.snatPort(),
                 TcpFlags.SYN | TcpFlags.ACK).build(), box.clock.get());
         box.processor.process(TestPacket.tcp("198.18.0.10", clientPort, "198.18.0.100", 80, TcpFlags.ACK).build(), box.clock.get());
+    }
+
+    private static FlowRecord record(int protocol, int clientPort, FlowState state, long version, boolean removed) {
+        return new FlowRecord(protocol, Ipv4.parse("198.18.0.10"), clientPort, Ipv4.parse("198.18.0.100"), 80,
+                Ipv4.parse("198.19.0.11"), 8080, Ipv4.parse("198.19.0.100"), 30000 + clientPort % 1000, state.code(), 0,
+                1_000_000, version, removed);
+    }
+
+    /**
+     * Issue 20: a copy of a flow older than its removal (a walk, a transfer or a refresh the
+     * removal overtook) must not bring it back; a newer flow of the same tuple (the client
+     * reused its port) is welcome; a state not of the record's protocol is refused, not made
+     * ESTABLISHED. Each refusal counted.
+     */
+    @Test
+    void aRemovalIsNotUndoneByAnOlderCopyAndForeignStatesAreRefused() throws Exception {
+        TandemConfig config = ConfigLoader.parse(CONFIG, "test");
+        Box standby = new Box(config);
+        standby.bridge.apply(record(6, 44000, FlowState.TCP_ESTABLISHED, 10, false));
+        assertNotNull(standby.flow(44000));
+        standby.bridge.apply(record(6, 44000, FlowState.TCP_ESTABLISHED, 20, true));
+        assertNull(standby.flow(44000), "removed");
+        standby.bridge.apply(record(6, 44000, FlowState.TCP_ESTABLISHED, 10, false)); // the overtaken copy
+        assertNull(standby.flow(44000), "not resurrected");
+        assertEquals(1, standby.bridge.recordsRefused());
+        standby.bridge.apply(record(6, 44000, FlowState.TCP_SYN_SENT, 30, false)); // a new connection on the same tuple
+        assertNotNull(standby.flow(44000), "a newer flow of the same tuple is installed");
+
+        standby.bridge.apply(record(17, 44001, FlowState.TCP_ESTABLISHED, 40, false)); // UDP with a TCP state
+        standby.bridge.apply(record(6, 44002, FlowState.UDP_ASSURED, 41, false)); // TCP with a UDP state
+        assertNull(standby.flow(44002));
+        assertEquals(3, standby.bridge.recordsRefused());
+        assertEquals(1, standby.table.size(), "only the new flow of 44000");
+
+        // A tombstone lasts TOMBSTONE_MILLIS: after it, an old copy is just a record again.
+        standby.bridge.apply(record(6, 44003, FlowState.TCP_ESTABLISHED, 50, false));
+        standby.bridge.apply(record(6, 44003, FlowState.TCP_ESTABLISHED, 60, true));
+        standby.clock.addAndGet(FlowSyncBridge.TOMBSTONE_MILLIS + 1);
+        standby.bridge.apply(record(6, 44003, FlowState.TCP_ESTABLISHED, 50, false));
+        assertNotNull(standby.flow(44003));
     }
 
     @Test
