@@ -295,34 +295,37 @@ class SyncEngineTest {
     /** A role change forgets the request: its answer, arriving after the promotion, would remove the new source's own flows. */
     @Test
     void aRangeEndArrivingAfterPromotionIsIgnored() {
-        link = InMemoryReplicator.pair(16, Duration.ofMillis(100));
+        Begun r = begunResync();
+        r.engine().setSource(true); // the failover
+        deliver(r.engine(), SyncCodec.encodeRangeEnd(1, r.requestId(), 0, 0, r.ranges()));
+        assertEquals(3, r.replica().flows.size(), "the new source keeps its flows");
+        assertEquals(1, r.engine().status().rangeMessagesIgnored());
+        r.engine().close();
+    }
+
+    /** A replica of three flows that asked for the first one's range and whose answer has begun. */
+    private record Begun(SyncEngine engine, MapFlowStore replica, List<Integer> ranges, long requestId) {
+    }
+
+    private Begun begunResync() {
+        link = InMemoryReplicator.pair(16, Duration.ofMillis(100)); // for close(); the engine is driven by hand
         Capture capture = new Capture();
         MapFlowStore replica = threeFlows();
         SyncEngine engine = new SyncEngine(capture, replica, 16, Duration.ofMillis(1), "standby");
         List<Integer> ranges = List.of(JGroupsReplicatorTest.flow(1, 1).range());
         SyncMessage.ResyncRequest asked = askFor(engine, replica, capture);
         deliver(engine, SyncCodec.encodeRangeBegin(1, asked.requestId(), 0, ranges));
-        engine.setSource(true); // the failover
-        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 0, ranges));
-        assertEquals(3, replica.flows.size(), "the new source keeps its flows");
-        assertEquals(1, engine.status().rangeMessagesIgnored());
-        engine.close();
+        return new Begun(engine, replica, ranges, asked.requestId());
     }
 
     /** A RangeEnd whose records did not all arrive drops nothing: the replica asks again. */
     @Test
     void aRangeEndWhoseRecordsDidNotAllArriveDropsNothing() {
-        link = InMemoryReplicator.pair(16, Duration.ofMillis(100));
-        Capture capture = new Capture();
-        MapFlowStore replica = threeFlows();
-        SyncEngine engine = new SyncEngine(capture, replica, 16, Duration.ofMillis(1), "standby");
-        List<Integer> ranges = List.of(JGroupsReplicatorTest.flow(1, 1).range());
-        SyncMessage.ResyncRequest asked = askFor(engine, replica, capture);
-        deliver(engine, SyncCodec.encodeRangeBegin(1, asked.requestId(), 0, ranges));
-        deliver(engine, SyncCodec.encodeRangeEnd(1, asked.requestId(), 0, 5, ranges)); // 5 sent, none arrived
-        assertEquals(3, replica.flows.size());
-        assertEquals(1, engine.status().rangeMessagesIgnored());
-        engine.close();
+        Begun r = begunResync();
+        deliver(r.engine(), SyncCodec.encodeRangeEnd(1, r.requestId(), 0, 5, r.ranges())); // 5 sent, none arrived
+        assertEquals(3, r.replica().flows.size());
+        assertEquals(1, r.engine().status().rangeMessagesIgnored());
+        r.engine().close();
     }
 
     /**
