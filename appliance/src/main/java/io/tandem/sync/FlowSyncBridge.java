@@ -11,6 +11,8 @@ import io.tandem.statesync.FlowRecord;
 import io.tandem.statesync.FlowReplicator;
 import io.tandem.statesync.FlowStore;
 import io.tandem.statesync.VersionClock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -33,12 +35,20 @@ import java.util.function.LongSupplier;
  * state transfer or a refresh that the removal overtook — is refused instead of bringing the
  * flow back, where it would hold a SNAT port for its timeout and the remote hold (issue 20). A
  * record whose state is not one of its protocol's is refused too (it used to become
- * ESTABLISHED). Both are counted ({@link #recordsRefused}).
+ * ESTABLISHED), and one whose version lies more than {@link #MAX_VERSION_AHEAD_MILLIS} ahead of
+ * this box's clock. All are counted ({@link #recordsRefused}).
  */
 public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleListener {
+    private static final Logger LOG = LoggerFactory.getLogger(FlowSyncBridge.class);
     private static final FlowState[] STATES = FlowState.values();
     /** How long a removal's tombstone lasts: longer than a range walk or a refresh takes to arrive. */
     static final long TOMBSTONE_MILLIS = 120_000;
+    /**
+     * How far ahead of this box's clock a peer's version may be: versions are milliseconds
+     * (shifted by 16), so a version beyond it is a clock gone wrong or a forged record — taken,
+     * it would make the flow's every later update stale and drag this box's clock along.
+     */
+    static final long MAX_VERSION_AHEAD_MILLIS = 3_600_000;
     /** The most tombstones held (about 6 MB at most); the oldest go first. */
     static final int MAX_TOMBSTONES = 65_536;
 
@@ -59,6 +69,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         }
     };
     private final AtomicLong recordsRefused = new AtomicLong();
+    private long lastFutureWarningMillis = Long.MIN_VALUE / 2;
 
     private record Key(long addresses, long portsAndProtocol) {
         static Key of(FlowRecord r) {
@@ -134,7 +145,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         return count[0];
     }
 
-    /** Peer records refused: a copy older than the flow's removal, or a state not of its protocol. */
+    /** Peer records refused: a copy older than the flow's removal, a state not of its protocol, a version from the far future. */
     public long recordsRefused() {
         return recordsRefused.get();
     }
@@ -142,11 +153,16 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     @Override
     public void apply(FlowRecord record) {
         FlowState state = stateOf(record);
-        if (state == null) {
+        long nowMillis = now.getAsLong();
+        if (state == null || record.version() < 0 || record.version() >>> 16 > nowMillis + MAX_VERSION_AHEAD_MILLIS) {
             recordsRefused.incrementAndGet();
+            if (state != null && nowMillis - lastFutureWarningMillis >= 60_000) {
+                lastFutureWarningMillis = nowMillis;
+                LOG.warn("sync: refused a peer record whose version is {} s ahead of this box's clock (at most {} s): check the"
+                        + " time (NTP) on both boxes", ((record.version() >>> 16) - nowMillis) / 1000, MAX_VERSION_AHEAD_MILLIS / 1000);
+            }
             return;
         }
-        long nowMillis = now.getAsLong();
         synchronized (tombstones) {
             Key key = Key.of(record);
             if (record.removed()) {

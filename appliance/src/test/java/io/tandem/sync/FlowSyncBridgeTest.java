@@ -130,7 +130,7 @@ class FlowSyncBridgeTest {
      * ESTABLISHED. Each refusal counted.
      */
     @Test
-    void aRemovalIsNotUndoneByAnOlderCopyAndForeignStatesAreRefused() throws Exception {
+    void aRemovalIsNotUndoneByAnOlderCopyAndForeignStatesAndFutureVersionsAreRefused() throws Exception {
         TandemConfig config = ConfigLoader.parse(CONFIG, "test");
         Box standby = new Box(config);
         standby.bridge.apply(record(6, 44000, FlowState.TCP_ESTABLISHED, 10, false));
@@ -148,6 +148,16 @@ class FlowSyncBridgeTest {
         assertNull(standby.flow(44002));
         assertEquals(3, standby.bridge.recordsRefused());
         assertEquals(1, standby.table.size(), "only the new flow of 44000");
+
+        // A version from the far future (a clock gone wrong, a forged record) would make every later
+        // update of the flow stale, and drag this box's clock along: refused.
+        long farAhead = (standby.clock.get() + FlowSyncBridge.MAX_VERSION_AHEAD_MILLIS + 1_000) << 16;
+        standby.bridge.apply(record(6, 44004, FlowState.TCP_ESTABLISHED, farAhead, false));
+        standby.bridge.apply(record(6, 44005, FlowState.TCP_ESTABLISHED, Long.MAX_VALUE, false));
+        assertNull(standby.flow(44004));
+        assertNull(standby.flow(44005));
+        assertEquals(5, standby.bridge.recordsRefused());
+        assertTrue(standby.table.size() == 1, "nothing installed");
 
         // A tombstone lasts TOMBSTONE_MILLIS: after it, an old copy is just a record again.
         standby.bridge.apply(record(6, 44003, FlowState.TCP_ESTABLISHED, 50, false));
