@@ -31,6 +31,14 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         fastPathAttach = fastPathAttach == null ? FastPathAttach.AUTO : fastPathAttach;
     }
 
+    /** The fast path's flow map's name in {@code fast_path_pin_dir}: tandemd pins it, keepalived's check looks for it. */
+    public static final String FAST_PATH_MAP = "flows4";
+
+    /** Where the fast path's flow map is pinned. */
+    public String fastPathMapPin() {
+        return fastPathPinDir + "/" + FAST_PATH_MAP;
+    }
+
     /** Queues to open: the configured count, or one per core for 0. */
     public int effectiveQueues() {
         return queues > 0 ? queues : Runtime.getRuntime().availableProcessors();

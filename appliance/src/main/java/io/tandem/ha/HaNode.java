@@ -86,21 +86,20 @@ public final class HaNode implements PairControl, AutoCloseable {
      * @param replicator the sync link to the peer, or null when this box has none
      * @param announcer  BGP mode ({@code ha.mode: bgp}): the election runs here instead of in
      *                   keepalived, and the announcer tells BIRD what to announce; null in VRRP mode
-     * @param restart    whether the fast path carries the flows through a restart (VRRP mode only)
+     * @param restart    whether the fast path carries the flows through a restart; {@link RestartCarry#NONE} in BGP mode
      */
     static HaNode create(String self, HaConfig ha, RoleListener roles, FlowReplicator replicator, LongSupplier flowCount,
                          EventLog events, SharedSettings shared, RouteAnnouncer announcer, RestartCarry restart)
             throws IOException {
-        RestartCarry carry = announcer == null ? restart : RestartCarry.NONE;
         TrackFile trackFile = new TrackFile(Path.of(ha.trackFile()));
-        VrrpState.State initial = carry.resumesAsMaster() ? VrrpState.State.MASTER : VrrpState.State.BACKUP;
-        if (carry.resumesAsMaster()) {
+        VrrpState.State initial = restart.resumesAsMaster() ? VrrpState.State.MASTER : VrrpState.State.BACKUP;
+        if (restart.resumesAsMaster()) {
             LOG.info("resuming as master: the service addresses are on this box and the fast path carried its flows"
                     + " through the restart (keepalived stays master; no failover)");
             events.add("restart", "resumed as master: the fast path carried the flows, the addresses stayed");
         }
         RoleController controller = new RoleController(trackFile, self, ha.priority(), roles, events, initial);
-        return new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer, carry);
+        return new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer, restart);
     }
 
     /** As {@link #create}, started: keepalived's notify FIFO read (VRRP mode) and the tick running. */

@@ -76,7 +76,7 @@ public final class KeepalivedConfig {
                 Map.entry("control_socket", config.control().socket()),
                 // The check's grace for a short restart holds only where the fast path carries the flows.
                 Map.entry("fast_path_pin", config.dataplane().fastPath() == FastPathMode.OFF ? "-"
-                        : config.dataplane().fastPathPinDir() + "/flows4"),
+                        : config.dataplane().fastPathMapPin()),
                 // A box starts held back: tandemd lifts the hold once its table is in sync.
                 Map.entry("track_file_initial", Integer.toString(HOLD_BACK_WEIGHT)),
                 Map.entry("interface", front),

@@ -62,20 +62,14 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     private volatile boolean source;
     private long lastRefreshMillis;
     /** Key of a removed flow → {removal's version, when it was removed}; on the delivery thread, in removal order. */
-    private final LinkedHashMap<Key, long[]> tombstones = new LinkedHashMap<>() {
+    private final LinkedHashMap<FlowRecord.Key, long[]> tombstones = new LinkedHashMap<>() {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<Key, long[]> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<FlowRecord.Key, long[]> eldest) {
             return size() > MAX_TOMBSTONES;
         }
     };
     private final AtomicLong recordsRefused = new AtomicLong();
     private long lastFutureWarningMillis = Long.MIN_VALUE / 2;
-
-    private record Key(long addresses, long portsAndProtocol) {
-        static Key of(FlowRecord r) {
-            return new Key(r.keyAddresses(), r.keyPortsAndProtocol());
-        }
-    }
 
     public FlowSyncBridge(FlowTable table, VersionClock clock, LongSupplier now) {
         this.table = table;
@@ -164,7 +158,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
             return;
         }
         synchronized (tombstones) {
-            Key key = Key.of(record);
+            FlowRecord.Key key = record.key();
             if (record.removed()) {
                 tombstones.remove(key); // re-inserted last: the map stays in removal order
                 tombstones.put(key, new long[] {record.version(), nowMillis});

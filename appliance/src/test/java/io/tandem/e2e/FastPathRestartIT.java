@@ -1,7 +1,6 @@
 package io.tandem.e2e;
 
 import io.tandem.lab.NamespaceLab;
-import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -37,8 +36,7 @@ class FastPathRestartIT {
         Path bpffs = Files.createTempDirectory("tandem-bpffs");
         run("mount", "-t", "bpf", "bpf", bpffs.toString());
         try (NamespaceLab lab = NamespaceLab.up("tfr", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             Process[][] boxes = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
                     "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: "
@@ -56,7 +54,7 @@ class FastPathRestartIT {
             lb1[0].destroy();
             assertEquals(143, NamespaceLab.awaitExit(lb1[0], Duration.ofSeconds(20)), lab.log("lb1.log"));
             assertTrue(lab.log("lb1.log").contains("the box is not held back"), lab.log("lb1.log"));
-            Process restarted = PairLab.restartTandemd(lab, "lb1", "lb1-restarted");
+            Process restarted = PairLab.startTandemd(lab, "lb1", "lb1-restarted");
             assertResumed(lab, "lb1-restarted");
 
             // keepalived's check has heard the new tandemd (it counts the silence since the last answer)
@@ -66,7 +64,7 @@ class FastPathRestartIT {
             // 1b. … and killed, then started.
             restarted.destroyForcibly();
             NamespaceLab.awaitExit(restarted, Duration.ofSeconds(20));
-            Process again = PairLab.restartTandemd(lab, "lb1", "lb1-again");
+            Process again = PairLab.startTandemd(lab, "lb1", "lb1-again");
             assertResumed(lab, "lb1-again");
             PairLab.awaitInSync(lab, "lb1");
             assertFalse(lab.log("lb2.log").contains("-> ACTIVE"), "no failover: lb2 never became active\n" + lab.log("lb2.log"));
@@ -78,10 +76,11 @@ class FastPathRestartIT {
             // 2. The standby's tandemd restarted, and the active killed hard 0.5 s later.
             lb2[0].destroy();
             assertEquals(143, NamespaceLab.awaitExit(lb2[0], Duration.ofSeconds(20)), lab.log("lb2.log"));
-            Thread.sleep(500); // the scenario's own interval, not a wait for a condition
+            long killAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500); // the scenario: the active dies 0.5 s into the restart
+            NamespaceLab.await(() -> System.nanoTime() >= killAt, Duration.ofSeconds(2), () -> "0.5 s after the standby's stop");
             PairLab.killHard(lab, "lb1", new Process[] {again, lb1[1]});
             lab.awaitLog("lb2-keepalived.log", "Entering MASTER STATE", Duration.ofSeconds(15));
-            PairLab.restartTandemd(lab, "lb2", "lb2-restarted");
+            PairLab.startTandemd(lab, "lb2", "lb2-restarted");
             lab.awaitLog("lb2-restarted.log", "-> ACTIVE", Duration.ofSeconds(20));
             Matcher adopted = Pattern.compile("adopted (\\d+) flows").matcher(lab.log("lb2-restarted.log"));
             assertTrue(adopted.find() && Integer.parseInt(adopted.group(1)) >= CONNECTIONS, lab.log("lb2-restarted.log"));

@@ -1,7 +1,6 @@
 package io.tandem.e2e;
 
 import io.tandem.lab.NamespaceLab;
-import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -26,8 +25,7 @@ class PairFailoverIT {
     @Test
     void everyFlowSurvivesTheActivesHardDeathAndItsReturn() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             Process[] lb1 = PairLab.startPair(lab, key);
 
@@ -61,8 +59,7 @@ class PairFailoverIT {
     @Test
     void aManualFailoverAndATakeoverBackKeepEveryFlow() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpm", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             PairLab.startPair(lab, key);
 
@@ -131,8 +128,7 @@ class PairFailoverIT {
     @Test
     void aTakeoverWithTheFastPathFindsThePeersKernelAlreadyForwarding() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpf", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             String pins = lab.logs().resolve("no-bpffs").toString();
             Process[] lb1 = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
@@ -191,8 +187,7 @@ class PairFailoverIT {
     /** {@code connections} connections, then {@code fault} on lb1; lb2 must take over and every connection carry on. */
     private static void survivesFault(String prefix, String what, int connections, FaultAction fault) throws Exception {
         try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             Process[] lb1 = PairLab.startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000",
@@ -223,8 +218,7 @@ class PairFailoverIT {
     @Test
     void aSplitBrainIsSaidWhileItLastsAndHealsWithoutLosingFlows() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpx", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             PairLab.startPair(lab, key);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000", "100", "20", "20");
@@ -256,8 +250,7 @@ class PairFailoverIT {
     @Test
     void afterBothBoxesRestartTheFirstUpServesButSaysItIsNotInSync() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tpr", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             PairLab.startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "SYNCING -> ACTIVE", Duration.ofSeconds(30));
@@ -276,8 +269,7 @@ class PairFailoverIT {
     @Test
     void aCutSyncLinkHoldsTheStandbyBackUntilTheTablesAgreeAgain() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tps", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             PairLab.startPair(lab, key);
 
@@ -326,8 +318,7 @@ class PairFailoverIT {
     void flowsSurviveAFailoverAfterTheBackendSetChangedBecauseTheirStateWasReplicated() throws Exception {
         String b3 = "      - { address: 198.19.0.13, port: 7000 }\n";
         try (NamespaceLab lab = NamespaceLab.up("tpb", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             Process[] lb1 = PairLab.startBox(lab, "lb1", "lb1", 1, 2, 150, key, yaml -> yaml.replace(b3, ""));
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));

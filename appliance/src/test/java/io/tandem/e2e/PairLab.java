@@ -4,6 +4,7 @@ import io.tandem.TestConfig;
 import io.tandem.config.ConfigLoader;
 import io.tandem.ha.KeepalivedConfig;
 import io.tandem.lab.NamespaceLab;
+import io.tandem.statesync.SyncKeys;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -82,27 +83,32 @@ final class PairLab {
         Files.writeString(config, edit.apply(config(name, self, peer, key, priority, lab.logs(), lab.checkScript())));
         Path keepalivedConf = lab.logs().resolve(name + "-keepalived.conf");
         Files.writeString(keepalivedConf, KeepalivedConfig.render(ConfigLoader.load(config)));
-        // With the systemd unit's Java options, as an installed box runs it.
-        // Each box its own class-data archive, as each real box has: written at the first clean stop.
-        Process tandemd = lab.start(name, log + ".log", "env", "TANDEMD_JAVA_OPTS=" + JAVA_OPTS,
-                "TANDEMD_CDS_ARCHIVE=" + lab.logs().resolve(name + ".jsa"),
-                lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
-                "--config", config.toString());
-        lab.awaitLog(log + ".log", "running", Duration.ofSeconds(60));
+        Process tandemd = startTandemd(lab, name, log);
         Process keepalived = lab.start(name, log + "-keepalived.log", "keepalived", "--dont-fork", "--log-console", "--vrrp",
                 "-f", keepalivedConf.toString(), "-p", lab.logs().resolve(name + "-keepalived.pid").toString(),
                 "-r", lab.logs().resolve(name + "-vrrp.pid").toString());
         return new Process[] {tandemd, keepalived};
     }
 
-    /** Starts tandemd again on box {@code name} (its config as {@link #startBox} wrote it), logging to {@code log}.log. */
-    static Process restartTandemd(NamespaceLab lab, String name, String log) throws Exception {
+    /**
+     * Starts tandemd on box {@code name} with the config {@link #startBox} wrote, logging to
+     * {@code log}.log: with the systemd unit's Java options, as an installed box runs it, and
+     * the box's own class-data archive (written at its first clean stop), as each real box has.
+     */
+    static Process startTandemd(NamespaceLab lab, String name, String log) throws Exception {
         Process tandemd = lab.start(name, log + ".log", "env", "TANDEMD_JAVA_OPTS=" + JAVA_OPTS,
                 "TANDEMD_CDS_ARCHIVE=" + lab.logs().resolve(name + ".jsa"),
                 lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
                 "--config", lab.logs().resolve(name + ".yaml").toString());
         lab.awaitLog(log + ".log", "running", Duration.ofSeconds(60));
         return tandemd;
+    }
+
+    /** A new sync credential for the pair, in the lab's logs, opened with {@link #SYNC_PASSWORD}. */
+    static Path newKey(NamespaceLab lab) throws Exception {
+        Path key = lab.logs().resolve("sync.p12");
+        SyncKeys.generate(key, SYNC_PASSWORD.toCharArray());
+        return key;
     }
 
     /** lb1 (priority 150) ACTIVE, then lb2 (100) STANDBY: the pair every case starts from. Returns lb1's processes. */

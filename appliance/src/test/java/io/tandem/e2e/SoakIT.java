@@ -1,7 +1,6 @@
 package io.tandem.e2e;
 
 import io.tandem.lab.NamespaceLab;
-import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -73,8 +72,7 @@ class SoakIT {
     void mixedTrafficThroughFailoverAfterFailoverLosesNothingAndMemoryStaysFlat() throws Exception {
         int seconds = MINUTES * 60;
         try (NamespaceLab lab = NamespaceLab.up("tsk", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             startServers(lab, seconds + 120);
             Process[][] boxes = PairLab.startPair(lab, key, yaml -> yaml + MORE_SERVICES);
             Daemon[] daemons = {new Daemon("lb1", boxes[0][0].pid()), new Daemon("lb2", boxes[1][0].pid())};

@@ -2,7 +2,6 @@ package io.tandem.e2e;
 
 import io.tandem.lab.NamespaceLab;
 import io.tandem.lab.PageCheck;
-import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -32,8 +31,7 @@ class StatusPageIT {
     @Test
     void thePageShowsBothRolesInSyncAndTurnsNotInSyncWhenTheSyncLinkIsCut() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsw", "scripts/lab-pair")) {
-            Path key = lab.logs().resolve("sync.p12");
-            SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+            Path key = PairLab.newKey(lab);
             startBox(lab, "lb1", 1, 2, 150, key);
             lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
             startBox(lab, "lb2", 2, 1, 100, key);

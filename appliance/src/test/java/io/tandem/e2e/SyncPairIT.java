@@ -2,7 +2,6 @@ package io.tandem.e2e;
 
 import io.tandem.TestConfig;
 import io.tandem.lab.NamespaceLab;
-import io.tandem.statesync.SyncKeys;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -33,8 +32,7 @@ class SyncPairIT {
 
     /** Backends b1 and b2, lb1 (active) and lb2 (standby) connected over the sync link; returns lb2's process. */
     private static Process startSyncedPair(NamespaceLab lab) throws Exception {
-        Path key = lab.logs().resolve("sync.p12");
-        SyncKeys.generate(key, PairLab.SYNC_PASSWORD.toCharArray());
+        Path key = PairLab.newKey(lab);
         Path lb1 = lab.logs().resolve("lb1.yaml");
         Path lb2 = lab.logs().resolve("lb2.yaml");
         Files.writeString(lb1, config("lb1", "198.18.2.1", "198.18.2.2", key, "active") + control(lab, "lb1"));

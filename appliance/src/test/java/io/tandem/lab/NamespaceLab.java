@@ -178,6 +178,20 @@ public final class NamespaceLab implements AutoCloseable {
         }
     }
 
+    /**
+     * Checks that {@code condition} holds throughout {@code window} (polled as {@link #await}
+     * polls): what a test asserts when the point is that something does not happen.
+     */
+    public static void assertHolds(BooleanSupplier condition, Duration window, Supplier<String> what) {
+        long end = System.nanoTime() + window.toNanos();
+        do {
+            if (!condition.getAsBoolean()) {
+                throw new AssertionError("no longer true within " + window + ": " + what.get());
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+        } while (System.nanoTime() < end);
+    }
+
     /** Waits for a process to exit by itself (bounded) and returns its exit code. */
     public static int awaitExit(Process process, Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {

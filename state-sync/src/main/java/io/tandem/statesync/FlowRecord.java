@@ -21,6 +21,14 @@ public record FlowRecord(int protocol, int clientAddress, int clientPort, int vi
         return (long) clientPort << 24 | (long) vipPort << 8 | protocol;
     }
 
+    /** A flow's identity across its records: its original tuple, as a map key. */
+    public record Key(long addresses, long portsAndProtocol) {
+    }
+
+    public Key key() {
+        return new Key(keyAddresses(), keyPortsAndProtocol());
+    }
+
     /** Which of the {@link FlowDigest#RANGES} digest ranges the flow falls in. */
     public int range() {
         return FlowDigest.rangeOf(keyAddresses(), keyPortsAndProtocol());

@@ -72,12 +72,6 @@ final class SyncEngine implements AutoCloseable {
     /** The most changes a batch gathers (and a wake-up drains) before it leaves early. */
     private static final int MAX_GATHERED = SyncCodec.MAX_BATCH * 8;
 
-    private record Key(long addresses, long portsAndProtocol) {
-        static Key of(FlowRecord r) {
-            return new Key(r.keyAddresses(), r.keyPortsAndProtocol());
-        }
-    }
-
     private static final Logger LOG = LoggerFactory.getLogger(SyncEngine.class);
     static final long ANNOUNCE_INTERVAL_MILLIS = 500;
 
@@ -112,7 +106,7 @@ final class SyncEngine implements AutoCloseable {
     private final Object rangeLock = new Object();
     private RangeRequest waitingFor;
     private Set<Integer> refreshing = Set.of();
-    private final Set<Key> seenDuringRefresh = new HashSet<>();
+    private final Set<FlowRecord.Key> seenDuringRefresh = new HashSet<>();
     private long nextRequestId = 1;
     /** Role changes seen: a walk begun in one epoch stops when it ends; requests carry it. */
     private final AtomicLong roleEpoch = new AtomicLong();
@@ -171,7 +165,7 @@ final class SyncEngine implements AutoCloseable {
     }
 
     private void run() {
-        Map<Key, Held> batch = new LinkedHashMap<>();
+        Map<FlowRecord.Key, Held> batch = new LinkedHashMap<>();
         List<Pending> drained = new ArrayList<>(MAX_GATHERED);
         MessagePassingQueue.Consumer<Pending> drainInto = drained::add;
         long batchOpenedNanos = 0;
@@ -253,9 +247,9 @@ final class SyncEngine implements AutoCloseable {
     }
 
     /** The newest change of each flow wins; a flow born and gone within the batch is dropped from it. */
-    private void coalesce(Map<Key, Held> batch, Pending pending) {
+    private void coalesce(Map<FlowRecord.Key, Held> batch, Pending pending) {
         FlowRecord record = pending.record();
-        Key key = Key.of(record);
+        FlowRecord.Key key = record.key();
         Held held = batch.get(key);
         if (held == null) {
             batch.put(key, new Held(record, pending.created()));
@@ -311,7 +305,7 @@ final class SyncEngine implements AutoCloseable {
     private void noteSeen(FlowRecord record) {
         synchronized (rangeLock) {
             if (!refreshing.isEmpty() && refreshing.contains(record.range())) {
-                seenDuringRefresh.add(Key.of(record));
+                seenDuringRefresh.add(record.key());
                 if (waitingFor != null) {
                     waitingFor.received++;
                 }
@@ -473,7 +467,7 @@ final class SyncEngine implements AutoCloseable {
 
     private void finishRangeRefresh(List<Integer> ranges) {
         Set<Integer> done = new HashSet<>(ranges);
-        Set<Key> seen;
+        Set<FlowRecord.Key> seen;
         synchronized (rangeLock) {
             seen = new HashSet<>(seenDuringRefresh);
             refreshing = Set.of();
@@ -481,7 +475,7 @@ final class SyncEngine implements AutoCloseable {
         }
         List<FlowRecord> stale = new ArrayList<>();
         store.forEach(record -> {
-            if (done.contains(record.range()) && !seen.contains(Key.of(record))) {
+            if (done.contains(record.range()) && !seen.contains(record.key())) {
                 stale.add(record);
             }
         });

@@ -1,5 +1,6 @@
 package io.tandem.dataplane.fastpath;
 
+import io.tandem.config.DataplaneConfig;
 import io.tandem.config.FastPathAttach;
 import io.tandem.conntrack.FastPathHook;
 import io.tandem.conntrack.FlowFields;
@@ -106,7 +107,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     private static Path mapPin(Path dir) {
-        return dir.resolve("flows4");
+        return dir.resolve(DataplaneConfig.FAST_PATH_MAP);
     }
 
     /**
@@ -195,7 +196,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
                 linkPinFailure = (linkPinFailure == null ? "" : linkPinFailure + "; ") + "pinning the " + role + " tcx link at " + linkPin
                         + " failed (errno " + -rc + "): attached with tc clsact instead, which outlives a restart";
                 LinuxFd.close(link);
-                return -rc == 0 ? -1 : rc;
+                return rc;
             }
         }
         return link;

@@ -191,7 +191,6 @@ public final class FastPathProgram implements AutoCloseable {
         }
     }
 
-    /** One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet) and counts. */
     /**
      * One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet), counts, and for TCP
      * the sequence number after its last segment forwarded here (meaningful once packets > 0).
