@@ -67,6 +67,8 @@ public final class Metrics {
                 + " role or too often, or ended a resync whose records did not all arrive", () -> sync(dataplane).rangeMessagesIgnored());
         counter("tandem_sync_peers_refused", "Connections to the sync port refused: no TLS, not the pair's key, too slow, too many",
                 () -> sync(dataplane).peersRefused());
+        counter("tandem_sync_merges", "Partitions healed: the sync group merged and both boxes sent each other their tables",
+                () -> sync(dataplane).merges());
         counter("tandem_sync_range_resyncs", "Digest ranges asked again from the peer", () -> sync(dataplane).rangeResyncs());
         gauge("tandem_sync_queue_depth", "Flow changes waiting for the peer", () -> sync(dataplane).queueDepth());
         GaugeWithCallback.builder().name("tandem_sync_lag_seconds").help("Replication lag of the last batch received")

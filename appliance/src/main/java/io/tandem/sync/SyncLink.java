@@ -90,10 +90,12 @@ public final class SyncLink implements AutoCloseable {
     void logCounters() {
         SyncStatus sync = replicator.status();
         LOG.info("sync: role={} peer={} connected={} sent={} received={} queue={} overflows={} decode_errors={} peers_refused={} lag_ms={}"
-                        + " digests_equal={} range_resyncs={} range_messages_ignored={} records_refused={} last_full_resync={}",
+                        + " digests_equal={} range_resyncs={} range_messages_ignored={} records_refused={} merges={}"
+                        + " last_full_resync={}",
                 sync.source() ? "source" : "replica", sync.peer(), sync.peerConnected(), sync.recordsSent(), sync.recordsReceived(),
                 sync.queueDepth(), sync.overflows(), sync.decodeErrors(), sync.peersRefused(), sync.lastLagMillis(), sync.digestsEqual(),
-                sync.rangeResyncs(), sync.rangeMessagesIgnored(), bridge.recordsRefused(), sync.lastFullResync());
+                sync.rangeResyncs(), sync.rangeMessagesIgnored(), bridge.recordsRefused(), sync.merges(),
+                sync.lastFullResync());
     }
 
     /** Leaves the peer; the table stays as it is. */

@@ -3,6 +3,7 @@ package io.tandem.statesync;
 import org.jgroups.Address;
 import org.jgroups.BytesMessage;
 import org.jgroups.JChannel;
+import org.jgroups.MergeView;
 import org.jgroups.Message;
 import org.jgroups.Receiver;
 import org.jgroups.View;
@@ -31,7 +32,9 @@ import java.util.regex.Pattern;
  * in batches; a box that joins the group after its peer pulls the peer's whole table through
  * a streamed state transfer (length-prefixed record batches, never one array), then follows
  * the change stream. Records carry versions, so a change that crosses the transfer is
- * applied once in effect (last writer wins).
+ * applied once in effect (last writer wins). Two boxes that each founded a group of their own
+ * (a partition, or a box that started while its peer was unreachable) meet again through
+ * MERGE3: then each sends the other its whole table ({@link SyncEngine#peerMerged}).
  */
 public final class JGroupsReplicator implements FlowReplicator {
     public static final String GROUP = "tandem-sync";
@@ -76,10 +79,14 @@ public final class JGroupsReplicator implements FlowReplicator {
             public void viewAccepted(View next) {
                 View previous = view;
                 view = next;
-                if (engine != null) {
+                if (engine != null && next instanceof MergeView && next.size() > 1) {
+                    engine.peerMerged();
+                } else if (engine != null) {
                     engine.peerChanged();
                 }
-                if (previous != null && previous.size() > next.size()) {
+                if (next instanceof MergeView merged) {
+                    LOG.info("sync group: {} (merged from {})", next.getMembers(), merged.getSubgroups());
+                } else if (previous != null && previous.size() > next.size()) {
                     LOG.warn("sync: peer left the group: {} (this box keeps its table)", next.getMembers());
                 } else {
                     LOG.info("sync group: {}", next.getMembers());
@@ -213,6 +220,11 @@ public final class JGroupsReplicator implements FlowReplicator {
     @Override
     public PeerAnnouncement peerAnnouncement() {
         return engine.peerAnnouncement();
+    }
+
+    /** The channel (for tests that cut the group apart). */
+    JChannel channel() {
+        return channel;
     }
 
     /** The sync port this box listens on. */

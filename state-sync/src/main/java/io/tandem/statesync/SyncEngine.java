@@ -111,6 +111,7 @@ final class SyncEngine implements AutoCloseable {
     /** Role changes seen: a walk begun in one epoch stops when it ends; requests carry it. */
     private final AtomicLong roleEpoch = new AtomicLong();
     private final AtomicLong rangeMessagesIgnored = new AtomicLong();
+    private final AtomicLong merges = new AtomicLong();
     // Source side: requests are served one at a time, at most one per half digest interval, on
     // a thread of their own (never on the transport's delivery thread); others are dropped and
     // counted — the replica asks again at its next digest.
@@ -485,6 +486,48 @@ final class SyncEngine implements AutoCloseable {
         }
     }
 
+    /**
+     * The group healed from a partition (JGroups merged two views): while apart, each side may
+     * have opened flows the other never heard of — in a split brain both were active. Like
+     * pfsync's bulk update, which runs both ways, each side sends the other its whole table,
+     * on the resync thread in batches; the receiver applies each record as any other (the
+     * newer version of a flow wins; a record whose reply tuple another flow holds is refused),
+     * and the digests settle what is left. A merge with a box that has just started and holds
+     * nothing costs that box nothing: it only receives.
+     */
+    void peerMerged() {
+        merges.incrementAndGet();
+        peerChanged();
+        try {
+            resyncServer.execute(this::sendWholeTable);
+        } catch (RejectedExecutionException closed) {
+            // closing: nothing to send
+        }
+    }
+
+    private void sendWholeTable() {
+        List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
+        List<Exception> failures = new ArrayList<>();
+        long[] sent = {0};
+        store.forEach(record -> {
+            if (failures.isEmpty()) {
+                chunk.add(record);
+                if (chunk.size() == SyncCodec.MAX_BATCH) {
+                    sent[0] += chunk.size();
+                    sendQuietly(chunk, failures);
+                }
+            }
+        });
+        sent[0] += chunk.size();
+        sendQuietly(chunk, failures);
+        if (failures.isEmpty()) {
+            LOG.info("sync: merged with the peer (a partition healed): sent it this box's {} flows; it sends its own", sent[0]);
+        } else {
+            LOG.warn("sync: merged with the peer, but sending this box's table failed ({}): the digests will ask for the rest",
+                    failures.getFirst().toString());
+        }
+    }
+
     /** The peer joined or left: what we knew of its digest no longer holds, and a new peer wants our announcement. */
     void peerChanged() {
         digestsEqual = null;
@@ -516,7 +559,7 @@ final class SyncEngine implements AutoCloseable {
     SyncStatus status() {
         return new SyncStatus(source, transport.peerConnected(), transport.peer(), recordsSent.get(), recordsReceived.get(),
                 queue.size(), overflows.get(), decodeErrors.get(), lastLagMillis, digestsEqual, rangeResyncs.get(),
-                lastFullResync, 0, rangeMessagesIgnored.get());
+                lastFullResync, 0, rangeMessagesIgnored.get(), merges.get());
     }
 
     @Override

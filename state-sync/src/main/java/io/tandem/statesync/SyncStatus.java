@@ -13,24 +13,26 @@ package io.tandem.statesync;
  *                        hold the pair's key ({@link SyncTls})
  * @param rangeMessagesIgnored range-resync messages that answered no current request, came in the
  *                        wrong role or too often, or ended a resync whose records did not all arrive
+ * @param merges          partitions healed: each time the group merged, both sides sent each other
+ *                        their whole tables ({@link SyncEngine#peerMerged})
  */
 public record SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                          int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
                          Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync, long peersRefused,
-                         long rangeMessagesIgnored) {
+                         long rangeMessagesIgnored, long merges) {
 
     /** As the canonical constructor, with no connection refused. */
     public SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                       int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
                       Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
         this(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors, lastLagMillis,
-                digestsEqual, rangeResyncs, lastFullResync, 0, 0);
+                digestsEqual, rangeResyncs, lastFullResync, 0, 0, 0);
     }
 
     /** This status with the transport's count of refused connections. */
     public SyncStatus withPeersRefused(long refused) {
         return new SyncStatus(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors,
-                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused, rangeMessagesIgnored);
+                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused, rangeMessagesIgnored, merges);
     }
 
     /** A whole-table transfer: when it ended, how many records, how long it took. */

@@ -1,5 +1,8 @@
 package io.tandem.statesync;
 
+import org.jgroups.protocols.DISCARD;
+import org.jgroups.protocols.TCP;
+import org.jgroups.stack.ProtocolStack;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -289,5 +292,47 @@ class JGroupsReplicatorTest {
         assertEquals(300, b.flows.size());
         assertFalse(b.flows.containsKey(MapFlowStore.Key.of(flow(9999, 1))));
         assertTrue(rb.status().rangeResyncs() > 0);
+    }
+
+    /**
+     * A partition (every message dropped both ways, as a cut sync link) lets each side evict
+     * the other and go on alone, both active — a split brain — each opening flows of its own.
+     * When the link returns MERGE3 merges the two groups and each side sends the other its
+     * whole table: afterwards both hold every flow of both, and the digests agree.
+     */
+    @Test
+    void afterAPartitionHealsBothSidesHoldEveryFlowOfBoth() throws Exception {
+        MapFlowStore a = new MapFlowStore();
+        MapFlowStore b = new MapFlowStore();
+        JGroupsReplicator[] pair = joinedPair(a, b);
+        for (int i = 0; i < 100; i++) {
+            a.put(flow(i, i + 1));
+            pair[0].publish(flow(i, i + 1));
+        }
+        await(() -> b.flows.size() == 100, Duration.ofSeconds(10), () -> b.flows.size() + " flows on the replica");
+
+        DISCARD[] cut = new DISCARD[2];
+        for (int side = 0; side < 2; side++) {
+            cut[side] = new DISCARD().discardAll(true);
+            pair[side].channel().getProtocolStack().insertProtocol(cut[side], ProtocolStack.Position.ABOVE, TCP.class);
+        }
+        await(() -> !pair[0].status().peerConnected() && !pair[1].status().peerConnected(), Duration.ofSeconds(20),
+                () -> "each side alone: " + pair[0].viewId() + " / " + pair[1].viewId());
+        pair[1].setSource(true); // both active
+        for (int i = 1000; i < 1200; i++) {
+            a.put(flow(i, i + 1));
+            b.put(flow(i + 1000, i + 1));
+        }
+
+        for (DISCARD d : cut) {
+            d.discardAll(false);
+        }
+        await(() -> a.flows.size() == 500 && b.flows.size() == 500, Duration.ofSeconds(30),
+                () -> a.flows.size() + " and " + b.flows.size() + " flows after the heal (500 each expected); views "
+                        + pair[0].viewId() + " / " + pair[1].viewId());
+        assertEquals(a.flows, b.flows);
+        assertArrayEquals(a.digest().snapshot(), b.digest().snapshot());
+        assertEquals(1, pair[0].status().merges());
+        assertEquals(1, pair[1].status().merges());
     }
 }
