@@ -67,6 +67,10 @@ public final class Metrics {
                 + " role or too often, or ended a resync whose records did not all arrive", () -> sync(dataplane).rangeMessagesIgnored());
         counter("tandem_sync_peers_refused", "Connections to the sync port refused: no TLS, not the pair's key, too slow, too many",
                 () -> sync(dataplane).peersRefused());
+        counter("tandem_sync_records_refused", "Peer records refused: older than the flow's removal, a state not of its"
+                + " protocol, a version far ahead of this clock", () -> sync(dataplane).recordsRefused());
+        counter("tandem_sync_conflicts", "Peer records refused because another flow held their reply tuple (a split brain)",
+                () -> sync(dataplane).conflicts());
         counter("tandem_sync_merges", "Partitions healed: the sync group merged and both boxes sent each other their tables",
                 () -> sync(dataplane).merges());
         counter("tandem_sync_range_resyncs", "Digest ranges asked again from the peer", () -> sync(dataplane).rangeResyncs());

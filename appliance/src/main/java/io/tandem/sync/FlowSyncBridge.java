@@ -69,6 +69,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         }
     };
     private final AtomicLong recordsRefused = new AtomicLong();
+    private final AtomicLong conflicts = new AtomicLong();
     private long lastFutureWarningMillis = Long.MIN_VALUE / 2;
 
     public FlowSyncBridge(FlowTable table, VersionClock clock, LongSupplier now) {
@@ -144,6 +145,17 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         return recordsRefused.get();
     }
 
+    /**
+     * Peer records that conflict with a flow this box holds: the same reply tuple (SNAT address
+     * and port towards the same backend) for another client. The flow held wins, the peer's is
+     * refused — two flows cannot share a reply tuple, and the one held is the one this box's
+     * packets follow. (Only two boxes that were both active, a split brain, or a forged record
+     * can make one; a conflict on the same client tuple goes to the newer version.)
+     */
+    public long conflicts() {
+        return conflicts.get();
+    }
+
     @Override
     public void apply(FlowRecord record) {
         FlowState state = stateOf(record);
@@ -181,7 +193,9 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 .setState(state, (record.flags() & 1) != 0, record.lastSeenMillis(), record.version());
         applyingPeerRecord.set(true);
         try {
-            table.install(s, record.removed(), nowMillis);
+            if (table.install(s, record.removed(), nowMillis) == FlowTable.InstallResult.TUPLE_IN_USE) {
+                conflicts.incrementAndGet();
+            }
         } finally {
             applyingPeerRecord.set(false);
         }

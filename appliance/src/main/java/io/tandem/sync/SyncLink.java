@@ -84,17 +84,17 @@ public final class SyncLink implements AutoCloseable {
     }
 
     public SyncStatus status() {
-        return replicator.status();
+        return replicator.status().withStoreCounts(bridge.recordsRefused(), bridge.conflicts());
     }
 
     void logCounters() {
-        SyncStatus sync = replicator.status();
+        SyncStatus sync = status();
         LOG.info("sync: role={} peer={} connected={} sent={} received={} queue={} overflows={} decode_errors={} peers_refused={} lag_ms={}"
-                        + " digests_equal={} range_resyncs={} range_messages_ignored={} records_refused={} merges={}"
+                        + " digests_equal={} range_resyncs={} range_messages_ignored={} records_refused={} conflicts={} merges={}"
                         + " last_full_resync={}",
                 sync.source() ? "source" : "replica", sync.peer(), sync.peerConnected(), sync.recordsSent(), sync.recordsReceived(),
                 sync.queueDepth(), sync.overflows(), sync.decodeErrors(), sync.peersRefused(), sync.lastLagMillis(), sync.digestsEqual(),
-                sync.rangeResyncs(), sync.rangeMessagesIgnored(), bridge.recordsRefused(), sync.merges(),
+                sync.rangeResyncs(), sync.rangeMessagesIgnored(), sync.recordsRefused(), sync.conflicts(), sync.merges(),
                 sync.lastFullResync());
     }
 

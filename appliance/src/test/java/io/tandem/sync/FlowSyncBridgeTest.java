@@ -167,6 +167,19 @@ class FlowSyncBridgeTest {
         assertNotNull(standby.flow(44003));
     }
 
+    /** Two clients' flows with one reply tuple (a split brain's two actives chose the same SNAT port): the held one wins. */
+    @Test
+    void aPeerFlowWhoseReplyTupleAnotherFlowHoldsIsRefusedAndCounted() throws Exception {
+        Box box = new Box(ConfigLoader.parse(CONFIG, "test"));
+        box.bridge.apply(record(6, 44000, FlowState.TCP_ESTABLISHED, 10, false));
+        box.bridge.apply(record(6, 45000, FlowState.TCP_ESTABLISHED, 20, false)); // SNAT port 30000 too
+        assertNotNull(box.flow(44000), "the flow held keeps its reply tuple");
+        assertNull(box.flow(45000), "the newcomer is refused");
+        assertEquals(1, box.bridge.conflicts());
+        box.bridge.apply(record(6, 44000, FlowState.TCP_FIN_WAIT, 30, false)); // the held flow's own update
+        assertEquals(1, box.bridge.conflicts(), "an update of the same flow is no conflict");
+    }
+
     @Test
     void theStandbyHoldsEachFlowWithTheSameMappingAndState() throws Exception {
         Box[] boxes = pair();

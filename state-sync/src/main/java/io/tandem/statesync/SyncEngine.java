@@ -559,7 +559,7 @@ final class SyncEngine implements AutoCloseable {
     SyncStatus status() {
         return new SyncStatus(source, transport.peerConnected(), transport.peer(), recordsSent.get(), recordsReceived.get(),
                 queue.size(), overflows.get(), decodeErrors.get(), lastLagMillis, digestsEqual, rangeResyncs.get(),
-                lastFullResync, 0, rangeMessagesIgnored.get(), merges.get());
+                lastFullResync, 0, rangeMessagesIgnored.get(), merges.get(), 0, 0);
     }
 
     @Override

@@ -15,24 +15,35 @@ package io.tandem.statesync;
  *                        wrong role or too often, or ended a resync whose records did not all arrive
  * @param merges          partitions healed: each time the group merged, both sides sent each other
  *                        their whole tables ({@link SyncEngine#peerMerged})
+ * @param recordsRefused  peer records the store refused (a copy its removal overtook, a state not of
+ *                        its protocol, a version far ahead of this box's clock)
+ * @param conflicts       peer records refused because another flow held their reply tuple
  */
 public record SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                          int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
                          Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync, long peersRefused,
-                         long rangeMessagesIgnored, long merges) {
+                         long rangeMessagesIgnored, long merges, long recordsRefused, long conflicts) {
 
     /** As the canonical constructor, with no connection refused. */
     public SyncStatus(boolean source, boolean peerConnected, String peer, long recordsSent, long recordsReceived,
                       int queueDepth, long overflows, long decodeErrors, long lastLagMillis,
                       Boolean digestsEqual, long rangeResyncs, FullResync lastFullResync) {
         this(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors, lastLagMillis,
-                digestsEqual, rangeResyncs, lastFullResync, 0, 0, 0);
+                digestsEqual, rangeResyncs, lastFullResync, 0, 0, 0, 0, 0);
     }
 
     /** This status with the transport's count of refused connections. */
     public SyncStatus withPeersRefused(long refused) {
         return new SyncStatus(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors,
-                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused, rangeMessagesIgnored, merges);
+                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, refused, rangeMessagesIgnored, merges, recordsRefused,
+                conflicts);
+    }
+
+    /** This status with the store's counts of refused and conflicting records. */
+    public SyncStatus withStoreCounts(long refused, long conflicting) {
+        return new SyncStatus(source, peerConnected, peer, recordsSent, recordsReceived, queueDepth, overflows, decodeErrors,
+                lastLagMillis, digestsEqual, rangeResyncs, lastFullResync, peersRefused, rangeMessagesIgnored, merges, refused,
+                conflicting);
     }
 
     /** A whole-table transfer: when it ended, how many records, how long it took. */
