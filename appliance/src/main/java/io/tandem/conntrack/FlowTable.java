@@ -567,7 +567,10 @@ public final class FlowTable {
 
     /** What {@link #install} did with a record from the peer. */
     public enum InstallResult {
-        INSTALLED, UPDATED, REMOVED, STALE, TABLE_FULL, TUPLE_IN_USE
+        INSTALLED, UPDATED, REMOVED, STALE,
+        /** Older than the flow held, which has another NAT mapping: the two boxes disagree on the flow. */
+        STALE_OTHER_MAPPING,
+        TABLE_FULL, TUPLE_IN_USE
     }
 
     /**
@@ -584,7 +587,8 @@ public final class FlowTable {
             if (position >= 0) {
                 int slot = index.slotAt(position);
                 if (r.version < slots.version(slot)) {
-                    return InstallResult.STALE;
+                    return removed || slots.sameMapping(slot, r.backendAddress, r.backendPort, r.snatAddress, r.snatPort)
+                            ? InstallResult.STALE : InstallResult.STALE_OTHER_MAPPING;
                 }
                 if (r.version == slots.version(slot)) {
                     if (!removed) {

@@ -28,7 +28,10 @@ import java.util.function.LongSupplier;
  *   <li>as the replicator's {@link FlowStore} it installs the peer's records in the table —
  *       changes it makes itself are never echoed back;</li>
  *   <li>{@link #refresh} republishes flows active since the last refresh, so the standby
- *       keeps long-lived flows that its own idle timers would never see traffic for.</li>
+ *       keeps long-lived flows that its own idle timers would never see traffic for, and one
+ *       {@link #SWEEP_ROUNDS}th of the idle ones in turn, so a state change whose record was
+ *       lost (the digest compares mappings, not states) reaches the standby within
+ *       {@link #SWEEP_ROUNDS} refreshes.</li>
  * </ul>
  * A peer's removal leaves a tombstone (the key and the removal's version, for
  * {@link #TOMBSTONE_MILLIS}): a copy of the flow older than its removal — from a range walk, a
@@ -49,6 +52,10 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
      * it would make the flow's every later update stale and drag this box's clock along.
      */
     static final long MAX_VERSION_AHEAD_MILLIS = 3_600_000;
+    /** Added to the peer's clock when this box becomes the source: more than a message's delay on the sync link. */
+    static final long VERSION_MARGIN_MILLIS = 1_000;
+    /** Every idle flow is republished once in this many refreshes (the default refresh_interval 5 s: once a minute). */
+    static final int SWEEP_ROUNDS = 12;
     /** The most tombstones held (about 6 MB at most); the oldest go first. */
     static final int MAX_TOMBSTONES = 65_536;
 
@@ -61,6 +68,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     private volatile FlowReplicator replicator;
     private volatile boolean source;
     private long lastRefreshMillis;
+    private int sweepRound;
     /** Key of a removed flow → {removal's version, when it was removed}; on the delivery thread, in removal order. */
     private final LinkedHashMap<FlowRecord.Key, long[]> tombstones = new LinkedHashMap<>() {
         @Override
@@ -95,11 +103,16 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     }
 
     private void setSource(boolean source) {
+        FlowReplicator r = replicator;
+        if (source && !this.source && r != null) {
+            // From here on this box's versions must outrank any the old source issued, even one
+            // whose record was lost and even if its clock is ahead of ours (issue 20: clock skew).
+            clock.observe((now.getAsLong() + r.peerClockAheadMillis() + VERSION_MARGIN_MILLIS) << 16);
+        }
         if (source != this.source) {
             table.setAllRemote(!source);
         }
         this.source = source;
-        FlowReplicator r = replicator;
         if (r != null) {
             r.setSource(source);
         }
@@ -122,7 +135,11 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         }
     }
 
-    /** Publishes every flow seen since the last refresh (call every refresh interval, on the active). */
+    /**
+     * Publishes every flow seen since the last refresh, and this round's share of the idle ones
+     * (call every refresh interval, on the active). The records go through the same queue as
+     * the flows' changes, so a change made after the table was read follows its refresh.
+     */
     public int refresh() {
         FlowReplicator r = replicator;
         if (r == null || !source) {
@@ -130,9 +147,12 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         }
         long since = lastRefreshMillis;
         lastRefreshMillis = now.getAsLong();
+        int round = sweepRound;
+        sweepRound = (round + 1) % SWEEP_ROUNDS;
         int[] count = {0};
         table.forEach(flow -> {
-            if (flow.lastSeenMillis() >= since && !flow.remote()) {
+            boolean swept = Math.floorMod(flow.clientAddress() * 31 + flow.clientPort(), SWEEP_ROUNDS) == round;
+            if ((flow.lastSeenMillis() >= since || swept) && !flow.remote()) {
                 r.publish(toRecord(flow, false));
                 count[0]++;
             }
@@ -157,7 +177,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     }
 
     @Override
-    public void apply(FlowRecord record) {
+    public Applied apply(FlowRecord record) {
         FlowState state = stateOf(record);
         long nowMillis = now.getAsLong();
         if (state == null || record.version() < 0 || record.version() >>> 16 > nowMillis + MAX_VERSION_AHEAD_MILLIS) {
@@ -167,7 +187,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 LOG.warn("sync: refused a peer record whose version is {} s ahead of this box's clock (at most {} s): check the"
                         + " time (NTP) on both boxes", ((record.version() >>> 16) - nowMillis) / 1000, MAX_VERSION_AHEAD_MILLIS / 1000);
             }
-            return;
+            return Applied.REFUSED;
         }
         synchronized (tombstones) {
             FlowRecord.Key key = record.key();
@@ -182,7 +202,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 }
                 if (tomb != null && record.version() <= tomb[0]) {
                     recordsRefused.incrementAndGet(); // a copy the removal overtook: the flow stays gone
-                    return;
+                    return Applied.REFUSED;
                 }
             }
         }
@@ -193,12 +213,27 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 .setState(state, (record.flags() & 1) != 0, record.lastSeenMillis(), record.version());
         applyingPeerRecord.set(true);
         try {
-            if (table.install(s, record.removed(), nowMillis) == FlowTable.InstallResult.TUPLE_IN_USE) {
-                conflicts.incrementAndGet();
-            }
+            return switch (table.install(s, record.removed(), nowMillis)) {
+                case INSTALLED, UPDATED, REMOVED, STALE -> Applied.TAKEN;
+                case STALE_OTHER_MAPPING -> Applied.OLDER_THAN_OTHER_MAPPING;
+                case TUPLE_IN_USE -> {
+                    conflicts.incrementAndGet();
+                    yield Applied.REFUSED;
+                }
+                case TABLE_FULL -> Applied.REFUSED;
+            };
         } finally {
             applyingPeerRecord.set(false);
         }
+    }
+
+    @Override
+    public void replace(FlowRecord record) {
+        removeLocal(record);
+        synchronized (tombstones) {
+            tombstones.remove(record.key());
+        }
+        apply(record);
     }
 
     @Override

@@ -40,7 +40,12 @@ class HaNodeTest {
         private final FlowDigest digest = new FlowDigest();
 
         @Override
-        public void apply(FlowRecord record) {
+        public Applied apply(FlowRecord record) {
+            return Applied.REFUSED;
+        }
+
+        @Override
+        public void replace(FlowRecord record) {
         }
 
         @Override

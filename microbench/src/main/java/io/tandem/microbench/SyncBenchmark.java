@@ -46,10 +46,16 @@ public final class SyncBenchmark {
         }
 
         @Override
-        public void apply(FlowRecord record) {
+        public Applied apply(FlowRecord record) {
             applied.incrementAndGet();
             long lag = Math.max(0, System.currentTimeMillis() - record.lastSeenMillis());
             lagHistogram.incrementAndGet((int) Math.min(10_000, lag));
+            return Applied.TAKEN;
+        }
+
+        @Override
+        public void replace(FlowRecord record) {
+            apply(record);
         }
 
         @Override

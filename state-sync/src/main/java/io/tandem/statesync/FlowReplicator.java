@@ -27,6 +27,14 @@ public interface FlowReplicator extends AutoCloseable {
 
     SyncStatus status();
 
+    /**
+     * How far the peer's clock is ahead of this box's, at least, from the send times of its
+     * messages (0 if it is behind or nothing came; offsets beyond an hour are ignored as
+     * broken). A box that becomes the source issues versions above the peer's clock, so a
+     * change the old source made whose record was lost cannot outrank this box's later changes.
+     */
+    long peerClockAheadMillis();
+
     /** What this box tells its peer about itself (role, health), resent periodically; opaque here. */
     void announce(byte[] payload);
 

@@ -222,6 +222,11 @@ public final class JGroupsReplicator implements FlowReplicator {
         return engine.peerAnnouncement();
     }
 
+    @Override
+    public long peerClockAheadMillis() {
+        return engine.peerClockAheadMillis();
+    }
+
     /** The channel (for tests that cut the group apart). */
     JChannel channel() {
         return channel;

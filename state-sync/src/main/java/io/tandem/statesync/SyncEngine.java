@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 
 /**
  * What every replicator does whatever carries its bytes: a bounded lock-free queue the data
@@ -76,6 +77,7 @@ final class SyncEngine implements AutoCloseable {
     static final long ANNOUNCE_INTERVAL_MILLIS = 500;
 
     private final Transport transport;
+    private final LongSupplier clock;
     private final FlowStore store;
     /** Lock-free for the event loops that offer (many producers), drained by the sync thread alone. */
     private final MpscAtomicArrayQueue<Pending> queue;
@@ -112,6 +114,10 @@ final class SyncEngine implements AutoCloseable {
     private final AtomicLong roleEpoch = new AtomicLong();
     private final AtomicLong rangeMessagesIgnored = new AtomicLong();
     private final AtomicLong merges = new AtomicLong();
+    private final AtomicLong replaced = new AtomicLong();
+    /** The largest (peer's send time − this box's receive time) seen: a lower bound of how far the peer's clock is ahead. */
+    private final AtomicLong peerAhead = new AtomicLong(Long.MIN_VALUE);
+    private static final long MAX_CLOCK_AHEAD_MILLIS = 3_600_000;
     // Source side: requests are served one at a time, at most one per half digest interval, on
     // a thread of their own (never on the transport's delivery thread); others are dropped and
     // counted — the replica asks again at its next digest.
@@ -123,6 +129,12 @@ final class SyncEngine implements AutoCloseable {
     private volatile Set<Integer> previouslyDiffering;
 
     SyncEngine(Transport transport, FlowStore store, int queueCapacity, Duration digestInterval, String name) {
+        this(transport, store, queueCapacity, digestInterval, name, System::currentTimeMillis);
+    }
+
+    /** @param clock this box's wall clock in milliseconds (tests give two engines skewed clocks) */
+    SyncEngine(Transport transport, FlowStore store, int queueCapacity, Duration digestInterval, String name, LongSupplier clock) {
+        this.clock = clock;
         this.transport = transport;
         this.store = store;
         this.queue = new MpscAtomicArrayQueue<>(queueCapacity);
@@ -155,7 +167,7 @@ final class SyncEngine implements AutoCloseable {
     }
 
     boolean publish(FlowRecord record, boolean created) {
-        if (queue.offer(new Pending(record, System.currentTimeMillis(), created))) {
+        if (queue.offer(new Pending(record, clock.getAsLong(), created))) {
             // Only the first change after a quiet spell wakes the thread: the rest of the batch
             // waits for the end of its window, without a futex call per change.
             wake();
@@ -171,7 +183,7 @@ final class SyncEngine implements AutoCloseable {
         MessagePassingQueue.Consumer<Pending> drainInto = drained::add;
         long batchOpenedNanos = 0;
         long oldest = 0;
-        long nextDigest = System.currentTimeMillis() + digestIntervalMillis;
+        long nextDigest = clock.getAsLong() + digestIntervalMillis;
         long nextAnnounce = 0;
         while (running) {
             try {
@@ -181,7 +193,7 @@ final class SyncEngine implements AutoCloseable {
                 // drained and sent once, when its first change is a window old.
                 if (batch.isEmpty()) {
                     long due = announcement == null ? nextDigest : Math.min(nextDigest, nextAnnounce);
-                    sleepUntilOffered(due - System.currentTimeMillis());
+                    sleepUntilOffered(due - clock.getAsLong());
                 } else {
                     long left = batchOpenedNanos + BATCH_WINDOW_NANOS - System.nanoTime();
                     if (left > 0) {
@@ -204,7 +216,7 @@ final class SyncEngine implements AutoCloseable {
                     batch.clear();
                     sendRecords(oldest, records);
                 }
-                long now = System.currentTimeMillis();
+                long now = clock.getAsLong();
                 if (now >= nextDigest) {
                     nextDigest = now + digestIntervalMillis;
                     if (transport.peerConnected()) {
@@ -285,12 +297,21 @@ final class SyncEngine implements AutoCloseable {
             LOG.warn("sync message rejected: {}", e.getMessage());
             return;
         }
-        long now = System.currentTimeMillis();
+        long now = clock.getAsLong();
+        long ahead = message.sentAtMillis() - now;
+        if (ahead <= MAX_CLOCK_AHEAD_MILLIS) {
+            peerAhead.accumulateAndGet(ahead, Math::max);
+        }
         switch (message) {
             case SyncMessage.Records r -> {
                 for (FlowRecord record : r.records()) {
-                    store.apply(record);
-                    noteSeen(record);
+                    FlowStore.Applied applied = store.apply(record);
+                    if (noteSeen(record) && applied == FlowStore.Applied.OLDER_THAN_OTHER_MAPPING) {
+                        // Refreshing this range: the source's mapping is the truth. Kept, the newer
+                        // copy here would differ in every digest and be asked for forever.
+                        store.replace(record);
+                        replaced.incrementAndGet();
+                    }
                 }
                 recordsReceived.addAndGet(r.records().size());
                 lastLagMillis = Math.max(0, now - r.sentAtMillis());
@@ -303,14 +324,17 @@ final class SyncEngine implements AutoCloseable {
         }
     }
 
-    private void noteSeen(FlowRecord record) {
+    /** Whether the record falls in a range being refreshed (a replica's answered request): then it is noted as seen. */
+    private boolean noteSeen(FlowRecord record) {
         synchronized (rangeLock) {
             if (!refreshing.isEmpty() && refreshing.contains(record.range())) {
                 seenDuringRefresh.add(record.key());
                 if (waitingFor != null) {
                     waitingFor.received++;
                 }
+                return true;
             }
+            return false;
         }
     }
 
@@ -427,7 +451,7 @@ final class SyncEngine implements AutoCloseable {
     private void sendRanges(SyncMessage.ResyncRequest q, long epoch) {
         Set<Integer> wanted = new HashSet<>(q.ranges());
         try {
-            transport.send(SyncCodec.encodeRangeBegin(System.currentTimeMillis(), q.requestId(), epoch, q.ranges()));
+            transport.send(SyncCodec.encodeRangeBegin(clock.getAsLong(), q.requestId(), epoch, q.ranges()));
             List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
             List<Exception> failures = new ArrayList<>();
             long[] sent = {0};
@@ -447,7 +471,7 @@ final class SyncEngine implements AutoCloseable {
                         failures.isEmpty() ? "the role changed" : failures.getFirst().toString());
                 return;
             }
-            transport.send(SyncCodec.encodeRangeEnd(System.currentTimeMillis(), q.requestId(), epoch, sent[0], q.ranges()));
+            transport.send(SyncCodec.encodeRangeEnd(clock.getAsLong(), q.requestId(), epoch, sent[0], q.ranges()));
         } catch (Exception e) {
             LOG.warn("sync range resync failed: {}", e.toString());
         }
@@ -458,7 +482,7 @@ final class SyncEngine implements AutoCloseable {
             return;
         }
         try {
-            transport.send(SyncCodec.encodeRecords(System.currentTimeMillis(), chunk));
+            transport.send(SyncCodec.encodeRecords(clock.getAsLong(), chunk));
             recordsSent.addAndGet(chunk.size());
         } catch (Exception e) {
             failures.add(e);
@@ -551,8 +575,17 @@ final class SyncEngine implements AutoCloseable {
         return peerAnnouncement;
     }
 
+    long peerClockAheadMillis() {
+        return Math.max(0, peerAhead.get());
+    }
+
+    /** Flows of a refreshed range whose newer copy here, with another mapping, gave way to the source's record. */
+    long replaced() {
+        return replaced.get();
+    }
+
     void noteFullResync(long records, long millis) {
-        lastFullResync = new SyncStatus.FullResync(System.currentTimeMillis(), records, millis);
+        lastFullResync = new SyncStatus.FullResync(clock.getAsLong(), records, millis);
         recordsReceived.addAndGet(records);
     }
 

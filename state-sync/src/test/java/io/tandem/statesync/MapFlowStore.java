@@ -26,18 +26,25 @@ final class MapFlowStore implements FlowStore {
     }
 
     @Override
-    public synchronized void apply(FlowRecord record) {
+    public synchronized Applied apply(FlowRecord record) {
         FlowRecord held = flows.get(Key.of(record));
         if (held != null && held.version() > record.version()) {
-            return;
+            return record.removed() || held.mappingHash() == record.mappingHash() ? Applied.TAKEN : Applied.OLDER_THAN_OTHER_MAPPING;
         }
         if (record.removed()) {
             if (held != null) {
                 flows.remove(Key.of(record));
                 digest.toggle(held);
             }
-            return;
+            return Applied.TAKEN;
         }
+        put(record);
+        return Applied.TAKEN;
+    }
+
+    @Override
+    public synchronized void replace(FlowRecord record) {
+        removeLocal(record);
         put(record);
     }
 

@@ -152,6 +152,31 @@ class SyncEngineTest {
                 Duration.ofSeconds(30), () -> stores[1].flows.size() + " of 1500 on the peer");
     }
 
+    /**
+     * Issue 20: a replica holding a newer version of a flow with another mapping (a stray packet
+     * on the standby, its clock) used to win every comparison — the range differed, was asked
+     * for every digest interval, and the source's older record was refused each time. In a
+     * range refresh the source's record now replaces it, and the asking stops.
+     */
+    @Test
+    void aNewerCopyWithAnotherMappingOnTheReplicaGivesWayToTheSourceInARefresh() {
+        MapFlowStore[] stores = pair(1024);
+        FlowRecord sources = JGroupsReplicatorTest.flow(7, 10);
+        stores[0].put(sources);
+        FlowRecord stray = new FlowRecord(6, sources.clientAddress(), sources.clientPort(), sources.vipAddress(), sources.vipPort(),
+                sources.backendAddress() + 1, 8080, sources.snatAddress(), 40000, 3, 0, 1000L, 99, false);
+        stores[1].put(stray);
+        JGroupsReplicatorTest.await(() -> sources.equals(stores[1].flows.get(MapFlowStore.Key.of(sources))),
+                Duration.ofSeconds(10), () -> "the source's record on the replica: " + stores[1].flows.values());
+        JGroupsReplicatorTest.await(() -> Boolean.TRUE.equals(link[1].status().digestsEqual()), Duration.ofSeconds(10),
+                () -> link[1].status().toString());
+        long asked = link[1].status().rangeResyncs();
+        long until = System.nanoTime() + Duration.ofMillis(1000).toNanos(); // ten digest intervals
+        JGroupsReplicatorTest.await(() -> System.nanoTime() > until || link[1].status().rangeResyncs() != asked,
+                Duration.ofSeconds(5), () -> "");
+        assertEquals(asked, link[1].status().rangeResyncs(), "no range asked for again once the tables agree");
+    }
+
     /** Found by the soak: a range differing for a moment (changes in flight) is not a divergence. */
     @Test
     void aRangeIsAskedForOnlyWhenItDiffersTwiceInARow() {
