@@ -52,6 +52,16 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
      * it would make the flow's every later update stale and drag this box's clock along.
      */
     static final long MAX_VERSION_AHEAD_MILLIS = 3_600_000;
+    /** Flag bit 0 of a record: the first FIN came from the backend's side. */
+    static final int FIN_FROM_REPLY = 1;
+    /**
+     * Flag bit 1: a refresh — the source's current view of the flow, read from its table and
+     * sent through the same queue as its changes. It replaces whatever the standby holds, even
+     * a newer version: a change the standby made itself (a stray packet) or one of the old
+     * source whose record was lost before a failover. Kept, either would differ from the
+     * source's flow for as long as the flow lives.
+     */
+    static final int REFRESH = 2;
     /** Added to the peer's clock when this box becomes the source: more than a message's delay on the sync link. */
     static final long VERSION_MARGIN_MILLIS = 1_000;
     /** Every idle flow is republished once in this many refreshes (the default refresh_interval 5 s: once a minute). */
@@ -78,6 +88,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     };
     private final AtomicLong recordsRefused = new AtomicLong();
     private final AtomicLong conflicts = new AtomicLong();
+    private final AtomicLong refreshesReplaced = new AtomicLong();
     private long lastFutureWarningMillis = Long.MIN_VALUE / 2;
 
     public FlowSyncBridge(FlowTable table, VersionClock clock, LongSupplier now) {
@@ -153,7 +164,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         table.forEach(flow -> {
             boolean swept = Math.floorMod(flow.clientAddress() * 31 + flow.clientPort(), SWEEP_ROUNDS) == round;
             if ((flow.lastSeenMillis() >= since || swept) && !flow.remote()) {
-                r.publish(toRecord(flow, false));
+                r.publish(toRecord(flow, false, REFRESH));
                 count[0]++;
             }
         });
@@ -174,6 +185,11 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
      */
     public long conflicts() {
         return conflicts.get();
+    }
+
+    /** The source's refreshes that replaced a newer copy held here ({@link #REFRESH}). */
+    public long refreshesReplaced() {
+        return refreshesReplaced.get();
     }
 
     @Override
@@ -210,10 +226,17 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         FlowSnapshot s = incoming.get()
                 .setKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort())
                 .setMapping(record.backendAddress(), record.backendPort(), record.snatAddress(), record.snatPort())
-                .setState(state, (record.flags() & 1) != 0, record.lastSeenMillis(), record.version());
+                .setState(state, (record.flags() & FIN_FROM_REPLY) != 0, record.lastSeenMillis(), record.version());
         applyingPeerRecord.set(true);
         try {
-            return switch (table.install(s, record.removed(), nowMillis)) {
+            FlowTable.InstallResult result = table.install(s, record.removed(), nowMillis);
+            if ((record.flags() & REFRESH) != 0 && !source
+                    && (result == FlowTable.InstallResult.STALE || result == FlowTable.InstallResult.STALE_OTHER_MAPPING)) {
+                table.removeByKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort());
+                result = table.install(s, false, nowMillis);
+                refreshesReplaced.incrementAndGet();
+            }
+            return switch (result) {
                 case INSTALLED, UPDATED, REMOVED, STALE -> Applied.TAKEN;
                 case STALE_OTHER_MAPPING -> Applied.OLDER_THAN_OTHER_MAPPING;
                 case TUPLE_IN_USE -> {
@@ -267,8 +290,12 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     }
 
     static FlowRecord toRecord(FlowSnapshot f, boolean removed) {
+        return toRecord(f, removed, 0);
+    }
+
+    private static FlowRecord toRecord(FlowSnapshot f, boolean removed, int flags) {
         return new FlowRecord(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
                 f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
-                f.state().code(), f.finFromReply() ? 1 : 0, f.lastSeenMillis(), f.version(), removed);
+                f.state().code(), (f.finFromReply() ? FIN_FROM_REPLY : 0) | flags, f.lastSeenMillis(), f.version(), removed);
     }
 }

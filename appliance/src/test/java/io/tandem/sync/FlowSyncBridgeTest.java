@@ -31,6 +31,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -42,24 +43,31 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * standby with the same NAT mapping, survive there without traffic, and carry on through it.
  */
 class FlowSyncBridgeTest {
-    private static final String CONFIG = TestConfig.box(null)
+    static final String CONFIG = TestConfig.box(null)
             .conntrack("max_flows: 4096", "timeouts: { tcp_established: 2s, udp_assured: 2s }")
             .services(TestConfig.Service.web(3)).yaml();
 
     /** One box: table, engine, bridge, with a clock the test moves. */
     static final class Box {
         final AtomicLong clock = new AtomicLong(1_000_000);
+        /** The box's clock: {@link #clock}, which the test moves, unless the box was given another. */
+        final LongSupplier now;
         final FlowTable table;
         final PacketProcessor processor;
         final FlowSyncBridge bridge;
 
         Box(TandemConfig config) {
+            this(config, null);
+        }
+
+        Box(TandemConfig config, LongSupplier wallClock) {
+            now = wallClock != null ? wallClock : clock::get;
             SnatPortPools pools = new SnatPortPools(1024, 65535);
-            VersionClock versions = new VersionClock(clock::get);
+            VersionClock versions = new VersionClock(now);
             table = new FlowTable(4096, 4096, config.conntrack().flowTimeouts(), pools, versions::next);
             processor = new PacketProcessor(table, new FragmentTable(64, 30_000),
                     new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE)));
-            bridge = new FlowSyncBridge(table, versions, clock::get);
+            bridge = new FlowSyncBridge(table, versions, now);
             table.setListener(bridge);
         }
 
@@ -178,6 +186,47 @@ class FlowSyncBridgeTest {
         assertEquals(1, box.bridge.conflicts());
         box.bridge.apply(record(6, 44000, FlowState.TCP_FIN_WAIT, 30, false)); // the held flow's own update
         assertEquals(1, box.bridge.conflicts(), "an update of the same flow is no conflict");
+    }
+
+    /**
+     * Issue 20, clock skew: the standby's clock is 30 s behind. The active's last change of a
+     * flow (a FIN) is lost; the active fails; the new active resets the flow. Its version must
+     * still outrank the lost change's, or the old active, now standby, would keep the FIN and
+     * refuse the reset as stale. (It becomes the source above the peer's clock, as measured
+     * from the peer's send times.)
+     */
+    @Test
+    void aNewActiveWhoseClockIsBehindStillOutranksTheOldActivesLostChange() throws Exception {
+        TandemConfig config = ConfigLoader.parse(CONFIG, "test");
+        Box ahead = new Box(config, System::currentTimeMillis);
+        Box behind = new Box(config, () -> System.currentTimeMillis() - 30_000);
+        link = InMemoryReplicator.pair(10_000, Duration.ofMillis(100), ahead.now, behind.now);
+        ahead.bridge.attach(link[0]);
+        behind.bridge.attach(link[1]);
+        link[0].start(ahead.bridge);
+        link[1].start(behind.bridge);
+        ahead.bridge.becameActive();
+        send(ahead, "198.18.0.10", 45000, "198.18.0.100", 80, TcpFlags.SYN);
+        FlowLookup f = ahead.flow(45000);
+        String backend = Ipv4.format(f.backendAddress());
+        send(ahead, backend, 8080, "198.19.0.100", f.snatPort(), TcpFlags.SYN | TcpFlags.ACK);
+        send(ahead, "198.18.0.10", 45000, "198.18.0.100", 80, TcpFlags.ACK);
+        await(() -> behind.flow(45000) != null && behind.flow(45000).state() == FlowState.TCP_ESTABLISHED, "the flow on the standby");
+        await(() -> link[1].peerClockAheadMillis() >= 29_000, "the standby sees the active's clock 30 s ahead");
+
+        link[0].disconnect();
+        send(ahead, "198.18.0.10", 45000, "198.18.0.100", 80, TcpFlags.FIN | TcpFlags.ACK); // lost
+        assertEquals(FlowState.TCP_FIN_WAIT, ahead.flow(45000).state());
+        link[0].connect(true);
+        ahead.bridge.becameStandby();
+        behind.bridge.becameActive();
+        send(behind, backend, 8080, "198.19.0.100", f.snatPort(), TcpFlags.RST);
+        assertEquals(FlowState.TCP_CLOSED, behind.flow(45000).state());
+        await(() -> ahead.flow(45000).state() == FlowState.TCP_CLOSED, "the new active's reset on the old active, not refused as stale");
+    }
+
+    private static void send(Box box, String from, int fromPort, String to, int toPort, int flags) {
+        box.processor.process(TestPacket.tcp(from, fromPort, to, toPort, flags).build(), box.now.getAsLong());
     }
 
     @Test
