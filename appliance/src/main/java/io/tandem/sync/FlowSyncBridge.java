@@ -237,7 +237,8 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 refreshesReplaced.incrementAndGet();
             }
             return switch (result) {
-                case INSTALLED, UPDATED, REMOVED, STALE -> Applied.TAKEN;
+                case INSTALLED -> Applied.INSERTED;
+                case UPDATED, REMOVED, STALE -> Applied.TAKEN;
                 case STALE_OTHER_MAPPING -> Applied.OLDER_THAN_OTHER_MAPPING;
                 case TUPLE_IN_USE -> {
                     conflicts.incrementAndGet();

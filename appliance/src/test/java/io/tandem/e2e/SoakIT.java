@@ -122,6 +122,14 @@ class SoakIT {
                 System.out.println("soak sync " + box + ": " + lab.lastLine(box + ".log", "sync: role=")
                         .replaceAll(".*(sent=\\d+ received=\\d+).*(overflows=\\d+).*(range_resyncs=\\d+).*", "$1 $2 $3"));
             }
+            for (String box : List.of("lb1", "lb2")) {
+                // Every range resync with its cause (issue 20, goal 6): what its refresh found.
+                List<String> done = lab.log(box + ".log").lines().filter(l -> l.contains("sync: range resync") && l.contains(" done ")).toList();
+                long inFlight = done.stream().filter(l -> l.contains("nothing differed any more")).count();
+                System.out.println("soak resyncs " + box + ": " + done.size() + " done, " + inFlight + " found nothing differing"
+                        + " (changes in flight at both digests)");
+                done.forEach(l -> System.out.println("soak resync " + box + ": " + l.replaceAll(".*sync: ", "")));
+            }
             for (Daemon d : daemons) {
                 d.endLiveHeapKb = d.liveHeapKb();
                 System.out.println("soak memory " + d);

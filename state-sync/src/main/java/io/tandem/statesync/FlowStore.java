@@ -6,7 +6,9 @@ import java.util.function.Consumer;
 public interface FlowStore {
     /** What {@link #apply} did with a record. */
     enum Applied {
-        /** Held now (inserted, updated, removed, or already as new). */
+        /** A flow this store did not hold, inserted. */
+        INSERTED,
+        /** Held now (updated, removed, or already as new). */
         TAKEN,
         /** Older than a flow held here with another NAT mapping: the boxes disagree (see {@link #replace}). */
         OLDER_THAN_OTHER_MAPPING,

@@ -51,6 +51,9 @@ final class SyncEngine implements AutoCloseable {
         final long askedAtMillis;
         boolean begun;
         long received;
+        /** What the refresh found: flows missing here, and flows here with another mapping (the source's replaced them). */
+        long inserted;
+        long replaced;
 
         RangeRequest(long id, Set<Integer> ranges, long askedAtMillis) {
             this.id = id;
@@ -306,7 +309,7 @@ final class SyncEngine implements AutoCloseable {
             case SyncMessage.Records r -> {
                 for (FlowRecord record : r.records()) {
                     FlowStore.Applied applied = store.apply(record);
-                    if (noteSeen(record) && applied == FlowStore.Applied.OLDER_THAN_OTHER_MAPPING) {
+                    if (noteSeen(record, applied) && applied == FlowStore.Applied.OLDER_THAN_OTHER_MAPPING) {
                         // Refreshing this range: the source's mapping is the truth. Kept, the newer
                         // copy here would differ in every digest and be asked for forever.
                         store.replace(record);
@@ -325,12 +328,17 @@ final class SyncEngine implements AutoCloseable {
     }
 
     /** Whether the record falls in a range being refreshed (a replica's answered request): then it is noted as seen. */
-    private boolean noteSeen(FlowRecord record) {
+    private boolean noteSeen(FlowRecord record, FlowStore.Applied applied) {
         synchronized (rangeLock) {
             if (!refreshing.isEmpty() && refreshing.contains(record.range())) {
                 seenDuringRefresh.add(record.key());
                 if (waitingFor != null) {
                     waitingFor.received++;
+                    if (applied == FlowStore.Applied.INSERTED) {
+                        waitingFor.inserted++;
+                    } else if (applied == FlowStore.Applied.OLDER_THAN_OTHER_MAPPING) {
+                        waitingFor.replaced++;
+                    }
                 }
                 return true;
             }
@@ -402,7 +410,7 @@ final class SyncEngine implements AutoCloseable {
                 return;
             }
         }
-        finishRangeRefresh(e.ranges());
+        finishRangeRefresh(e.ranges(), answered);
     }
 
     /**
@@ -435,6 +443,7 @@ final class SyncEngine implements AutoCloseable {
             }
             lastResyncRequestMillis = now;
             rangeResyncs.incrementAndGet(); // counted when asked: an in-process transport answers within send()
+            LOG.info("sync: range resync {}: asking the peer for {} ranges that differed in two digests in a row", id, differing.size());
             try {
                 transport.send(SyncCodec.encodeResync(now, id, epoch, differing));
             } catch (Exception e) {
@@ -490,7 +499,7 @@ final class SyncEngine implements AutoCloseable {
         chunk.clear();
     }
 
-    private void finishRangeRefresh(List<Integer> ranges) {
+    private void finishRangeRefresh(List<Integer> ranges, RangeRequest answered) {
         Set<Integer> done = new HashSet<>(ranges);
         Set<FlowRecord.Key> seen;
         synchronized (rangeLock) {
@@ -505,9 +514,12 @@ final class SyncEngine implements AutoCloseable {
             }
         });
         stale.forEach(store::removeLocal);
-        if (!stale.isEmpty()) {
-            LOG.info("sync: range resync dropped {} flows the peer does not have", stale.size());
-        }
+        // The cause of every resync, for the soak's count (issue 20): what differed, or nothing
+        // any more — then the digests differed twice only through changes in flight.
+        boolean nothing = answered.inserted == 0 && answered.replaced == 0 && stale.isEmpty();
+        LOG.info("sync: range resync {} done ({} ranges): {} flows were missing here, {} here the peer does not have (dropped),"
+                        + " {} here with another mapping (replaced){}", answered.id, ranges.size(), answered.inserted, stale.size(),
+                answered.replaced, nothing ? "; nothing differed any more: changes in flight at both digests" : "");
     }
 
     /**

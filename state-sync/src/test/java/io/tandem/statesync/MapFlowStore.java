@@ -39,7 +39,7 @@ final class MapFlowStore implements FlowStore {
             return Applied.TAKEN;
         }
         put(record);
-        return Applied.TAKEN;
+        return held == null ? Applied.INSERTED : Applied.TAKEN;
     }
 
     @Override
