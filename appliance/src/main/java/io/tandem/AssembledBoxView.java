@@ -42,6 +42,11 @@ final class AssembledBoxView implements BoxView {
     }
 
     @Override
+    public int flowsToUnknownBackends() {
+        return dataplane.portlessFlows();
+    }
+
+    @Override
     public int flowCapacity() {
         return dataplane.flowCapacity();
     }

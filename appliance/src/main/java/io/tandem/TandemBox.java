@@ -110,7 +110,8 @@ final class TandemBox implements AutoCloseable {
                     : new RouteAnnouncer(config.dataplane().tunName(), config.ha().bgp().announceTable(),
                             () -> RouteAnnouncer.Addresses.of(schedule.configs()), new CommandRunner());
             ha = HaNode.start(node, config.ha(), roles, sync == null ? null : sync.replicator(), dataplane::flowCount, events,
-                    new SharedSettings(schedule::configFingerprint, schedule::drained, schedule::drainSeq, schedule::adoptDrained),
+                    new SharedSettings(schedule::configFingerprint, schedule::drained, schedule::drainSeq, schedule::adoptDrained,
+                            dataplane::flowsToUnknownBackends),
                     announcer, restart);
             parts.push(ha);
         } else if (config.sync() != null) {

@@ -58,6 +58,9 @@ public final class FlowTable {
 
     private final StampedLock lock = new StampedLock();
     private volatile int size;
+    /** Written under the write lock; see {@link #portlessFlows}. */
+    private volatile int portless;
+    private volatile String lastPortlessBackend;
     private final AtomicInteger embryonic = new AtomicInteger();
     private int expiryHand;
     private final int[] expiryCandidates = new int[1024];
@@ -405,6 +408,8 @@ public final class FlowTable {
         }
         if (slots.poolId(slot) != FlowSlots.NO_POOL) {
             pools.byId(slots.poolId(slot)).release(slots.snatPort(slot));
+        } else {
+            portless--;
         }
         freeSlots[freeCount++] = slot;
         size = size - 1;
@@ -614,8 +619,15 @@ public final class FlowTable {
             if (index.position(r.protocol, r.backendAddress, r.snatAddress, r.backendPort, r.snatPort) >= 0) {
                 return InstallResult.TUPLE_IN_USE;
             }
-            SnatPortPool pool = pools.poolFor(r.snatAddress, r.backendAddress, r.backendPort, r.protocol);
-            boolean reserved = pool.reserve(r.snatPort); // false: outside this box's range; the flow still works
+            // A backend this box has never had (the peer's config differs) gets no pool here: one
+            // made for it would live for good, a peer's records could make any number, and no
+            // local flow can ever need it. The flow still works: it holds its reply tuple.
+            SnatPortPool pool = pools.existing(r.snatAddress, r.backendAddress, r.backendPort, r.protocol);
+            boolean reserved = pool != null && pool.reserve(r.snatPort); // false also outside this box's range
+            if (!reserved) {
+                portless++;
+                lastPortlessBackend = Ipv4.format(r.backendAddress) + ":" + r.backendPort;
+            }
             int slot = freeSlots[--freeCount];
             slots.write(slot, r.protocol, r.clientAddress, r.clientPort, r.vipAddress, r.vipPort, r.backendAddress, r.backendPort,
                     r.snatAddress, r.snatPort, reserved ? pool.id() : FlowSlots.NO_POOL, nowMillis, r.version,
@@ -725,6 +737,19 @@ public final class FlowTable {
         } finally {
             lock.unlockRead(stamp);
         }
+    }
+
+    /**
+     * Flows from the peer whose SNAT port no pool of this box holds: their backend is not in
+     * this box's config (or the port lies outside its range) — the two boxes' configs differ.
+     */
+    public int portlessFlows() {
+        return portless;
+    }
+
+    /** The backend ("address:port") of the last flow counted by {@link #portlessFlows}, or null. */
+    public String lastPortlessBackend() {
+        return lastPortlessBackend;
     }
 
     public int size() {

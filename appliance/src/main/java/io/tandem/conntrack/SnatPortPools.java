@@ -37,6 +37,11 @@ public final class SnatPortPools {
         });
     }
 
+    /** The pool of a backend this box has had in its config (created when services were built), or null. */
+    public synchronized SnatPortPool existing(int snatAddress, int backendAddress, int backendPort, int protocol) {
+        return byKey.get(new PoolKey(snatAddress, backendAddress, backendPort, protocol));
+    }
+
     public SnatPortPool byId(int id) {
         return byId[id];
     }

@@ -20,6 +20,9 @@ public interface BoxView {
 
     int flowCapacity();
 
+    /** Flows from the peer to a backend this box's config does not have (the configs differ). */
+    int flowsToUnknownBackends();
+
     ServiceTable services();
 
     /** Visits flows from a listing cursor until the visitor says stop; returns the next cursor, or -1 at the end. */

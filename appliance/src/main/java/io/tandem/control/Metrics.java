@@ -59,6 +59,8 @@ public final class Metrics {
                     }
                 }).register(registry);
         gauge("tandem_flow_capacity", "Flows the table holds at most", dataplane::flowCapacity);
+        gauge("tandem_flows_unknown_backend", "Flows from the peer to a backend this box's config does not have (the configs differ)",
+                dataplane::flowsToUnknownBackends);
         counter("tandem_sync_records_sent", "Flow records sent to the peer", () -> sync(dataplane).recordsSent());
         counter("tandem_sync_records_received", "Flow records received from the peer", () -> sync(dataplane).recordsReceived());
         counter("tandem_sync_overflows", "Flow changes dropped from a full sync queue", () -> sync(dataplane).overflows());

@@ -185,6 +185,20 @@ public final class Dataplane implements AutoCloseable {
         return flows.capacity();
     }
 
+    /**
+     * What {@link FlowTable#portlessFlows} says, for the pair's status: null when every flow's
+     * backend is one this box has, else a sentence naming the count and the last such backend.
+     */
+    public String flowsToUnknownBackends() {
+        int n = flows.portlessFlows();
+        return n == 0 ? null : n + " flows from the peer go to backends this box's config does not have (the last to "
+                + flows.lastPortlessBackend() + "): they keep working, with no SNAT pool made for them here";
+    }
+
+    public int portlessFlows() {
+        return flows.portlessFlows();
+    }
+
     /** Visits flows from a listing cursor on; see {@link FlowTable#forEachFrom}. */
     public int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor) {
         return flows.forEachFrom(cursor, visitor);

@@ -219,6 +219,10 @@ public final class HaNode implements PairControl, AutoCloseable {
             failover = failover.plus(differs);
             takeover = takeover.plus(differs);
         }
+        String unknown = shared.unknownBackends().get();
+        if (unknown != null) {
+            notInSync.add(unknown); // reported, not refused: those flows work on either box
+        }
         return new PairView(me, p, age, sync, List.copyOf(notInSync), failover, takeover);
     }
 

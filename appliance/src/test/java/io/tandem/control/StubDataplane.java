@@ -69,6 +69,11 @@ public final class StubDataplane implements BoxView {
     }
 
     @Override
+    public int flowsToUnknownBackends() {
+        return flows.portlessFlows();
+    }
+
+    @Override
     public int flowCapacity() {
         return flows.capacity();
     }

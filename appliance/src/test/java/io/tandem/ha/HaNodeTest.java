@@ -74,6 +74,11 @@ class HaNodeTest {
     }
 
     private Box box(String name, int priority, InMemoryReplicator replicator, RestartCarry restart) throws Exception {
+        return box(name, priority, replicator, restart, SharedSettings.none());
+    }
+
+    private Box box(String name, int priority, InMemoryReplicator replicator, RestartCarry restart, SharedSettings shared)
+            throws Exception {
         Path track = dir.resolve(name + ".track");
         HaConfig ha = new HaConfig(51, priority, null, null, null, null, track.toString(), dir.resolve(name + ".fifo").toString(),
                 Duration.ofSeconds(1), null, null, null);
@@ -90,8 +95,7 @@ class HaNodeTest {
             }
         };
         EventLog events = new EventLog();
-        HaNode node = HaNode.create(name, ha, listener, replicator, () -> 0, events, SharedSettings.none(), null,
-                restart);
+        HaNode node = HaNode.create(name, ha, listener, replicator, () -> 0, events, shared, null, restart);
         return new Box(node, told, events, track);
     }
 
@@ -203,7 +207,9 @@ class HaNodeTest {
         assertEquals(List.of(Role.STANDBY, Role.ACTIVE), boxes[0].told());
 
         link[0].connect(true);
-        tickUntil(boxes, () -> boxes[0].node().view().inSync(), "the pair in sync again");
+        // In sync again, and the peer's announcement of STANDBY here (it comes a tick later than the digests).
+        tickUntil(boxes, () -> boxes[0].node().view().inSync() && boxes[0].node().view().failover().allowed(),
+                "the pair in sync again, the peer STANDBY");
         CommandResult done = boxes[0].node().failover(false, "test");
         assertTrue(done.accepted(), done.reasons().toString());
         assertEquals(KeepalivedConfig.yieldWeight(150), boxes[0].weight(), "lb1 yields");
@@ -214,6 +220,23 @@ class HaNodeTest {
                 return false;
             }
         }, "lb2 adopting the preference for itself");
+    }
+
+    /** Issue 20, goal 5: the peer's flows to a backend this box does not have are reported, and a failover stays allowed. */
+    @Test
+    void flowsToABackendThisBoxDoesNotHaveAreReported() throws Exception {
+        link = InMemoryReplicator.pair(1024, Duration.ofMillis(50));
+        link[0].start(new EmptyStore());
+        link[1].start(new EmptyStore());
+        String[] unknown = {null};
+        SharedSettings shared = new SharedSettings(() -> "", List::of, () -> 0, (d, s) -> { }, () -> unknown[0]);
+        Box[] boxes = {box("lb1", 150, link[0]), box("lb2", 100, link[1], RestartCarry.NONE, shared)};
+        vrrp(boxes[0], "MASTER", 150);
+        vrrp(boxes[1], "BACKUP", 100);
+        tickUntil(boxes, () -> boxes[1].node().view().inSync(), "the pair in sync");
+        unknown[0] = "3 flows from the peer go to backends this box's config does not have";
+        assertEquals(List.of(unknown[0]), boxes[1].node().view().notInSync());
+        assertTrue(boxes[1].node().view().takeover().allowed(), "reported, not refused");
     }
 
     @Test

@@ -53,6 +53,7 @@ class FlowSyncBridgeTest {
         /** The box's clock: {@link #clock}, which the test moves, unless the box was given another. */
         final LongSupplier now;
         final FlowTable table;
+        final SnatPortPools pools = new SnatPortPools(1024, 65535);
         final PacketProcessor processor;
         final FlowSyncBridge bridge;
 
@@ -62,7 +63,6 @@ class FlowSyncBridgeTest {
 
         Box(TandemConfig config, LongSupplier wallClock) {
             now = wallClock != null ? wallClock : clock::get;
-            SnatPortPools pools = new SnatPortPools(1024, 65535);
             VersionClock versions = new VersionClock(now);
             table = new FlowTable(4096, 4096, config.conntrack().flowTimeouts(), pools, versions::next);
             processor = new PacketProcessor(table, new FragmentTable(64, 30_000),
@@ -173,6 +173,33 @@ class FlowSyncBridgeTest {
         standby.clock.addAndGet(FlowSyncBridge.TOMBSTONE_MILLIS + 1);
         standby.bridge.apply(record(6, 44003, FlowState.TCP_ESTABLISHED, 50, false));
         assertNotNull(standby.flow(44003));
+    }
+
+    /**
+     * Issue 20, goal 5: the peer's config has a backend this box's has not. Its flows still
+     * install and carry packets (they hold their mapping), but make no SNAT pool here — one
+     * made for them would never be freed — and they are counted for the status and metrics.
+     */
+    @Test
+    void aPeerFlowToABackendThisBoxDoesNotHaveWorksAndLeavesNoPoolBehind() throws Exception {
+        Box box = new Box(ConfigLoader.parse(CONFIG, "test"));
+        int unknown = Ipv4.parse("198.19.0.99");
+        FlowRecord toUnknown = new FlowRecord(6, Ipv4.parse("198.18.0.10"), 46000, Ipv4.parse("198.18.0.100"), 80, unknown, 7777,
+                Ipv4.parse("198.19.0.100"), 46000, FlowState.TCP_ESTABLISHED.code(), 0, 1_000_000, 10, false);
+        box.bridge.apply(toUnknown);
+        assertNotNull(box.flow(46000));
+        assertEquals(1, box.table.portlessFlows());
+        assertEquals("198.19.0.99:7777", box.table.lastPortlessBackend());
+        assertNull(box.pools.existing(Ipv4.parse("198.19.0.100"), unknown, 7777, Ipv4.PROTO_TCP), "no pool made for it");
+        ByteBuf packet = TestPacket.tcp("198.18.0.10", 46000, "198.18.0.100", 80, TcpFlags.ACK).build();
+        assertEquals(Verdict.FORWARD, box.processor.process(packet, box.clock.get()));
+        assertEquals("198.19.0.99", Ipv4.format(packet.getInt(16)), "forwarded to the peer's backend");
+        packet.release();
+
+        box.bridge.apply(new FlowRecord(6, Ipv4.parse("198.18.0.10"), 46000, Ipv4.parse("198.18.0.100"), 80, unknown, 7777,
+                Ipv4.parse("198.19.0.100"), 46000, FlowState.TCP_ESTABLISHED.code(), 0, 1_000_000, 20, true));
+        assertNull(box.flow(46000));
+        assertEquals(0, box.table.portlessFlows());
     }
 
     /** Two clients' flows with one reply tuple (a split brain's two actives chose the same SNAT port): the held one wins. */
