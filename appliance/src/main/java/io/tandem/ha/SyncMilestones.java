@@ -27,6 +27,9 @@ final class SyncMilestones {
             events.add("sync", "full resync: " + now.lastFullResync().records() + " flows from the peer in "
                     + now.lastFullResync().millis() + " ms");
         }
+        if (before != null && now.merges() > before.merges()) {
+            events.add("sync", "merged with the peer after a partition: each box sent the other its whole table");
+        }
         if (before != null && now.rangeResyncs() > before.rangeResyncs()) {
             events.add("sync", "range resync asked (" + now.rangeResyncs() + " so far): the digests differed");
         }

@@ -28,7 +28,8 @@ final class PairLab {
     static final String UNIT_JAVA_OPTS = "-Xms256m";
     /** The unit's options, and a time on every log line (journald adds one on a real box). */
     static final String JAVA_OPTS = UNIT_JAVA_OPTS
-            + " -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS";
+            + " -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS"
+            + " " + System.getProperty("tandem.lab.java_opts", ""); // scripts/soak adds native memory tracking
 
     private PairLab() {
     }

@@ -102,6 +102,7 @@ class SoakIT {
                     if (failovers == 1) {
                         for (Daemon d : daemons) {
                             d.warmLiveHeapKb = d.liveHeapKb();
+                            d.nativeMemoryBaseline();
                         }
                     }
                     nextFailover += TimeUnit.SECONDS.toNanos(FAILOVER_SECONDS);
@@ -133,6 +134,7 @@ class SoakIT {
             for (Daemon d : daemons) {
                 d.endLiveHeapKb = d.liveHeapKb();
                 System.out.println("soak memory " + d);
+                d.nativeMemoryGrowth().forEach(l -> System.out.println("soak memory " + d.name + " since the first failover: " + l));
             }
 
             assertTrue(failovers >= seconds / FAILOVER_SECONDS - 1, "failed over " + failovers + " times");
@@ -229,9 +231,34 @@ class SoakIT {
             return Long.parseLong(m.group(1));
         }
 
+        /** With {@code -Dtandem.lab.java_opts=-XX:NativeMemoryTracking=summary} (scripts/soak): where the JVM's memory goes. */
+        void nativeMemoryBaseline() throws Exception {
+            if (PairLab.JAVA_OPTS.contains("NativeMemoryTracking")) {
+                jcmd("VM.native_memory baseline");
+            }
+        }
+
+        /** The NMT categories whose committed memory changed by 1 MB or more since the baseline (empty without NMT). */
+        List<String> nativeMemoryGrowth() throws Exception {
+            if (!PairLab.JAVA_OPTS.contains("NativeMemoryTracking")) {
+                return List.of();
+            }
+            Pattern category = Pattern.compile("^-?\\s*(Total|[A-Z][^(]*?)[: ]+\\(?reserved=.*committed=(\\d+)KB ([+-]\\d+)KB");
+            List<String> out = new ArrayList<>();
+            for (String line : jcmd("VM.native_memory summary.diff").lines().toList()) {
+                Matcher m = category.matcher(line);
+                if (m.find() && Math.abs(Long.parseLong(m.group(3))) >= 1024) {
+                    out.add(m.group(1).strip() + " committed " + m.group(2) + " KB (" + m.group(3) + " KB)");
+                }
+            }
+            return out;
+        }
+
         private String jcmd(String command) throws Exception {
-            Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
-                    String.valueOf(pid), command).redirectErrorStream(true).start();
+            List<String> argv = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    String.valueOf(pid)));
+            argv.addAll(List.of(command.split(" ")));
+            Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes());
             assertEquals(0, NamespaceLab.awaitExit(p, Duration.ofSeconds(60)), "jcmd " + command + ": " + out);
             return out;
