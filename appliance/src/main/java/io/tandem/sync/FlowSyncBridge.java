@@ -33,10 +33,10 @@ import java.util.function.LongSupplier;
  *       lost (the digest compares mappings, not states) reaches the standby within
  *       {@link #SWEEP_ROUNDS} refreshes.</li>
  * </ul>
- * A peer's removal leaves a tombstone (the key and the removal's version, for
- * {@link #TOMBSTONE_MILLIS}): a copy of the flow older than its removal — from a range walk, a
- * state transfer or a refresh that the removal overtook — is refused instead of bringing the
- * flow back, where it would hold a SNAT port for its timeout and the remote hold (issue 20). A
+ * A removal — the peer's, or the active's own — leaves a tombstone (the key and the removal's
+ * version, for {@link #TOMBSTONE_MILLIS}): a copy of the flow older than its removal — from a
+ * range walk, a state transfer, a refresh that the removal overtook, or the standby's table in
+ * a merge — is refused instead of bringing the flow back, where it would hold a SNAT port for its timeout and the remote hold (issue 20). A
  * record whose state is not one of its protocol's is refused too (it used to become
  * ESTABLISHED), and one whose version lies more than {@link #MAX_VERSION_AHEAD_MILLIS} ahead of
  * this box's clock. All are counted ({@link #recordsRefused}).
@@ -79,7 +79,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     private volatile boolean source;
     private long lastRefreshMillis;
     private int sweepRound;
-    /** Key of a removed flow → {removal's version, when it was removed}; on the delivery thread, in removal order. */
+    /** Key of a removed flow → {removal's version, when it was removed, 1 if this box removed it as the active}; in removal order. */
     private final LinkedHashMap<FlowRecord.Key, long[]> tombstones = new LinkedHashMap<>() {
         @Override
         protected boolean removeEldestEntry(Map.Entry<FlowRecord.Key, long[]> eldest) {
@@ -123,6 +123,14 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         if (source != this.source) {
             table.setAllRemote(!source);
         }
+        if (!source && this.source) {
+            // A standby follows the new active's view: its own removals from its time as the
+            // active no longer outrank what the new active holds (a removal whose record was
+            // lost is the new active's to find out).
+            synchronized (tombstones) {
+                tombstones.values().removeIf(tomb -> tomb[2] == 1);
+            }
+        }
         this.source = source;
         if (r != null) {
             r.setSource(source);
@@ -137,6 +145,14 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
             digest.toggle(record); // the digest hashes key and mapping only, not the removed flag
         }
         FlowReplicator r = replicator;
+        if (ends && source && !applyingPeerRecord.get()) {
+            // The active's own removals leave tombstones too: after a partition the standby's
+            // table comes back in the merge, and its copy of a flow the active ended while the
+            // link was down (its removal never sent) must not come back to life here.
+            synchronized (tombstones) {
+                bury(record.key(), record.version(), now.getAsLong(), true);
+            }
+        }
         if (r != null && source && !applyingPeerRecord.get()) {
             if (type == FlowEventType.CREATED) {
                 r.publishCreated(record);
@@ -208,8 +224,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         synchronized (tombstones) {
             FlowRecord.Key key = record.key();
             if (record.removed()) {
-                tombstones.remove(key); // re-inserted last: the map stays in removal order
-                tombstones.put(key, new long[] {record.version(), nowMillis});
+                bury(key, record.version(), nowMillis, false);
             } else {
                 long[] tomb = tombstones.get(key);
                 if (tomb != null && nowMillis - tomb[1] > TOMBSTONE_MILLIS) {
@@ -258,6 +273,12 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
             tombstones.remove(record.key());
         }
         apply(record);
+    }
+
+    /** Under the tombstones' lock; {@code own}: this box removed the flow while it was the active. */
+    private void bury(FlowRecord.Key key, long version, long nowMillis, boolean own) {
+        tombstones.remove(key); // re-inserted last: the map stays in removal order
+        tombstones.put(key, new long[] {version, nowMillis, own ? 1 : 0});
     }
 
     @Override

@@ -202,6 +202,26 @@ class FlowSyncBridgeTest {
         assertEquals(0, box.table.portlessFlows());
     }
 
+    /**
+     * Found by SyncPairIT's flapping link: a flow the active ended while the link was down (its
+     * removal never sent) came back on the active in the merge's copy of the standby's table —
+     * the active kept no tombstone of its own removals — and the standby's tombstone then
+     * refused every later copy: the digests never agreed.
+     */
+    @Test
+    void aFlowTheActiveEndedWhileTheLinkWasDownDoesNotComeBackInTheMerge() throws Exception {
+        Box[] boxes = pair();
+        handshake(boxes[0], 47000);
+        await(() -> boxes[1].flow(47000) != null, "the flow on the standby");
+        link[0].disconnect();
+        assertTrue(boxes[0].table.removeByKey(Ipv4.PROTO_TCP, Ipv4.parse("198.18.0.10"), 47000, Ipv4.parse("198.18.0.100"), 80));
+        link[0].merge();
+        await(() -> boxes[1].flow(47000) == null, "the standby's stale copy dropped by a range resync");
+        assertNull(boxes[0].flow(47000), "not brought back on the active by the standby's table");
+        assertTrue(boxes[0].bridge.recordsRefused() >= 1, "the merge's copy refused");
+        assertTrue(Arrays.equals(boxes[0].bridge.digest().snapshot(), boxes[1].bridge.digest().snapshot()));
+    }
+
     /** Two clients' flows with one reply tuple (a split brain's two actives chose the same SNAT port): the held one wins. */
     @Test
     void aPeerFlowWhoseReplyTupleAnotherFlowHoldsIsRefusedAndCounted() throws Exception {

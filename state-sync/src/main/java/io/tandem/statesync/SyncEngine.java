@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
+import java.util.function.Predicate;
 
 /**
  * What every replicator does whatever carries its bytes: a bounded lock-free queue the data
@@ -461,29 +462,38 @@ final class SyncEngine implements AutoCloseable {
         Set<Integer> wanted = new HashSet<>(q.ranges());
         try {
             transport.send(SyncCodec.encodeRangeBegin(clock.getAsLong(), q.requestId(), epoch, q.ranges()));
-            List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
             List<Exception> failures = new ArrayList<>();
-            long[] sent = {0};
-            store.forEach(record -> {
-                if (wanted.contains(record.range()) && failures.isEmpty() && source && roleEpoch.get() == epoch) {
-                    chunk.add(record);
-                    if (chunk.size() == SyncCodec.MAX_BATCH) {
-                        sent[0] += chunk.size();
-                        sendQuietly(chunk, failures);
-                    }
-                }
-            });
-            sent[0] += chunk.size();
-            sendQuietly(chunk, failures);
+            long sent = sendBatched(record -> wanted.contains(record.range()) && source && roleEpoch.get() == epoch, failures);
             if (!failures.isEmpty() || !source || roleEpoch.get() != epoch) {
                 LOG.warn("sync: range resync {} not finished ({}): no range end sent", q.requestId(),
                         failures.isEmpty() ? "the role changed" : failures.getFirst().toString());
                 return;
             }
-            transport.send(SyncCodec.encodeRangeEnd(clock.getAsLong(), q.requestId(), epoch, sent[0], q.ranges()));
+            transport.send(SyncCodec.encodeRangeEnd(clock.getAsLong(), q.requestId(), epoch, sent, q.ranges()));
         } catch (Exception e) {
             LOG.warn("sync range resync failed: {}", e.toString());
         }
+    }
+
+    /**
+     * Walks the store and sends the records {@code which} accepts in batches, until a batch
+     * fails (its exception is added to {@code failures}); returns how many were handed to sends.
+     */
+    private long sendBatched(Predicate<FlowRecord> which, List<Exception> failures) {
+        List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
+        long[] sent = {0};
+        store.forEach(record -> {
+            if (failures.isEmpty() && which.test(record)) {
+                chunk.add(record);
+                if (chunk.size() == SyncCodec.MAX_BATCH) {
+                    sent[0] += chunk.size();
+                    sendQuietly(chunk, failures);
+                }
+            }
+        });
+        sent[0] += chunk.size();
+        sendQuietly(chunk, failures);
+        return sent[0];
     }
 
     private void sendQuietly(List<FlowRecord> chunk, List<Exception> failures) {
@@ -542,22 +552,10 @@ final class SyncEngine implements AutoCloseable {
     }
 
     private void sendWholeTable() {
-        List<FlowRecord> chunk = new ArrayList<>(SyncCodec.MAX_BATCH);
         List<Exception> failures = new ArrayList<>();
-        long[] sent = {0};
-        store.forEach(record -> {
-            if (failures.isEmpty()) {
-                chunk.add(record);
-                if (chunk.size() == SyncCodec.MAX_BATCH) {
-                    sent[0] += chunk.size();
-                    sendQuietly(chunk, failures);
-                }
-            }
-        });
-        sent[0] += chunk.size();
-        sendQuietly(chunk, failures);
+        long sent = sendBatched(record -> true, failures);
         if (failures.isEmpty()) {
-            LOG.info("sync: merged with the peer (a partition healed): sent it this box's {} flows; it sends its own", sent[0]);
+            LOG.info("sync: merged with the peer (a partition healed): sent it this box's {} flows; it sends its own", sent);
         } else {
             LOG.warn("sync: merged with the peer, but sending this box's table failed ({}): the digests will ask for the rest",
                     failures.getFirst().toString());
