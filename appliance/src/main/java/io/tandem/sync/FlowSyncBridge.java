@@ -88,7 +88,6 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     };
     private final AtomicLong recordsRefused = new AtomicLong();
     private final AtomicLong conflicts = new AtomicLong();
-    private final AtomicLong refreshesReplaced = new AtomicLong();
     private long lastFutureWarningMillis = Long.MIN_VALUE / 2;
 
     public FlowSyncBridge(FlowTable table, VersionClock clock, LongSupplier now) {
@@ -203,10 +202,6 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         return conflicts.get();
     }
 
-    /** The source's refreshes that replaced a newer copy held here ({@link #REFRESH}). */
-    public long refreshesReplaced() {
-        return refreshesReplaced.get();
-    }
 
     @Override
     public Applied apply(FlowRecord record) {
@@ -249,7 +244,6 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                     && (result == FlowTable.InstallResult.STALE || result == FlowTable.InstallResult.STALE_OTHER_MAPPING)) {
                 table.removeByKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort());
                 result = table.install(s, false, nowMillis);
-                refreshesReplaced.incrementAndGet();
             }
             return switch (result) {
                 case INSTALLED -> Applied.INSERTED;

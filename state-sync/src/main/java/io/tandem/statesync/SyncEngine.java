@@ -118,7 +118,6 @@ final class SyncEngine implements AutoCloseable {
     private final AtomicLong roleEpoch = new AtomicLong();
     private final AtomicLong rangeMessagesIgnored = new AtomicLong();
     private final AtomicLong merges = new AtomicLong();
-    private final AtomicLong replaced = new AtomicLong();
     /** The largest (peer's send time − this box's receive time) seen: a lower bound of how far the peer's clock is ahead. */
     private final AtomicLong peerAhead = new AtomicLong(Long.MIN_VALUE);
     private static final long MAX_CLOCK_AHEAD_MILLIS = 3_600_000;
@@ -314,7 +313,6 @@ final class SyncEngine implements AutoCloseable {
                         // Refreshing this range: the source's mapping is the truth. Kept, the newer
                         // copy here would differ in every digest and be asked for forever.
                         store.replace(record);
-                        replaced.incrementAndGet();
                     }
                 }
                 recordsReceived.addAndGet(r.records().size());
@@ -587,11 +585,6 @@ final class SyncEngine implements AutoCloseable {
 
     long peerClockAheadMillis() {
         return Math.max(0, peerAhead.get());
-    }
-
-    /** Flows of a refreshed range whose newer copy here, with another mapping, gave way to the source's record. */
-    long replaced() {
-        return replaced.get();
     }
 
     void noteFullResync(long records, long millis) {
