@@ -6,6 +6,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -43,9 +46,14 @@ class PeerProcessRestartTest {
     }
 
     private Peer start(String name, int port, int peerPort, Path key, String role) throws IOException {
+        return start(name, port, peerPort, key, role, Duration.ofSeconds(2));
+    }
+
+    private Peer start(String name, int port, int peerPort, Path key, String role, Duration failureTimeout) throws IOException {
         List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
                 "-cp", System.getProperty("java.class.path"), SyncPeerMain.class.getName(),
-                name, Integer.toString(port), Integer.toString(peerPort), key.toString(), role, "5000", "90");
+                name, Integer.toString(port), Integer.toString(peerPort), key.toString(), role, "5000", "90",
+                Long.toString(failureTimeout.toMillis()));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         List<String> lines = new CopyOnWriteArrayList<>();
         Thread.ofVirtual().start(() -> {
@@ -88,6 +96,61 @@ class PeerProcessRestartTest {
                 p.process().destroyForcibly();
                 p.process().waitFor(10, TimeUnit.SECONDS);
             }
+        }
+    }
+
+    /**
+     * With no FD_SOCK2 in the stack, a crashed peer is still evicted at once: its kernel closes
+     * the TLS connection, the transport suspects it, VERIFY_SUSPECT2 finds it dead. The
+     * heartbeat timeout here is 60 s, so an eviction within 15 s can only come from the closed
+     * connection. The killed box is the coordinator and comes straight back: it must join the
+     * survivor, not found a group of its own (it would, while its dead self was still in view).
+     */
+    @Test
+    void aKilledCoordinatorIsEvictedByItsClosedConnectionAndJoinsAgainAtOnce() throws Exception {
+        Path key = dir.resolve("pair.p12");
+        SyncKeys.generate(key, SyncPeerMain.PASSWORD.toCharArray());
+        int sourcePort = JGroupsReplicatorTest.freePort();
+        int replicaPort = JGroupsReplicatorTest.freePort();
+        Duration heartbeatTimeout = Duration.ofSeconds(60);
+        List<Peer> peers = new ArrayList<>();
+        try {
+            Peer source = start("lb1", sourcePort, replicaPort, key, "source", heartbeatTimeout);
+            peers.add(source);
+            JGroupsReplicatorTest.await(() -> source.last() != null, Duration.ofSeconds(30), () -> "the source up: " + source.lines());
+            Peer replica = start("lb2", replicaPort, sourcePort, key, "replica", heartbeatTimeout);
+            peers.add(replica);
+            awaitInSync(source, replica, false);
+            assertFalse(listening(sourcePort + 100), "nothing listens on FD_SOCK2's port any more");
+
+            source.process().destroyForcibly(); // SIGKILL: the kernel closes its sockets
+            source.process().waitFor(10, TimeUnit.SECONDS);
+            long killed = System.nanoTime();
+            JGroupsReplicatorTest.await(() -> replica.last() != null && replica.last().group(1).equals("false"),
+                    Duration.ofSeconds(15), () -> "the replica evicting the killed coordinator: " + tail(replica));
+            long evictedMillis = (System.nanoTime() - killed) / 1_000_000;
+            assertTrue(evictedMillis < heartbeatTimeout.toMillis() / 4, "evicted after " + evictedMillis + " ms");
+
+            Peer restarted = start("lb1", sourcePort, replicaPort, key, "source", heartbeatTimeout);
+            peers.add(restarted);
+            JGroupsReplicatorTest.await(() -> restarted.last() != null && restarted.last().group(1).equals("true")
+                            && replica.last().group(1).equals("true"),
+                    Duration.ofSeconds(20), () -> "one group again: " + tail(restarted) + " " + tail(replica));
+            awaitInSync(restarted, replica, false);
+        } finally {
+            for (Peer p : peers) {
+                p.process().destroyForcibly();
+                p.process().waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static boolean listening(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
+            return true;
+        } catch (IOException refused) {
+            return false;
         }
     }
 

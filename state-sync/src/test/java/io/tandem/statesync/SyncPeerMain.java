@@ -13,7 +13,7 @@ import java.util.concurrent.locks.LockSupport;
  * {@code rate} per second, then 1 s quiet, so digests can be seen equal); both print their
  * status every 100 ms. Exits by itself after {@code seconds}.
  *
- * <pre>SyncPeerMain NAME PORT PEER_PORT KEYSTORE source|replica RATE SECONDS</pre>
+ * <pre>SyncPeerMain NAME PORT PEER_PORT KEYSTORE source|replica RATE SECONDS [FAILURE_TIMEOUT_MS]</pre>
  */
 public final class SyncPeerMain {
     /** The test pair's keystore password. */
@@ -28,10 +28,11 @@ public final class SyncPeerMain {
         boolean source = args[4].equals("source");
         int rate = Integer.parseInt(args[5]);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Integer.parseInt(args[6]));
+        Duration failureTimeout = Duration.ofMillis(args.length > 7 ? Long.parseLong(args[7]) : 2000);
         MapFlowStore store = new MapFlowStore();
         JGroupsReplicator replicator = new JGroupsReplicator(new JGroupsReplicator.Settings(name, "127.0.0.1", port,
                 List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), Path.of(args[3]), PASSWORD,
-                Duration.ofSeconds(2), Duration.ofMillis(200), 1_000_000, Duration.ofSeconds(30)));
+                failureTimeout, Duration.ofMillis(200), 1_000_000, Duration.ofSeconds(30)));
         replicator.start(store);
         replicator.setSource(source);
         VersionClock clock = new VersionClock();
