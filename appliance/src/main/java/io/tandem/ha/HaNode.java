@@ -45,7 +45,6 @@ public final class HaNode implements PairControl, AutoCloseable {
     /** BGP mode: the routes BIRD announces; null in VRRP mode. */
     private final RouteAnnouncer announcer;
     private final RoleController controller;
-    private final TrackFile trackFile;
     private final FlowReplicator replicator;
     private final LongSupplier flowCount;
     private final SharedSettings shared;
@@ -61,7 +60,7 @@ public final class HaNode implements PairControl, AutoCloseable {
     private volatile long peerReceivedAtMillis;
     private byte[] lastAnnounced;
 
-    private HaNode(String self, HaConfig ha, RoleController controller, TrackFile trackFile, FlowReplicator replicator,
+    private HaNode(String self, HaConfig ha, RoleController controller, FlowReplicator replicator,
                    LongSupplier flowCount, EventLog events, SharedSettings shared, RouteAnnouncer announcer,
                    RestartCarry restart) {
         this.restart = restart;
@@ -71,7 +70,6 @@ public final class HaNode implements PairControl, AutoCloseable {
         this.self = self;
         this.ha = ha;
         this.controller = controller;
-        this.trackFile = trackFile;
         this.replicator = replicator;
         this.flowCount = flowCount;
         this.splitBrain = new SplitBrain(events);
@@ -99,7 +97,7 @@ public final class HaNode implements PairControl, AutoCloseable {
             events.add("restart", "resumed as master: the fast path carried the flows, the addresses stayed");
         }
         RoleController controller = new RoleController(trackFile, self, ha.priority(), roles, events, initial);
-        return new HaNode(self, ha, controller, trackFile, replicator, flowCount, events, shared, announcer, restart);
+        return new HaNode(self, ha, controller, replicator, flowCount, events, shared, announcer, restart);
     }
 
     /** As {@link #create}, started: keepalived's notify FIFO read (VRRP mode) and the tick running. */
@@ -341,7 +339,7 @@ public final class HaNode implements PairControl, AutoCloseable {
             }
         }
         try {
-            trackFile.holdBack();
+            controller.stopping(); // pinned: the notify FIFO's later reports must not release the box
         } catch (IOException e) {
             LOG.warn("track file on stop: {}", e.toString());
         }

@@ -34,6 +34,7 @@ public final class RoleController {
     private Role role;
     private int weight;
     private long vrrpTransitions;
+    private boolean stopping;
     private final EventLog events;
 
     /**
@@ -100,6 +101,18 @@ public final class RoleController {
         apply();
     }
 
+    /**
+     * The box is stopping: held back for good. keepalived's notify FIFO still reports the
+     * state changes the hold-back causes (MASTER, then BACKUP, in sync): without this pin the
+     * BACKUP report released the box again (weight 0), keepalived took the VIPs back to a box
+     * whose tandemd was going away, and every flow met the local stack's resets (found by
+     * PairFailoverIT's SIGTERM of the active).
+     */
+    public synchronized void stopping() throws IOException {
+        stopping = true;
+        apply();
+    }
+
     public synchronized Role role() {
         return role;
     }
@@ -150,6 +163,9 @@ public final class RoleController {
                     : preference.yields(self) ? KeepalivedConfig.yieldWeight(priority)
                     : KeepalivedConfig.READY_WEIGHT;
         };
+        if (stopping) {
+            weight = Math.min(weight, KeepalivedConfig.HOLD_BACK_WEIGHT);
+        }
         // A box forced into FAULT reports FAULT: it must not count as a ready box held back by sync.
         if (override == ManualOverride.FORCED_STANDBY && next != Role.ACTIVE) {
             next = Role.FAULT;

@@ -117,4 +117,22 @@ class RoleControllerTest {
         assertTrue(VrrpState.parse("INSTANCE \"tandem\" SLEEPY 1").isEmpty());
         assertTrue(VrrpState.parse("").isEmpty());
     }
+
+    /** A stopping box stays held back whatever keepalived reports next (its BACKUP in sync used to release it). */
+    @Test
+    void aStoppingBoxStaysHeldBackThroughTheReportsItsHoldBackCauses() throws Exception {
+        Path file = dir.resolve("vrrp-priority");
+        RoleController c = new RoleController(new TrackFile(file), "lb1", 150, recording(new ArrayList<>()));
+        c.onSync(true);
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" MASTER 150").orElseThrow());
+        assertEquals(KeepalivedConfig.READY_WEIGHT, weight(file));
+
+        c.stopping();
+        assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, weight(file));
+        c.onVrrp(VrrpState.parse("INSTANCE \"tandem\" BACKUP 1").orElseThrow());
+        assertEquals(Role.STANDBY, c.role(), "the role still follows keepalived");
+        assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, weight(file), "but the box is not released");
+        c.offerPreference(new PairPreference(99, "lb1", "tandemctl takeover"));
+        assertEquals(KeepalivedConfig.HOLD_BACK_WEIGHT, weight(file));
+    }
 }
