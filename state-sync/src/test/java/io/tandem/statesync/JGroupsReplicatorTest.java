@@ -21,7 +21,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -339,37 +338,34 @@ class JGroupsReplicatorTest {
 
     /**
      * A connection closed under a live pair - as a forged RST on the sync network would close
-     * it - makes the transport suspect the peer, but VERIFY_SUSPECT2 asks over TLS, the peer
-     * answers, and nobody is evicted: the view stays, and the stream goes on over a new
-     * connection.
+     * it - costs a new handshake, nothing more: nobody is suspected or evicted (failure
+     * detection is the heartbeats alone), and the stream goes on over a new connection.
      */
     @Test
-    void aConnectionClosedUnderALivePairMakesItVerifyButEvictsNobody() throws Exception {
+    void aConnectionClosedUnderALivePairEvictsNobody() throws Exception {
         MapFlowStore a = new MapFlowStore();
         MapFlowStore b = new MapFlowStore();
         JGroupsReplicator[] pair = joinedPair(a, b);
         String viewA = pair[0].viewId();
         String viewB = pair[1].viewId();
-        TCP tcpA = pair[0].channel().getProtocolStack().findProtocol(TCP.class);
         TCP tcpB = pair[1].channel().getProtocolStack().findProtocol(TCP.class);
-        long suspicionsBefore = ((LongAdder) tcpA.getValue("num_suspect_events")).sum();
 
         tcpB.clearConnections(); // lb2 closes its end; lb1 reads the close as its peer's
+        assertEquals(0, tcpB.getOpenConnections());
 
-        await(() -> ((LongAdder) tcpA.getValue("num_suspect_events")).sum() > suspicionsBefore, Duration.ofSeconds(10),
-                () -> "lb1 suspecting lb2 when the connection closed");
         for (int i = 0; i < 100; i++) {
             a.put(flow(i, i + 1));
             pair[0].publish(flow(i, i + 1));
         }
         await(() -> b.flows.size() == 100, Duration.ofSeconds(10), () -> b.flows.size() + " flows on the replica");
-        // VERIFY_SUSPECT2 waits 500 ms for an answer before it lets GMS evict: hold for 4x that
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        // Past the heartbeats' timeout (3 s here) and VERIFY_SUSPECT2's 500 ms: nothing changes
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (System.nanoTime() < until) {
             assertEquals(viewA, pair[0].viewId());
             assertEquals(viewB, pair[1].viewId());
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
         }
         assertTrue(pair[0].status().peerConnected() && pair[1].status().peerConnected());
+        assertTrue(tcpB.getOpenConnections() > 0, "a new connection carries the stream");
     }
 }

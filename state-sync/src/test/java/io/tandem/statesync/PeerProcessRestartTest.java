@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class PeerProcessRestartTest {
     private static final Pattern STATUS = Pattern.compile(
-            "status connected=(\\w+) size=(\\d+) digest=(-?\\d+) equal=(\\w+) quiet=(\\w+) full_resync=(\\d+)");
+            "status connected=(\\w+) size=(\\d+) digest=(-?\\d+) equal=(\\w+) quiet=(\\w+) full_resync=(\\d+) merges=(\\d+)");
 
     @TempDir
     Path dir;
@@ -100,19 +100,19 @@ class PeerProcessRestartTest {
     }
 
     /**
-     * With no FD_SOCK2 in the stack, a crashed peer is still evicted at once: its kernel closes
-     * the TLS connection, the transport suspects it, VERIFY_SUSPECT2 finds it dead. The
-     * heartbeat timeout here is 60 s, so an eviction within 15 s can only come from the closed
-     * connection. The killed box is the coordinator and comes straight back: it must join the
-     * survivor, not found a group of its own (it would, while its dead self was still in view).
+     * The coordinator killed and restarted at once, before the heartbeats (10 s here) have
+     * evicted its dead self: the restarted box finds its peer still holding the dead member as
+     * coordinator, founds a group of its own, and MERGE3 joins the two once the dead member is
+     * gone - then each sends the other its table, and the digests agree. Nothing listens on
+     * FD_SOCK2's old port: every protocol runs inside the one TLS port.
      */
     @Test
-    void aKilledCoordinatorIsEvictedByItsClosedConnectionAndJoinsAgainAtOnce() throws Exception {
+    void aCoordinatorKilledAndRestartedAtOnceEndsInOneGroupWithItsPeer() throws Exception {
         Path key = dir.resolve("pair.p12");
         SyncKeys.generate(key, SyncPeerMain.PASSWORD.toCharArray());
         int sourcePort = JGroupsReplicatorTest.freePort();
         int replicaPort = JGroupsReplicatorTest.freePort();
-        Duration heartbeatTimeout = Duration.ofSeconds(60);
+        Duration heartbeatTimeout = Duration.ofSeconds(10);
         List<Peer> peers = new ArrayList<>();
         try {
             Peer source = start("lb1", sourcePort, replicaPort, key, "source", heartbeatTimeout);
@@ -121,21 +121,16 @@ class PeerProcessRestartTest {
             Peer replica = start("lb2", replicaPort, sourcePort, key, "replica", heartbeatTimeout);
             peers.add(replica);
             awaitInSync(source, replica, false);
-            assertFalse(listening(sourcePort + 100), "nothing listens on FD_SOCK2's port any more");
+            assertFalse(listening(sourcePort + 100), "nothing listens on FD_SOCK2's old port");
+            assertFalse(listening(replicaPort + 100), "nothing listens on FD_SOCK2's old port");
 
-            source.process().destroyForcibly(); // SIGKILL: the kernel closes its sockets
+            source.process().destroyForcibly(); // SIGKILL
             source.process().waitFor(10, TimeUnit.SECONDS);
-            long killed = System.nanoTime();
-            JGroupsReplicatorTest.await(() -> replica.last() != null && replica.last().group(1).equals("false"),
-                    Duration.ofSeconds(15), () -> "the replica evicting the killed coordinator: " + tail(replica));
-            long evictedMillis = (System.nanoTime() - killed) / 1_000_000;
-            assertTrue(evictedMillis < heartbeatTimeout.toMillis() / 4, "evicted after " + evictedMillis + " ms");
-
             Peer restarted = start("lb1", sourcePort, replicaPort, key, "source", heartbeatTimeout);
             peers.add(restarted);
             JGroupsReplicatorTest.await(() -> restarted.last() != null && restarted.last().group(1).equals("true")
-                            && replica.last().group(1).equals("true"),
-                    Duration.ofSeconds(20), () -> "one group again: " + tail(restarted) + " " + tail(replica));
+                            && replica.last().group(1).equals("true") && replica.lines().stream().anyMatch(l -> l.contains("merged")),
+                    Duration.ofSeconds(60), () -> "one group again, by a merge: " + tail(restarted) + " " + tail(replica));
             awaitInSync(restarted, replica, false);
         } finally {
             for (Peer p : peers) {
@@ -161,7 +156,10 @@ class PeerProcessRestartTest {
             Matcher r = replica.last();
             return s != null && r != null && Integer.parseInt(r.group(2)) > 1000
                     && s.group(3).equals(r.group(3)) && r.group(4).equals("true")
-                    && (!afterRestart || Long.parseLong(r.group(6)) > 1000);
+                    // after a restart the table came whole: by the join's state transfer, or - when the
+                    // restarted box founded its own group first (its dead self still in the peer's view,
+                    // or discovery slow under load) - by the merge, where each side sends its table
+                    && (!afterRestart || Long.parseLong(r.group(6)) > 1000 || Long.parseLong(r.group(7)) > 0);
         }, Duration.ofSeconds(60), () -> "equal digests; source: " + tail(source) + " replica: " + tail(replica));
         assertTrue(replica.process().isAlive());
     }

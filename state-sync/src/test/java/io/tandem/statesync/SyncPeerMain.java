@@ -62,7 +62,8 @@ public final class SyncPeerMain {
                 SyncStatus s = replicator.status();
                 System.out.println("status connected=" + s.peerConnected() + " size=" + store.flows.size()
                         + " digest=" + Arrays.hashCode(store.digest().snapshot()) + " equal=" + s.digestsEqual()
-                        + " quiet=" + !burst + " full_resync=" + (s.lastFullResync() == null ? 0 : s.lastFullResync().records()));
+                        + " quiet=" + !burst + " full_resync=" + (s.lastFullResync() == null ? 0 : s.lastFullResync().records())
+                        + " merges=" + s.merges());
                 System.out.flush();
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
