@@ -43,7 +43,7 @@ final class AssembledBoxView implements BoxView {
 
     @Override
     public int flowsToUnknownBackends() {
-        return dataplane.portlessFlows();
+        return dataplane.unknownBackendFlows();
     }
 
     @Override

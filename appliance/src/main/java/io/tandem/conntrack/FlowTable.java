@@ -58,9 +58,9 @@ public final class FlowTable {
 
     private final StampedLock lock = new StampedLock();
     private volatile int size;
-    /** Written under the write lock; see {@link #portlessFlows}. */
-    private volatile int portless;
-    private volatile String lastPortlessBackend;
+    /** Written under the write lock; see {@link #unknownBackendFlows}. */
+    private volatile int unknownBackend;
+    private volatile String lastUnknownBackend;
     private final AtomicInteger embryonic = new AtomicInteger();
     private int expiryHand;
     private final int[] expiryCandidates = new int[1024];
@@ -409,7 +409,7 @@ public final class FlowTable {
         if (slots.poolId(slot) != FlowSlots.NO_POOL) {
             pools.byId(slots.poolId(slot)).release(slots.snatPort(slot));
         } else {
-            portless--;
+            unknownBackend--;
         }
         freeSlots[freeCount++] = slot;
         size = size - 1;
@@ -625,8 +625,8 @@ public final class FlowTable {
             SnatPortPool pool = pools.existing(r.snatAddress, r.backendAddress, r.backendPort, r.protocol);
             boolean reserved = pool != null && pool.reserve(r.snatPort); // false also outside this box's range
             if (!reserved) {
-                portless++;
-                lastPortlessBackend = Ipv4.format(r.backendAddress) + ":" + r.backendPort;
+                unknownBackend++;
+                lastUnknownBackend = Ipv4.format(r.backendAddress) + ":" + r.backendPort;
             }
             int slot = freeSlots[--freeCount];
             slots.write(slot, r.protocol, r.clientAddress, r.clientPort, r.vipAddress, r.vipPort, r.backendAddress, r.backendPort,
@@ -743,13 +743,13 @@ public final class FlowTable {
      * Flows from the peer whose SNAT port no pool of this box holds: their backend is not in
      * this box's config (or the port lies outside its range) — the two boxes' configs differ.
      */
-    public int portlessFlows() {
-        return portless;
+    public int unknownBackendFlows() {
+        return unknownBackend;
     }
 
-    /** The backend ("address:port") of the last flow counted by {@link #portlessFlows}, or null. */
-    public String lastPortlessBackend() {
-        return lastPortlessBackend;
+    /** The backend ("address:port") of the last flow counted by {@link #unknownBackendFlows}, or null. */
+    public String lastUnknownBackend() {
+        return lastUnknownBackend;
     }
 
     public int size() {

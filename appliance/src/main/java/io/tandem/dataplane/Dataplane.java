@@ -186,17 +186,17 @@ public final class Dataplane implements AutoCloseable {
     }
 
     /**
-     * What {@link FlowTable#portlessFlows} says, for the pair's status: null when every flow's
+     * What {@link FlowTable#unknownBackendFlows} says, for the pair's status: null when every flow's
      * backend is one this box has, else a sentence naming the count and the last such backend.
      */
     public String flowsToUnknownBackends() {
-        int n = flows.portlessFlows();
+        int n = flows.unknownBackendFlows();
         return n == 0 ? null : n + " flows from the peer go to backends this box's config does not have (the last to "
-                + flows.lastPortlessBackend() + "): they keep working, with no SNAT pool made for them here";
+                + flows.lastUnknownBackend() + "): they keep working, with no SNAT pool made for them here";
     }
 
-    public int portlessFlows() {
-        return flows.portlessFlows();
+    public int unknownBackendFlows() {
+        return flows.unknownBackendFlows();
     }
 
     /** Visits flows from a listing cursor on; see {@link FlowTable#forEachFrom}. */

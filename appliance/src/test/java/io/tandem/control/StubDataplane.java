@@ -70,7 +70,7 @@ public final class StubDataplane implements BoxView {
 
     @Override
     public int flowsToUnknownBackends() {
-        return flows.portlessFlows();
+        return flows.unknownBackendFlows();
     }
 
     @Override

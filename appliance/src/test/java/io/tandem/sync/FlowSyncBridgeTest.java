@@ -188,8 +188,8 @@ class FlowSyncBridgeTest {
                 Ipv4.parse("198.19.0.100"), 46000, FlowState.TCP_ESTABLISHED.code(), 0, 1_000_000, 10, false);
         box.bridge.apply(toUnknown);
         assertNotNull(box.flow(46000));
-        assertEquals(1, box.table.portlessFlows());
-        assertEquals("198.19.0.99:7777", box.table.lastPortlessBackend());
+        assertEquals(1, box.table.unknownBackendFlows());
+        assertEquals("198.19.0.99:7777", box.table.lastUnknownBackend());
         assertNull(box.pools.existing(Ipv4.parse("198.19.0.100"), unknown, 7777, Ipv4.PROTO_TCP), "no pool made for it");
         ByteBuf packet = TestPacket.tcp("198.18.0.10", 46000, "198.18.0.100", 80, TcpFlags.ACK).build();
         assertEquals(Verdict.FORWARD, box.processor.process(packet, box.clock.get()));
@@ -199,7 +199,7 @@ class FlowSyncBridgeTest {
         box.bridge.apply(new FlowRecord(6, Ipv4.parse("198.18.0.10"), 46000, Ipv4.parse("198.18.0.100"), 80, unknown, 7777,
                 Ipv4.parse("198.19.0.100"), 46000, FlowState.TCP_ESTABLISHED.code(), 0, 1_000_000, 20, true));
         assertNull(box.flow(46000));
-        assertEquals(0, box.table.portlessFlows());
+        assertEquals(0, box.table.unknownBackendFlows());
     }
 
     /**
