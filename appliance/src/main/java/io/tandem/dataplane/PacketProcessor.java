@@ -97,6 +97,9 @@ public final class PacketProcessor implements PacketHandler {
         if (!h.parse(packet)) {
             return drop(h.malformation());
         }
+        if (h.isIpv6()) {
+            return drop(DropReason.IPV6_NOT_SERVED); // parsed and checked; the flow table is IPv4-only so far
+        }
         if (h.ttl() <= 1) {
             return drop(DropReason.TTL_EXPIRED);
         }

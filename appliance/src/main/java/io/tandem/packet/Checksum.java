@@ -52,6 +52,22 @@ public final class Checksum {
         return ~fold(sum) & 0xFFFF;
     }
 
+    /**
+     * The TCP/UDP/ICMPv6 checksum over the IPv6 pseudo-header (RFC 8200 §8.1: both addresses,
+     * the upper-layer length as 32 bits, the next header as 32 bits) and the segment.
+     */
+    public static int computeL4v6(ByteBuf buf, long srcHigh, long srcLow, long dstHigh, long dstLow, int nextHeader,
+                                  int l4Offset, int l4Length) {
+        long sum = sum(buf, l4Offset, l4Length) + words(srcHigh) + words(srcLow) + words(dstHigh) + words(dstLow)
+                + (l4Length >>> 16) + (l4Length & 0xFFFF) + nextHeader;
+        return ~fold(sum) & 0xFFFF;
+    }
+
+    /** The sum of a long's four 16-bit words. */
+    static long words(long v) {
+        return (v >>> 48) + (v >>> 32 & 0xFFFF) + (v >>> 16 & 0xFFFF) + (v & 0xFFFF);
+    }
+
     static int fold(long sum) {
         while ((sum >>> 16) != 0) {
             sum = (sum & 0xFFFF) + (sum >>> 16);

@@ -8,7 +8,12 @@ import java.util.Locale;
  */
 public enum DropReason {
     TRUNCATED(true, "shorter than its headers claim"),
-    NOT_IPV4(false, "IP version is not 4 (IPv6 is not served yet)"),
+    NOT_IP(false, "IP version is neither 4 nor 6"),
+    IPV6_NOT_SERVED(false, "an IPv6 packet: the engine serves IPv4 services only so far"),
+    EXTENSION_HEADER_CHAIN(true, "IPv6 extension headers repeated, out of order or more than 8 (RFC 8200 §4.1)"),
+    ROUTING_HEADER_TYPE_0(true, "IPv6 routing header type 0, deprecated for the attacks it allows (RFC 5095)"),
+    ROUTING_HEADER_SEGMENTS_LEFT(false, "IPv6 routing header with segments left: this box is not the packet's last hop"),
+    UDP_ZERO_CHECKSUM(true, "UDP over IPv6 without a checksum (RFC 8200 §8.1)"),
     BAD_HEADER_LENGTH(true, "IHL below 5 words or beyond the packet"),
     BAD_TOTAL_LENGTH(true, "total length beyond the packet or below the header"),
     IP_OPTIONS(true, "IPv4 options are not forwarded (as katran)"),

@@ -2,7 +2,7 @@ package io.tandem.packet;
 
 import io.netty.buffer.ByteBuf;
 
-/** Turns an ICMP echo request into its reply in place (RFC 792), checksums updated incrementally. */
+/** Turns an ICMP (RFC 792) or ICMPv6 (RFC 4443) echo request into its reply in place, checksums updated incrementally. */
 public final class IcmpEcho {
     /** TTL of the replies we originate, as Linux's default. */
     public static final int REPLY_TTL = 64;
@@ -27,6 +27,26 @@ public final class IcmpEcho {
         buf.setShort(l4, newTypeCode);
         // An ICMP checksum has no pseudo-header: a reply of all-zero words (id 0, seq 0, no data)
         // needs -0, which the incremental update would give as +0 (found by fuzzing).
+        NatRewriter.patch(buf, l4 + PacketHeaders.ICMP_CHECKSUM, NatRewriter.delta16(oldTypeCode, newTypeCode), true);
+    }
+
+    /**
+     * The ICMPv6 echo reply (RFC 4443 §4.2) in place: addresses swapped (the pseudo-header's sum
+     * does not change), hop limit set, type 128 → 129. The ICMPv6 checksum has a pseudo-header,
+     * so it is never all zero words; -0 is still written for +0 as for ICMP.
+     */
+    public static void turnIntoReply6(PacketHeaders h) {
+        ByteBuf buf = h.buffer();
+        int ip = h.ipOffset();
+        buf.setLong(ip + 8, h.dst6High());
+        buf.setLong(ip + 16, h.dst6Low());
+        buf.setLong(ip + 24, h.src6High());
+        buf.setLong(ip + 32, h.src6Low());
+        buf.setByte(ip + 7, REPLY_TTL); // the hop limit; no header checksum to patch
+        int l4 = h.l4Offset();
+        int oldTypeCode = buf.getUnsignedShort(l4);
+        int newTypeCode = Ipv6.ICMPV6_ECHO_REPLY << 8 | h.icmpCode();
+        buf.setShort(l4, newTypeCode);
         NatRewriter.patch(buf, l4 + PacketHeaders.ICMP_CHECKSUM, NatRewriter.delta16(oldTypeCode, newTypeCode), true);
     }
 }

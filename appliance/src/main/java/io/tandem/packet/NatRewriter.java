@@ -48,6 +48,48 @@ public final class NatRewriter {
         buf.setShort(ip + PacketHeaders.IP_CHECKSUM, apply(h.ipChecksum(), addressDelta));
     }
 
+    /**
+     * Full NAT66 of a first fragment or unfragmented TCP/UDP packet. IPv6 has no header
+     * checksum; the transport checksum covers both 128-bit addresses, so each contributes its
+     * eight words to the delta. UDP's checksum is mandatory over IPv6 (RFC 8200 §8.1): a
+     * result of +0 is sent as -0.
+     */
+    public static void rewrite6(PacketHeaders h, long newSrcHigh, long newSrcLow, int newSrcPort,
+                                long newDstHigh, long newDstLow, int newDstPort) {
+        ByteBuf buf = h.buffer();
+        int ip = h.ipOffset();
+        int addressDelta = delta128(h.src6High(), h.src6Low(), newSrcHigh, newSrcLow)
+                + delta128(h.dst6High(), h.dst6Low(), newDstHigh, newDstLow);
+        writeAddresses6(buf, ip, newSrcHigh, newSrcLow, newDstHigh, newDstLow);
+
+        int l4 = h.l4Offset();
+        int portDelta = delta16(h.srcPort(), newSrcPort) + delta16(h.dstPort(), newDstPort);
+        buf.setInt(l4, newSrcPort << 16 | newDstPort);
+        int at = l4 + (h.protocol() == Ipv4.PROTO_TCP ? PacketHeaders.TCP_CHECKSUM : PacketHeaders.UDP_CHECKSUM);
+        if (h.partialChecksum()) {
+            buf.setShort(at, Checksum.fold(buf.getUnsignedShort(at) + (long) addressDelta)); // as in rewrite
+        } else {
+            patch(buf, at, addressDelta + portDelta, h.protocol() == Ipv4.PROTO_UDP);
+        }
+    }
+
+    /** Address-only NAT66 of second and later fragments (no header checksum to patch: IPv6 has none). */
+    public static void rewriteAddresses6(PacketHeaders h, long newSrcHigh, long newSrcLow, long newDstHigh, long newDstLow) {
+        writeAddresses6(h.buffer(), h.ipOffset(), newSrcHigh, newSrcLow, newDstHigh, newDstLow);
+    }
+
+    private static void writeAddresses6(ByteBuf buf, int ip, long srcHigh, long srcLow, long dstHigh, long dstLow) {
+        buf.setLong(ip + 8, srcHigh);
+        buf.setLong(ip + 16, srcLow);
+        buf.setLong(ip + 24, dstHigh);
+        buf.setLong(ip + 32, dstLow);
+    }
+
+    /** As {@link #delta32} for a 128-bit field given as two halves: at most 16 × 0xFFFF, an int still. */
+    public static int delta128(long oldHigh, long oldLow, long newHigh, long newLow) {
+        return (int) (Checksum.words(~oldHigh) + Checksum.words(~oldLow) + Checksum.words(newHigh) + Checksum.words(newLow));
+    }
+
     /** A checksum after adding a summed delta to its complement (RFC 1624 eqn. 3). */
     static int apply(int checksum, int delta) {
         return ~Checksum.fold((~checksum & 0xFFFF) + (long) delta) & 0xFFFF;

@@ -3,11 +3,16 @@ package io.tandem.packet;
 import io.netty.buffer.ByteBuf;
 
 /**
- * A reusable, mutable view of one IPv4 packet's headers: {@link #parse} reads and checks
- * them once, and the fields then describe the packet until the next parse. One instance
- * per event loop; never shared, never allocated per packet.
+ * A reusable, mutable view of one IPv4 or IPv6 packet's headers: {@link #parse} reads and
+ * checks them once, and the fields then describe the packet until the next parse. One
+ * instance per event loop; never shared, never allocated per packet.
  *
- * <p>Field offsets follow RFC 791 (IPv4), RFC 9293 (TCP), RFC 768 (UDP), RFC 792 (ICMP).
+ * <p>Field offsets follow RFC 791 (IPv4), RFC 8200 (IPv6), RFC 9293 (TCP), RFC 768 (UDP),
+ * RFC 792 (ICMP), RFC 4443 (ICMPv6). For IPv6, {@link #headerLength} spans the fixed header
+ * and every extension header before the transport header, {@link #ttl} is the hop limit and
+ * {@link #ipId} the Fragment header's 32-bit identification; the addresses are
+ * {@link #src6High}/{@link #src6Low} and {@link #dst6High}/{@link #dst6Low}, and
+ * {@link #srcAddress}/{@link #dstAddress} are 0.
  */
 public final class PacketHeaders {
     static final int IP_TOTAL_LENGTH = 2;
@@ -30,6 +35,11 @@ public final class PacketHeaders {
     public static final int NO_WINDOW_SCALE = 15;
 
     private ByteBuf buf;
+    private int version;
+    private long src6High;
+    private long src6Low;
+    private long dst6High;
+    private long dst6Low;
     private int ipOffset;
     private int headerLength;
     private int totalLength;
@@ -64,6 +74,7 @@ public final class PacketHeaders {
     public boolean parse(ByteBuf packet) {
         this.buf = packet;
         this.ipOffset = packet.readerIndex();
+        this.version = 0;
         int available = packet.readableBytes();
         if (available < Ipv4.HEADER_LENGTH) {
             return fail(DropReason.TRUNCATED);
@@ -72,11 +83,15 @@ public final class PacketHeaders {
         // version/IHL, TOS, total length, identification, flags/fragment offset | TTL,
         // protocol, checksum, source | destination.
         long first = packet.getLong(ipOffset);
-        long second = packet.getLong(ipOffset + IP_TTL);
         int versionIhl = (int) (first >>> 56);
-        if (versionIhl >>> 4 != 4) {
-            return fail(DropReason.NOT_IPV4);
+        if (versionIhl >>> 4 == 6) {
+            return parseIpv6(packet, first, available);
         }
+        if (versionIhl >>> 4 != 4) {
+            return fail(DropReason.NOT_IP);
+        }
+        version = 4;
+        long second = packet.getLong(ipOffset + IP_TTL);
         headerLength = (versionIhl & 0x0F) * 4;
         if (headerLength < Ipv4.HEADER_LENGTH || headerLength > available) {
             return fail(DropReason.BAD_HEADER_LENGTH);
@@ -109,6 +124,101 @@ public final class PacketHeaders {
     }
 
     /**
+     * The IPv6 header and its extension headers, walked to the transport header (RFC 8200 §4):
+     * at most {@link Ipv6#MAX_EXTENSION_HEADERS}, hop-by-hop options first only, one Fragment
+     * header. A routing header of type 0 is dropped whatever its segments left (RFC 5095), any
+     * other with segments left (the packet is not at its last hop: this box would have to route
+     * it on, not answer for the VIP). A first fragment must hold the whole chain and the
+     * transport header (RFC 7112); an atomic fragment (offset 0, no more) is an unfragmented
+     * packet (RFC 6946). ESP and "no next header" end the walk as the protocol.
+     */
+    private boolean parseIpv6(ByteBuf packet, long first, int available) {
+        version = 6;
+        if (available < Ipv6.HEADER_LENGTH) {
+            return fail(DropReason.TRUNCATED);
+        }
+        int payloadLength = (int) (first >>> 16) & 0xFFFF;
+        // 0 is a jumbogram's (RFC 2675): not on any link this box serves.
+        if (payloadLength == 0 || Ipv6.HEADER_LENGTH + payloadLength > available) {
+            return fail(DropReason.BAD_TOTAL_LENGTH);
+        }
+        totalLength = Ipv6.HEADER_LENGTH + payloadLength;
+        int next = (int) (first >>> 8) & 0xFF;
+        ttl = (int) first & 0xFF;
+        src6High = packet.getLong(ipOffset + 8);
+        src6Low = packet.getLong(ipOffset + 16);
+        dst6High = packet.getLong(ipOffset + 24);
+        dst6Low = packet.getLong(ipOffset + 32);
+        srcAddress = dstAddress = ipChecksum = ipId = fragmentOffset = 0;
+        moreFragments = false;
+        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
+        tcpWindowScale = NO_WINDOW_SCALE;
+        malformation = null;
+        int end = ipOffset + totalLength;
+        int at = ipOffset + Ipv6.HEADER_LENGTH;
+        boolean fragmentSeen = false;
+        for (int walked = 0; Ipv6.isExtensionHeader(next); walked++) {
+            if (walked == Ipv6.MAX_EXTENSION_HEADERS) {
+                return fail(DropReason.EXTENSION_HEADER_CHAIN);
+            }
+            if (at + 8 > end) {
+                return fail(moreFragments ? DropReason.TINY_FRAGMENT : DropReason.TRUNCATED);
+            }
+            int following = packet.getUnsignedByte(at);
+            int length;
+            switch (next) {
+                case Ipv6.HOP_BY_HOP -> {
+                    if (walked != 0) {
+                        return fail(DropReason.EXTENSION_HEADER_CHAIN);
+                    }
+                    length = (packet.getUnsignedByte(at + 1) + 1) * 8;
+                }
+                case Ipv6.ROUTING -> {
+                    if (packet.getUnsignedByte(at + 2) == 0) {
+                        return fail(DropReason.ROUTING_HEADER_TYPE_0);
+                    }
+                    if (packet.getUnsignedByte(at + 3) != 0) {
+                        return fail(DropReason.ROUTING_HEADER_SEGMENTS_LEFT);
+                    }
+                    length = (packet.getUnsignedByte(at + 1) + 1) * 8;
+                }
+                case Ipv6.FRAGMENT -> {
+                    if (fragmentSeen) {
+                        return fail(DropReason.EXTENSION_HEADER_CHAIN);
+                    }
+                    fragmentSeen = true;
+                    int offsetAndFlags = packet.getUnsignedShort(at + 2);
+                    fragmentOffset = offsetAndFlags >>> 3;
+                    moreFragments = (offsetAndFlags & 1) != 0;
+                    ipId = packet.getInt(at + 4);
+                    length = 8;
+                    if (fragmentOffset != 0) {
+                        // A later fragment: what follows is the middle of the datagram.
+                        protocol = following;
+                        l4Offset = at + length;
+                        l4Length = end - l4Offset;
+                        headerLength = l4Offset - ipOffset;
+                        return true;
+                    }
+                }
+                case Ipv6.AUTHENTICATION -> length = (packet.getUnsignedByte(at + 1) + 2) * 4; // RFC 4302 §2.2
+                default -> length = (packet.getUnsignedByte(at + 1) + 1) * 8; // destination options and the like
+            }
+            if (at + length > end) {
+                return fail(moreFragments ? DropReason.TINY_FRAGMENT : DropReason.TRUNCATED);
+            }
+            at += length;
+            next = following;
+        }
+        protocol = next;
+        headerLength = at - ipOffset;
+        l4Offset = at;
+        l4Length = end - at;
+        return parseTransport(false);
+    }
+
+    /**
      * Parses the IPv4 header and the first 8 bytes of transport header embedded in an ICMP
      * error (RFC 792): the datagram is usually cut short, so lengths are not checked against
      * its total length, only against {@code end}.
@@ -121,8 +231,9 @@ public final class PacketHeaders {
         }
         int versionIhl = packet.getUnsignedByte(offset);
         if (versionIhl >>> 4 != 4) {
-            return fail(DropReason.NOT_IPV4);
+            return fail(DropReason.NOT_IP);
         }
+        version = 4;
         headerLength = (versionIhl & 0x0F) * 4;
         if (headerLength < Ipv4.HEADER_LENGTH || offset + headerLength + 8 > end) {
             return fail(DropReason.TRUNCATED);
@@ -183,6 +294,9 @@ public final class PacketHeaders {
                 srcPort = (int) (header >>> 48);
                 dstPort = (int) (header >>> 32) & 0xFFFF;
                 if (!embedded) {
+                    if (version == 6 && !partialChecksum && (header & 0xFFFF) == 0) {
+                        return fail(DropReason.UDP_ZERO_CHECKSUM);
+                    }
                     int udpLength = (int) (header >>> 16) & 0xFFFF;
                     // A first fragment carries only part of the datagram the length describes.
                     if (udpLength < 8 || (!moreFragments && udpLength > l4Length)) {
@@ -190,7 +304,10 @@ public final class PacketHeaders {
                     }
                 }
             }
-            case Ipv4.PROTO_ICMP -> {
+            case Ipv4.PROTO_ICMP, Ipv6.PROTO_ICMPV6 -> {
+                if (protocol != (version == 6 ? Ipv6.PROTO_ICMPV6 : Ipv4.PROTO_ICMP)) {
+                    return true; // the other family's ICMP: parsed at the IP level only
+                }
                 if (l4Length < 8) {
                     return fail(DropReason.TRUNCATED);
                 }
@@ -265,6 +382,32 @@ public final class PacketHeaders {
         return ipOffset;
     }
 
+    /** 4 or 6: the IP version of the packet last parsed. */
+    public int version() {
+        return version;
+    }
+
+    public boolean isIpv6() {
+        return version == 6;
+    }
+
+    /** The IPv6 source address's high 64 bits (0 for IPv4). */
+    public long src6High() {
+        return src6High;
+    }
+
+    public long src6Low() {
+        return src6Low;
+    }
+
+    public long dst6High() {
+        return dst6High;
+    }
+
+    public long dst6Low() {
+        return dst6Low;
+    }
+
     public int headerLength() {
         return headerLength;
     }
@@ -289,7 +432,7 @@ public final class PacketHeaders {
         return ttl;
     }
 
-    /** The IPv4 header checksum as received. */
+    /** The IPv4 header checksum as received (IPv6 has none: 0). */
     public int ipChecksum() {
         return ipChecksum;
     }

@@ -5,9 +5,13 @@ import io.netty.buffer.ByteBuf;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.Ipv6;
+import io.tandem.packet.NatRewriter;
 import io.tandem.packet.PacketCopy;
+import io.tandem.packet.PacketHeaders;
 import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TestPacket;
+import io.tandem.packet.TestPacket6;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
@@ -42,6 +46,37 @@ class ZeroAllocationTest {
 
         assertTrue(allocated < 20_000, allocated + " bytes allocated over 200000 packets");
         assertEquals(0, engine.processor.counters().dropsTotal());
+    }
+
+    /** The IPv6 parse (extension headers walked) and NAT66 rewrite allocate nothing either. */
+    @Test
+    void ipv6ParsingAndNat66AllocateNothingPerPacket() {
+        ByteBuf packet = TestPacket6.tcp("2001:2:0:1::5", 40000, "2001:2::10", 80, TcpFlags.ACK)
+                .options(Ipv6.HOP_BY_HOP, 1).options(Ipv6.DESTINATION_OPTIONS, 1).payload(new byte[64]).build();
+        ByteBuf work = packet.alloc().directBuffer(packet.readableBytes());
+        PacketHeaders h = new PacketHeaders();
+        long[] snat = Ipv6.parse("2001:2:0:2::100");
+        long[] backend = Ipv6.parse("2001:2:0:2::11");
+        long checksums = rewriteIpv6(packet, work, h, snat, backend, 50_000);
+        long tid = Thread.currentThread().threadId();
+        long before = THREADS.getThreadAllocatedBytes(tid);
+        checksums += rewriteIpv6(packet, work, h, snat, backend, 200_000);
+        long allocated = THREADS.getThreadAllocatedBytes(tid) - before;
+        assertTrue(allocated < 20_000, allocated + " bytes allocated over 200000 IPv6 packets");
+        assertTrue(checksums != 0);
+    }
+
+    private static long rewriteIpv6(ByteBuf packet, ByteBuf work, PacketHeaders h, long[] snat, long[] backend, int rounds) {
+        long checksums = 0;
+        for (int i = 0; i < rounds; i++) {
+            PacketCopy.copy(packet, work);
+            if (!h.parse(work)) {
+                throw new AssertionError("refused: " + h.malformation());
+            }
+            NatRewriter.rewrite6(h, snat[0], snat[1], 1024 + (i & 0x3FF), backend[0], backend[1], 8080);
+            checksums += work.getUnsignedShort(h.l4Offset() + 16);
+        }
+        return checksums;
     }
 
     private static void run(EngineHarness engine, ByteBuf forward, ByteBuf reply, ByteBuf work, int rounds) {

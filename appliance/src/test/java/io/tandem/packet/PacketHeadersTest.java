@@ -33,7 +33,7 @@ class PacketHeadersTest {
     static Stream<Arguments> malformed() {
         return Stream.of(
                 bad("fewer than 20 bytes", p -> p.writerIndex(19), DropReason.TRUNCATED),
-                bad("IPv6 version nibble", p -> p.setByte(0, 0x65), DropReason.NOT_IPV4),
+                bad("version nibble 5", p -> p.setByte(0, 0x55), DropReason.NOT_IP),
                 bad("IHL of 4 words", p -> p.setByte(0, 0x44), DropReason.BAD_HEADER_LENGTH),
                 bad("IHL beyond the packet", p -> { p.setByte(0, 0x4F); p.writerIndex(40); }, DropReason.BAD_HEADER_LENGTH),
                 bad("total length beyond the packet", p -> p.setShort(2, p.readableBytes() + 1), DropReason.BAD_TOTAL_LENGTH),
@@ -55,7 +55,7 @@ class PacketHeadersTest {
         damage.accept(p);
         assertFalse(headers.parse(p), what);
         assertEquals(reason, headers.malformation(), what);
-        assertEquals(reason != DropReason.NOT_IPV4, reason.malformed());
+        assertEquals(reason != DropReason.NOT_IP, reason.malformed());
     }
 
     @Test

@@ -1,0 +1,198 @@
+package io.tandem.conntrack;
+
+import java.util.Arrays;
+
+/**
+ * IPv6 addresses interned as {@code int} ids, so the flow table's slots keep four {@code int}
+ * addresses for either family (docs/architecture.md, "IPv6"): of a flow's addresses only the
+ * client's is arbitrary, and one client's flows share its entry. An id stays valid, and means
+ * the same address, while anyone holds it ({@link #acquire} / {@link #release}).
+ *
+ * <p>Storage grows by doubling, so a box that serves no IPv6 pays 0 bytes for it and one that
+ * does about {@value #BYTES_PER_ADDRESS} bytes per distinct address. The same discipline as
+ * {@link TupleIndex}: writers hold the flow table's write lock; {@link #find} runs under the
+ * table's optimistic stamp, reads each index position once and is bounded even while a writer
+ * shifts entries or grows the arrays, and the table discards its result if a writer intervened.
+ */
+final class Ipv6Addresses {
+    /** Two address halves, a reference count, two index positions (load ≤ 1/2), a free-list entry. */
+    static final int BYTES_PER_ADDRESS = 8 + 8 + 4 + 2 * 4 + 4;
+    static final int NONE = -1;
+    private static final int INITIAL = 16;
+
+    /** Everything a reader needs, swapped whole when the arena grows. */
+    private static final class Storage {
+        final long[] high;
+        final long[] low;
+        final int[] refs;
+        /** Open addressing, linear probing: id + 1, 0 empty. */
+        final int[] index;
+        final int mask;
+
+        Storage(int capacity) {
+            high = new long[capacity];
+            low = new long[capacity];
+            refs = new int[capacity];
+            index = new int[capacity * 2];
+            mask = capacity * 2 - 1;
+        }
+    }
+
+    private final int maxAddresses;
+    private volatile Storage storage;
+    private int[] free = new int[0];
+    private int freeCount;
+    /** Ids never used yet start here. */
+    private int nextFresh;
+    private int live;
+
+    /** @param maxAddresses the most distinct addresses held at once (the flow table's capacity plus the config's) */
+    Ipv6Addresses(int maxAddresses) {
+        this.maxAddresses = maxAddresses;
+    }
+
+    /** The id of this address, or {@link #NONE}: safe without the lock (the caller validates its stamp). */
+    int find(long high, long low) {
+        Storage a = storage;
+        if (a == null) {
+            return NONE;
+        }
+        return probe(a, high, low);
+    }
+
+    /** The address's id, entered if new, its reference count raised; {@link #NONE} when the arena is full. Under the write lock. */
+    int acquire(long high, long low) {
+        Storage a = storage;
+        int id = a == null ? NONE : probe(a, high, low);
+        if (id != NONE) {
+            a.refs[id]++;
+            return id;
+        }
+        if (live == maxAddresses) {
+            return NONE;
+        }
+        id = freeCount > 0 ? free[--freeCount] : nextFresh;
+        if (a == null || id >= a.high.length) {
+            a = grow(a);
+        }
+        if (id == nextFresh) {
+            nextFresh++;
+        }
+        a.high[id] = high;
+        a.low[id] = low;
+        a.refs[id] = 1;
+        int position = home(a, high, low);
+        while (a.index[position] != 0) {
+            position = (position + 1) & a.mask;
+        }
+        a.index[position] = id + 1;
+        live++;
+        return id;
+    }
+
+    /** Drops one reference; the last one frees the id. Under the write lock. */
+    void release(int id) {
+        Storage a = storage;
+        if (--a.refs[id] > 0) {
+            return;
+        }
+        int position = home(a, a.high[id], a.low[id]);
+        while (a.index[position] != id + 1) {
+            position = (position + 1) & a.mask;
+        }
+        delete(a, position);
+        if (freeCount == free.length) {
+            free = Arrays.copyOf(free, Math.max(INITIAL, free.length * 2));
+        }
+        free[freeCount++] = id;
+        live--;
+    }
+
+    long high(int id) {
+        return storage.high[id];
+    }
+
+    long low(int id) {
+        return storage.low[id];
+    }
+
+    /** References held on {@code id} (0: free). */
+    int references(int id) {
+        Storage a = storage;
+        return a == null || id >= a.refs.length ? 0 : a.refs[id];
+    }
+
+    /** Distinct addresses held now. */
+    int size() {
+        return live;
+    }
+
+    /** Bytes the arena's arrays take now (for the footprint measurements). */
+    long bytes() {
+        Storage a = storage;
+        return a == null ? 0 : (long) a.high.length * (8 + 8 + 4 + 2 * 4) + free.length * 4L;
+    }
+
+    private int probe(Storage a, long high, long low) {
+        int position = home(a, high, low);
+        for (int probes = 0; probes < a.index.length; probes++) {
+            int stored = a.index[position];
+            if (stored == 0) {
+                return NONE;
+            }
+            int id = stored - 1;
+            if (id < a.high.length && a.high[id] == high && a.low[id] == low) {
+                return id;
+            }
+            position = (position + 1) & a.mask;
+        }
+        return NONE;
+    }
+
+    private Storage grow(Storage old) {
+        int capacity = old == null ? INITIAL : old.high.length * 2;
+        Storage a = new Storage(Math.min(capacity, Integer.highestOneBit(Math.max(INITIAL, maxAddresses - 1)) << 1));
+        if (old != null) {
+            System.arraycopy(old.high, 0, a.high, 0, old.high.length);
+            System.arraycopy(old.low, 0, a.low, 0, old.low.length);
+            System.arraycopy(old.refs, 0, a.refs, 0, old.refs.length);
+            for (int stored : old.index) {
+                if (stored != 0) {
+                    int position = home(a, a.high[stored - 1], a.low[stored - 1]);
+                    while (a.index[position] != 0) {
+                        position = (position + 1) & a.mask;
+                    }
+                    a.index[position] = stored;
+                }
+            }
+        }
+        storage = a; // published whole: a reader sees the old arrays or the new, each consistent at the stamp
+        return a;
+    }
+
+    private static int home(Storage a, long high, long low) {
+        long h = (high * 0x9E3779B97F4A7C15L) ^ (low * 0xC2B2AE3D27D4EB4FL);
+        h ^= h >>> 31;
+        return (int) (h ^ h >>> 32) & a.mask;
+    }
+
+    /** Backward-shift deletion for linear probing (Knuth, TAOCP vol. 3, 6.4 Algorithm R), as {@link TupleIndex}. */
+    private static void delete(Storage a, int position) {
+        int hole = position;
+        int next = position;
+        while (true) {
+            next = (next + 1) & a.mask;
+            int stored = a.index[next];
+            if (stored == 0) {
+                break;
+            }
+            int home = home(a, a.high[stored - 1], a.low[stored - 1]);
+            boolean staysPut = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
+            if (!staysPut) {
+                a.index[hole] = stored;
+                hole = next;
+            }
+        }
+        a.index[hole] = 0;
+    }
+}
