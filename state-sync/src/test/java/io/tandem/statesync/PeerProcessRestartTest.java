@@ -68,20 +68,38 @@ class PeerProcessRestartTest {
         return new Peer(process, lines);
     }
 
-    @Test
-    void aReplicaKilledAndRestartedEndsWithTheSourcesDigest() throws Exception {
+    /** The pair's key and ports. */
+    private record Ports(Path key, int source, int replica) {
+    }
+
+    private Ports newPair() throws Exception {
         Path key = dir.resolve("pair.p12");
         SyncKeys.generate(key, SyncPeerMain.PASSWORD.toCharArray());
-        int sourcePort = JGroupsReplicatorTest.freePort();
-        int replicaPort = JGroupsReplicatorTest.freePort();
+        return new Ports(key, JGroupsReplicatorTest.freePort(), JGroupsReplicatorTest.freePort());
+    }
+
+    /** Starts the source (lb1), then the replica (lb2), and waits until they agree; both are added to {@code peers}. */
+    private Peer[] startInSync(Ports pair, Duration heartbeatTimeout, List<Peer> peers) throws IOException {
+        Peer source = start("lb1", pair.source(), pair.replica(), pair.key(), "source", heartbeatTimeout);
+        peers.add(source);
+        JGroupsReplicatorTest.await(() -> source.last() != null, Duration.ofSeconds(30), () -> "the source up: " + source.lines());
+        Peer replica = start("lb2", pair.replica(), pair.source(), pair.key(), "replica", heartbeatTimeout);
+        peers.add(replica);
+        awaitInSync(source, replica, false);
+        return new Peer[] {source, replica};
+    }
+
+    @Test
+    void aReplicaKilledAndRestartedEndsWithTheSourcesDigest() throws Exception {
+        Ports pair = newPair();
+        Path key = pair.key();
+        int sourcePort = pair.source();
+        int replicaPort = pair.replica();
         List<Peer> peers = new ArrayList<>();
         try {
-            Peer source = start("lb1", sourcePort, replicaPort, key, "source");
-            peers.add(source);
-            JGroupsReplicatorTest.await(() -> source.last() != null, Duration.ofSeconds(30), () -> "the source up: " + source.lines());
-            Peer replica = start("lb2", replicaPort, sourcePort, key, "replica");
-            peers.add(replica);
-            awaitInSync(source, replica, false);
+            Peer[] started = startInSync(pair, Duration.ofSeconds(2), peers);
+            Peer source = started[0];
+            Peer replica = started[1];
 
             replica.process().destroyForcibly(); // SIGKILL
             replica.process().waitFor(10, TimeUnit.SECONDS);
@@ -108,19 +126,16 @@ class PeerProcessRestartTest {
      */
     @Test
     void aCoordinatorKilledAndRestartedAtOnceEndsInOneGroupWithItsPeer() throws Exception {
-        Path key = dir.resolve("pair.p12");
-        SyncKeys.generate(key, SyncPeerMain.PASSWORD.toCharArray());
-        int sourcePort = JGroupsReplicatorTest.freePort();
-        int replicaPort = JGroupsReplicatorTest.freePort();
+        Ports pair = newPair();
         Duration heartbeatTimeout = Duration.ofSeconds(10);
         List<Peer> peers = new ArrayList<>();
         try {
-            Peer source = start("lb1", sourcePort, replicaPort, key, "source", heartbeatTimeout);
-            peers.add(source);
-            JGroupsReplicatorTest.await(() -> source.last() != null, Duration.ofSeconds(30), () -> "the source up: " + source.lines());
-            Peer replica = start("lb2", replicaPort, sourcePort, key, "replica", heartbeatTimeout);
-            peers.add(replica);
-            awaitInSync(source, replica, false);
+            Peer[] started = startInSync(pair, heartbeatTimeout, peers);
+            Peer source = started[0];
+            Peer replica = started[1];
+            int sourcePort = pair.source();
+            int replicaPort = pair.replica();
+            Path key = pair.key();
             assertFalse(listening(sourcePort + 100), "nothing listens on FD_SOCK2's old port");
             assertFalse(listening(replicaPort + 100), "nothing listens on FD_SOCK2's old port");
 
