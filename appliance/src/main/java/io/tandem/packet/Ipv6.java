@@ -172,9 +172,13 @@ public final class Ipv6 {
 
     /**
      * The RFC 5952 text: lower-case hex without leading zeros, the longest run of two or more
-     * zero groups (the first of equal runs) as "::", a lone zero group written "0" (§4.2.2).
+     * zero groups (the first of equal runs) as "::", a lone zero group written "0" (§4.2.2);
+     * an IPv4-mapped address as {@code ::ffff:a.b.c.d} (§5).
      */
     public static String format(long high, long low) {
+        if (high == 0 && (low >>> 32) == 0xFFFF) {
+            return "::ffff:" + Ipv4.format((int) low); // an IPv4-mapped address in mixed notation (§5)
+        }
         int[] groups = new int[8];
         for (int i = 0; i < 4; i++) {
             groups[i] = (int) (high >>> (48 - 16 * i)) & 0xFFFF;

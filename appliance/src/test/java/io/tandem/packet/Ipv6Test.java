@@ -25,7 +25,8 @@ class Ipv6Test {
         "::1, ::1",
         "1::, 1::",
         "fe80::1, fe80::1",
-        "::ffff:198.18.0.1, ::ffff:c612:1",
+        "::ffff:198.18.0.1, ::ffff:198.18.0.1", // IPv4-mapped: mixed notation (§5)
+        "::ffff:c612:1, ::ffff:198.18.0.1",
         "2001:2:0:0:0:0:198.18.0.1, 2001:2::c612:1",
         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
     })
