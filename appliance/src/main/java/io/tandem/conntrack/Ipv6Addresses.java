@@ -15,8 +15,10 @@ import java.util.Arrays;
  * shifts entries or grows the arrays, and the table discards its result if a writer intervened.
  */
 final class Ipv6Addresses {
-    /** Two address halves, a reference count, two index positions (load ≤ 1/2), a free-list entry. */
-    static final int BYTES_PER_ADDRESS = 8 + 8 + 4 + 2 * 4 + 4;
+    /** Two address halves, a reference count, two index positions (load ≤ 1/2). */
+    private static final int BYTES_PER_ID = 8 + 8 + 4 + 2 * 4;
+    /** Per id, and a free-list entry. */
+    static final int BYTES_PER_ADDRESS = BYTES_PER_ID + 4;
     static final int NONE = -1;
     private static final int INITIAL = 16;
 
@@ -81,11 +83,7 @@ final class Ipv6Addresses {
         a.high[id] = high;
         a.low[id] = low;
         a.refs[id] = 1;
-        int position = home(a, high, low);
-        while (a.index[position] != 0) {
-            position = (position + 1) & a.mask;
-        }
-        a.index[position] = id + 1;
+        place(a, id);
         live++;
         return id;
     }
@@ -130,7 +128,7 @@ final class Ipv6Addresses {
     /** Bytes the arena's arrays take now (for the footprint measurements). */
     long bytes() {
         Storage a = storage;
-        return a == null ? 0 : (long) a.high.length * (8 + 8 + 4 + 2 * 4) + free.length * 4L;
+        return a == null ? 0 : (long) a.high.length * BYTES_PER_ID + free.length * 4L;
     }
 
     private int probe(Storage a, long high, long low) {
@@ -158,16 +156,21 @@ final class Ipv6Addresses {
             System.arraycopy(old.refs, 0, a.refs, 0, old.refs.length);
             for (int stored : old.index) {
                 if (stored != 0) {
-                    int position = home(a, a.high[stored - 1], a.low[stored - 1]);
-                    while (a.index[position] != 0) {
-                        position = (position + 1) & a.mask;
-                    }
-                    a.index[position] = stored;
+                    place(a, stored - 1);
                 }
             }
         }
         storage = a; // published whole: a reader sees the old arrays or the new, each consistent at the stamp
         return a;
+    }
+
+    /** Enters {@code id}, its address already written, in the first free position from its home. */
+    private static void place(Storage a, int id) {
+        int position = home(a, a.high[id], a.low[id]);
+        while (a.index[position] != 0) {
+            position = (position + 1) & a.mask;
+        }
+        a.index[position] = id + 1;
     }
 
     private static int home(Storage a, long high, long low) {
@@ -186,9 +189,7 @@ final class Ipv6Addresses {
             if (stored == 0) {
                 break;
             }
-            int home = home(a, a.high[stored - 1], a.low[stored - 1]);
-            boolean staysPut = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
-            if (!staysPut) {
+            if (!TupleIndex.staysPut(hole, home(a, a.high[stored - 1], a.low[stored - 1]), next)) {
                 a.index[hole] = stored;
                 hole = next;
             }

@@ -121,13 +121,20 @@ final class TupleIndex {
             if (stored == 0) {
                 break;
             }
-            int home = home(stored - 1);
-            boolean staysPut = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
-            if (!staysPut) {
+            if (!staysPut(hole, home(stored - 1), next)) {
                 index[hole] = stored;
                 hole = next;
             }
         }
         index[hole] = 0;
+    }
+
+    /**
+     * Whether the entry at {@code next}, whose home is {@code home}, may stay when {@code hole}
+     * opens before it: its home lies cyclically in (hole, next]. The test of Algorithm R, shared
+     * with {@link Ipv6Addresses}.
+     */
+    static boolean staysPut(int hole, int home, int next) {
+        return hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
     }
 }

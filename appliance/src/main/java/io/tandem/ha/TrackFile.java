@@ -27,12 +27,4 @@ public final class TrackFile {
         Files.writeString(file, weight + "\n");
         written = weight;
     }
-
-    public void holdBack() throws IOException {
-        write(KeepalivedConfig.HOLD_BACK_WEIGHT);
-    }
-
-    public void ready() throws IOException {
-        write(KeepalivedConfig.READY_WEIGHT);
-    }
 }

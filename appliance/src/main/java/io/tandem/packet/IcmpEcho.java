@@ -38,11 +38,8 @@ public final class IcmpEcho {
     public static void turnIntoReply6(PacketHeaders h) {
         ByteBuf buf = h.buffer();
         int ip = h.ipOffset();
-        buf.setLong(ip + 8, h.dst6High());
-        buf.setLong(ip + 16, h.dst6Low());
-        buf.setLong(ip + 24, h.src6High());
-        buf.setLong(ip + 32, h.src6Low());
-        buf.setByte(ip + 7, REPLY_TTL); // the hop limit; no header checksum to patch
+        NatRewriter.rewriteAddresses6(h, h.dst6High(), h.dst6Low(), h.src6High(), h.src6Low());
+        buf.setByte(ip + PacketHeaders.IP6_HOP_LIMIT, REPLY_TTL); // no header checksum to patch
         int l4 = h.l4Offset();
         int oldTypeCode = buf.getUnsignedShort(l4);
         int newTypeCode = Ipv6.ICMPV6_ECHO_REPLY << 8 | h.icmpCode();

@@ -79,10 +79,10 @@ public final class NatRewriter {
     }
 
     private static void writeAddresses6(ByteBuf buf, int ip, long srcHigh, long srcLow, long dstHigh, long dstLow) {
-        buf.setLong(ip + 8, srcHigh);
-        buf.setLong(ip + 16, srcLow);
-        buf.setLong(ip + 24, dstHigh);
-        buf.setLong(ip + 32, dstLow);
+        buf.setLong(ip + PacketHeaders.IP6_SRC, srcHigh);
+        buf.setLong(ip + PacketHeaders.IP6_SRC + 8, srcLow);
+        buf.setLong(ip + PacketHeaders.IP6_DST, dstHigh);
+        buf.setLong(ip + PacketHeaders.IP6_DST + 8, dstLow);
     }
 
     /** As {@link #delta32} for a 128-bit field given as two halves: at most 16 × 0xFFFF, an int still. */

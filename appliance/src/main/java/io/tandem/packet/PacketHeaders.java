@@ -26,6 +26,10 @@ public final class PacketHeaders {
     static final int TCP_CHECKSUM = 16;
     static final int UDP_CHECKSUM = 6;
     static final int ICMP_CHECKSUM = 2;
+    /** IPv6 (RFC 8200 §3): hop limit, source and destination, each address two longs. */
+    static final int IP6_HOP_LIMIT = 7;
+    static final int IP6_SRC = 8;
+    static final int IP6_DST = 24;
 
     public static final int ICMP_ECHO_REPLY = 0;
     public static final int ICMP_DEST_UNREACHABLE = 3;
@@ -145,10 +149,10 @@ public final class PacketHeaders {
         totalLength = Ipv6.HEADER_LENGTH + payloadLength;
         int next = (int) (first >>> 8) & 0xFF;
         ttl = (int) first & 0xFF;
-        src6High = packet.getLong(ipOffset + 8);
-        src6Low = packet.getLong(ipOffset + 16);
-        dst6High = packet.getLong(ipOffset + 24);
-        dst6Low = packet.getLong(ipOffset + 32);
+        src6High = packet.getLong(ipOffset + IP6_SRC);
+        src6Low = packet.getLong(ipOffset + IP6_SRC + 8);
+        dst6High = packet.getLong(ipOffset + IP6_DST);
+        dst6Low = packet.getLong(ipOffset + IP6_DST + 8);
         srcAddress = dstAddress = ipChecksum = ipId = fragmentOffset = 0;
         moreFragments = false;
         srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
