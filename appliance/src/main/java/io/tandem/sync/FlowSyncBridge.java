@@ -202,7 +202,6 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         return conflicts.get();
     }
 
-
     @Override
     public Applied apply(FlowRecord record) {
         FlowState state = stateOf(record);
