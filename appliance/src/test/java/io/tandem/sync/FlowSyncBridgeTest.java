@@ -215,6 +215,13 @@ class FlowSyncBridgeTest {
         await(() -> boxes[1].flow(47000) != null, "the flow on the standby");
         link[0].disconnect();
         assertTrue(boxes[0].table.removeByKey(Ipv4.PROTO_TCP, Ipv4.parse("198.18.0.10"), 47000, Ipv4.parse("198.18.0.100"), 80));
+        // The removal must be lost in the cut before the link returns: flushed after it (the
+        // sender gathers a batch for a few ms first), it would simply reach the standby and leave
+        // no stale copy for the merge to bring back. The sender's loop runs a digest round every
+        // 100 ms after its batch: two of them with the queue empty put the batch behind it.
+        long removedAt = System.nanoTime();
+        await(() -> link[0].status().queueDepth() == 0 && System.nanoTime() - removedAt > TimeUnit.MILLISECONDS.toNanos(200),
+                "the removal lost in the cut");
         link[0].merge();
         await(() -> boxes[1].flow(47000) == null, "the standby's stale copy dropped by a range resync");
         assertNull(boxes[0].flow(47000), "not brought back on the active by the standby's table");
