@@ -215,13 +215,7 @@ class FlowSyncBridgeTest {
         await(() -> boxes[1].flow(47000) != null, "the flow on the standby");
         link[0].disconnect();
         assertTrue(boxes[0].table.removeByKey(Ipv4.PROTO_TCP, Ipv4.parse("198.18.0.10"), 47000, Ipv4.parse("198.18.0.100"), 80));
-        // The removal must be lost in the cut before the link returns: flushed after it (the
-        // sender gathers a batch for a few ms first), it would simply reach the standby and leave
-        // no stale copy for the merge to bring back. The sender's loop runs a digest round every
-        // 100 ms after its batch: two of them with the queue empty put the batch behind it.
-        long removedAt = System.nanoTime();
-        await(() -> link[0].status().queueDepth() == 0 && System.nanoTime() - removedAt > TimeUnit.MILLISECONDS.toNanos(200),
-                "the removal lost in the cut");
+        awaitLostInTheCut(link[0]); // else it reaches the standby and leaves no stale copy for the merge
         link[0].merge();
         await(() -> boxes[1].flow(47000) == null, "the standby's stale copy dropped by a range resync");
         assertNull(boxes[0].flow(47000), "not brought back on the active by the standby's table");
@@ -271,12 +265,25 @@ class FlowSyncBridgeTest {
         link[0].disconnect();
         send(ahead, "198.18.0.10", 45000, "198.18.0.100", 80, TcpFlags.FIN | TcpFlags.ACK); // lost
         assertEquals(FlowState.TCP_FIN_WAIT, ahead.flow(45000).state());
+        awaitLostInTheCut(link[0]);
         link[0].connect(true);
         ahead.bridge.becameStandby();
         behind.bridge.becameActive();
         send(behind, backend, 8080, "198.19.0.100", f.snatPort(), TcpFlags.RST);
         assertEquals(FlowState.TCP_CLOSED, behind.flow(45000).state());
         await(() -> ahead.flow(45000).state() == FlowState.TCP_CLOSED, "the new active's reset on the old active, not refused as stale");
+    }
+
+    /**
+     * Waits until what {@code side} was just given is lost in the cut link. The sender gathers a
+     * batch for a few ms before it sends: flushed after the link returned, the change would
+     * simply arrive. Its loop runs a digest round every 100 ms after its batch; two of them with
+     * the queue empty put the batch behind it.
+     */
+    private static void awaitLostInTheCut(InMemoryReplicator side) {
+        long from = System.nanoTime();
+        await(() -> side.status().queueDepth() == 0 && System.nanoTime() - from > TimeUnit.MILLISECONDS.toNanos(200),
+                "the change lost in the cut");
     }
 
     private static void send(Box box, String from, int fromPort, String to, int toPort, int flags) {
