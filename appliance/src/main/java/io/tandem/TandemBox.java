@@ -84,7 +84,7 @@ final class TandemBox implements AutoCloseable {
         SnatPortPools pools = new SnatPortPools(c.snatPorts().first(), c.snatPorts().last());
         VersionClock versions = new VersionClock();
         FlowTable flows = new FlowTable(c.maxFlows(), c.maxEmbryonic(), c.flowTimeouts(), pools, versions::next);
-        schedule = new BackendSchedule(config.services(), pools, flows::markForReset);
+        schedule = new BackendSchedule(config.services(), pools, flows.ipv6Addresses(), flows::markForReset);
 
         SyncLink sync = config.sync() == null ? null
                 : SyncLink.start(config.sync(), node, flows, versions, config.dataplane().statsInterval());

@@ -2,6 +2,8 @@ package io.tandem.balancer;
 
 import io.tandem.config.ConfigFingerprint;
 import io.tandem.config.ServiceConfig;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.Ipv6Addresses;
 import io.tandem.conntrack.SnatPortPools;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,10 +36,11 @@ public final class BackendSchedule {
     /** Marks the tracked TCP flows of one service's backend for reset (the flow table's {@code markForReset}). */
     @FunctionalInterface
     public interface FlowResets {
-        int markForReset(int vip, int vipPort, int backend, int backendPort);
+        int markForReset(int proto, int vip, int vipPort, int backend, int backendPort);
     }
 
     private final SnatPortPools pools;
+    private final Ipv6Addresses addresses6;
     private final ActiveServices services;
     private final FlowResets resets;
     private final ClientLimiters limiters = new ClientLimiters();
@@ -50,10 +53,16 @@ public final class BackendSchedule {
     private volatile long drainSeq;
 
     public BackendSchedule(List<ServiceConfig> configs, SnatPortPools pools, FlowResets resets) {
+        this(configs, pools, new Ipv6Addresses(FlowTable.CONFIG_ADDRESSES), resets);
+    }
+
+    /** @param addresses6 the flow table's IPv6 address arena, where IPv6 services pin their addresses */
+    public BackendSchedule(List<ServiceConfig> configs, SnatPortPools pools, Ipv6Addresses addresses6, FlowResets resets) {
         this.configs = List.copyOf(configs);
         this.pools = pools;
+        this.addresses6 = addresses6;
         this.resets = resets;
-        this.services = new ActiveServices(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, Set.of(), Set.of(), limiters));
+        this.services = new ActiveServices(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, Set.of(), Set.of(), limiters, addresses6));
     }
 
     /** The table in force, as the event loops read it. */
@@ -77,7 +86,7 @@ public final class BackendSchedule {
      * published. Tracked flows keep their backends.
      */
     public synchronized <E extends Exception> ServiceTable reload(List<ServiceConfig> next, BeforePublish<E> beforePublish) throws E {
-        ServiceTable table = ServiceTable.build(next, pools, MaglevTable.DEFAULT_SIZE, drained, down, limiters);
+        ServiceTable table = ServiceTable.build(next, pools, MaglevTable.DEFAULT_SIZE, drained, down, limiters, addresses6);
         beforePublish.accept(table);
         drained.retainAll(table.drained()); // a drained backend that left the config is forgotten
         services.publish(table);
@@ -182,7 +191,7 @@ public final class BackendSchedule {
             }
             for (Backend b : s.backends()) {
                 if (newlyDown.contains(ServiceTable.drainKey(s.name(), b))) {
-                    int marked = resets.markForReset(s.vip(), s.port(), b.address(), b.port());
+                    int marked = resets.markForReset(s.protocol(), s.vip(), s.port(), b.address(), b.port());
                     LOG.info("backend {} of {} down: {} flows will be reset at their next segment", b.key(), s.name(), marked);
                 }
             }
@@ -191,6 +200,6 @@ public final class BackendSchedule {
 
     /** A new table from the running config, drains and health. */
     private void rebuild() {
-        services.publish(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, drained, down, limiters));
+        services.publish(ServiceTable.build(configs, pools, MaglevTable.DEFAULT_SIZE, drained, down, limiters, addresses6));
     }
 }

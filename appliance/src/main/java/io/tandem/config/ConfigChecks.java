@@ -14,6 +14,14 @@ final class ConfigChecks {
         }
     }
 
+    /** A service's own address (VIP, SNAT address, backend) must be one unicast host. */
+    static void unicast(IpAddress address, String path, List<String> errors) {
+        String why = address == null ? null : address.notUnicast();
+        if (why != null) {
+            errors.add(path + ": " + address + " is " + why + "; a service address must be a routable unicast address");
+        }
+    }
+
     static void port(Integer port, String path, List<String> errors) {
         if (port == null) {
             errors.add(path + ": required");

@@ -12,9 +12,12 @@ import java.util.Set;
  * {@code on_backend_down} says what happens to their tracked flows: {@code keep} (default:
  * they run on, and finish if the backend answers again) or {@code reset} (TCP: the client's
  * next segment is answered with a RST, so it reconnects to a healthy backend at once).
+ *
+ * <p>A service is one family: its VIP, SNAT address and backends are all IPv4 or all IPv6
+ * (NAT46/NAT64 would be a service of its own kind, not a mix of these fields).
  */
-public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol protocol,
-                            Ipv4Address snatAddress, Scheduler scheduler, HashKey hashKey,
+public record ServiceConfig(String name, IpAddress vip, Integer port, Protocol protocol,
+                            IpAddress snatAddress, Scheduler scheduler, HashKey hashKey,
                             List<BackendConfig> backends, HealthCheckConfig healthCheck, OnBackendDown onBackendDown,
                             ClientLimitsConfig clientLimits) {
     /** What happens to the tracked flows of a backend that fails its health check. */
@@ -38,6 +41,12 @@ public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol
         ConfigChecks.required(vip, path + ".vip", errors);
         ConfigChecks.port(port, path + ".port", errors);
         ConfigChecks.required(snatAddress, path + ".snat_address", errors);
+        ConfigChecks.unicast(vip, path + ".vip", errors);
+        ConfigChecks.unicast(snatAddress, path + ".snat_address", errors);
+        if (vip != null && snatAddress != null && vip.ipv6() != snatAddress.ipv6()) {
+            errors.add(path + ".snat_address: " + snatAddress + " is " + snatAddress.family() + " and the vip " + vip
+                    + " is " + vip.family() + "; a service is one family");
+        }
         if (backends.isEmpty()) {
             errors.add(path + ".backends: a service needs at least one backend");
         }
@@ -62,6 +71,10 @@ public record ServiceConfig(String name, Ipv4Address vip, Integer port, Protocol
                 continue;
             }
             backend.validate(backendPath, errors);
+            if (vip != null && backend.address() != null && vip.ipv6() != backend.address().ipv6()) {
+                errors.add(backendPath + ".address: " + backend.address() + " is " + backend.address().family()
+                        + " and the vip " + vip + " is " + vip.family() + "; a service is one family");
+            }
             if (backend.address() != null && backend.port() != null && !seen.add(backend.key())) {
                 errors.add(backendPath + ": " + backend.key() + " is listed twice");
             }

@@ -47,7 +47,7 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
                 }
             }
             if (service.vip() != null && service.port() != null) {
-                String endpoint = service.vip() + ":" + service.port() + "/" + service.protocol().name().toLowerCase(Locale.ROOT);
+                String endpoint = service.vip().withPort(service.port()) + "/" + service.protocol().name().toLowerCase(Locale.ROOT);
                 Integer first = endpoints.putIfAbsent(endpoint, i);
                 if (first != null) {
                     errors.add(path + ": " + endpoint + " is already served by services[" + first + "]");

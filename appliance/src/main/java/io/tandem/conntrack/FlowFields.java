@@ -1,5 +1,6 @@
 package io.tandem.conntrack;
 
+import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
 
 /**
@@ -25,6 +26,11 @@ public class FlowFields {
 
     public int protocol() {
         return protocol;
+    }
+
+    /** An IPv6 flow: its addresses are ids in the table's {@link Ipv6Addresses}. */
+    public boolean ipv6() {
+        return FlowProtocol.isIpv6(protocol);
     }
 
     public int clientAddress() {
@@ -84,6 +90,11 @@ public class FlowFields {
 
     @Override
     public String toString() {
+        // An IPv6 flow's addresses are ids here ("#n"); FlowSnapshot's client() etc. print them.
+        if (FlowProtocol.isIpv6(protocol)) {
+            return FlowProtocol.name(protocol) + " #" + clientAddress + ":" + clientPort + " -> #" + vipAddress + ":" + vipPort
+                    + " => #" + snatAddress + ":" + snatPort + " -> #" + backendAddress + ":" + backendPort + " " + state;
+        }
         return Ipv4.protocolName(protocol) + " " + Ipv4.format(clientAddress) + ":" + clientPort
                 + " -> " + Ipv4.format(vipAddress) + ":" + vipPort
                 + " => " + Ipv4.format(snatAddress) + ":" + snatPort

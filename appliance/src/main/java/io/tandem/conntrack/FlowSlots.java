@@ -89,7 +89,7 @@ final class FlowSlots {
     int read(int slot, FlowFields out) {
         int word = stateWord[slot];
         long p = ports[slot];
-        out.protocol = protocol[slot];
+        out.protocol = protocol[slot] & 0xFF;
         out.clientAddress = clientAddress[slot];
         out.vipAddress = vipAddress[slot];
         out.backendAddress = backendAddress[slot];
@@ -140,8 +140,9 @@ final class FlowSlots {
         return windows;
     }
 
+    /** The flow protocol ({@link io.tandem.packet.FlowProtocol}: the transport, with the IPv6 bit), unsigned. */
     int protocol(int slot) {
-        return protocol[slot];
+        return protocol[slot] & 0xFF;
     }
 
     int clientAddress(int slot) {

@@ -1,6 +1,8 @@
 package io.tandem.conntrack;
 
+import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.Ipv6;
 import io.tandem.packet.PacketHeaders;
 
 import java.util.concurrent.atomic.AtomicInteger;
@@ -22,6 +24,10 @@ import java.util.function.Predicate;
  * (new flows, expiry) take the write lock. State changes are a CAS on the slot's state word,
  * which also carries a generation so that a stale lookup never changes a reused slot.
  *
+ * <p>Both families: an IPv6 flow's protocol carries {@link FlowProtocol#IPV6} and its four
+ * addresses are ids in {@link Ipv6Addresses} (each flow holds a reference on each), so a slot
+ * is the same size for either.
+ *
  * <p>Memory: about 61 bytes per flow slot plus 16 bytes of index; see
  * {@link #memoryFootprintBytes()}. Everything is allocated up front: the cap is the size.
  *
@@ -37,6 +43,8 @@ public final class FlowTable {
     public static final int INSERT_EXISTS = -4;
     /** The client already holds its service's {@code client_limits.max_flows}. */
     public static final int INSERT_CLIENT_FLOW_LIMIT = -5;
+    /** The most IPv6 addresses a config may pin in the arena beside the flows' ones. */
+    public static final int CONFIG_ADDRESSES = 65_536;
 
     private static final int FREE = FlowState.FREE.code();
     /** Slots are below 1 << 29 (the capacity's bound): 29 bits. */
@@ -46,6 +54,7 @@ public final class FlowTable {
     private final int maxEmbryonic;
     private final FlowTimeouts timeouts;
     private final SnatPortPools pools;
+    private final Ipv6Addresses addresses6;
     private volatile FlowEventListener listener = FlowEventListener.NONE;
 
     private final FlowSlots slots;
@@ -91,7 +100,14 @@ public final class FlowTable {
      *                 newest version of a flow wins on either box)
      */
     public FlowTable(int capacity, int maxEmbryonic, FlowTimeouts timeouts, SnatPortPools pools, LongSupplier versions) {
+        this(capacity, maxEmbryonic, timeouts, pools, versions, new Ipv6Addresses(capacity + CONFIG_ADDRESSES));
+    }
+
+    /** @param addresses6 the IPv6 address arena this table shares with the service table */
+    public FlowTable(int capacity, int maxEmbryonic, FlowTimeouts timeouts, SnatPortPools pools, LongSupplier versions,
+                     Ipv6Addresses addresses6) {
         this.versions = versions;
+        this.addresses6 = addresses6;
         if (capacity < 1 || capacity > (1 << 29)) {
             throw new IllegalArgumentException("flow table capacity " + capacity + " is not within 1.." + (1 << 29));
         }
@@ -189,6 +205,9 @@ public final class FlowTable {
                 return INSERT_EMBRYONIC_LIMIT;
             }
             slot = freeSlots[--freeCount];
+            if (FlowProtocol.isIpv6(proto)) {
+                retainAddresses(client, vip, backend, snat);
+            }
             slots.write(slot, proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort, pool, nowMillis,
                     versions.getAsLong(), state.code());
             index.add(slot);
@@ -204,6 +223,23 @@ public final class FlowTable {
             lock.unlockWrite(stamp);
         }
         return slot;
+    }
+
+    private void retainAddresses(int client, int vip, int backend, int snat) {
+        addresses6.retain(client);
+        addresses6.retain(vip);
+        addresses6.retain(backend);
+        addresses6.retain(snat);
+    }
+
+    /** The IPv6 address arena whose ids this table's IPv6 flows hold. */
+    public Ipv6Addresses ipv6Addresses() {
+        return addresses6;
+    }
+
+    /** One of a flow's addresses as text: the dotted quad, or the IPv6 address its id stands for. */
+    public String formatAddress(int proto, int address) {
+        return FlowProtocol.isIpv6(proto) ? Ipv6.format(addresses6.high(address), addresses6.low(address)) : Ipv4.format(address);
     }
 
     /** Hands the table the fast path's hook (null: none). */
@@ -401,6 +437,12 @@ public final class FlowTable {
         }
         index.remove(slot);
         clientFlows.add(slots.protocol(slot), slots.clientAddress(slot), slots.vipAddress(slot), slots.vipPort(slot), -1);
+        if (FlowProtocol.isIpv6(slots.protocol(slot))) {
+            addresses6.release(slots.clientAddress(slot));
+            addresses6.release(slots.vipAddress(slot));
+            addresses6.release(slots.backendAddress(slot));
+            addresses6.release(slots.snatAddress(slot));
+        }
         int old = slots.getAndSetState(slot, slots.stateWord(slot)
                 & ~(FlowSlots.STATE_MASK | FlowSlots.FIN_FROM_REPLY | FlowSlots.REMOTE | FlowSlots.RESET | FlowSlots.FAST));
         if (FlowState.ofCode(FlowSlots.state(old)).embryonic()) {
@@ -499,8 +541,25 @@ public final class FlowTable {
             return;
         }
         FlowSnapshot snapshot = eventSnapshot.get();
-        slots.read(slot, snapshot);
+        snapshot(slot, snapshot);
         current.onFlowEvent(type, snapshot);
+    }
+
+    /** A slot into a snapshot, an IPv6 flow's addresses looked up in the arena. */
+    private void snapshot(int slot, FlowSnapshot out) {
+        slots.read(slot, out);
+        if (!FlowProtocol.isIpv6(out.protocol)) {
+            out.addresses6 = null;
+            return;
+        }
+        if (out.addresses6 == null) {
+            out.addresses6 = new long[8];
+        }
+        int[] ids = {out.clientAddress, out.vipAddress, out.backendAddress, out.snatAddress};
+        for (int i = 0; i < 4; i++) {
+            out.addresses6[2 * i] = addresses6.high(ids[i]);
+            out.addresses6[2 * i + 1] = addresses6.low(ids[i]);
+        }
     }
 
     /**
@@ -530,7 +589,7 @@ public final class FlowTable {
                 for (int slot = start; slot < Math.min(capacity, start + chunkSize); slot++) {
                     if (FlowSlots.state(slots.stateWord(slot)) != FREE) {
                         FlowSnapshot snapshot = new FlowSnapshot();
-                        slots.read(slot, snapshot);
+                        snapshot(slot, snapshot);
                         chunkSlots[found] = slot;
                         chunk[found++] = snapshot;
                     }
@@ -555,10 +614,15 @@ public final class FlowTable {
      * @return how many flows were marked
      */
     public int markForReset(int vip, int vipPort, int backend, int backendPort) {
+        return markForReset(Ipv4.PROTO_TCP, vip, vipPort, backend, backendPort);
+    }
+
+    /** As above, for the TCP flows of this flow protocol (TCP over IPv4 or over IPv6). */
+    public int markForReset(int proto, int vip, int vipPort, int backend, int backendPort) {
         int marked = 0;
         for (int slot = 0; slot < capacity; slot++) {
             int word = slots.stateWordVolatile(slot);
-            if (FlowSlots.state(word) == FREE || (word & FlowSlots.RESET) != 0 || slots.protocol(slot) != Ipv4.PROTO_TCP
+            if (FlowSlots.state(word) == FREE || (word & FlowSlots.RESET) != 0 || slots.protocol(slot) != proto
                     || slots.vipAddress(slot) != vip || slots.backendAddress(slot) != backend) {
                 continue;
             }
@@ -626,9 +690,12 @@ public final class FlowTable {
             boolean reserved = pool != null && pool.reserve(r.snatPort); // false also outside this box's range
             if (!reserved) {
                 unknownBackend++;
-                lastUnknownBackend = Ipv4.format(r.backendAddress) + ":" + r.backendPort;
+                lastUnknownBackend = formatAddress(r.protocol, r.backendAddress) + ":" + r.backendPort;
             }
             int slot = freeSlots[--freeCount];
+            if (FlowProtocol.isIpv6(r.protocol)) {
+                retainAddresses(r.clientAddress, r.vipAddress, r.backendAddress, r.snatAddress);
+            }
             slots.write(slot, r.protocol, r.clientAddress, r.clientPort, r.vipAddress, r.vipPort, r.backendAddress, r.backendPort,
                     r.snatAddress, r.snatPort, reserved ? pool.id() : FlowSlots.NO_POOL, nowMillis, r.version,
                     r.state.code() | (r.finFromReply ? FlowSlots.FIN_FROM_REPLY : 0) | FlowSlots.REMOTE);
@@ -767,6 +834,7 @@ public final class FlowTable {
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
         long perSlot = FlowSlots.BYTES_PER_SLOT + 4; // the slot and its place in the free list
-        return perSlot * capacity + 4L * index.length() + 4L * halfOpen.length + 4L * ClientFlowCounts.COUNTERS;
+        return perSlot * capacity + 4L * index.length() + 4L * halfOpen.length + 4L * ClientFlowCounts.COUNTERS
+                + addresses6.bytes();
     }
 }

@@ -1,6 +1,7 @@
 package io.tandem.conntrack;
 
 import java.util.Arrays;
+import java.util.concurrent.locks.StampedLock;
 
 /**
  * IPv6 addresses interned as {@code int} ids, so the flow table's slots keep four {@code int}
@@ -9,17 +10,23 @@ import java.util.Arrays;
  * the same address, while anyone holds it ({@link #acquire} / {@link #release}).
  *
  * <p>Storage grows by doubling, so a box that serves no IPv6 pays 0 bytes for it and one that
- * does about {@value #BYTES_PER_ADDRESS} bytes per distinct address. The same discipline as
- * {@link TupleIndex}: writers hold the flow table's write lock; {@link #find} runs under the
- * table's optimistic stamp, reads each index position once and is bounded even while a writer
- * shifts entries or grows the arrays, and the table discards its result if a writer intervened.
+ * does about {@value #BYTES_PER_ADDRESS} bytes per distinct address. One arena serves the flow
+ * table (each flow holds its four addresses) and the service table (which pins its VIPs, SNAT
+ * addresses and backends for good: a few per config, and a stale service table may still be in
+ * an event loop's hands when a newer one replaces it).
+ *
+ * <p>The same discipline as {@link TupleIndex}, with a lock of its own (taken inside the flow
+ * table's, never the other way round): writers hold the write lock; {@link #find} reads under an
+ * optimistic stamp, each index position once, bounded even while a writer shifts entries or
+ * grows the arrays, and retries under the read lock if a writer intervened. {@link #high} and
+ * {@link #low} need no lock: an id's address does not change while it is held.
  */
-final class Ipv6Addresses {
+public final class Ipv6Addresses {
     /** Two address halves, a reference count, two index positions (load ≤ 1/2). */
     private static final int BYTES_PER_ID = 8 + 8 + 4 + 2 * 4;
     /** Per id, and a free-list entry. */
     static final int BYTES_PER_ADDRESS = BYTES_PER_ID + 4;
-    static final int NONE = -1;
+    public static final int NONE = -1;
     private static final int INITIAL = 16;
 
     /** Everything a reader needs, swapped whole when the arena grows. */
@@ -47,23 +54,63 @@ final class Ipv6Addresses {
     /** Ids never used yet start here. */
     private int nextFresh;
     private int live;
+    private final StampedLock lock = new StampedLock();
 
     /** @param maxAddresses the most distinct addresses held at once (the flow table's capacity plus the config's) */
-    Ipv6Addresses(int maxAddresses) {
+    public Ipv6Addresses(int maxAddresses) {
         this.maxAddresses = maxAddresses;
     }
 
-    /** The id of this address, or {@link #NONE}: safe without the lock (the caller validates its stamp). */
-    int find(long high, long low) {
-        Storage a = storage;
-        if (a == null) {
-            return NONE;
+    /** The id of this address, or {@link #NONE}. Takes no lock unless a writer intervenes; allocates nothing. */
+    public int find(long high, long low) {
+        long stamp = lock.tryOptimisticRead();
+        if (stamp != 0) {
+            Storage a = storage;
+            int id = a == null ? NONE : probe(a, high, low);
+            if (lock.validate(stamp)) {
+                return id;
+            }
         }
-        return probe(a, high, low);
+        stamp = lock.readLock();
+        try {
+            Storage a = storage;
+            return a == null ? NONE : probe(a, high, low);
+        } finally {
+            lock.unlockRead(stamp);
+        }
     }
 
-    /** The address's id, entered if new, its reference count raised; {@link #NONE} when the arena is full. Under the write lock. */
-    int acquire(long high, long low) {
+    /** The address's id, entered if new, its reference count raised; {@link #NONE} when the arena is full. */
+    public int acquire(long high, long low) {
+        long stamp = lock.writeLock();
+        try {
+            return acquireLocked(high, low);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** One more reference on an id already held. */
+    public void retain(int id) {
+        long stamp = lock.writeLock();
+        try {
+            storage.refs[id]++;
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** Drops one reference; the last one frees the id. */
+    public void release(int id) {
+        long stamp = lock.writeLock();
+        try {
+            releaseLocked(id);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    private int acquireLocked(long high, long low) {
         Storage a = storage;
         int id = a == null ? NONE : probe(a, high, low);
         if (id != NONE) {
@@ -88,8 +135,7 @@ final class Ipv6Addresses {
         return id;
     }
 
-    /** Drops one reference; the last one frees the id. Under the write lock. */
-    void release(int id) {
+    private void releaseLocked(int id) {
         Storage a = storage;
         if (--a.refs[id] > 0) {
             return;
@@ -106,12 +152,20 @@ final class Ipv6Addresses {
         live--;
     }
 
-    long high(int id) {
+    /** The high 64 bits of a held id's address. */
+    public long high(int id) {
         return storage.high[id];
     }
 
-    long low(int id) {
+    /** The low 64 bits of a held id's address. */
+    public long low(int id) {
         return storage.low[id];
+    }
+
+    /** Whether {@code id} holds this address now (a check after a lock-free find and lookup). */
+    public boolean holds(int id, long high, long low) {
+        Storage a = storage;
+        return a != null && id >= 0 && id < a.high.length && a.high[id] == high && a.low[id] == low && a.refs[id] > 0;
     }
 
     /** References held on {@code id} (0: free). */
@@ -121,12 +175,12 @@ final class Ipv6Addresses {
     }
 
     /** Distinct addresses held now. */
-    int size() {
+    public int size() {
         return live;
     }
 
     /** Bytes the arena's arrays take now (for the footprint measurements). */
-    long bytes() {
+    public long bytes() {
         Storage a = storage;
         return a == null ? 0 : (long) a.high.length * BYTES_PER_ID + free.length * 4L;
     }

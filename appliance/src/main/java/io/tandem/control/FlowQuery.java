@@ -2,9 +2,10 @@ package io.tandem.control;
 
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
+import io.tandem.config.IpAddress;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
-import io.tandem.packet.Ipv4;
+import io.tandem.packet.FlowProtocol;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -59,10 +60,10 @@ public final class FlowQuery {
             examined[0]++;
             if (filter.test(f)) {
                 Service s = services.find(f.vipAddress(), f.vipPort(), f.protocol());
-                flows.add(new Flow(Ipv4.protocolName(f.protocol()), endpoint(f.clientAddress(), f.clientPort()),
-                        endpoint(f.vipAddress(), f.vipPort()), s == null ? null : s.name(), endpoint(f.snatAddress(), f.snatPort()),
-                        endpoint(f.backendAddress(), f.backendPort()), f.state().name(), Math.max(0, nowMillis - f.lastSeenMillis()),
-                        f.remote()));
+                flows.add(new Flow(FlowProtocol.name(f.protocol()), FlowSnapshot.endpoint(f.client(), f.clientPort()),
+                        FlowSnapshot.endpoint(f.vip(), f.vipPort()), s == null ? null : s.name(),
+                        FlowSnapshot.endpoint(f.snat(), f.snatPort()), FlowSnapshot.endpoint(f.backend(), f.backendPort()),
+                        f.state().name(), Math.max(0, nowMillis - f.lastSeenMillis()), f.remote()));
             }
             return flows.size() < limit && examined[0] < scanBudget;
         });
@@ -83,13 +84,13 @@ public final class FlowQuery {
         }
         String client = request.arg("client", null);
         if (client != null) {
-            Predicate<int[]> match = endpointMatcher("client", client);
-            p = p.and(f -> match.test(new int[] {f.clientAddress(), f.clientPort()}));
+            Predicate<FlowSnapshot> match = endpointMatcher("client", client, FlowSnapshot.CLIENT);
+            p = p.and(match);
         }
         String backend = request.arg("backend", null);
         if (backend != null) {
-            Predicate<int[]> match = endpointMatcher("backend", backend);
-            p = p.and(f -> match.test(new int[] {f.backendAddress(), f.backendPort()}));
+            Predicate<FlowSnapshot> match = endpointMatcher("backend", backend, FlowSnapshot.BACKEND);
+            p = p.and(match);
         }
         String state = request.arg("state", null);
         if (state != null) {
@@ -104,20 +105,44 @@ public final class FlowQuery {
         return p;
     }
 
-    /** "address" or "address:port" → a matcher of {address, port}. */
-    private static Predicate<int[]> endpointMatcher(String field, String text) {
-        String[] parts = text.split(":", 2);
-        int address;
+    /**
+     * "address" or "address:port" — IPv6 as "2001:2::1" or "[2001:2::1]:80" (RFC 5952 §6) — →
+     * a matcher of one of a flow's endpoints ({@link FlowSnapshot#CLIENT} or {@link FlowSnapshot#BACKEND}).
+     */
+    private static Predicate<FlowSnapshot> endpointMatcher(String field, String text, int which) {
+        String address;
+        String port = null;
+        if (text.startsWith("[")) {
+            int close = text.indexOf(']');
+            if (close < 0 || (close + 1 < text.length() && text.charAt(close + 1) != ':')) {
+                throw new IllegalArgumentException(field + ": '" + text + "' is not [IPv6 address]:port");
+            }
+            address = text.substring(1, close);
+            port = close + 1 < text.length() ? text.substring(close + 2) : null;
+        } else if (text.indexOf(':') != text.lastIndexOf(':')) {
+            address = text; // IPv6 without a port
+        } else {
+            String[] parts = text.split(":", 2);
+            address = parts[0];
+            port = parts.length == 2 ? parts[1] : null;
+        }
+        IpAddress ip;
         try {
-            address = Ipv4.parse(parts[0]);
+            ip = IpAddress.of(address);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(field + ": '" + text + "' is not an IPv4 address or address:port");
+            throw new IllegalArgumentException(field + ": '" + text + "' is not an address or address:port (" + e.getMessage() + ")");
         }
-        if (parts.length == 1) {
-            return e -> e[0] == address;
-        }
-        int port = parsePort(field, text, parts[1]);
-        return e -> e[0] == address && e[1] == port;
+        int wantedPort = port == null ? -1 : parsePort(field, text, port);
+        return f -> {
+            if (FlowProtocol.isIpv6(f.protocol()) != ip.ipv6()) {
+                return false;
+            }
+            boolean same = ip.ipv6()
+                    ? f.address6High(which) == ip.high() && f.address6Low(which) == ip.low()
+                    : (which == FlowSnapshot.CLIENT ? f.clientAddress() : f.backendAddress()) == ip.ipv4();
+            int flowPort = which == FlowSnapshot.CLIENT ? f.clientPort() : f.backendPort();
+            return same && (wantedPort < 0 || flowPort == wantedPort);
+        };
     }
 
     private static int parsePort(String field, String text, String port) {
@@ -144,7 +169,4 @@ public final class FlowQuery {
         }
     }
 
-    private static String endpoint(int address, int port) {
-        return Ipv4.format(address) + ":" + port;
-    }
 }

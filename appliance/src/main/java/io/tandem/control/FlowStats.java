@@ -2,8 +2,8 @@ package io.tandem.control;
 
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
+import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
-import io.tandem.packet.Ipv4;
 
 import java.util.EnumMap;
 import java.util.HashMap;
@@ -47,7 +47,7 @@ public final class FlowStats {
             Service s = services.find(f.vipAddress(), f.vipPort(), f.protocol());
             if (s != null) {
                 perService.merge(s.name(), 1L, Long::sum);
-                perBackend.merge(s.name() + "/" + Ipv4.format(f.backendAddress()) + ":" + f.backendPort(), 1L, Long::sum);
+                perBackend.merge(s.name() + "/" + FlowSnapshot.endpoint(f.backend(), f.backendPort()), 1L, Long::sum);
             }
             return true;
         });

@@ -4,7 +4,7 @@ import io.tandem.balancer.Backend;
 import io.tandem.balancer.Service;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.health.HealthMonitor;
-import io.tandem.packet.Ipv4;
+import io.tandem.packet.FlowProtocol;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -34,8 +34,8 @@ public final class ServicesReport {
                         counts.perBackend().getOrDefault(s.name() + "/" + b.key(), 0L), h == null ? "unchecked" : h.state(),
                         h == null ? null : h.detail()));
             }
-            rows.add(new ServiceRow(s.name(), Ipv4.format(s.vip()) + ":" + s.port(), Ipv4.protocolName(s.protocol()),
-                    Ipv4.format(s.snatAddress()), s.selector().getClass().getSimpleName(),
+            rows.add(new ServiceRow(s.name(), s.vipIp().withPort(s.port()), FlowProtocol.name(s.protocol()),
+                    s.snatIp().toString(), s.selector().getClass().getSimpleName(),
                     counts.perService().getOrDefault(s.name(), 0L), backends));
         }
         return rows;

@@ -9,21 +9,24 @@ import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
+import io.tandem.conntrack.Ipv6Addresses;
 import io.tandem.dataplane.fastpath.FastPath;
 import io.tandem.dataplane.tun.PacketHandler;
 import io.tandem.dataplane.tun.Verdict;
 import io.tandem.packet.DropReason;
+import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.IcmpEcho;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.Ipv6;
 import io.tandem.packet.NatRewriter;
 import io.tandem.packet.PacketHeaders;
 import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TcpReset;
 
 /**
- * The full-NAT engine for one event loop. Given one IPv4 packet that policy routing steered
- * to the box (to a VIP from the front, or to a SNAT address from the back), it rewrites the
- * packet in place and says what to do with it:
+ * The full-NAT engine for one event loop. Given one IPv4 or IPv6 packet that policy routing
+ * steered to the box (to a VIP from the front, or to a SNAT address from the back), it
+ * rewrites the packet in place and says what to do with it:
  *
  * <ul>
  *   <li>a packet of a tracked flow: original direction {@code client:cport -> VIP:vport}
@@ -42,7 +45,12 @@ import io.tandem.packet.TcpReset;
  *       transport header, or a later one overlapping the first, is dropped (RFC 1858, RFC 3128).</li>
  * </ul>
  *
- * Not thread-safe: one per event loop. The flow table and fragment table are shared.
+ * An IPv6 packet takes the same paths (NAT66: no header checksum; the transport checksum
+ * covers the 128-bit addresses). The tables key its addresses by their ids in the flow table's
+ * {@link Ipv6Addresses} ({@link #keys}): a packet finds them without interning anything, a
+ * new flow's client address is entered when the flow is.
+ *
+ * <p>Not thread-safe: one per event loop. The flow table and fragment table are shared.
  * Allocates nothing per packet.
  */
 public final class PacketProcessor implements PacketHandler {
@@ -58,6 +66,11 @@ public final class PacketProcessor implements PacketHandler {
     private final PacketHeaders embedded = new PacketHeaders();
     private final FlowLookup flow = new FlowLookup();
     private DropReason lastDropReason;
+    private final Ipv6Addresses addresses6;
+    /** The packet's flow protocol and address keys ({@link #keys}): for IPv4 the addresses, for IPv6 their ids or NONE. */
+    private int proto;
+    private int src;
+    private int dst;
 
     public PacketProcessor(FlowTable flows, FragmentTable fragments, ActiveServices services) {
         this(flows, fragments, null, services);
@@ -73,6 +86,7 @@ public final class PacketProcessor implements PacketHandler {
         this.hold = hold;
         this.fastPath = fastPath;
         this.services = services;
+        this.addresses6 = flows.ipv6Addresses();
     }
 
     /**
@@ -97,14 +111,19 @@ public final class PacketProcessor implements PacketHandler {
         if (!h.parse(packet)) {
             return drop(h.malformation());
         }
-        if (h.isIpv6()) {
-            return drop(DropReason.IPV6_NOT_SERVED); // parsed and checked; the flow table is IPv4-only so far
-        }
         if (h.ttl() <= 1) {
             return drop(DropReason.TTL_EXPIRED);
         }
+        keys(h);
         if (h.isNonFirstFragment()) {
             return laterFragment(h, nowMillis);
+        }
+        if (h.isIpv6()) {
+            return switch (h.protocol()) {
+                case Ipv4.PROTO_TCP, Ipv4.PROTO_UDP -> transport(h, nowMillis);
+                case Ipv6.PROTO_ICMPV6 -> icmp6(h);
+                default -> drop(DropReason.UNSUPPORTED_PROTOCOL);
+            };
         }
         return switch (h.protocol()) {
             case Ipv4.PROTO_TCP, Ipv4.PROTO_UDP -> transport(h, nowMillis);
@@ -113,8 +132,35 @@ public final class PacketProcessor implements PacketHandler {
         };
     }
 
+    /**
+     * Sets {@link #proto}, {@link #src} and {@link #dst} for this packet: for IPv4 its protocol
+     * and addresses; for IPv6 the protocol with {@link FlowProtocol#IPV6} and the addresses' ids,
+     * {@link Ipv6Addresses#NONE} for an address no flow or service holds (then no flow matches).
+     */
+    private void keys(PacketHeaders h) {
+        if (h.isIpv6()) {
+            proto = FlowProtocol.of(h.protocol(), true);
+            src = addresses6.find(h.src6High(), h.src6Low());
+            dst = addresses6.find(h.dst6High(), h.dst6Low());
+        } else {
+            proto = h.protocol();
+            src = h.srcAddress();
+            dst = h.dstAddress();
+        }
+    }
+
+    /**
+     * Whether the flow just looked up is this packet's: for IPv6, whether the ids found without
+     * a lock still stand for the packet's addresses (an id freed and reused between the find and
+     * the lookup would match another client's flow).
+     */
+    private boolean stillTheirs(PacketHeaders h) {
+        return !h.isIpv6() || (addresses6.holds(src, h.src6High(), h.src6Low()) && addresses6.holds(dst, h.dst6High(), h.dst6Low()));
+    }
+
     private Verdict transport(PacketHeaders h, long now) {
-        if (flows.lookup(h.protocol(), h.srcAddress(), h.dstAddress(), h.srcPort(), h.dstPort(), flow)) {
+        boolean known = src != Ipv6Addresses.NONE && dst != Ipv6Addresses.NONE;
+        if (known && flows.lookup(proto, src, dst, h.srcPort(), h.dstPort(), flow) && stillTheirs(h)) {
             if (flow.resetPending()) {
                 return resetFlow(h);
             }
@@ -151,7 +197,7 @@ public final class PacketProcessor implements PacketHandler {
     }
 
     private Verdict newFlow(PacketHeaders h, long now) {
-        Service service = services.current().find(h.dstAddress(), h.dstPort(), h.protocol());
+        Service service = dst == Ipv6Addresses.NONE ? null : services.current().find(dst, h.dstPort(), proto);
         if (service == null) {
             return drop(DropReason.NO_SERVICE);
         }
@@ -159,21 +205,30 @@ public final class PacketProcessor implements PacketHandler {
         if (tcp && (h.tcpFlags() & (TcpFlags.SYN | TcpFlags.ACK | TcpFlags.RST | TcpFlags.FIN)) != TcpFlags.SYN) {
             return drop(DropReason.TCP_NOT_SYN);
         }
-        if (!service.admits(h.srcAddress(), now)) {
+        boolean v6 = h.isIpv6();
+        if (!service.admits(v6 ? Service.clientKey6(h.src6High()) : src, now)) {
             return drop(DropReason.CLIENT_RATE_LIMIT);
         }
-        long hash = service.flowHash(h.srcAddress(), h.srcPort());
+        long hash = v6 ? service.flowHash6(h.src6High(), h.src6Low(), h.srcPort()) : service.flowHash(src, h.srcPort());
         Backend backend = service.pick(hash);
         if (backend == null) {
             return drop(DropReason.NO_BACKEND);
         }
+        int client = v6 ? addresses6.acquire(h.src6High(), h.src6Low()) : src;
+        if (client == Ipv6Addresses.NONE) {
+            return drop(DropReason.TABLE_FULL); // the arena holds the table's capacity and the config's: full table
+        }
         int snatPort = backend.snatPorts().allocate(h.srcPort(), (int) hash);
+        int result = snatPort < 0 ? 0 : flows.insert(proto, client, h.srcPort(), dst, h.dstPort(),
+                backend.address(), backend.port(), service.snatAddress(), snatPort, backend.snatPorts().id(),
+                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, now, service.maxFlowsPerClient(), flow);
+        if (v6) {
+            src = client; // a flow, if made, holds its own reference; the packet's key is the id now
+            addresses6.release(client);
+        }
         if (snatPort < 0) {
             return drop(DropReason.SNAT_PORTS_EXHAUSTED);
         }
-        int result = flows.insert(h.protocol(), h.srcAddress(), h.srcPort(), h.dstAddress(), h.dstPort(),
-                backend.address(), backend.port(), service.snatAddress(), snatPort, backend.snatPorts().id(),
-                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, now, service.maxFlowsPerClient(), flow);
         if (result < 0) {
             backend.snatPorts().release(snatPort);
             switch (result) {
@@ -254,19 +309,30 @@ public final class PacketProcessor implements PacketHandler {
         FlowLookup f = flow;
         int newSrc;
         int newDst;
+        int newSrcPort;
+        int newDstPort;
         if (f.direction() == FlowDirection.ORIGINAL) {
             newSrc = f.snatAddress();
+            newSrcPort = f.snatPort();
             newDst = f.backendAddress();
-            NatRewriter.rewrite(h, newSrc, f.snatPort(), newDst, f.backendPort());
+            newDstPort = f.backendPort();
         } else {
             newSrc = f.vipAddress();
+            newSrcPort = f.vipPort();
             newDst = f.clientAddress();
-            NatRewriter.rewrite(h, newSrc, f.vipPort(), newDst, f.clientPort());
+            newDstPort = f.clientPort();
+        }
+        if (h.isIpv6()) {
+            NatRewriter.rewrite6(h, addresses6.high(newSrc), addresses6.low(newSrc), newSrcPort,
+                    addresses6.high(newDst), addresses6.low(newDst), newDstPort);
+        } else {
+            NatRewriter.rewrite(h, newSrc, newSrcPort, newDst, newDstPort);
         }
         if (h.isFragment()) {
-            fragments.put(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), newSrc, newDst, h.l4Length(), now);
+            // Keyed by the packet's address keys as received: for IPv6 ids this flow holds.
+            fragments.put(src, dst, proto, h.ipId(), newSrc, newDst, h.l4Length(), now);
             if (hold != null) {
-                hold.release(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId());
+                hold.release(src, dst, proto, h.ipId());
             }
         }
         counters.forwarded++;
@@ -274,15 +340,27 @@ public final class PacketProcessor implements PacketHandler {
     }
 
     private Verdict laterFragment(PacketHeaders h, long now) {
-        long rewrite = fragments.get(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now);
+        if (src == Ipv6Addresses.NONE || dst == Ipv6Addresses.NONE) {
+            // An IPv6 address no flow holds: its first fragment has not made a flow, and there
+            // is no key to hold it under.
+            return drop(DropReason.FRAGMENT_WITHOUT_FIRST);
+        }
+        long rewrite = fragments.get(src, dst, proto, h.ipId(), now);
         if (rewrite == 0) {
             return holdBack(h, now);
         }
-        if (h.fragmentOffsetBytes() < fragments.covered(h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now)) {
+        if (h.fragmentOffsetBytes() < fragments.covered(src, dst, proto, h.ipId(), now)) {
             // It would overwrite bytes the first fragment carried — the transport header among them.
             return drop(DropReason.FRAGMENT_OVERLAP);
         }
-        NatRewriter.rewriteAddresses(h, (int) (rewrite >>> 32), (int) rewrite);
+        int newSrc = (int) (rewrite >>> 32);
+        int newDst = (int) rewrite;
+        if (h.isIpv6()) {
+            NatRewriter.rewriteAddresses6(h, addresses6.high(newSrc), addresses6.low(newSrc),
+                    addresses6.high(newDst), addresses6.low(newDst));
+        } else {
+            NatRewriter.rewriteAddresses(h, newSrc, newDst);
+        }
         counters.forwarded++;
         return Verdict.FORWARD;
     }
@@ -292,7 +370,7 @@ public final class PacketProcessor implements PacketHandler {
         if (hold == null) {
             return drop(DropReason.FRAGMENT_WITHOUT_FIRST);
         }
-        return switch (hold.hold(h.buffer(), h.totalLength(), h.srcAddress(), h.dstAddress(), h.protocol(), h.ipId(), now)) {
+        return switch (hold.hold(h.buffer(), h.totalLength(), src, dst, proto, h.ipId(), now)) {
             case HELD -> {
                 counters.fragmentsHeld++;
                 yield Verdict.HELD;
@@ -310,8 +388,11 @@ public final class PacketProcessor implements PacketHandler {
         }
         int start = out.readerIndex();
         while (hold.take(out)) {
-            if (embedded.parse(out) && embedded.isNonFirstFragment() && laterFragment(embedded, nowMillis) == Verdict.FORWARD) {
-                return true;
+            if (embedded.parse(out) && embedded.isNonFirstFragment()) {
+                keys(embedded);
+                if (laterFragment(embedded, nowMillis) == Verdict.FORWARD) {
+                    return true;
+                }
             }
             out.setIndex(start, start); // dropped (and counted) or held again: the next one
         }
@@ -340,7 +421,29 @@ public final class PacketProcessor implements PacketHandler {
         return Verdict.FORWARD;
     }
 
+    /**
+     * ICMPv6 (RFC 4443) steered here: echo to a VIP or SNAT address is answered; errors about a
+     * tracked flow are translated. Neighbour discovery (133–137) stays with the kernel — policy
+     * routing never steers it here — and anything else is dropped.
+     */
+    private Verdict icmp6(PacketHeaders h) {
+        if (h.isFragment()) {
+            return drop(DropReason.ICMP_UNSUPPORTED);
+        }
+        return switch (h.icmpType()) {
+            case Ipv6.ICMPV6_ECHO_REQUEST -> dst != Ipv6Addresses.NONE && services.current().isLocalAddress6(dst)
+                    ? echoReply(h) : drop(DropReason.NO_SERVICE);
+            case Ipv6.ICMPV6_DEST_UNREACHABLE, Ipv6.ICMPV6_PACKET_TOO_BIG, Ipv6.ICMPV6_TIME_EXCEEDED -> icmpError(h);
+            default -> drop(DropReason.ICMP_UNSUPPORTED);
+        };
+    }
+
     private Verdict echoReply(PacketHeaders h) {
+        if (h.isIpv6()) {
+            IcmpEcho.turnIntoReply6(h);
+            counters.replied++;
+            return Verdict.REPLY;
+        }
         IcmpEcho.turnIntoReply(h);
         counters.replied++;
         return Verdict.REPLY;

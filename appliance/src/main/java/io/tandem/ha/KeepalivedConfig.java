@@ -64,8 +64,13 @@ public final class KeepalivedConfig {
         Set<String> vips = new LinkedHashSet<>();
         Set<String> snats = new LinkedHashSet<>();
         for (ServiceConfig s : config.services()) {
-            vips.add("        " + s.vip() + "/32 dev " + front);
-            snats.add("        " + s.snatAddress() + "/32 dev " + config.dataplane().backInterface());
+            String vip = "        " + RouteAnnouncer.host(s.vip()) + " dev " + front;
+            // The VRRP instance is IPv4 (its adverts go to the peer's IPv4 address), and
+            // keepalived keeps one family in virtual_ipaddress: IPv6 VIPs move with the excluded
+            // addresses (added and removed with the state, unsolicited neighbour advertisements
+            // sent for them), as the SNAT addresses do.
+            (s.vip().ipv6() ? snats : vips).add(vip);
+            snats.add("        " + RouteAnnouncer.host(s.snatAddress()) + " dev " + config.dataplane().backInterface());
         }
         Map<String, String> values = Map.ofEntries(
                 Map.entry("node_name", config.node().name()),

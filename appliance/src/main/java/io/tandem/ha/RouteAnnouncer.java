@@ -1,8 +1,8 @@
 package io.tandem.ha;
 
+import io.tandem.config.IpAddress;
 import io.tandem.config.ServiceConfig;
 import io.tandem.os.CommandRunner;
-import io.tandem.packet.Ipv4;
 import io.tandem.role.Role;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,6 +20,7 @@ import java.util.function.Supplier;
  * ip route replace VIP/32  dev TUN table A proto 200 (active) | 201 (standby)
  * ip route replace SNAT/32 dev TUN table A proto 202 (active) | 203 (standby)
  * </pre>
+ * (an IPv6 address as {@code ip -6 route replace ADDRESS/128 ...}, in the same table number).
  * BIRD imports the table and exports by protocol number ({@link BirdConfig}): the active's
  * routes as they are, the standby's with a longer AS path; none while the box resyncs or is
  * at fault. A replace changes the protocol in place, so a role change never withdraws in
@@ -35,14 +36,14 @@ public final class RouteAnnouncer {
     private static final Logger LOG = LoggerFactory.getLogger(RouteAnnouncer.class);
 
     /** The addresses to announce now: VIPs and SNAT addresses of the running services. */
-    public record Addresses(List<Integer> vips, List<Integer> snats) {
+    public record Addresses(List<IpAddress> vips, List<IpAddress> snats) {
         /** The VIPs and SNAT addresses of these services, each once, in the config's order. */
         public static Addresses of(List<ServiceConfig> services) {
-            Set<Integer> vips = new LinkedHashSet<>();
-            Set<Integer> snats = new LinkedHashSet<>();
+            Set<IpAddress> vips = new LinkedHashSet<>();
+            Set<IpAddress> snats = new LinkedHashSet<>();
             for (ServiceConfig s : services) {
-                vips.add(s.vip().value());
-                snats.add(s.snatAddress().value());
+                vips.add(s.vip());
+                snats.add(s.snatAddress());
             }
             return new Addresses(List.copyOf(vips), List.copyOf(snats));
         }
@@ -69,20 +70,20 @@ public final class RouteAnnouncer {
         if (role == announced && now.equals(routed)) {
             return;
         }
-        List<Integer> keep = new ArrayList<>();
+        List<IpAddress> keep = new ArrayList<>();
         if (announce) {
-            for (int vip : now.vips()) {
+            for (IpAddress vip : now.vips()) {
                 replace(vip, role == Role.ACTIVE ? VIP_ACTIVE : VIP_STANDBY);
                 keep.add(vip);
             }
-            for (int snat : now.snats()) {
+            for (IpAddress snat : now.snats()) {
                 replace(snat, role == Role.ACTIVE ? SNAT_ACTIVE : SNAT_STANDBY);
                 keep.add(snat);
             }
         }
-        for (int gone : union(routed)) {
+        for (IpAddress gone : union(routed)) {
             if (!keep.contains(gone)) {
-                runner.run(List.of("ip", "route", "del", Ipv4.format(gone) + "/32", "table", Integer.toString(table)));
+                runner.run(ip(gone, "route", "del", host(gone), "table", Integer.toString(table)));
             }
         }
         if (role != announced) {
@@ -98,13 +99,28 @@ public final class RouteAnnouncer {
         return announced;
     }
 
-    private void replace(int address, int proto) throws CommandRunner.SetupException {
-        runner.require(List.of("ip", "route", "replace", Ipv4.format(address) + "/32", "dev", tunName,
+    private void replace(IpAddress address, int proto) throws CommandRunner.SetupException {
+        runner.require(ip(address, "route", "replace", host(address), "dev", tunName,
                 "table", Integer.toString(table), "proto", Integer.toString(proto)));
     }
 
-    private static List<Integer> union(Addresses a) {
-        List<Integer> all = new ArrayList<>(a.vips());
+    /** {@code ip ARGS}, {@code ip -6 ARGS} for an IPv6 address. */
+    private static List<String> ip(IpAddress address, String... args) {
+        List<String> command = new ArrayList<>(List.of("ip"));
+        if (address.ipv6()) {
+            command.add("-6");
+        }
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    /** The address as a host route's destination: /32 or /128. */
+    public static String host(IpAddress address) {
+        return address + (address.ipv6() ? "/128" : "/32");
+    }
+
+    private static List<IpAddress> union(Addresses a) {
+        List<IpAddress> all = new ArrayList<>(a.vips());
         all.addAll(a.snats());
         return all;
     }

@@ -9,7 +9,6 @@ import java.util.Locale;
 public enum DropReason {
     TRUNCATED(true, "shorter than its headers claim"),
     NOT_IP(false, "IP version is neither 4 nor 6"),
-    IPV6_NOT_SERVED(false, "an IPv6 packet: the engine serves IPv4 services only so far"),
     EXTENSION_HEADER_CHAIN(true, "IPv6 extension headers repeated, out of order or more than 8 (RFC 8200 §4.1)"),
     ROUTING_HEADER_TYPE_0(true, "IPv6 routing header type 0, deprecated for the attacks it allows (RFC 5095)"),
     ROUTING_HEADER_SEGMENTS_LEFT(false, "IPv6 routing header with segments left: this box is not the packet's last hop"),

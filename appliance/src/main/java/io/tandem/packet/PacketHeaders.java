@@ -234,6 +234,9 @@ public final class PacketHeaders {
             return fail(DropReason.TRUNCATED);
         }
         int versionIhl = packet.getUnsignedByte(offset);
+        if (versionIhl >>> 4 == 6) {
+            return parseEmbedded6(packet, offset, end);
+        }
         if (versionIhl >>> 4 != 4) {
             return fail(DropReason.NOT_IP);
         }
@@ -261,6 +264,65 @@ public final class PacketHeaders {
         if (fragmentOffset != 0) {
             return fail(DropReason.TRUNCATED);
         }
+        return parseTransport(true);
+    }
+
+    /**
+     * The IPv6 datagram quoted by an ICMPv6 error (RFC 4443 §2.4(c): as much of it as fits in
+     * the minimum MTU): its header, extension headers walked as {@link #parseIpv6} walks them
+     * (bounded, each inside {@code end}), and the first 8 bytes of its transport header. A later
+     * fragment quoted is refused: it names no ports.
+     */
+    private boolean parseEmbedded6(ByteBuf packet, int offset, int end) {
+        version = 6;
+        if (end - offset < Ipv6.HEADER_LENGTH) {
+            return fail(DropReason.TRUNCATED);
+        }
+        long first = packet.getLong(offset);
+        totalLength = Ipv6.HEADER_LENGTH + ((int) (first >>> 16) & 0xFFFF);
+        int next = (int) (first >>> 8) & 0xFF;
+        ttl = (int) first & 0xFF;
+        src6High = packet.getLong(offset + IP6_SRC);
+        src6Low = packet.getLong(offset + IP6_SRC + 8);
+        dst6High = packet.getLong(offset + IP6_DST);
+        dst6Low = packet.getLong(offset + IP6_DST + 8);
+        srcAddress = dstAddress = ipChecksum = ipId = fragmentOffset = 0;
+        moreFragments = false;
+        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
+        tcpWindowScale = NO_WINDOW_SCALE;
+        malformation = null;
+        int at = offset + Ipv6.HEADER_LENGTH;
+        for (int walked = 0; Ipv6.isExtensionHeader(next); walked++) {
+            if (walked == Ipv6.MAX_EXTENSION_HEADERS) {
+                return fail(DropReason.EXTENSION_HEADER_CHAIN);
+            }
+            if (at + 8 > end) {
+                return fail(DropReason.TRUNCATED);
+            }
+            int following = packet.getUnsignedByte(at);
+            int length = switch (next) {
+                case Ipv6.FRAGMENT -> {
+                    ipId = packet.getInt(at + 4);
+                    fragmentOffset = packet.getUnsignedShort(at + 2) >>> 3;
+                    yield 8;
+                }
+                case Ipv6.AUTHENTICATION -> (packet.getUnsignedByte(at + 1) + 2) * 4;
+                default -> (packet.getUnsignedByte(at + 1) + 1) * 8;
+            };
+            if (fragmentOffset != 0) {
+                return fail(DropReason.TRUNCATED);
+            }
+            at += length;
+            next = following;
+        }
+        if (at + 8 > end) {
+            return fail(DropReason.TRUNCATED);
+        }
+        protocol = next;
+        headerLength = at - offset;
+        l4Offset = at;
+        l4Length = end - at;
         return parseTransport(true);
     }
 

@@ -16,6 +16,10 @@ public final class TcpReset {
     }
 
     public static void turnIntoReset(PacketHeaders h) {
+        if (h.isIpv6()) {
+            turnIntoReset6(h);
+            return;
+        }
         ByteBuf buf = h.buffer();
         int ip = h.ipOffset();
         int l4 = h.l4Offset();
@@ -55,5 +59,55 @@ public final class TcpReset {
         buf.setShort(l4 + 18, 0); // urgent pointer
         buf.setShort(l4 + PacketHeaders.TCP_CHECKSUM, Checksum.computeL4(buf, dst, src, Ipv4.PROTO_TCP, l4, TCP_HEADER));
         buf.writerIndex(l4 + TCP_HEADER);
+    }
+
+    /**
+     * The IPv6 reset: a fresh 40-byte header (any extension headers dropped: the reset needs
+     * none), addresses swapped, hop limit {@link IcmpEcho#REPLY_TTL}, the TCP header right after.
+     */
+    private static void turnIntoReset6(PacketHeaders h) {
+        ByteBuf buf = h.buffer();
+        int ip = h.ipOffset();
+        int l4 = h.l4Offset();
+        long srcHigh = h.src6High();
+        long srcLow = h.src6Low();
+        long dstHigh = h.dst6High();
+        long dstLow = h.dst6Low();
+        int srcPort = h.srcPort();
+        int dstPort = h.dstPort();
+        int flags = h.tcpFlags();
+        long seq = buf.getUnsignedInt(l4 + 4);
+        long ack = buf.getUnsignedInt(l4 + 8);
+        int dataOffset = (buf.getUnsignedByte(l4 + 12) >>> 4) * 4;
+        int payload = h.l4Length() - dataOffset;
+
+        buf.setInt(ip, 6 << 28); // version 6, traffic class and flow label 0
+        buf.setShort(ip + 4, TCP_HEADER);
+        buf.setByte(ip + 6, Ipv4.PROTO_TCP);
+        buf.setByte(ip + PacketHeaders.IP6_HOP_LIMIT, IcmpEcho.REPLY_TTL);
+        buf.setLong(ip + PacketHeaders.IP6_SRC, dstHigh);
+        buf.setLong(ip + PacketHeaders.IP6_SRC + 8, dstLow);
+        buf.setLong(ip + PacketHeaders.IP6_DST, srcHigh);
+        buf.setLong(ip + PacketHeaders.IP6_DST + 8, srcLow);
+
+        int tcp = ip + Ipv6.HEADER_LENGTH;
+        buf.setShort(tcp, dstPort);
+        buf.setShort(tcp + 2, srcPort);
+        if ((flags & TcpFlags.ACK) != 0) {
+            buf.setInt(tcp + 4, (int) ack);
+            buf.setInt(tcp + 8, 0);
+            buf.setByte(tcp + 13, TcpFlags.RST);
+        } else {
+            long acknowledged = seq + payload + ((flags & TcpFlags.SYN) != 0 ? 1 : 0) + ((flags & TcpFlags.FIN) != 0 ? 1 : 0);
+            buf.setInt(tcp + 4, 0);
+            buf.setInt(tcp + 8, (int) acknowledged);
+            buf.setByte(tcp + 13, TcpFlags.RST | TcpFlags.ACK);
+        }
+        buf.setByte(tcp + 12, (TCP_HEADER / 4) << 4);
+        buf.setInt(tcp + 14, 0);
+        buf.setShort(tcp + 18, 0);
+        buf.setShort(tcp + PacketHeaders.TCP_CHECKSUM,
+                Checksum.computeL4v6(buf, dstHigh, dstLow, srcHigh, srcLow, Ipv4.PROTO_TCP, tcp, TCP_HEADER));
+        buf.writerIndex(tcp + TCP_HEADER);
     }
 }

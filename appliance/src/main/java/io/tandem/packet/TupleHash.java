@@ -20,6 +20,18 @@ public final class TupleHash {
         return fmix64((address & 0xFFFFFFFFL) * 0x9E3779B97F4A7C15L + 0x2545F4914F6CDD1DL);
     }
 
+    /** The IPv6 5-tuple's hash: the 128-bit addresses themselves, never their ids (those differ between boxes). */
+    public static long of6(int protocol, long srcHigh, long srcLow, long dstHigh, long dstLow, int srcPort, int dstPort) {
+        long src = fmix64(srcHigh * 0x9E3779B97F4A7C15L ^ srcLow);
+        long dst = fmix64(dstHigh * 0xC2B2AE3D27D4EB4FL ^ dstLow);
+        long ports = (long) srcPort << 24 | (long) dstPort << 8 | protocol;
+        return fmix64(src * 0x9E3779B97F4A7C15L ^ dst ^ fmix64(ports + 0x632BE59BD9B4E019L));
+    }
+
+    public static long ofAddress6(long high, long low) {
+        return fmix64(fmix64(high * 0x9E3779B97F4A7C15L ^ low) + 0x2545F4914F6CDD1DL);
+    }
+
     public static long fmix64(long k) {
         k ^= k >>> 33;
         k *= 0xFF51AFD7ED558CCDL;

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class BackendScheduleTest {
     private static BackendSchedule schedule(TandemConfig config) {
-        return new BackendSchedule(config.services(), new SnatPortPools(1024, 65535), (vip, vipPort, backend, backendPort) -> 0);
+        return new BackendSchedule(config.services(), new SnatPortPools(1024, 65535), (proto, vip, vipPort, backend, backendPort) -> 0);
     }
 
     @Test

@@ -63,6 +63,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anIpv6ServiceIsReadAndPrintedTheRfc5952Way() throws Exception {
+        TandemConfig config = ConfigLoader.parse(MINIMAL.replace("vip: 198.18.0.100", "vip: 2001:0002:0:0::0010")
+                .replace("snat_address: 198.19.0.100", "snat_address: '2001:2:0:2::100'")
+                .replace("{ address: 198.19.0.11, port: 8080 }", "{ address: 2001:2:0:2::11, port: 8080 }")
+                .replace("{ address: 198.19.0.12, port: 8080 }", "{ address: \"2001:2:0:2:0:0:0:12\", port: 8080 }"), "test");
+        ServiceConfig web = config.services().get(0);
+        assertTrue(web.vip().ipv6());
+        assertEquals("2001:2::10", web.vip().toString());
+        assertEquals("[2001:2::10]:80", web.vip().withPort(80));
+        assertEquals("[2001:2:0:2::11]:8080", web.backends().get(0).key());
+        assertEquals("[2001:2:0:2::12]:8080", web.backends().get(1).key());
+    }
+
+    @Test
     void timeoutOverridesKeepTheOtherDefaults() throws Exception {
         TandemConfig config = ConfigLoader.parse("conntrack:\n  timeouts:\n    tcp_syn_sent: 5s\n" + MINIMAL, "test");
         assertEquals(5_000, config.conntrack().flowTimeouts().millis(FlowState.TCP_SYN_SENT));
@@ -121,7 +135,28 @@ class ConfigLoaderTest {
                         "services[0].backends[1]: 198.19.0.11:8080 is listed twice"),
                 Arguments.of("port: 8080 }\n      - { address: 198.19.0.12, port: 8080 }",
                         "port: 8080 }\n      - { address: 198.19.0.12, port: 8080, weight: -1 }",
-                        "services[0].backends[1].weight: -1 is not a weight (0-1000)"));
+                        "services[0].backends[1].weight: -1 is not a weight (0-1000)"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: 2001:2::10",
+                        "services[0].snat_address: 198.19.0.100 is IPv4 and the vip 2001:2::10 is IPv6; a service is one family"),
+                Arguments.of("vip: 198.18.0.100\n    port: 80\n    snat_address: 198.19.0.100",
+                        "vip: 2001:2::10\n    port: 80\n    snat_address: 2001:2:0:2::100",
+                        "services[0].backends[0].address: 198.19.0.11 is IPv4 and the vip 2001:2::10 is IPv6; a service is one family"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: fe80::10",
+                        "services[0].vip: fe80::10 is a link-local address (fe80::/10); a service address must be a routable unicast address"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: 224.0.0.18",
+                        "services[0].vip: 224.0.0.18 is a multicast address (224.0.0.0/4); a service address must be a routable unicast address"),
+                Arguments.of("{ address: 198.19.0.11, port: 8080 }",
+                        "{ address: 169.254.0.11, port: 8080 }",
+                        "services[0].backends[0].address: 169.254.0.11 is a link-local address (169.254.0.0/16); a service address must be a routable unicast address"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: 2001:2::10::1",
+                        "services[0].vip: '2001:2::10::1' is not an IPv6 address: '::' more than once"),
+                Arguments.of("vip: 198.18.0.100",
+                        "vip: ff02::1",
+                        "services[0].vip: ff02::1 is a multicast address (ff00::/8); a service address must be a routable unicast address"));
     }
 
     @ParameterizedTest(name = "{2}")

@@ -1,7 +1,7 @@
 package io.tandem.ha;
 
+import io.tandem.config.IpAddress;
 import io.tandem.os.CommandRunner;
-import io.tandem.packet.Ipv4;
 import io.tandem.role.Role;
 import org.junit.jupiter.api.Test;
 
@@ -24,7 +24,7 @@ class RouteAnnouncerTest {
 
     private final Recorder ip = new Recorder();
     private RouteAnnouncer.Addresses addresses = new RouteAnnouncer.Addresses(
-            List.of(Ipv4.parse("198.18.10.100")), List.of(Ipv4.parse("198.19.10.100")));
+            List.of(IpAddress.of("198.18.10.100")), List.of(IpAddress.of("198.19.10.100")));
     private final RouteAnnouncer announcer = new RouteAnnouncer("tandem0", 101, () -> addresses, ip);
 
     @Test
@@ -54,7 +54,7 @@ class RouteAnnouncerTest {
     void aReloadThatDropsAVipWithdrawsItAndAnnouncesTheNewOne() throws Exception {
         announcer.apply(Role.ACTIVE);
         ip.commands.clear();
-        addresses = new RouteAnnouncer.Addresses(List.of(Ipv4.parse("198.18.10.101")), List.of(Ipv4.parse("198.19.10.100")));
+        addresses = new RouteAnnouncer.Addresses(List.of(IpAddress.of("198.18.10.101")), List.of(IpAddress.of("198.19.10.100")));
         announcer.apply(Role.ACTIVE);
         assertEquals(List.of(
                 "ip route replace 198.18.10.101/32 dev tandem0 table 101 proto 200",

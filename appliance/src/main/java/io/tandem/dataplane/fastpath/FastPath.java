@@ -6,6 +6,7 @@ import io.tandem.conntrack.FastPathHook;
 import io.tandem.conntrack.FlowFields;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
+import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
 
 import java.io.IOException;
@@ -36,6 +37,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
+    /** Decided IPv6 flows kept on the slow path: the program forwards IPv4 only so far. */
+    private final AtomicLong ipv6Kept = new AtomicLong();
     private final Path pinDir;
     private final FastPathAttach attachMode;
     /** Per interface (front, back): the tcx link's fd, 0 for a tc filter, -1 when not attached. */
@@ -257,6 +260,10 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
     @Override
     public boolean install(FlowFields f) {
+        if (FlowProtocol.isIpv6(f.protocol())) {
+            ipv6Kept.incrementAndGet(); // the program forwards IPv4 only so far: IPv6 flows stay on the slow path
+            return false;
+        }
         int original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
                 f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex);
         int reply = original < 0 ? original : program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(),
@@ -272,6 +279,9 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     /** Removes both directions (the flow is closing, or ended). */
     public void remove(FlowFields f) {
+        if (FlowProtocol.isIpv6(f.protocol())) {
+            return;
+        }
         program.remove(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort());
         program.remove(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
     }
@@ -319,6 +329,11 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     public long refused() {
         return refused.get();
+    }
+
+    /** Decided IPv6 flows the fast path did not take (it forwards IPv4 only so far). */
+    public long ipv6Kept() {
+        return ipv6Kept.get();
     }
 
     /** Detaches from both interfaces (the flows go on through TUN), then unloads. */

@@ -3,6 +3,7 @@ package io.tandem.dataplane.netsetup;
 import io.tandem.balancer.Service;
 import io.tandem.config.DataplaneConfig;
 import io.tandem.os.CommandRunner;
+import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,6 +34,20 @@ import java.util.Set;
  * own stack, which would answer with resets until keepalived moves the addresses (found by
  * PairFailoverIT, which kills tandemd alone: every connection was reset).
  *
+ * <p>IPv6 services (RFC 8200) get the same with {@code ip -6}: their VIPs and SNAT addresses as
+ * /128s for TCP and UDP, the local table moved behind the rules, a default route and blackhole
+ * in the same table, forwarding on, and the TUN device's IPv6 on without an address of its own
+ * ({@code addr_gen_mode=1}: no link-local address, so no router solicitations, DAD or MLD
+ * reports into the engine). ICMPv6 cannot be selected by type in a rule, and steering all of it
+ * would take neighbour discovery from the kernel — including the unicast neighbour
+ * solicitations of unreachability detection (RFC 4861 §7.3), which are sent to the VIP itself —
+ * so an nftables table ({@link #nftTable}) marks only echo requests and errors to these
+ * addresses, and one rule per side steers the marked packets:
+ * <pre>
+ * ip -6 rule add pref P   iif FRONT to VIP/128  ipproto tcp|udp lookup T
+ * ip -6 rule add pref P   iif FRONT fwmark M lookup T     (ICMPv6 echo and errors, marked by nft)
+ * </pre>
+ *
  * <p>Idempotent: each rule is first deleted by its exact spec (removing only identical,
  * i.e. our own, rules), then added. {@link #remove()} deletes exactly what {@link #apply}
  * added.
@@ -47,7 +62,12 @@ public final class PolicyRouting {
     private final DataplaneConfig config;
     private final CommandRunner runner;
     private final Path procSys;
+    private static final String[] PROTOCOLS6 = {"tcp", "udp"};
+    /** The ICMPv6 types the engine serves: echo request and the errors it translates (RFC 4443). */
+    static final String ICMPV6_STEERED = "{ echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
     private List<List<String>> installedRules = List.of();
+    /** Whether the IPv6 base (sysctls, routes, local table, nft table) is in place. */
+    private boolean ipv6Applied;
     /** Whether {@link #apply} ran: a start that failed before it must leave the box's routing alone. */
     private boolean applied;
 
@@ -61,9 +81,16 @@ public final class PolicyRouting {
     List<List<String>> rulesFor(List<Service> services) {
         Set<Integer> vips = new LinkedHashSet<>();
         Set<Integer> snats = new LinkedHashSet<>();
+        Set<String> vips6 = new LinkedHashSet<>();
+        Set<String> snats6 = new LinkedHashSet<>();
         for (Service s : services) {
-            vips.add(s.vip());
-            snats.add(s.snatAddress());
+            if (FlowProtocol.isIpv6(s.protocol())) {
+                vips6.add(s.vipIp().toString());
+                snats6.add(s.snatIp().toString());
+            } else {
+                vips.add(s.vip());
+                snats.add(s.snatAddress());
+            }
         }
         List<List<String>> rules = new ArrayList<>();
         String table = Integer.toString(config.routeTable());
@@ -79,7 +106,60 @@ public final class PolicyRouting {
                         "to", Ipv4.format(snat) + "/32", "ipproto", proto, "lookup", table));
             }
         }
+        String front = Integer.toString(config.rulePriority());
+        String back = Integer.toString(config.rulePriority() + 1);
+        for (String vip : vips6) {
+            for (String proto : PROTOCOLS6) {
+                rules.add(List.of("-6", "pref", front, "iif", config.frontInterface(), "to", vip + "/128", "ipproto", proto,
+                        "lookup", table));
+            }
+        }
+        for (String snat : snats6) {
+            for (String proto : PROTOCOLS6) {
+                rules.add(List.of("-6", "pref", back, "iif", config.backInterface(), "to", snat + "/128", "ipproto", proto,
+                        "lookup", table));
+            }
+        }
+        if (!vips6.isEmpty()) {
+            rules.add(List.of("-6", "pref", front, "iif", config.frontInterface(), "fwmark", icmpMark(), "lookup", table));
+            rules.add(List.of("-6", "pref", back, "iif", config.backInterface(), "fwmark", icmpMark(), "lookup", table));
+        }
         return rules;
+    }
+
+    /** The mark nft gives the ICMPv6 packets the engine serves: one per route table, so two tandemds never share one. */
+    String icmpMark() {
+        return "0x" + Integer.toHexString(0x7A000000 | (config.routeTable() & 0xFFFF));
+    }
+
+    /** nftables' name for this tandemd's table (one per TUN device). */
+    String nftTable() {
+        return "tandem_" + config.tunName().replaceAll("[^A-Za-z0-9_]", "_");
+    }
+
+    /** The nft script that (re)makes the marking table for these IPv6 addresses. */
+    String nftScript(Set<String> addresses6) {
+        String name = nftTable();
+        return "table ip6 " + name + " {}\n"
+                + "delete table ip6 " + name + "\n"
+                + "table ip6 " + name + " {\n"
+                + "  set served { type ipv6_addr; elements = { " + String.join(", ", addresses6) + " } }\n"
+                + "  chain prerouting {\n"
+                + "    type filter hook prerouting priority mangle; policy accept;\n"
+                + "    ip6 daddr @served icmpv6 type " + ICMPV6_STEERED + " meta mark set " + icmpMark() + "\n"
+                + "  }\n"
+                + "}\n";
+    }
+
+    private static Set<String> addresses6(List<Service> services) {
+        Set<String> all = new LinkedHashSet<>();
+        for (Service s : services) {
+            if (FlowProtocol.isIpv6(s.protocol())) {
+                all.add(s.vipIp().toString());
+                all.add(s.snatIp().toString());
+            }
+        }
+        return all;
     }
 
     /** The rules installed now, as {@code ip rule} argument lists. */
@@ -91,7 +171,7 @@ public final class PolicyRouting {
     public List<String> describe(List<Service> services) {
         List<String> lines = new ArrayList<>();
         for (List<String> rule : rulesFor(services)) {
-            lines.add("ip rule add " + String.join(" ", rule));
+            lines.add(String.join(" ", command("add", rule)));
         }
         lines.add("ip rule add pref " + LOCAL_TABLE_PRIORITY + " lookup local; ip rule del pref 0 lookup local");
         lines.add("ip route replace default dev " + config.tunName() + " table " + config.routeTable());
@@ -127,6 +207,10 @@ public final class PolicyRouting {
      * so the teardown tries it again.
      */
     public void replaceRules(List<Service> services) throws CommandRunner.SetupException {
+        Set<String> addresses6 = addresses6(services);
+        if (!addresses6.isEmpty()) {
+            applyIpv6(addresses6);
+        }
         List<List<String>> wanted = rulesFor(services);
         List<List<String>> added = new ArrayList<>();
         try {
@@ -176,6 +260,16 @@ public final class PolicyRouting {
             }
         }
         installedRules = List.of();
+        if (ipv6Applied) {
+            ipv6Applied = false;
+            try {
+                runner.run(List.of("nft", "delete", "table", "ip6", nftTable()));
+                runner.run(List.of("ip", "-6", "route", "flush", "table", Integer.toString(config.routeTable())));
+                restoreLocalTable("-6");
+            } catch (CommandRunner.SetupException e) {
+                LOG.warn("teardown: {}", e.getMessage());
+            }
+        }
         try {
             runner.run(List.of("ip", "route", "flush", "table", Integer.toString(config.routeTable())));
             restoreLocalTable();
@@ -184,25 +278,80 @@ public final class PolicyRouting {
         }
     }
 
+    /**
+     * The IPv6 base, once: forwarding, the TUN device's IPv6 without an address, the table's
+     * default and blackhole routes, the local table behind the rules; and the nft marking table
+     * for these addresses (remade on every call: a reload may change them).
+     */
+    private void applyIpv6(Set<String> addresses6) throws CommandRunner.SetupException {
+        String tun = config.tunName();
+        String table = Integer.toString(config.routeTable());
+        if (!ipv6Applied) {
+            ipv6Applied = true;
+            writeSysctl("net/ipv6/conf/" + tun + "/addr_gen_mode", "1");
+            writeSysctl("net/ipv6/conf/" + tun + "/accept_ra", "0");
+            writeSysctl("net/ipv6/conf/" + tun + "/disable_ipv6", "0");
+            writeSysctl("net/ipv6/conf/all/forwarding", "1");
+            runner.require(List.of("ip", "-6", "route", "replace", "default", "dev", tun, "table", table));
+            runner.require(List.of("ip", "-6", "route", "replace", "blackhole", "default", "table", table,
+                    "metric", Integer.toString(BLACKHOLE_METRIC)));
+            moveLocalTable("-6");
+        }
+        Path script = null;
+        try {
+            script = Files.createTempFile("tandem-nft", ".conf");
+            Files.writeString(script, nftScript(addresses6));
+            runner.require(List.of("nft", "-f", script.toString()));
+        } catch (IOException e) {
+            throw new CommandRunner.SetupException("nft script: " + e);
+        } finally {
+            if (script != null) {
+                try {
+                    Files.deleteIfExists(script);
+                } catch (IOException ignored) {
+                    // a temp file left behind
+                }
+            }
+        }
+    }
+
     /** Moves the local table's rule from priority 0 to 32000, behind our rules, keeping it before main (32766). */
     private void moveLocalTable() throws CommandRunner.SetupException {
-        String rules = runner.require(List.of("ip", "rule", "show"));
+        moveLocalTable(null);
+    }
+
+    /** @param family null for IPv4, "-6" for IPv6 */
+    private void moveLocalTable(String family) throws CommandRunner.SetupException {
+        String rules = runner.require(ip(family, "rule", "show"));
         if (!rules.contains(LOCAL_TABLE_PRIORITY + ":\tfrom all lookup local")) {
-            runner.require(List.of("ip", "rule", "add", "pref", Integer.toString(LOCAL_TABLE_PRIORITY), "lookup", "local"));
+            runner.require(ip(family, "rule", "add", "pref", Integer.toString(LOCAL_TABLE_PRIORITY), "lookup", "local"));
         }
         if (hasRule(rules, "0:\tfrom all lookup local")) {
-            runner.require(List.of("ip", "rule", "del", "pref", "0", "lookup", "local"));
+            runner.require(ip(family, "rule", "del", "pref", "0", "lookup", "local"));
         }
     }
 
     private void restoreLocalTable() throws CommandRunner.SetupException {
-        String rules = runner.require(List.of("ip", "rule", "show"));
+        restoreLocalTable(null);
+    }
+
+    private void restoreLocalTable(String family) throws CommandRunner.SetupException {
+        String rules = runner.require(ip(family, "rule", "show"));
         if (!hasRule(rules, "0:\tfrom all lookup local")) {
-            runner.require(List.of("ip", "rule", "add", "pref", "0", "lookup", "local"));
+            runner.require(ip(family, "rule", "add", "pref", "0", "lookup", "local"));
         }
         if (rules.contains(LOCAL_TABLE_PRIORITY + ":\tfrom all lookup local")) {
-            runner.run(List.of("ip", "rule", "del", "pref", Integer.toString(LOCAL_TABLE_PRIORITY), "lookup", "local"));
+            runner.run(ip(family, "rule", "del", "pref", Integer.toString(LOCAL_TABLE_PRIORITY), "lookup", "local"));
         }
+    }
+
+    private static List<String> ip(String family, String... args) {
+        List<String> command = new ArrayList<>(List.of("ip"));
+        if (family != null) {
+            command.add(family);
+        }
+        command.addAll(List.of(args));
+        return command;
     }
 
     private static boolean hasRule(String rules, String line) {
@@ -216,9 +365,11 @@ public final class PolicyRouting {
         }
     }
 
+    /** {@code ip rule VERB ...}, {@code ip -6 rule VERB ...} for a rule that starts with "-6". */
     private static List<String> command(String verb, List<String> rule) {
-        List<String> command = new ArrayList<>(List.of("ip", "rule", verb));
-        command.addAll(rule);
+        boolean v6 = !rule.isEmpty() && rule.get(0).equals("-6");
+        List<String> command = new ArrayList<>(v6 ? List.of("ip", "-6", "rule", verb) : List.of("ip", "rule", verb));
+        command.addAll(v6 ? rule.subList(1, rule.size()) : rule);
         return command;
     }
 
