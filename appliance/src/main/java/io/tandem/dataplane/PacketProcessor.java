@@ -111,6 +111,9 @@ public final class PacketProcessor implements PacketHandler {
         if (!h.parse(packet)) {
             return drop(h.malformation());
         }
+        if (h.isIpv6() ? (h.dst6High() >>> 56) == 0xFF : (h.dstAddress() >>> 28) == 0xE) {
+            return drop(DropReason.MULTICAST);
+        }
         if (h.ttl() <= 1) {
             return drop(DropReason.TTL_EXPIRED);
         }

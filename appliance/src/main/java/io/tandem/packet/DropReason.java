@@ -18,6 +18,7 @@ public enum DropReason {
     IP_OPTIONS(true, "IPv4 options are not forwarded (as katran)"),
     BAD_L4_HEADER(true, "TCP data offset or UDP length inconsistent"),
     TTL_EXPIRED(false, "TTL <= 1"),
+    MULTICAST(false, "a multicast destination: no service is multicast (the kernel's MLD reports on the TUN device end here)"),
     UNSUPPORTED_PROTOCOL(false, "not TCP, UDP or ICMP"),
     NO_SERVICE(false, "no service on this address, port and protocol"),
     TCP_NOT_SYN(false, "TCP segment of an unknown flow that is not a SYN"),

@@ -12,6 +12,7 @@ import io.tandem.packet.DropReason;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.Ipv6;
 import io.tandem.packet.TcpFlags;
+import io.tandem.packet.TestPacket;
 import io.tandem.packet.TestPacket6;
 import org.junit.jupiter.api.Test;
 
@@ -219,6 +220,20 @@ class Ipv6EngineTest {
         assertEquals(Verdict.DROP, e.processor.process(noService, NOW));
         assertEquals(DropReason.NO_SERVICE, e.processor.lastDropReason());
         assertEquals(4, e.flows.ipv6Addresses().size(), "a packet that makes no flow enters no address");
+    }
+
+    /** The kernel's own MLD reports written into the TUN device (hop limit 1, to ff02::16) are not expired packets: multicast. */
+    @Test
+    void multicastIsDroppedAsMulticastBeforeItsHopLimitIsLookedAt() throws Exception {
+        EngineHarness e = new EngineHarness(YAML);
+        ByteBuf report = TestPacket6.icmp("::", "ff02::16", 143, 0, 1).hopLimit(1).build();
+        assertEquals(Verdict.DROP, e.processor.process(report, NOW));
+        assertEquals(DropReason.MULTICAST, e.processor.lastDropReason());
+        ByteBuf igmp = TestPacket.udp("198.18.0.10", 5000, "224.0.0.251", 5353).ttl(1).build();
+        assertEquals(Verdict.DROP, e.processor.process(igmp, NOW));
+        assertEquals(DropReason.MULTICAST, e.processor.lastDropReason());
+        assertEquals(2, e.processor.counters().drops(DropReason.MULTICAST));
+        assertEquals(0, e.processor.counters().drops(DropReason.TTL_EXPIRED));
     }
 
     @Test

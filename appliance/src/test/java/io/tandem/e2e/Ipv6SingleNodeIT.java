@@ -1,0 +1,227 @@
+package io.tandem.e2e;
+
+import io.tandem.TestConfig;
+import io.tandem.balancer.ClientLimiters;
+import io.tandem.balancer.MaglevTable;
+import io.tandem.balancer.Service;
+import io.tandem.balancer.ServiceTable;
+import io.tandem.config.ConfigLoader;
+import io.tandem.config.IpAddress;
+import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.Ipv6Addresses;
+import io.tandem.conntrack.SnatPortPools;
+import io.tandem.lab.NamespaceLab;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * One dual-stack tandemd in the namespace lab (scripts/lab: IPv6 from 2001:2::/48 only, RFC
+ * 5180) carrying real IPv6 TCP, UDP and ICMPv6 through its TUN device as NAT66, beside an IPv4
+ * service; path MTU through the router's 1280-byte link; neighbour discovery for the VIP left
+ * to the kernel.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class Ipv6SingleNodeIT {
+    private static final String VIP6 = "2001:2::100";
+    private static final String SNAT6 = "2001:2:0:1::100";
+    private static final String CONFIG = TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 1s")
+            .conntrack("max_flows: 65536")
+            .services(TestConfig.Service.web(3),
+                    new TestConfig.Service("web6", VIP6, 80).snat(SNAT6)
+                            .backend("2001:2:0:1::11", 8080).backend("2001:2:0:1::12", 8080).backend("2001:2:0:1::13", 8080),
+                    new TestConfig.Service("dns6", VIP6, 53).protocol("udp").snat(SNAT6).backend("2001:2:0:1::11", 5353),
+                    new TestConfig.Service("far6", VIP6, 81).snat(SNAT6).backend("2001:2:0:2::21", 8080))
+            .yaml();
+
+    private NamespaceLab lab;
+
+    @BeforeAll
+    void startLab() throws Exception {
+        lab = NamespaceLab.up("tv6");
+        try {
+            Path configFile = lab.logs().resolve("tandem.yaml");
+            Files.writeString(configFile, CONFIG + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
+            for (String b : List.of("b1", "b2", "b3", "far")) {
+                lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "300");
+            }
+            lab.traffic("b1", "b1-udp.log", "udp-server", "5353", "b1", "300");
+            lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                    "--config", configFile.toString());
+            lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(30));
+            for (String b : List.of("b1", "b2", "b3", "far")) {
+                lab.awaitLog(b + "-tcp.log", "listening", Duration.ofSeconds(30));
+            }
+            lab.awaitLog("b1-udp.log", "listening", Duration.ofSeconds(30));
+        } catch (Throwable t) {
+            stopLab();
+            throw t;
+        }
+    }
+
+    @AfterAll
+    void stopLab() throws Exception {
+        if (lab != null) {
+            lab.close();
+            lab = null;
+        }
+    }
+
+    /** Runs verified TCP connections from the client; returns their "ok LOCAL_PORT BACKEND PEER" lines. */
+    private List<String> tcpClients(String log, String vip, int port, int connections, int bytes) throws Exception {
+        Process clients = lab.traffic("client", log, "tcp-clients", vip, Integer.toString(port),
+                Integer.toString(connections), Integer.toString(bytes), "0", "60");
+        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(90));
+        List<String> lines = lab.log(log).lines().filter(l -> l.startsWith("ok") || l.startsWith("fail")).toList();
+        assertEquals(0, exit, "every connection verified:\n" + lab.log(log) + "\ntandemd:\n" + lab.log("tandemd.log"));
+        assertEquals(connections, lines.size());
+        return lines;
+    }
+
+    /** The peer a backend saw ("ADDRESS:PORT", Java's uncompressed IPv6 text), as the address it is. */
+    private static IpAddress peer(String line) {
+        String peer = line.split(" ")[3];
+        return IpAddress.of(peer.substring(0, peer.lastIndexOf(':')));
+    }
+
+    @Test
+    @Order(1)
+    void hundredIpv6ConnectionsCarryVerifiedDataToTheBackendsMaglevPredicts() throws Exception {
+        List<String> results = tcpClients("clients6.log", VIP6, 80, 100, 64 * 1024);
+        Ipv6Addresses arena = new Ipv6Addresses(FlowTable.CONFIG_ADDRESSES);
+        Service web6 = ServiceTable.build(ConfigLoader.parse(CONFIG, "test").services(), new SnatPortPools(1024, 65535),
+                MaglevTable.DEFAULT_SIZE, Set.of(), Set.of(), new ClientLimiters(), arena).services().get(1);
+        IpAddress client = IpAddress.of("2001:2::10");
+        Map<String, Integer> perBackend = new HashMap<>();
+        for (String line : results) {
+            String[] f = line.split(" "); // ok LOCAL_PORT BACKEND PEER
+            int localPort = Integer.parseInt(f[1]);
+            String expected = web6.pick(web6.flowHash6(client.high(), client.low(), localPort)).ip().toString();
+            assertEquals(expected, "2001:2:0:1::1" + f[2].substring(1), "Maglev's backend for client port " + localPort);
+            assertEquals(IpAddress.of(SNAT6), peer(line), "the backend sees the IPv6 SNAT address: " + line);
+            perBackend.merge(f[2], 1, Integer::sum);
+        }
+        assertEquals(3, perBackend.size(), "all three backends got connections: " + perBackend);
+    }
+
+    @Test
+    @Order(2)
+    void ipv4IsServedBesideIt() throws Exception {
+        List<String> results = tcpClients("clients4.log", "198.18.0.100", 80, 20, 16 * 1024);
+        assertTrue(results.stream().allMatch(l -> l.split(" ")[3].startsWith("198.19.0.100:")), String.join("\n", results));
+    }
+
+    @Test
+    @Order(2)
+    void udpOverIpv6IsAnsweredThroughTheNat() throws Exception {
+        Process client = lab.traffic("client", "udp6.log", "udp-client", VIP6, "53", "20");
+        assertEquals(0, NamespaceLab.awaitExit(client, Duration.ofSeconds(60)), lab.log("udp6.log"));
+        assertEquals(20, lab.log("udp6.log").lines().filter(l -> l.startsWith("ok b1 request-")).count());
+    }
+
+    @Test
+    @Order(2)
+    void echoToTheVipAndTheSnatAddressIsAnsweredByTheEngine() throws Exception {
+        String before = lab.lastLine("tandemd.log", "packets=");
+        String toVip = lab.run("client", Duration.ofSeconds(20), "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", VIP6);
+        assertTrue(toVip.contains("3 received"), toVip);
+        String toSnat = lab.run("b1", Duration.ofSeconds(20), "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", SNAT6);
+        assertTrue(toSnat.contains("3 received"), toSnat);
+        int repliedBefore = counter(before, "replied");
+        NamespaceLab.await(() -> counter(lab.lastLine("tandemd.log", "packets="), "replied") >= repliedBefore + 6,
+                Duration.ofSeconds(10), () -> "the engine answered the six pings: " + lab.lastLine("tandemd.log", "packets="));
+    }
+
+    private static int counter(String line, String name) {
+        for (String field : line.split(" ")) {
+            if (field.startsWith(name + "=")) {
+                return Integer.parseInt(field.substring(name.length() + 1));
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * The router's far link has MTU 1280 and routers never fragment IPv6: its Packet Too Big
+     * goes to the SNAT address and must reach the client translated, or these uploads stall.
+     */
+    @Test
+    @Order(3)
+    void largeUploadsAcrossTheSmallerMtuNeedTheTranslatedPacketTooBig() throws Exception {
+        List<String> results = tcpClients("clients-far6.log", VIP6, 81, 4, 512 * 1024);
+        assertTrue(results.stream().allMatch(l -> l.contains(" far ") && peer(l).equals(IpAddress.of(SNAT6))), String.join("\n", results));
+        String pmtu = lab.run("client", Duration.ofSeconds(10), "ip", "-6", "route", "get", VIP6);
+        assertTrue(pmtu.contains("mtu 1280"), "the client learned the path MTU: " + pmtu);
+        NamespaceLab.await(() -> counter(lab.lastLine("tandemd.log", "packets="), "icmp_translated") > 0, Duration.ofSeconds(10),
+                () -> "tandemd counting translated ICMPv6 errors:\n" + lab.lastLine("tandemd.log", "packets="));
+    }
+
+    /**
+     * Neighbour unreachability detection (RFC 4861 §7.3) sends its probes to the VIP itself,
+     * by unicast: the kernel must still answer them after the traffic above. The client's entry
+     * for the VIP is made stale, a packet sent, and the entry must come back to REACHABLE — a
+     * rule steering all ICMPv6 for the VIP into the engine leaves it FAILED.
+     */
+    @Test
+    @Order(4)
+    void neighbourDiscoveryForTheVipStaysWithTheKernel() throws Exception {
+        lab.run("client", Duration.ofSeconds(10), "sysctl", "-qw", "net.ipv6.neigh.c0.delay_first_probe_time=1");
+        for (int round = 0; round < 3; round++) {
+            lab.run("client", Duration.ofSeconds(10), "ip", "-6", "neigh", "change", VIP6, "dev", "c0", "nud", "stale");
+            lab.outcome("client", Duration.ofSeconds(10), "ping", "-6", "-c", "1", "-W", "2", VIP6);
+            List<String> seen = new ArrayList<>();
+            NamespaceLab.await(() -> {
+                try {
+                    String entry = lab.run("client", Duration.ofSeconds(5), "ip", "-6", "neigh", "show", VIP6, "dev", "c0");
+                    seen.add(entry);
+                    return entry.contains("REACHABLE");
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(15), () -> "the VIP's neighbour entry went " + seen);
+            assertTrue(seen.stream().noneMatch(e -> e.contains("FAILED")), "never unreachable: " + seen);
+        }
+        tcpClients("clients6-after-nud.log", VIP6, 80, 10, 4096);
+    }
+
+    @Test
+    @Order(5)
+    void tandemctlListsIpv6FlowsAndFiltersByAnIpv6Client() throws Exception {
+        Process hold = lab.traffic("client", "clients6-hold.log", "tcp-clients", VIP6, "80", "5", "4096", "6000", "60");
+        try {
+            List<String> out = new ArrayList<>();
+            NamespaceLab.await(() -> {
+                try {
+                    NamespaceLab.Outcome o = lab.outcome("lb", Duration.ofSeconds(30),
+                            lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString(), "flows", "--client", "2001:2::10",
+                            "--socket", lab.logs().resolve("tandemd.sock").toString());
+                    out.add(o.output());
+                    return o.exit() == 0 && o.output().lines().filter(l -> l.contains("[2001:2::10]:")).count() >= 5;
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(20), () -> "tandemctl flows: " + out);
+            String listing = out.get(out.size() - 1);
+            assertTrue(listing.contains("[" + VIP6 + "]:80") && listing.contains("[" + SNAT6 + "]:") && listing.contains("tcp6"), listing);
+        } finally {
+            NamespaceLab.awaitExit(hold, Duration.ofSeconds(60));
+        }
+    }
+}
