@@ -48,6 +48,29 @@ class ZeroAllocationTest {
         assertEquals(0, engine.processor.counters().dropsTotal());
     }
 
+    /** An established IPv6 flow through the whole engine (address ids found, flow looked up, NAT66): nothing either. */
+    @Test
+    void establishedIpv6FlowsAllocateNothingPerPacket() throws Exception {
+        EngineHarness engine = new EngineHarness(Ipv6EngineTest.YAML);
+        ByteBuf syn = TestPacket6.tcp(Ipv6EngineTest.CLIENT6, 40000, Ipv6EngineTest.VIP6, 80, TcpFlags.SYN).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(syn, 0));
+        String backend = Ipv6.format(syn.getLong(syn.readerIndex() + 24), syn.getLong(syn.readerIndex() + 32));
+        int snatPort = syn.getUnsignedShort(syn.readerIndex() + Ipv6.HEADER_LENGTH);
+        ByteBuf forward = TestPacket6.tcp(Ipv6EngineTest.CLIENT6, 40000, Ipv6EngineTest.VIP6, 80, TcpFlags.ACK)
+                .payload(new byte[64]).build();
+        ByteBuf reply = TestPacket6.tcp(backend, 8080, Ipv6EngineTest.SNAT6, snatPort, TcpFlags.ACK).payload(new byte[64]).build();
+        ByteBuf work = forward.alloc().directBuffer(forward.readableBytes());
+
+        run(engine, forward, reply, work, 50_000);
+        long tid = Thread.currentThread().threadId();
+        long before = THREADS.getThreadAllocatedBytes(tid);
+        run(engine, forward, reply, work, 100_000);
+        long allocated = THREADS.getThreadAllocatedBytes(tid) - before;
+
+        assertTrue(allocated < 20_000, allocated + " bytes allocated over 200000 IPv6 packets");
+        assertEquals(0, engine.processor.counters().dropsTotal());
+    }
+
     /** The IPv6 parse (extension headers walked) and NAT66 rewrite allocate nothing either. */
     @Test
     void ipv6ParsingAndNat66AllocateNothingPerPacket() {
