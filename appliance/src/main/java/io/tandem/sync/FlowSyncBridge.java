@@ -5,6 +5,7 @@ import io.tandem.conntrack.FlowEventType;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.Ipv6Addresses;
 import io.tandem.role.RoleListener;
 import io.tandem.statesync.FlowDigest;
 import io.tandem.statesync.FlowRecord;
@@ -87,7 +88,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         }
     };
     private final AtomicLong recordsRefused = new AtomicLong();
-    private final AtomicLong ipv6NotReplicated = new AtomicLong();
+
     private final AtomicLong conflicts = new AtomicLong();
     private long lastFutureWarningMillis = Long.MIN_VALUE / 2;
 
@@ -139,14 +140,6 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
 
     @Override
     public void onFlowEvent(FlowEventType type, FlowSnapshot flow) {
-        if (flow.ipv6()) {
-            // The sync format carries IPv4 addresses only so far (issue 21's next step is the
-            // record format with 16-byte addresses): an IPv6 flow lives on this box alone.
-            if (type == FlowEventType.CREATED) {
-                ipv6NotReplicated.incrementAndGet();
-            }
-            return;
-        }
         boolean ends = type == FlowEventType.EXPIRED || type == FlowEventType.REMOVED;
         FlowRecord record = toRecord(flow, ends);
         if (type == FlowEventType.CREATED || ends) {
@@ -187,17 +180,12 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         int[] count = {0};
         table.forEach(flow -> {
             boolean swept = Math.floorMod(flow.clientAddress() * 31 + flow.clientPort(), SWEEP_ROUNDS) == round;
-            if ((flow.lastSeenMillis() >= since || swept) && !flow.remote() && !flow.ipv6()) {
+            if ((flow.lastSeenMillis() >= since || swept) && !flow.remote()) {
                 r.publish(toRecord(flow, false, REFRESH));
                 count[0]++;
             }
         });
         return count[0];
-    }
-
-    /** IPv6 flows created here and not replicated (the sync format is IPv4-only so far). */
-    public long ipv6NotReplicated() {
-        return ipv6NotReplicated.get();
     }
 
     /** Peer records refused: a copy older than the flow's removal, a state not of its protocol, a version from the far future. */
@@ -250,12 +238,15 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 .setKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort())
                 .setMapping(record.backendAddress(), record.backendPort(), record.snatAddress(), record.snatPort())
                 .setState(state, (record.flags() & FIN_FROM_REPLY) != 0, record.lastSeenMillis(), record.version());
+        if (record.isIpv6() && !acquireAddresses(record.ipv6(), s)) {
+            return Applied.REFUSED; // the address arena is full: as a full table
+        }
         applyingPeerRecord.set(true);
         try {
             FlowTable.InstallResult result = table.install(s, record.removed(), nowMillis);
             if ((record.flags() & REFRESH) != 0 && !source
                     && (result == FlowTable.InstallResult.STALE || result == FlowTable.InstallResult.STALE_OTHER_MAPPING)) {
-                table.removeByKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort());
+                table.removeByKey(s.protocol(), s.clientAddress(), s.clientPort(), s.vipAddress(), s.vipPort());
                 result = table.install(s, false, nowMillis);
             }
             return switch (result) {
@@ -270,7 +261,40 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
             };
         } finally {
             applyingPeerRecord.set(false);
+            if (record.isIpv6()) {
+                releaseAddresses(s); // a flow installed holds references of its own
+            }
         }
+    }
+
+    /**
+     * An IPv6 record's addresses entered in the table's arena, their ids put in {@code s}: held
+     * by this call until {@link #releaseAddresses}. False (nothing held) if the arena is full.
+     */
+    private boolean acquireAddresses(FlowRecord.Ipv6Addresses a, FlowSnapshot s) {
+        Ipv6Addresses arena = table.ipv6Addresses();
+        int client = arena.acquire(a.clientHigh(), a.clientLow());
+        int vip = client < 0 ? -1 : arena.acquire(a.vipHigh(), a.vipLow());
+        int backend = vip < 0 ? -1 : arena.acquire(a.backendHigh(), a.backendLow());
+        int snat = backend < 0 ? -1 : arena.acquire(a.snatHigh(), a.snatLow());
+        if (snat < 0) {
+            for (int id : new int[] {client, vip, backend}) {
+                if (id >= 0) {
+                    arena.release(id);
+                }
+            }
+            return false;
+        }
+        s.setKey(s.protocol(), client, s.clientPort(), vip, s.vipPort()).setMapping(backend, s.backendPort(), snat, s.snatPort());
+        return true;
+    }
+
+    private void releaseAddresses(FlowSnapshot s) {
+        Ipv6Addresses arena = table.ipv6Addresses();
+        arena.release(s.clientAddress());
+        arena.release(s.vipAddress());
+        arena.release(s.backendAddress());
+        arena.release(s.snatAddress());
     }
 
     @Override
@@ -290,18 +314,24 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
 
     @Override
     public void forEach(Consumer<FlowRecord> visitor) {
-        table.forEach(flow -> {
-            if (!flow.ipv6()) {
-                visitor.accept(toRecord(flow, false));
-            }
-        });
+        table.forEach(flow -> visitor.accept(toRecord(flow, false)));
     }
 
     @Override
     public void removeLocal(FlowRecord record) {
         applyingPeerRecord.set(true);
         try {
-            table.removeByKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort());
+            if (!record.isIpv6()) {
+                table.removeByKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort());
+            } else {
+                Ipv6Addresses arena = table.ipv6Addresses();
+                FlowRecord.Ipv6Addresses a = record.ipv6();
+                int client = arena.find(a.clientHigh(), a.clientLow());
+                int vip = arena.find(a.vipHigh(), a.vipLow());
+                if (client >= 0 && vip >= 0) { // else no flow holds them: none to remove
+                    table.removeByKey(record.protocol(), client, record.clientPort(), vip, record.vipPort());
+                }
+            }
         } finally {
             applyingPeerRecord.set(false);
         }
@@ -319,16 +349,25 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         }
         FlowState state = STATES[record.state()];
         boolean udp = state == FlowState.UDP_UNREPLIED || state == FlowState.UDP_REPLIED || state == FlowState.UDP_ASSURED;
-        return udp == (record.protocol() == 17) ? state : null;
+        return udp == ((record.protocol() & ~FlowRecord.IPV6) == 17) ? state : null;
     }
 
     static FlowRecord toRecord(FlowSnapshot f, boolean removed) {
         return toRecord(f, removed, 0);
     }
 
+    /** A flow's record; an IPv6 flow's addresses go as themselves (their ids here mean nothing to the peer). */
     private static FlowRecord toRecord(FlowSnapshot f, boolean removed, int flags) {
+        int stateFlags = (f.finFromReply() ? FIN_FROM_REPLY : 0) | flags;
+        if (f.ipv6()) {
+            return new FlowRecord(f.protocol(), 0, f.clientPort(), 0, f.vipPort(), 0, f.backendPort(), 0, f.snatPort(),
+                    f.state().code(), stateFlags, f.lastSeenMillis(), f.version(), removed, new FlowRecord.Ipv6Addresses(
+                    f.address6High(FlowSnapshot.CLIENT), f.address6Low(FlowSnapshot.CLIENT), f.address6High(FlowSnapshot.VIP),
+                    f.address6Low(FlowSnapshot.VIP), f.address6High(FlowSnapshot.BACKEND), f.address6Low(FlowSnapshot.BACKEND),
+                    f.address6High(FlowSnapshot.SNAT), f.address6Low(FlowSnapshot.SNAT)));
+        }
         return new FlowRecord(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
                 f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
-                f.state().code(), (f.finFromReply() ? FIN_FROM_REPLY : 0) | flags, f.lastSeenMillis(), f.version(), removed);
+                f.state().code(), stateFlags, f.lastSeenMillis(), f.version(), removed);
     }
 }

@@ -4,11 +4,13 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.tandem.TestConfig;
 import io.tandem.balancer.ActiveServices;
+import io.tandem.balancer.ClientLimiters;
 import io.tandem.balancer.MaglevTable;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.config.ConfigLoader;
 import io.tandem.config.TandemConfig;
 import io.tandem.conntrack.FlowLookup;
+import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
@@ -19,6 +21,7 @@ import io.tandem.packet.DropReason;
 import io.tandem.packet.Ipv4;
 import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TestPacket;
+import io.tandem.packet.TestPacket6;
 import io.tandem.statesync.FlowRecord;
 import io.tandem.statesync.InMemoryReplicator;
 import io.tandem.statesync.VersionClock;
@@ -26,7 +29,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -66,7 +72,8 @@ class FlowSyncBridgeTest {
             VersionClock versions = new VersionClock(now);
             table = new FlowTable(4096, 4096, config.conntrack().flowTimeouts(), pools, versions::next);
             processor = new PacketProcessor(table, new FragmentTable(64, 30_000),
-                    new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE)));
+                    new ActiveServices(ServiceTable.build(config.services(), pools, MaglevTable.DEFAULT_SIZE, Set.of(), Set.of(),
+                            new ClientLimiters(), table.ipv6Addresses())));
             bridge = new FlowSyncBridge(table, versions, now);
             table.setListener(bridge);
         }
@@ -94,7 +101,11 @@ class FlowSyncBridgeTest {
     }
 
     private Box[] pair() throws Exception {
-        TandemConfig config = ConfigLoader.parse(CONFIG, "test");
+        return pair(CONFIG);
+    }
+
+    private Box[] pair(String yaml) throws Exception {
+        TandemConfig config = ConfigLoader.parse(yaml, "test");
         Box active = new Box(config);
         Box standby = new Box(config);
         link = InMemoryReplicator.pair(10_000, Duration.ofMillis(100));
@@ -435,4 +446,59 @@ class FlowSyncBridgeTest {
         handshake(active, 44500);
         await(() -> standby.table.size() == 501, "the change after the transfer");
     }
+
+    /**
+     * Issue 21: an IPv6 flow goes to the standby with its four addresses (its ids there are the
+     * standby's own), the digests agree, the standby forwards its next segment byte for byte as
+     * the active did, and the flow's end takes its addresses out of the standby's arena.
+     */
+    @Test
+    void anIpv6FlowReachesTheStandbyWithItsAddressesAndCarriesOnThroughIt() throws Exception {
+        Box[] boxes = pair(TestConfig.box(null).conntrack("max_flows: 4096", "timeouts: { tcp_established: 2s, udp_assured: 2s }")
+                .services(TestConfig.Service.web(1), new TestConfig.Service("web6", VIP6, 80).snat(SNAT6)
+                        .backend("2001:2:0:1::11", 8080).backend("2001:2:0:1::12", 8080))
+                .yaml());
+        Box active = boxes[0];
+        Box standby = boxes[1];
+        int pinned = standby.table.ipv6Addresses().size();
+        assertEquals(Verdict.FORWARD, active.processor.process(TestPacket6.tcp(CLIENT6, 45000, VIP6, 80, TcpFlags.SYN).build(),
+                active.clock.get()));
+        FlowSnapshot held = only(active);
+        active.processor.process(TestPacket6.tcp(held.backend(), 8080, SNAT6, held.snatPort(), TcpFlags.SYN | TcpFlags.ACK).build(),
+                active.clock.get());
+        ByteBuf onActive = TestPacket6.tcp(CLIENT6, 45000, VIP6, 80, TcpFlags.ACK).payload("data").build();
+        assertEquals(Verdict.FORWARD, active.processor.process(onActive, active.clock.get()));
+
+        await(() -> standby.table.size() == 1 && only(standby).state() == FlowState.TCP_ESTABLISHED
+                && Arrays.equals(active.bridge.digest().snapshot(), standby.bridge.digest().snapshot()), "the IPv6 flow on the standby");
+        FlowSnapshot copy = only(standby);
+        assertEquals(CLIENT6, copy.client());
+        assertEquals(VIP6, copy.vip());
+        assertEquals(held.backend(), copy.backend());
+        assertEquals(SNAT6, copy.snat());
+        assertEquals(held.snatPort(), copy.snatPort());
+        assertEquals(pinned + 1, standby.table.ipv6Addresses().size(), "the client's address entered on the standby");
+
+        ByteBuf onStandby = TestPacket6.tcp(CLIENT6, 45000, VIP6, 80, TcpFlags.ACK).payload("data").build();
+        assertEquals(Verdict.FORWARD, standby.processor.process(onStandby, standby.clock.get()));
+        assertEquals(ByteBufUtil.hexDump(onActive), ByteBufUtil.hexDump(onStandby), "the same rewrite, byte for byte");
+
+        active.processor.process(TestPacket6.tcp(held.backend(), 8080, SNAT6, held.snatPort(), TcpFlags.RST).build(), active.clock.get());
+        active.clock.addAndGet(11_000);
+        assertEquals(1, active.table.expire(active.clock.get(), 4096));
+        await(() -> standby.table.size() == 0, "the removal on the standby");
+        assertEquals(pinned, standby.table.ipv6Addresses().size(), "and the client's address left with it");
+        assertTrue(Arrays.equals(active.bridge.digest().snapshot(), standby.bridge.digest().snapshot()));
+    }
+
+    private static FlowSnapshot only(Box box) {
+        List<FlowSnapshot> flows = new ArrayList<>();
+        box.table.forEach(flows::add);
+        assertEquals(1, flows.size());
+        return flows.get(0);
+    }
+
+    private static final String CLIENT6 = "2001:2::10";
+    private static final String VIP6 = "2001:2::100";
+    private static final String SNAT6 = "2001:2:0:1::100";
 }

@@ -181,7 +181,7 @@ public final class JGroupsReplicator implements FlowReplicator {
         DataInputStream data = new DataInputStream(in);
         long records = 0;
         for (int length = data.readInt(); length != 0; length = data.readInt()) {
-            if (length < 0 || length > SyncCodec.HEADER + 0xFFFF * SyncCodec.RECORD_SIZE) {
+            if (length < 0 || length > SyncCodec.HEADER + 0xFFFF * SyncCodec.RECORD_SIZE_IPV6) {
                 throw new SyncDecodeException("state transfer: batch of " + length + " bytes");
             }
             byte[] bytes = data.readNBytes(length);

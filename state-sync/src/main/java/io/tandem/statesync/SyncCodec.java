@@ -9,9 +9,9 @@ import java.util.List;
 /**
  * The wire format, versioned and fixed-size, never Java serialization:
  * <pre>
- * header   version(1)=3  type(1)  sentAtMillis(8)  count(2)
- * RECORDS  count × 44-byte records:
- *          protocol(1) removed(1) state(1) flags(1) client(4) vip(4) backend(4) snat(4)
+ * header   version(1)=4  type(1)  sentAtMillis(8)  count(2)
+ * RECORDS  count records, each 44 bytes (IPv4) or 92 (IPv6: protocol has bit 0x80):
+ *          protocol(1) removed(1) state(1) flags(1) client(4|16) vip(4|16) backend(4|16) snat(4|16)
  *          clientPort(2) vipPort(2) backendPort(2) snatPort(2) lastSeenMillis(8) version(8)
  * DIGEST   count=256 × range value(8)
  * RESYNC, RANGE_BEGIN  requestId(8) epoch(8)  count × range(1)
@@ -25,12 +25,12 @@ import java.util.List;
  */
 public final class SyncCodec {
     /**
-     * 3: a range resync is a request with an id and an epoch that its answer echoes, and its end
+     * 4: a record is IPv4 or IPv6 (16-byte addresses), its protocol says which (issue 21). 3: a range resync is a request with an id and an epoch that its answer echoes, and its end
      * says how many records it sent (issue 20). 2: records are 44 bytes. Version 1 sized its
      * batches for 48-byte records and left the difference as trailing zeros its decoder ignored
      * (found by fuzzing: accepted bytes must be exactly what the encoder writes).
      */
-    public static final byte VERSION = 3;
+    public static final byte VERSION = 4;
     static final byte TYPE_RECORDS = 1;
     static final byte TYPE_DIGEST = 2;
     static final byte TYPE_RESYNC = 3;
@@ -41,6 +41,7 @@ public final class SyncCodec {
     public static final int MAX_ANNOUNCEMENT = 2048;
     static final int HEADER = 12;
     public static final int RECORD_SIZE = 44;
+    public static final int RECORD_SIZE_IPV6 = 92;
     /** Records per batch: about 15 KB. */
     public static final int MAX_BATCH = 340;
     private static final int MAX_STATE_CODE = 15;
@@ -52,11 +53,21 @@ public final class SyncCodec {
         if (records.size() > 0xFFFF) {
             throw new IllegalArgumentException("batch of " + records.size() + " records; at most 65535");
         }
-        ByteBuffer buf = header(TYPE_RECORDS, sentAtMillis, records.size(), records.size() * RECORD_SIZE);
+        int bytes = 0;
         for (FlowRecord r : records) {
-            buf.put((byte) r.protocol()).put((byte) (r.removed() ? 1 : 0)).put((byte) r.state()).put((byte) r.flags())
-                    .putInt(r.clientAddress()).putInt(r.vipAddress()).putInt(r.backendAddress()).putInt(r.snatAddress())
-                    .putShort((short) r.clientPort()).putShort((short) r.vipPort())
+            bytes += r.isIpv6() ? RECORD_SIZE_IPV6 : RECORD_SIZE;
+        }
+        ByteBuffer buf = header(TYPE_RECORDS, sentAtMillis, records.size(), bytes);
+        for (FlowRecord r : records) {
+            buf.put((byte) r.protocol()).put((byte) (r.removed() ? 1 : 0)).put((byte) r.state()).put((byte) r.flags());
+            FlowRecord.Ipv6Addresses a = r.ipv6();
+            if (a == null) {
+                buf.putInt(r.clientAddress()).putInt(r.vipAddress()).putInt(r.backendAddress()).putInt(r.snatAddress());
+            } else {
+                buf.putLong(a.clientHigh()).putLong(a.clientLow()).putLong(a.vipHigh()).putLong(a.vipLow())
+                        .putLong(a.backendHigh()).putLong(a.backendLow()).putLong(a.snatHigh()).putLong(a.snatLow());
+            }
+            buf.putShort((short) r.clientPort()).putShort((short) r.vipPort())
                     .putShort((short) r.backendPort()).putShort((short) r.snatPort())
                     .putLong(r.lastSeenMillis()).putLong(r.version());
         }
@@ -117,7 +128,8 @@ public final class SyncCodec {
             byte version = buf.get();
             if (version != VERSION) {
                 throw new SyncDecodeException("unsupported format version " + version + " (this side speaks " + VERSION
-                        + "): the peer runs another release; upgrade both boxes to the same one");
+                        + "): the peer runs another release; upgrade both boxes to the same one. Until then no flow"
+                        + " reaches the other box: a takeover resets every connection the standby has not got");
             }
             byte type = buf.get();
             long sentAt = buf.getLong();
@@ -149,23 +161,40 @@ public final class SyncCodec {
     }
 
     private static List<FlowRecord> records(ByteBuffer buf, int count) throws SyncDecodeException {
-        expect(buf, count * RECORD_SIZE, "records");
+        if (buf.remaining() < count * RECORD_SIZE || buf.remaining() > count * RECORD_SIZE_IPV6) {
+            throw new SyncDecodeException("records: " + buf.remaining() + " bytes of payload cannot hold " + count + " records");
+        }
         List<FlowRecord> out = new ArrayList<>(count);
         for (int i = 0; i < count; i++) {
             int protocol = Byte.toUnsignedInt(buf.get());
             int removed = Byte.toUnsignedInt(buf.get());
             int state = Byte.toUnsignedInt(buf.get());
             int flags = Byte.toUnsignedInt(buf.get());
-            if (protocol != 6 && protocol != 17) {
-                throw new SyncDecodeException("record " + i + ": protocol " + protocol + " is neither TCP nor UDP");
+            int transport = protocol & ~FlowRecord.IPV6;
+            if (transport != 6 && transport != 17) {
+                throw new SyncDecodeException("record " + i + ": protocol " + protocol + " is neither TCP nor UDP over IPv4 or IPv6");
             }
             if (removed > 1 || state > MAX_STATE_CODE) {
                 throw new SyncDecodeException("record " + i + ": invalid removed flag " + removed + " or state " + state);
             }
-            int client = buf.getInt();
-            int vip = buf.getInt();
-            int backend = buf.getInt();
-            int snat = buf.getInt();
+            boolean v6 = (protocol & FlowRecord.IPV6) != 0;
+            if (buf.remaining() < (v6 ? RECORD_SIZE_IPV6 : RECORD_SIZE) - 4) {
+                throw new SyncDecodeException("record " + i + ": truncated");
+            }
+            FlowRecord.Ipv6Addresses addresses6 = null;
+            int client = 0;
+            int vip = 0;
+            int backend = 0;
+            int snat = 0;
+            if (v6) {
+                addresses6 = new FlowRecord.Ipv6Addresses(buf.getLong(), buf.getLong(), buf.getLong(), buf.getLong(),
+                        buf.getLong(), buf.getLong(), buf.getLong(), buf.getLong());
+            } else {
+                client = buf.getInt();
+                vip = buf.getInt();
+                backend = buf.getInt();
+                snat = buf.getInt();
+            }
             int clientPort = Short.toUnsignedInt(buf.getShort());
             int vipPort = Short.toUnsignedInt(buf.getShort());
             int backendPort = Short.toUnsignedInt(buf.getShort());
@@ -173,7 +202,10 @@ public final class SyncCodec {
             long lastSeen = buf.getLong();
             long version = buf.getLong();
             out.add(new FlowRecord(protocol, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort,
-                    state, flags, lastSeen, version, removed == 1));
+                    state, flags, lastSeen, version, removed == 1, addresses6));
+        }
+        if (buf.hasRemaining()) {
+            throw new SyncDecodeException("records: " + buf.remaining() + " bytes after the " + count + " records the header announces");
         }
         return Collections.unmodifiableList(out);
     }

@@ -7,9 +7,9 @@ import java.util.function.Consumer;
 
 /** A FlowStore over a map, with the version rule and digest upkeep the appliance's table has. */
 final class MapFlowStore implements FlowStore {
-    record Key(long a, long b) {
+    record Key(FlowRecord.Key key) {
         static Key of(FlowRecord r) {
-            return new Key(r.keyAddresses(), r.keyPortsAndProtocol());
+            return new Key(r.key());
         }
     }
 

@@ -14,6 +14,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SyncCodecTest {
     static FlowRecord record(Random r) {
+        return r.nextInt(4) == 0 ? record6(r) : record4(r);
+    }
+
+    static FlowRecord record6(Random r) {
+        return new FlowRecord((r.nextBoolean() ? 6 : 17) | FlowRecord.IPV6, 0, r.nextInt(65536), 0, r.nextInt(65536),
+                0, r.nextInt(65536), 0, r.nextInt(65536), r.nextInt(16), r.nextInt(256), r.nextLong(), r.nextLong(), r.nextBoolean(),
+                new FlowRecord.Ipv6Addresses(r.nextLong(), r.nextLong(), r.nextLong(), r.nextLong(), r.nextLong(), r.nextLong(),
+                        r.nextLong(), r.nextLong()));
+    }
+
+    static FlowRecord record4(Random r) {
         return new FlowRecord(r.nextBoolean() ? 6 : 17, r.nextInt(), r.nextInt(65536), r.nextInt(), r.nextInt(65536),
                 r.nextInt(), r.nextInt(65536), r.nextInt(), r.nextInt(65536), r.nextInt(16), r.nextInt(256),
                 r.nextLong(), r.nextLong(), r.nextBoolean());
@@ -25,12 +36,38 @@ class SyncCodecTest {
         for (int n : new int[] {0, 1, 2, SyncCodec.MAX_BATCH}) {
             List<FlowRecord> records = random.ints(n).mapToObj(i -> record(random)).toList();
             byte[] bytes = SyncCodec.encodeRecords(1234L, records);
-            assertEquals(SyncCodec.HEADER + n * SyncCodec.RECORD_SIZE, bytes.length);
+            long ipv6 = records.stream().filter(FlowRecord::isIpv6).count();
+            assertEquals(SyncCodec.HEADER + (n - ipv6) * SyncCodec.RECORD_SIZE + ipv6 * SyncCodec.RECORD_SIZE_IPV6, bytes.length);
             SyncMessage.Records decoded = (SyncMessage.Records) SyncCodec.decode(bytes, 0, bytes.length);
             assertEquals(1234L, decoded.sentAtMillis());
             assertEquals(records, decoded.records());
         }
         assertTrue(SyncCodec.MAX_BATCH * SyncCodec.RECORD_SIZE <= 16_384, "a batch is a few KB");
+        assertTrue(SyncCodec.MAX_BATCH * SyncCodec.RECORD_SIZE_IPV6 <= 32_768, "of IPv6 flows, a few more");
+    }
+
+    /** Version 4: an IPv6 flow's record carries its four 128-bit addresses; a record's protocol says its family. */
+    @Test
+    void ipv6RecordsCarryTheirAddressesAndTheirProtocolBitMustMatch() throws Exception {
+        FlowRecord.Ipv6Addresses a = new FlowRecord.Ipv6Addresses(0x2001000200000000L, 0x10L, 0x2001000200000000L, 0x100L,
+                0x2001000200000001L, 0x11L, 0x2001000200000001L, 0x100L);
+        FlowRecord r = new FlowRecord(6 | FlowRecord.IPV6, 0, 40000, 0, 80, 0, 8080, 0, 1025, 3, 0, 5L, 9L, false, a);
+        FlowRecord v4 = new FlowRecord(6, 1, 40000, 2, 80, 3, 8080, 4, 1025, 3, 0, 5L, 9L, false);
+        byte[] bytes = SyncCodec.encodeRecords(0L, List.of(r, v4));
+        assertEquals(SyncCodec.HEADER + SyncCodec.RECORD_SIZE_IPV6 + SyncCodec.RECORD_SIZE, bytes.length);
+        assertEquals(List.of(r, v4), ((SyncMessage.Records) SyncCodec.decode(bytes, 0, bytes.length)).records());
+        assertTrue(!r.key().equals(v4.key()) && r.key().equals(new FlowRecord(6 | FlowRecord.IPV6, 0, 40000, 0, 80, 0, 1, 0, 2,
+                1, 0, 0L, 1L, true, new FlowRecord.Ipv6Addresses(a.clientHigh(), a.clientLow(), a.vipHigh(), a.vipLow(), 0, 0, 0, 0))
+                .key()), "the key is the original tuple, whatever the mapping");
+        assertTrue(r.mappingHash() != new FlowRecord(6 | FlowRecord.IPV6, 0, 40000, 0, 80, 0, 8080, 0, 1025, 3, 0, 5L, 9L, false,
+                new FlowRecord.Ipv6Addresses(a.clientHigh(), a.clientLow(), a.vipHigh(), a.vipLow(), a.backendHigh(), 0x12L,
+                        a.snatHigh(), a.snatLow())).mappingHash(), "another backend is another mapping");
+        assertThrows(IllegalArgumentException.class, () -> new FlowRecord(6, 0, 1, 0, 2, 0, 3, 0, 4, 1, 0, 0L, 0L, false, a));
+        assertThrows(IllegalArgumentException.class, () -> new FlowRecord(6 | FlowRecord.IPV6, 0, 1, 0, 2, 0, 3, 0, 4, 1, 0, 0L, 0L,
+                false));
+        byte[] flipped = Arrays.copyOf(bytes, bytes.length);
+        flipped[SyncCodec.HEADER] = 6; // an IPv6 record's bytes read as IPv4: the lengths no longer add up
+        assertThrows(SyncDecodeException.class, () -> SyncCodec.decode(flipped, 0, flipped.length));
     }
 
     /** Found by fuzzing: version 1 padded each batch with 4 unread bytes per record. */
@@ -86,12 +123,13 @@ class SyncCodecTest {
 
     @Test
     void forgedHeadersAndValuesAreRejectedWithAReason() {
-        byte[] good = SyncCodec.encodeRecords(1L, List.of(record(new Random(3))));
-        assertEquals("unsupported format version 1 (this side speaks 3): the peer runs another release; upgrade both boxes"
-                + " to the same one", reject(good, 0, (byte) 1));
+        byte[] good = SyncCodec.encodeRecords(1L, List.of(record4(new Random(3))));
+        assertEquals("unsupported format version 3 (this side speaks 4): the peer runs another release; upgrade both boxes"
+                + " to the same one. Until then no flow reaches the other box: a takeover resets every connection the standby"
+                + " has not got", reject(good, 0, (byte) 3));
         assertEquals("unknown message type 9", reject(good, 1, (byte) 9));
-        assertEquals("records: 44 bytes of payload, the header announces 88", reject(good, 11, (byte) 2));
-        assertEquals("record 0: protocol 1 is neither TCP nor UDP", reject(good, 12, (byte) 1));
+        assertEquals("records: 44 bytes of payload cannot hold 2 records", reject(good, 11, (byte) 2));
+        assertEquals("record 0: protocol 1 is neither TCP nor UDP over IPv4 or IPv6", reject(good, 12, (byte) 1));
         assertEquals("record 0: invalid removed flag 7 or state " + Byte.toUnsignedInt(good[14]), reject(good, 13, (byte) 7));
         byte[] digest = SyncCodec.encodeDigest(1L, new long[FlowDigest.RANGES]);
         byte[] shortDigest = Arrays.copyOf(digest, digest.length);
