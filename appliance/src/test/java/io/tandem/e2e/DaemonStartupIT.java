@@ -164,6 +164,25 @@ class DaemonStartupIT {
         assertTrue(NamespaceLab.awaitExit(bad, Duration.ofSeconds(30)) != 0, lab.log("keepalived-wrong.log"));
     }
 
+    /**
+     * A dual-stack config: keepalived takes the IPv6 VIP and SNAT address in the excluded block
+     * of the IPv4 instance (in virtual_ipaddress it refuses them: "address family must match
+     * VRRP instance", exit 5).
+     */
+    @Test
+    void keepalivedAcceptsADualStackConfig() throws Exception {
+        String withHa = CONFIG + "  - name: web6\n    vip: 2001:2::100\n    port: 80\n    snat_address: 2001:2:0:1::100\n"
+                + "    backends:\n      - { address: 2001:2:0:1::11, port: 8080 }\n"
+                + "ha: { virtual_router_id: 51, priority: 150, self_address: 198.18.0.1, peer_address: 198.18.0.2, check_script: "
+                + lab.checkScript() + " }\n";
+        Path conf = lab.logs().resolve("keepalived6.conf");
+        String rendered = KeepalivedConfig.render(ConfigLoader.parse(withHa, "test"));
+        assertTrue(rendered.contains("2001:2::100/128 dev front") && rendered.contains("2001:2:0:1::100/128 dev back"), rendered);
+        Files.writeString(conf, rendered);
+        Process check = lab.start("lb", "keepalived6-t.log", "keepalived", "-t", "-l", "-f", conf.toString());
+        assertEquals(0, NamespaceLab.awaitExit(check, Duration.ofSeconds(30)), lab.log("keepalived6-t.log") + "\n" + rendered);
+    }
+
     @Test
     void aBadConfigExitsWithTheFieldError() throws Exception {
         Path bad = lab.logs().resolve("bad.yaml");

@@ -35,6 +35,21 @@ class KeepalivedConfigTest {
         assertFalse(conf.contains("${"), conf);
     }
 
+    /** IPv6 addresses move in the excluded block: keepalived keeps one family in an instance's virtual_ipaddress. */
+    @Test
+    void ipv6VipsAndSnatAddressesMoveWithTheExcludedAddresses() throws Exception {
+        String yaml = Files.readString(Path.of("src/main/dist/tandem.yaml"));
+        String dual = yaml.replaceFirst("services:\n", "services:\n  - name: web6\n    vip: 2001:2::100\n    port: 80\n"
+                + "    snat_address: 2001:2:0:1::100\n    backends:\n      - { address: 2001:2:0:1::11, port: 8080 }\n");
+        String conf = KeepalivedConfig.render(ConfigLoader.parse(dual, "test"));
+        String vips = conf.substring(conf.indexOf("virtual_ipaddress {"), conf.indexOf("virtual_ipaddress_excluded {"));
+        String excluded = conf.substring(conf.indexOf("virtual_ipaddress_excluded {"));
+        excluded = excluded.substring(0, excluded.indexOf('}'));
+        assertTrue(vips.contains("198.18.0.100/32 dev eth0") && !vips.contains(":"), vips);
+        assertTrue(excluded.contains("2001:2::100/128 dev eth0") && excluded.contains("2001:2:0:1::100/128 dev eth1"), excluded);
+        assertTrue(excluded.contains("198.19.0.100/32 dev eth1"), excluded);
+    }
+
     @Test
     void advertIntervalsAreVrrpv3Centiseconds() throws Exception {
         String yaml = Files.readString(Path.of("src/main/dist/tandem.yaml"));
