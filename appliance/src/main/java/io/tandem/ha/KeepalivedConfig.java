@@ -3,6 +3,7 @@ package io.tandem.ha;
 import io.tandem.config.FastPathMode;
 import io.tandem.config.HaConfig;
 import io.tandem.config.HaMode;
+import io.tandem.config.IpAddress;
 import io.tandem.config.ServiceConfig;
 import io.tandem.config.TandemConfig;
 
@@ -64,13 +65,13 @@ public final class KeepalivedConfig {
         Set<String> vips = new LinkedHashSet<>();
         Set<String> snats = new LinkedHashSet<>();
         for (ServiceConfig s : config.services()) {
-            String vip = "        " + RouteAnnouncer.host(s.vip()) + " dev " + front;
+            String vip = "        " + address(s.vip(), front);
             // The VRRP instance is IPv4 (its adverts go to the peer's IPv4 address), and
             // keepalived keeps one family in virtual_ipaddress: IPv6 VIPs move with the excluded
             // addresses (added and removed with the state, unsolicited neighbour advertisements
             // sent for them), as the SNAT addresses do.
             (s.vip().ipv6() ? snats : vips).add(vip);
-            snats.add("        " + RouteAnnouncer.host(s.snatAddress()) + " dev " + config.dataplane().backInterface());
+            snats.add("        " + address(s.snatAddress(), config.dataplane().backInterface()));
         }
         Map<String, String> values = Map.ofEntries(
                 Map.entry("node_name", config.node().name()),
@@ -119,5 +120,16 @@ public final class KeepalivedConfig {
             }
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         }
+    }
+
+    /**
+     * One address line. An IPv6 one is deprecated at once ({@code preferred_lft 0}, RFC 4862
+     * §5.5.4): the kernel then never picks it as the source of the box's own packets (RFC 6724
+     * rule 3) — a health check sent from the SNAT address would have its answer steered into
+     * the engine as if it were a reply to a flow. (IPv4 has no such choice: a /32 added beside
+     * the subnet's address is secondary.)
+     */
+    private static String address(IpAddress address, String device) {
+        return RouteAnnouncer.host(address) + " dev " + device + (address.ipv6() ? " preferred_lft 0" : "");
     }
 }

@@ -31,8 +31,9 @@ import java.util.function.Consumer;
 public final class HealthMonitor implements AutoCloseable {
     /** One backend of one service and how to check it. Keyed like drains: {@code service/address:port}. */
     record Target(String service, String address, int port, HealthCheckConfig check) {
+        /** As {@code ServiceTable.drainKey}: {@code service/address:port}, an IPv6 address in brackets. */
         String key() {
-            return service + "/" + address + ":" + port;
+            return service + "/" + (address.indexOf(':') >= 0 ? "[" + address + "]" : address) + ":" + port;
         }
 
         int checkPort() {

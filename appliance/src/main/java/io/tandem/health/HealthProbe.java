@@ -84,7 +84,7 @@ public final class HealthProbe {
                 channel.close();
             } else {
                 DefaultFullHttpRequest get = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, check.path());
-                get.headers().set(HttpHeaderNames.HOST, address).set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
+                get.headers().set(HttpHeaderNames.HOST, hostHeader(address)).set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
                         .set(HttpHeaderNames.USER_AGENT, "tandem-health");
                 channel.writeAndFlush(get);
             }
@@ -117,5 +117,10 @@ public final class HealthProbe {
             result.complete(new Result(false, String.valueOf(cause.getMessage())));
             ctx.close();
         }
+    }
+
+    /** The Host header's host: an IPv6 literal in brackets (RFC 7230 §5.4, RFC 3986 §3.2.2). */
+    static String hostHeader(String address) {
+        return address.indexOf(':') >= 0 ? "[" + address + "]" : address;
     }
 }

@@ -46,6 +46,7 @@ class Ipv6SingleNodeIT {
             .conntrack("max_flows: 65536")
             .services(TestConfig.Service.web(3),
                     new TestConfig.Service("web6", VIP6, 80).snat(SNAT6)
+                            .with("health_check: { type: http, port: 8090, path: /healthz, interval: 300ms, timeout: 200ms, rise: 2, fall: 2 }")
                             .backend("2001:2:0:1::11", 8080).backend("2001:2:0:1::12", 8080).backend("2001:2:0:1::13", 8080),
                     new TestConfig.Service("dns6", VIP6, 53).protocol("udp").snat(SNAT6).backend("2001:2:0:1::11", 5353),
                     new TestConfig.Service("far6", VIP6, 81).snat(SNAT6).backend("2001:2:0:2::21", 8080))
@@ -63,6 +64,9 @@ class Ipv6SingleNodeIT {
                 lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "300");
             }
             lab.traffic("b1", "b1-udp.log", "udp-server", "5353", "b1", "300");
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.traffic(b, b + "-healthz.log", "http-status", "8090", lab.logs().resolve(b + ".status").toString(), "300");
+            }
             lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
                     "--config", configFile.toString());
             lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(30));
@@ -70,6 +74,9 @@ class Ipv6SingleNodeIT {
                 lab.awaitLog(b + "-tcp.log", "listening", Duration.ofSeconds(30));
             }
             lab.awaitLog("b1-udp.log", "listening", Duration.ofSeconds(30));
+            for (String b : List.of("b1", "b2", "b3")) {
+                lab.awaitLog(b + "-healthz.log", "listening", Duration.ofSeconds(30));
+            }
         } catch (Throwable t) {
             stopLab();
             throw t;
@@ -199,6 +206,34 @@ class Ipv6SingleNodeIT {
             assertTrue(seen.stream().noneMatch(e -> e.contains("FAILED")), "never unreachable: " + seen);
         }
         tcpClients("clients6-after-nud.log", VIP6, 80, 10, 4096);
+    }
+
+    /** HTTP health checks reach the IPv6 backends: one answering 503 goes down and gets no new flows, then comes back. */
+    @Test
+    @Order(6)
+    void anIpv6BackendFailingItsHttpCheckGetsNoNewFlows() throws Exception {
+        assertTrue(!lab.log("tandemd.log").contains("web6/"), "every check passed so far:\n" + lab.log("tandemd.log"));
+        Files.writeString(lab.logs().resolve("b2.status"), "503");
+        lab.awaitLog("tandemd.log", "web6/[2001:2:0:1::12]:8080 down: status 503", Duration.ofSeconds(10));
+        String backends = tandemctl("backends").output();
+        assertTrue(backends.matches("(?s).*\\[2001:2:0:1::12]:8080\\s+1 serving\\s+down.*"), backends);
+        List<String> without = tcpClients("clients6-without-b2.log", VIP6, 80, 30, 4096);
+        assertTrue(without.stream().noneMatch(l -> l.split(" ")[2].equals("b2")), String.join("\n", without));
+        Files.writeString(lab.logs().resolve("b2.status"), "200");
+        NamespaceLab.await(() -> {
+            try {
+                return tandemctl("backends").output().matches("(?s).*\\[2001:2:0:1::12]:8080\\s+1 serving\\s+up.*");
+            } catch (Exception e) {
+                return false;
+            }
+        }, Duration.ofSeconds(10), () -> "b2 up again");
+    }
+
+    private NamespaceLab.Outcome tandemctl(String... args) throws Exception {
+        List<String> argv = new ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
+        argv.addAll(List.of(args));
+        argv.addAll(List.of("--socket", lab.logs().resolve("tandemd.sock").toString()));
+        return lab.outcome("lb", Duration.ofSeconds(30), argv.toArray(String[]::new));
     }
 
     @Test
