@@ -13,7 +13,12 @@ import java.util.List;
  * active's routes are withdrawn. tandemd tells BIRD what to announce through the routes it
  * keeps in {@code announce_table} (see {@code io.tandem.ha.RouteAnnouncer}).
  *
- * @param routerId BIRD's router id (default: the first neighbor's local address)
+ * <p>A session carries the routes of its own family: an IPv4 neighbour the IPv4 VIPs and SNAT
+ * addresses (/32), an IPv6 neighbour the IPv6 ones (/128), as separate sessions per family are
+ * usually run.
+ *
+ * @param routerId BIRD's router id, a 32-bit number written as an IPv4 address (default: the
+ *                 first IPv4 neighbour's local address; required if every neighbour is IPv6)
  * @param holdTime the BGP hold time: how long a silent session lives (RFC 4271 §4.2; at least 3 s)
  */
 public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepend, Integer announceTable,
@@ -40,7 +45,7 @@ public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepe
      *                 have the same): 1-80 printable ASCII characters, no quote or backslash; none: the
      *                 session is not authenticated
      */
-    public record Neighbor(Ipv4Address address, @JsonProperty("as") Long as, Ipv4Address localAddress, Announce announce,
+    public record Neighbor(IpAddress address, @JsonProperty("as") Long as, IpAddress localAddress, Announce announce,
                            String password) {
         public Neighbor {
             announce = announce == null ? Announce.ALL : announce;
@@ -57,7 +62,11 @@ public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepe
     }
 
     public Ipv4Address effectiveRouterId() {
-        return routerId != null ? routerId : neighbors.isEmpty() ? null : neighbors.getFirst().localAddress();
+        if (routerId != null) {
+            return routerId;
+        }
+        return neighbors.stream().map(Neighbor::localAddress).filter(a -> a != null && !a.ipv6()).findFirst()
+                .map(a -> new Ipv4Address(a.ipv4())).orElse(null);
     }
 
     void validate(String path, List<String> errors, int routeTable) {
@@ -77,12 +86,18 @@ public record BgpConfig(Long localAs, Ipv4Address routerId, Integer standbyPrepe
         }
         if (neighbors.isEmpty()) {
             errors.add(path + ".neighbors: at least one upstream router is required");
+        } else if (effectiveRouterId() == null) {
+            errors.add(path + ".router_id: required when no neighbour is IPv4 (a BGP identifier is 32 bits, RFC 6286)");
         }
         for (int i = 0; i < neighbors.size(); i++) {
             Neighbor n = neighbors.get(i);
             String at = path + ".neighbors[" + i + "]";
             ConfigChecks.required(n.address(), at + ".address", errors);
             ConfigChecks.required(n.localAddress(), at + ".local_address", errors);
+            if (n.address() != null && n.localAddress() != null && n.address().ipv6() != n.localAddress().ipv6()) {
+                errors.add(at + ".local_address: " + n.localAddress() + " is " + n.localAddress().family() + " and the neighbour "
+                        + n.address() + " is " + n.address().family() + "; a session is one family");
+            }
             asNumber(n.as(), at + ".as", errors);
             if (n.password() != null && !n.password().matches("[\\x21-\\x7e&&[^\"\\\\]]{1,80}")) {
                 errors.add(at + ".password: 1-80 printable ASCII characters without spaces, quotes or backslashes"

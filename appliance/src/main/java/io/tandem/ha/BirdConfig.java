@@ -20,6 +20,8 @@ import io.tandem.config.TandemConfig;
  *   <li>with {@code bfd.enabled}, a BFD session (RFC 5880) under every BGP session, so a dead
  *       box's routes go within interval × multiplier instead of the hold time.</li>
  * </ul>
+ * An IPv6 neighbour's session carries the IPv6 /128s (a second kernel protocol learns them
+ * into {@code tandem6}); an IPv4 one the /32s.
  * When tandemd dies its TUN device goes and the kernel removes the routes through it, so BIRD
  * withdraws the announcements by itself.
  */
@@ -45,6 +47,17 @@ public final class BirdConfig {
                 .append("  learn;          # the routes are tandemd's, not BIRD's\n")
                 .append("  scan time 2;    # netlink tells BIRD of changes at once; the scan is a backstop\n")
                 .append("  ipv4 { table tandem; import all; export none; };\n}\n\n");
+        boolean ipv6 = bgp.neighbors().stream().anyMatch(n -> n.address() != null && n.address().ipv6());
+        if (ipv6) {
+            // BIRD's kernel protocol has one channel: the IPv6 /128s come through a second one on the same table id.
+            out.append("# the same for the IPv6 /128s (the kernel keeps them apart by family under the same table id).\n")
+                    .append("ipv6 table tandem6;\n")
+                    .append("protocol kernel tandem_announce6 {\n")
+                    .append("  kernel table ").append(bgp.announceTable()).append(";\n")
+                    .append("  learn;\n")
+                    .append("  scan time 2;\n")
+                    .append("  ipv6 { table tandem6; import all; export none; };\n}\n\n");
+        }
 
         out.append(filter("tandem_vips", RouteAnnouncer.VIP_ACTIVE, RouteAnnouncer.VIP_STANDBY, bgp));
         out.append(filter("tandem_snat", RouteAnnouncer.SNAT_ACTIVE, RouteAnnouncer.SNAT_STANDBY, bgp));
@@ -72,7 +85,8 @@ public final class BirdConfig {
                     .append("  connect retry time 2;\n")
                     .append(bgp.bfd().enabled() ? "  bfd on;\n" : "")
                     .append(n.password() == null ? "" : "  password \"" + n.password() + "\";\n")
-                    .append("  ipv4 { table tandem; import none; export filter ").append(filter).append("; next hop self; };\n}\n\n");
+                    .append(n.address().ipv6() ? "  ipv6 { table tandem6;" : "  ipv4 { table tandem;")
+                    .append(" import none; export filter ").append(filter).append("; next hop self; };\n}\n\n");
 
         }
         return out.toString();

@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * BGP mode end to end (scripts/lab-bgp): the pair behind a router running BIRD 2, each box
- * running tandemd and BIRD with the configuration {@code tandemctl bird-config} renders. The
+ * running tandemd and BIRD with the configuration {@code tandemctl bird-config} renders, dual stack (an
+ * IPv4 and an IPv6 VIP, each on sessions of its own family, half the connections to each). The
  * active announces the VIP and the SNAT address as they are, the standby with a longer AS
  * path; 200 TCP connections echo every 20 ms through the router. The active dies hard (its
  * links down, then tandemd and BIRD SIGKILLed: no FIN reaches the router): the router's
@@ -31,6 +32,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BgpPairIT {
     private static final String VIP = "198.18.10.100";
     private static final String SNAT = "198.19.10.100";
+    /** Dual stack: the same service over IPv6, announced as /128s on the IPv6 sessions (scripts/lab-bgp). */
+    private static final String VIP6 = "2001:2:0:10::100";
+    private static final String SNAT6 = "2001:2:0:11::100";
     /** Every session is TCP-MD5 authenticated (RFC 2385): the boxes' BIRD from tandem's config, the router's by hand. */
     private static final String MD5_KEY = "lab-bgp-md5-key";
     private static String box(String name, int self, int peer, Object key, int priority, Path logs, boolean bfd) {
@@ -48,9 +52,12 @@ class BgpPairIT {
                             neighbors:
                               - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.%5$d, announce: vips, password: %6$s }
                               - { address: 198.19.0.254, as: 65000, local_address: 198.19.0.%5$d, announce: snat, password: %6$s }
+                              - { address: "2001:2::fe", as: 65000, local_address: "2001:2::%5$d", announce: vips, password: %6$s }
+                              - { address: "2001:2:0:1::fe", as: 65000, local_address: "2001:2:0:1::%5$d", announce: snat, password: %6$s }
                         """.formatted(priority, logs, name, bfd, self, MD5_KEY))
                 .control(logs.resolve(name + ".sock"))
-                .services(TestConfig.Service.echo(VIP, SNAT)).yaml();
+                .services(TestConfig.Service.echo(VIP, SNAT), new TestConfig.Service("echo6", VIP6, 7000).snat(SNAT6)
+                        .backend("2001:2:0:1::11", 7000).backend("2001:2:0:1::12", 7000).backend("2001:2:0:1::13", 7000)).yaml();
     }
     /** The upstream router: eBGP to both boxes on both LANs, best routes into its kernel. */
     private static final String ROUTER = """
@@ -58,6 +65,7 @@ class BgpPairIT {
             router id 198.18.0.254;
             protocol device { scan time 10; }
             protocol kernel { ipv4 { import none; export all; }; }
+            protocol kernel { ipv6 { import none; export all; }; }
             %1$s
             template bgp box {
               local as 65000;
@@ -67,12 +75,18 @@ class BgpPairIT {
               password "lab-bgp-md5-key";
               %2$s
               ipv4 { import all; export none; };
-
+            }
+            template bgp box6 from box {
+              ipv6 { import all; export none; };
             }
             protocol bgp lb1_front from box { local 198.18.0.254 as 65000; neighbor 198.18.0.1 as 65001; }
             protocol bgp lb2_front from box { local 198.18.0.254 as 65000; neighbor 198.18.0.2 as 65001; }
             protocol bgp lb1_back from box { local 198.19.0.254 as 65000; neighbor 198.19.0.1 as 65001; }
             protocol bgp lb2_back from box { local 198.19.0.254 as 65000; neighbor 198.19.0.2 as 65001; }
+            protocol bgp lb1_front6 from box6 { local 2001:2::fe as 65000; neighbor 2001:2::1 as 65001; }
+            protocol bgp lb2_front6 from box6 { local 2001:2::fe as 65000; neighbor 2001:2::2 as 65001; }
+            protocol bgp lb1_back6 from box6 { local 2001:2:0:1::fe as 65000; neighbor 2001:2:0:1::1 as 65001; }
+            protocol bgp lb2_back6 from box6 { local 2001:2:0:1::fe as 65000; neighbor 2001:2:0:1::2 as 65001; }
             """;
     private static final String BFD = "protocol bfd { interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }";
 
@@ -90,7 +104,7 @@ class BgpPairIT {
     void tandemctlFailoverMovesTheRoutesWithoutLoss() throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tbf", "scripts/lab-bgp")) {
             Process[][] boxes = startPair(lab, true);
-            Process clients = startClients(lab);
+            Process[] clients = startClients(lab);
             NamespaceLab.Outcome failover = PairLab.tandemctl(lab, "lb1", "failover");
             System.out.println("tandemctl failover on lb1 (bgp):\n" + failover.output());
             assertEquals(0, failover.exit(), failover.output());
@@ -125,7 +139,7 @@ class BgpPairIT {
     private static void hardDeath(String prefix, boolean bfd, long maxStallMillis) throws Exception {
         try (NamespaceLab lab = NamespaceLab.up(prefix, "scripts/lab-bgp")) {
             Process[][] boxes = startPair(lab, bfd);
-            Process clients = startClients(lab);
+            Process[] clients = startClients(lab);
             // Links first, as a box losing power: no FIN may tell the router its sessions ended.
             lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "front", "down");
             lab.run("lb1", Duration.ofSeconds(10), "ip", "link", "set", "back", "down");
@@ -203,13 +217,23 @@ class BgpPairIT {
             try {
                 last[0] = lab.run("router", Duration.ofSeconds(5), "ip", "route", "show", VIP + "/32")
                         + lab.run("router", Duration.ofSeconds(5), "ip", "route", "show", SNAT + "/32");
-                return last[0].contains("via " + vipNextHop) && last[0].contains("via " + snatNextHop);
+                String v6 = lab.run("router", Duration.ofSeconds(5), "ip", "-6", "route", "show", VIP6 + "/128")
+                        + lab.run("router", Duration.ofSeconds(5), "ip", "-6", "route", "show", SNAT6 + "/128");
+                last[0] += "\n" + v6;
+                return last[0].contains("via " + vipNextHop) && last[0].contains("via " + snatNextHop)
+                        && v6.contains("via " + ipv6Of(vipNextHop)) && v6.contains("via " + ipv6Of(snatNextHop));
             } catch (Exception e) {
                 last[0] = e.toString();
                 return false;
             }
         }, Duration.ofSeconds(30), () -> "the router routing " + VIP + " via " + vipNextHop + " and " + SNAT + " via " + snatNextHop
                 + ", now:\n" + last[0] + "\nrouter BIRD:\n" + safeBirdc(lab));
+    }
+
+    /** A box's IPv6 address on the LAN of its IPv4 one: 198.18.0.N is 2001:2::N, 198.19.0.N is 2001:2:0:1::N. */
+    private static String ipv6Of(String ipv4) {
+        String n = ipv4.substring(ipv4.lastIndexOf('.') + 1);
+        return (ipv4.startsWith("198.18.") ? "2001:2::" : "2001:2:0:1::") + n;
     }
 
     private static String safeBirdc(NamespaceLab lab) {
@@ -220,22 +244,30 @@ class BgpPairIT {
         }
     }
 
-    /** 200 connections through the router, each echoing every 20 ms for 30 s; returns once the standby holds them. */
-    private static Process startClients(NamespaceLab lab) throws Exception {
-        Process clients = lab.traffic("client", "clients.log", "echo-clients", VIP, "7000", "200", "20", "30");
+    /**
+     * 200 connections through the router, 100 to the IPv4 VIP and 100 to the IPv6 one, each
+     * echoing every 20 ms for 30 s; returns once the standby holds them.
+     */
+    private static Process[] startClients(NamespaceLab lab) throws Exception {
+        Process v4 = lab.traffic("client", "clients.log", "echo-clients", VIP, "7000", "100", "20", "30");
+        Process v6 = lab.traffic("client", "clients6.log", "echo-clients", VIP6, "7000", "100", "20", "30");
         NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= 200, Duration.ofSeconds(20),
-                () -> "the standby holding the 200 flows:\n" + lab.log("lb2.log") + "\nclients:\n" + lab.log("clients.log"));
-        return clients;
+                () -> "the standby holding the 200 flows:\n" + lab.log("lb2.log") + "\nclients:\n" + lab.log("clients.log")
+                        + lab.log("clients6.log"));
+        return new Process[] {v4, v6};
     }
 
-    private static void assertEverySurvived(NamespaceLab lab, Process clients, String what, long maxStallMillis) throws Exception {
-        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-        String summary = lab.lastLine("clients.log", "summary");
-        System.out.println("bgp failover (" + what + "): " + summary);
-        assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + "\nlb2:\n" + lab.log("lb2.log"));
-        Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
-        assertTrue(m.find(), summary);
-        assertEquals("200/200", m.group(1) + "/" + m.group(2), summary);
-        assertTrue(Long.parseLong(m.group(3)) < maxStallMillis, "longest stall under " + maxStallMillis + " ms: " + summary);
+    private static void assertEverySurvived(NamespaceLab lab, Process[] clients, String what, long maxStallMillis) throws Exception {
+        String[] logs = {"clients.log", "clients6.log"};
+        for (int i = 0; i < 2; i++) {
+            int exit = NamespaceLab.awaitExit(clients[i], Duration.ofSeconds(60));
+            String summary = lab.lastLine(logs[i], "summary");
+            System.out.println("bgp failover (" + what + ", " + (i == 0 ? "IPv4" : "IPv6") + "): " + summary);
+            assertEquals(0, exit, summary + "\n" + lab.log(logs[i]) + "\nlb2:\n" + lab.log("lb2.log"));
+            Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
+            assertTrue(m.find(), summary);
+            assertEquals("100/100", m.group(1) + "/" + m.group(2), summary);
+            assertTrue(Long.parseLong(m.group(3)) < maxStallMillis, "longest stall under " + maxStallMillis + " ms: " + summary);
+        }
     }
 }

@@ -46,6 +46,31 @@ class BirdConfigTest {
         assertTrue(bird.indexOf("password") < bird.indexOf("neighbor 198.19.0.254"), "on the first session only: " + bird);
     }
 
+    /** An IPv6 neighbour's session carries the IPv6 /128s, learnt from the same kernel table by a second kernel protocol. */
+    @Test
+    void anIpv6NeighboursSessionCarriesTheIpv6Routes() throws Exception {
+        String yaml = BGP_BOX.replace("      - { address: 198.19.0.254, as: 4200000000, local_address: 198.19.0.1 }\n",
+                "      - { address: 198.19.0.254, as: 4200000000, local_address: 198.19.0.1 }\n"
+                        + "      - { address: 2001:2::fe, as: 65000, local_address: 2001:2::1, announce: vips }\n");
+        String bird = BirdConfig.render(ConfigLoader.parse(yaml, "test"));
+        assertTrue(bird.contains("ipv6 table tandem6;\nprotocol kernel tandem_announce6 {\n  kernel table 101;\n  learn;"), bird);
+        assertTrue(bird.contains("local 2001:2::1 as 65001;\n  neighbor 2001:2::fe as 65000;"), bird);
+        String session6 = bird.substring(bird.indexOf("local 2001:2::1"));
+        assertTrue(session6.contains("ipv6 { table tandem6; import none; export filter tandem_vips; next hop self; };"), session6);
+        assertTrue(bird.contains("ipv4 { table tandem; import none; export filter tandem_vips;"), "the IPv4 sessions as before");
+        assertTrue(!BirdConfig.render(ConfigLoader.parse(BGP_BOX, "test")).contains("tandem6"), "no IPv6 parts without an IPv6 neighbour");
+
+        String mixed = yaml.replace("local_address: 2001:2::1, announce", "local_address: 198.18.0.1, announce");
+        assertTrue(assertThrows(ConfigException.class, () -> ConfigLoader.parse(mixed, "test")).getMessage()
+                .contains("ha.bgp.neighbors[2].local_address: 198.18.0.1 is IPv4 and the neighbour 2001:2::fe is IPv6; a session is one family"));
+        String only6 = yaml.replace("      - { address: 198.18.0.254, as: 65000, local_address: 198.18.0.1, announce: vips, password: \"md5-Key_1!\" }\n", "")
+                .replace("      - { address: 198.19.0.254, as: 4200000000, local_address: 198.19.0.1 }\n", "");
+        assertTrue(assertThrows(ConfigException.class, () -> ConfigLoader.parse(only6, "test")).getMessage()
+                .contains("ha.bgp.router_id: required when no neighbour is IPv4"));
+        assertTrue(BirdConfig.render(ConfigLoader.parse(only6.replace("local_as: 65001", "local_as: 65001\n    router_id: 198.18.0.1"),
+                "test")).contains("router id 198.18.0.1;"));
+    }
+
     @Test
     void badBgpSettingsNameTheField() {
         String[][] cases = {
