@@ -146,6 +146,7 @@ public final class Dataplane implements AutoCloseable {
             long begun = System.nanoTime();
             FastPath path = FastPath.start(config.frontInterface(), config.backInterface(), flows.capacity(),
                     Path.of(config.fastPathPinDir()), config.fastPathAttach());
+            path.setIpv6Addresses(flows.ipv6Addresses());
             flows.setFastPathHook(path);
             LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {}; loaded in {} ms)",
                     path.attachment(), config.frontInterface(), config.backInterface(), (System.nanoTime() - begun) / 1_000_000);

@@ -8,9 +8,12 @@ import io.tandem.dataplane.fastpath.FastPathProgram;
 import io.tandem.dataplane.tun.Verdict;
 import io.tandem.lab.ThreadNetns;
 import io.tandem.packet.Checksum;
+import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
+import io.tandem.packet.Ipv6;
 import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TestPacket;
+import io.tandem.packet.TestPacket6;
 import org.junit.jupiter.api.Test;
 
 import java.util.HexFormat;
@@ -221,6 +224,127 @@ class FastPathProgramIT {
             System.out.printf("Fast path map: %,d bytes for %,d flows (%,d entries): %.1f bytes a flow (empty map %,d)%n",
                     full, flows, 2 * flows, perFlow, empty);
             assertTrue(full > empty && perFlow >= 2 * (16 + 40), "at least the keys and values: " + perFlow);
+        }
+    }
+
+    private static final byte[] ETHERNET6 = HexFormat.of().parseHex("02000000000102000000000286dd");
+
+    /** Runs an IPv6 {@code packet} through the program in an Ethernet frame of type 0x86dd. */
+    private static byte[] run6(FastPathProgram program, byte[] packet, int expectedVerdict) {
+        byte[] frame = new byte[ETHERNET6.length + packet.length];
+        System.arraycopy(ETHERNET6, 0, frame, 0, ETHERNET6.length);
+        System.arraycopy(packet, 0, frame, ETHERNET6.length, packet.length);
+        byte[][] out = new byte[1][];
+        assertEquals(expectedVerdict, program.testRun(frame, out), "the program's verdict");
+        byte[] ip = new byte[out[0].length - ETHERNET6.length];
+        System.arraycopy(out[0], ETHERNET6.length, ip, 0, ip.length);
+        return ip;
+    }
+
+    private static long[] address(EngineHarness engine, int id) {
+        return new long[] {engine.flows.ipv6Addresses().high(id), engine.flows.ipv6Addresses().low(id)};
+    }
+
+    private static void installBothWays6(FastPathProgram program, EngineHarness engine, FlowLookup f, int ifindex) {
+        int proto = FlowProtocol.transport(f.protocol());
+        long[] client = address(engine, f.clientAddress());
+        long[] vip = address(engine, f.vipAddress());
+        long[] backend = address(engine, f.backendAddress());
+        long[] snat = address(engine, f.snatAddress());
+        assertEquals(0, program.install6(proto, client, f.clientPort(), vip, f.vipPort(), snat, f.snatPort(), backend, f.backendPort(),
+                ifindex));
+        assertEquals(0, program.install6(proto, backend, f.backendPort(), snat, f.snatPort(), vip, f.vipPort(), client, f.clientPort(),
+                ifindex));
+    }
+
+    /** The kernel's forwarding of the engine's IPv6 packet: hop limit - 1 (no header checksum). */
+    private static byte[] forwarded6(byte[] packet) {
+        byte[] out = packet.clone();
+        out[7] = (byte) (out[7] - 1);
+        return out;
+    }
+
+    /**
+     * Issue 21: IPv6 flows in the fast path (tandem_flows6). For random TCP and UDP packets of
+     * decided IPv6 flows the program leaves exactly the engine's bytes (NAT66, the pseudo-header's
+     * 128-bit addresses in the checksum), both ways; SYN/FIN/RST, a hop limit of 1, extension
+     * headers and unknown flows go on unchanged.
+     */
+    @Test
+    void ipv6FlowsAreForwardedAsTheEngineWouldAndTheRestGoesOnUnchanged() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tf6"); FastPathProgram program = FastPathProgram.load(4096)) {
+            EngineHarness engine = new EngineHarness(Ipv6EngineTest.YAML);
+            String client = Ipv6EngineTest.CLIENT6;
+            String vip = Ipv6EngineTest.VIP6;
+            String snat = Ipv6EngineTest.SNAT6;
+            Random random = new Random(20261202);
+            for (int i = 0; i < 200; i++) {
+                boolean tcp = random.nextBoolean();
+                int clientPort = 21_000 + i;
+                byte[] payload = new byte[random.nextInt(1200)];
+                random.nextBytes(payload);
+                FlowLookup f;
+                TestPacket6 original;
+                if (tcp) {
+                    engine.processor.process(TestPacket6.tcp(client, clientPort, vip, 80, TcpFlags.SYN).build(), NOW);
+                    f = engine.flow6(Ipv4.PROTO_TCP, client, clientPort, vip, 80);
+                    assertNotNull(f, "case " + i);
+                    String backend = Ipv6.format(engine.flows.ipv6Addresses().high(f.backendAddress()),
+                            engine.flows.ipv6Addresses().low(f.backendAddress()));
+                    engine.processor.process(TestPacket6.tcp(backend, 8080, snat, f.snatPort(), TcpFlags.SYN | TcpFlags.ACK).build(), NOW);
+                    original = TestPacket6.tcp(client, clientPort, vip, 80, TcpFlags.ACK | TcpFlags.PSH).payload(payload);
+                } else {
+                    engine.processor.process(TestPacket6.udp(client, clientPort, vip, 53).payload("first").build(), NOW);
+                    f = engine.flow6(Ipv4.PROTO_UDP, client, clientPort, vip, 53);
+                    original = TestPacket6.udp(client, clientPort, vip, 53).payload(payload);
+                }
+                original.hopLimit(2 + random.nextInt(250));
+                assertNotNull(f, "case " + i);
+                installBothWays6(program, engine, f, LOOPBACK);
+                ByteBuf viaEngine = original.build();
+                byte[] in = bytes(original.build());
+                assertEquals(Verdict.FORWARD, engine.processor.process(viaEngine, NOW), "case " + i);
+                assertEquals(HexFormat.of().formatHex(forwarded6(bytes(viaEngine))),
+                        HexFormat.of().formatHex(run6(program, in, FastPathProgram.TC_ACT_REDIRECT)),
+                        "case " + i + (tcp ? " tcp" : " udp") + " length " + payload.length);
+
+                String backend = Ipv6.format(engine.flows.ipv6Addresses().high(f.backendAddress()),
+                        engine.flows.ipv6Addresses().low(f.backendAddress()));
+                TestPacket6 reply = tcp ? TestPacket6.tcp(backend, 8080, snat, f.snatPort(), TcpFlags.ACK).payload(payload)
+                        : TestPacket6.udp(backend, f.backendPort(), snat, f.snatPort()).payload(payload);
+                ByteBuf replyViaEngine = reply.build();
+                assertEquals(Verdict.FORWARD, engine.processor.process(replyViaEngine, NOW), "reply of case " + i);
+                assertEquals(HexFormat.of().formatHex(forwarded6(bytes(replyViaEngine))),
+                        HexFormat.of().formatHex(run6(program, bytes(reply.build()), FastPathProgram.TC_ACT_REDIRECT)), "reply of case " + i);
+            }
+            assertEquals(400, program.counter(FastPathProgram.FORWARDED));
+            FlowLookup first = engine.flow6(Ipv4.PROTO_TCP, client, 21_000, vip, 80) != null
+                    ? engine.flow6(Ipv4.PROTO_TCP, client, 21_000, vip, 80) : engine.flow6(Ipv4.PROTO_UDP, client, 21_000, vip, 53);
+            FastPathProgram.Seen seen = program.seen6(FlowProtocol.transport(first.protocol()), address(engine, first.clientAddress()),
+                    21_000, address(engine, first.vipAddress()), first.vipPort());
+            assertNotNull(seen);
+            assertEquals(1, seen.packets(), "the program counts what it forwards");
+            assertTrue(seen.lastSeenNanos() > 0);
+
+            engine.processor.process(TestPacket6.tcp(client, 30_000, vip, 80, TcpFlags.SYN).build(), NOW);
+            FlowLookup f = engine.flow6(Ipv4.PROTO_TCP, client, 30_000, vip, 80);
+            installBothWays6(program, engine, f, LOOPBACK);
+            byte[][] slow = {
+                bytes(TestPacket6.tcp(client, 30_000, vip, 80, TcpFlags.FIN | TcpFlags.ACK).build()),
+                bytes(TestPacket6.tcp(client, 30_000, vip, 80, TcpFlags.RST).build()),
+                bytes(TestPacket6.tcp(client, 30_000, vip, 80, TcpFlags.ACK).hopLimit(1).build()),
+                bytes(TestPacket6.tcp(client, 30_000, vip, 80, TcpFlags.ACK).options(Ipv6.DESTINATION_OPTIONS, 1).build()),
+                bytes(TestPacket6.tcp(client, 30_001, vip, 80, TcpFlags.ACK).build()), // no entry
+            };
+            long passedBefore = program.counter(FastPathProgram.TCP_FLAGS) + program.counter(FastPathProgram.NOT_SIMPLE)
+                    + program.counter(FastPathProgram.NO_ENTRY);
+            for (byte[] packet : slow) {
+                assertEquals(HexFormat.of().formatHex(packet), HexFormat.of().formatHex(run6(program, packet, FastPathProgram.TC_ACT_OK)));
+            }
+            assertEquals(passedBefore + 5, program.counter(FastPathProgram.TCP_FLAGS) + program.counter(FastPathProgram.NOT_SIMPLE)
+                    + program.counter(FastPathProgram.NO_ENTRY));
+            assertTrue(program.remove6(Ipv4.PROTO_TCP, address(engine, f.clientAddress()), 30_000, address(engine, f.vipAddress()), 80));
+            assertEquals(null, program.seen6(Ipv4.PROTO_TCP, address(engine, f.clientAddress()), 30_000, address(engine, f.vipAddress()), 80));
         }
     }
 

@@ -6,6 +6,7 @@ import io.tandem.conntrack.FastPathHook;
 import io.tandem.conntrack.FlowFields;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
+import io.tandem.conntrack.Ipv6Addresses;
 import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
 
@@ -37,8 +38,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
-    /** Decided IPv6 flows kept on the slow path: the program forwards IPv4 only so far. */
-    private final AtomicLong ipv6Kept = new AtomicLong();
+    /** The flow table's IPv6 address arena: an IPv6 flow's addresses are ids in it. */
+    private volatile Ipv6Addresses addresses6;
     private final Path pinDir;
     private final FastPathAttach attachMode;
     /** Per interface (front, back): the tcx link's fd, 0 for a tc filter, -1 when not attached. */
@@ -260,14 +261,27 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
     @Override
     public boolean install(FlowFields f) {
-        if (FlowProtocol.isIpv6(f.protocol())) {
-            ipv6Kept.incrementAndGet(); // the program forwards IPv4 only so far: IPv6 flows stay on the slow path
-            return false;
+        int original;
+        int reply;
+        if (f.ipv6()) {
+            if (addresses6 == null) {
+                return false;
+            }
+            int proto = FlowProtocol.transport(f.protocol());
+            long[] client = address(f.clientAddress());
+            long[] vip = address(f.vipAddress());
+            long[] backend = address(f.backendAddress());
+            long[] snat = address(f.snatAddress());
+            original = program.install6(proto, client, f.clientPort(), vip, f.vipPort(), snat, f.snatPort(), backend, f.backendPort(),
+                    backIfindex);
+            reply = original < 0 ? original : program.install6(proto, backend, f.backendPort(), snat, f.snatPort(), vip, f.vipPort(),
+                    client, f.clientPort(), frontIfindex);
+        } else {
+            original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
+                    f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex);
+            reply = original < 0 ? original : program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(),
+                    f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex);
         }
-        int original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
-                f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex);
-        int reply = original < 0 ? original : program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(),
-                f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex);
         if (reply < 0) {
             remove(f);
             refused.incrementAndGet();
@@ -279,7 +293,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     /** Removes both directions (the flow is closing, or ended). */
     public void remove(FlowFields f) {
-        if (FlowProtocol.isIpv6(f.protocol())) {
+        if (f.ipv6()) {
+            if (addresses6 != null) {
+                int proto = FlowProtocol.transport(f.protocol());
+                program.remove6(proto, address(f.clientAddress()), f.clientPort(), address(f.vipAddress()), f.vipPort());
+                program.remove6(proto, address(f.backendAddress()), f.backendPort(), address(f.snatAddress()), f.snatPort());
+            }
             return;
         }
         program.remove(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort());
@@ -294,8 +313,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** The kernel's last forwarding of either direction, as epoch ms (CLOCK_MONOTONIC, as System.nanoTime, mapped to the wall clock). */
     @Override
     public long lastForwardedMillis(FlowFields f) {
-        FastPathProgram.Seen a = program.seen(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort());
-        FastPathProgram.Seen b = program.seen(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
+        FastPathProgram.Seen a = seen(f, true);
+        FastPathProgram.Seen b = seen(f, false);
         long last = Math.max(a == null ? 0 : a.lastSeenNanos(), b == null ? 0 : b.lastSeenNanos());
         if (last == 0) {
             return 0;
@@ -305,10 +324,35 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     @Override
     public long sequenceEnd(FlowFields f, boolean fromClient) {
-        FastPathProgram.Seen seen = fromClient
+        FastPathProgram.Seen seen = seen(f, fromClient);
+        return seen == null || seen.packets() == 0 ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
+    }
+
+    /** What the program saw of one direction: the client's ({@code fromClient}) or the backend's. */
+    private FastPathProgram.Seen seen(FlowFields f, boolean fromClient) {
+        if (f.ipv6()) {
+            if (addresses6 == null) {
+                return null;
+            }
+            int proto = FlowProtocol.transport(f.protocol());
+            return fromClient
+                    ? program.seen6(proto, address(f.clientAddress()), f.clientPort(), address(f.vipAddress()), f.vipPort())
+                    : program.seen6(proto, address(f.backendAddress()), f.backendPort(), address(f.snatAddress()), f.snatPort());
+        }
+        return fromClient
                 ? program.seen(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort())
                 : program.seen(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
-        return seen == null || seen.packets() == 0 ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
+    }
+
+    /** Hands the fast path the flow table's IPv6 address arena (IPv6 flows are forwarded once it has it). */
+    public void setIpv6Addresses(Ipv6Addresses addresses6) {
+        this.addresses6 = addresses6;
+    }
+
+    /** One IPv6 address of a flow, by its id: {high, low}. */
+    private long[] address(int id) {
+        Ipv6Addresses a = addresses6;
+        return new long[] {a.high(id), a.low(id)};
     }
 
     /** Packets the program forwarded, summed over the CPUs. */
@@ -329,11 +373,6 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     public long refused() {
         return refused.get();
-    }
-
-    /** Decided IPv6 flows the fast path did not take (it forwards IPv4 only so far). */
-    public long ipv6Kept() {
-        return ipv6Kept.get();
     }
 
     /** Detaches from both interfaces (the flows go on through TUN), then unloads. */

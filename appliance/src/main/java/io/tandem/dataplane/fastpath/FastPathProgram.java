@@ -22,6 +22,10 @@ public final class FastPathProgram implements AutoCloseable {
     /** Bytes of a flow4_key and a flow4_nat, as the C program declares them. */
     static final int KEY_SIZE = 16;
     static final int VALUE_SIZE = 48;
+    /** A flow6_key and a flow6_nat. */
+    static final int KEY6_SIZE = 40;
+    static final int VALUE6_SIZE = 72;
+    private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     /** The program's return codes (linux/pkt_cls.h). */
     public static final int TC_ACT_OK = 0;
     public static final int TC_ACT_REDIRECT = 7;
@@ -33,18 +37,24 @@ public final class FastPathProgram implements AutoCloseable {
     private final MemorySegment object;
     private final int programFd;
     private final int flowsFd;
+    private final int flows6Fd;
     private final int countersFd;
     private final MemorySegment key;
     private final MemorySegment value;
+    private final MemorySegment key6;
+    private final MemorySegment value6;
 
-    private FastPathProgram(Arena arena, MemorySegment object, int programFd, int flowsFd, int countersFd) {
+    private FastPathProgram(Arena arena, MemorySegment object, int programFd, int flowsFd, int flows6Fd, int countersFd) {
         this.arena = arena;
         this.object = object;
         this.programFd = programFd;
         this.flowsFd = flowsFd;
+        this.flows6Fd = flows6Fd;
         this.countersFd = countersFd;
         this.key = arena.allocate(KEY_SIZE, 8);
         this.value = arena.allocate(VALUE_SIZE, 8);
+        this.key6 = arena.allocate(KEY6_SIZE, 8);
+        this.value6 = arena.allocate(VALUE6_SIZE, 8);
     }
 
     /** Why the fast path cannot be had: libbpf missing, the object refused, the verifier's words. */
@@ -99,12 +109,17 @@ public final class FastPathProgram implements AutoCloseable {
                 throw new FastPathException("libbpf could not open " + OBJECT + " (errno " + errno[0] + ")");
             }
             MemorySegment flows = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows4"));
+            MemorySegment flows6 = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows6"));
             MemorySegment counters = Libbpf.findMap(obj, arena.allocateFrom("tandem_counters"));
             MemorySegment program = Libbpf.findProgram(obj, arena.allocateFrom("tandem_fastpath"));
-            if (flows.equals(MemorySegment.NULL) || counters.equals(MemorySegment.NULL) || program.equals(MemorySegment.NULL)) {
-                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_counters or tandem_fastpath");
+            if (flows.equals(MemorySegment.NULL) || flows6.equals(MemorySegment.NULL) || counters.equals(MemorySegment.NULL)
+                    || program.equals(MemorySegment.NULL)) {
+                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters or tandem_fastpath");
             }
             Libbpf.setMaxEntries(flows, Math.max(2, maxEntries));
+            // Not pinned: a restarted tandemd gets a fresh one (IPv6 flows are not carried through
+            // a restart by the kernel; the peer's table brings them back to a pair).
+            Libbpf.setMaxEntries(flows6, Math.max(2, maxEntries));
             if (pinPath != null) {
                 Libbpf.setPinPath(flows, arena.allocateFrom(pinPath.toString()));
             }
@@ -115,7 +130,8 @@ public final class FastPathProgram implements AutoCloseable {
                         + (pinPath != null ? " (or the map pinned at " + pinPath + " does not fit: remove it to start afresh)" : "")
                         + (words.isEmpty() ? "" : "; the verifier said:\n" + words));
             }
-            FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(counters));
+            FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(flows6),
+                    Libbpf.mapFd(counters));
             loaded = true;
             return p;
         } finally {
@@ -164,6 +180,49 @@ public final class FastPathProgram implements AutoCloseable {
         }
         return new Seen(value.get(ValueLayout.JAVA_LONG, 16), value.get(ValueLayout.JAVA_LONG, 24), value.get(ValueLayout.JAVA_LONG, 32),
                 value.get(ValueLayout.JAVA_INT, 40));
+    }
+
+    /**
+     * {@link #install} for an IPv6 flow's direction: each address as {high, low} (network order
+     * halves, as {@code io.tandem.packet.Ipv6} keeps them); {@code proto} the transport (6, 17).
+     */
+    public synchronized int install6(int proto, long[] src, int srcPort, long[] dst, int dstPort,
+                                     long[] newSrc, int newSrcPort, long[] newDst, int newDstPort, int ifindex) {
+        writeKey6(proto, src, srcPort, dst, dstPort);
+        value6.fill((byte) 0);
+        value6.set(BE_LONG, 0, newSrc[0]);
+        value6.set(BE_LONG, 8, newSrc[1]);
+        value6.set(BE_LONG, 16, newDst[0]);
+        value6.set(BE_LONG, 24, newDst[1]);
+        value6.set(BE_SHORT, 32, (short) newSrcPort);
+        value6.set(BE_SHORT, 34, (short) newDstPort);
+        value6.set(ValueLayout.JAVA_INT, 36, ifindex);
+        return Libbpf.mapUpdate(flows6Fd, key6, value6, Libbpf.BPF_ANY);
+    }
+
+    public synchronized boolean remove6(int proto, long[] src, int srcPort, long[] dst, int dstPort) {
+        writeKey6(proto, src, srcPort, dst, dstPort);
+        return Libbpf.mapDelete(flows6Fd, key6) == 0;
+    }
+
+    public synchronized Seen seen6(int proto, long[] src, int srcPort, long[] dst, int dstPort) {
+        writeKey6(proto, src, srcPort, dst, dstPort);
+        if (Libbpf.mapLookup(flows6Fd, key6, value6) != 0) {
+            return null;
+        }
+        return new Seen(value6.get(ValueLayout.JAVA_LONG, 40), value6.get(ValueLayout.JAVA_LONG, 48),
+                value6.get(ValueLayout.JAVA_LONG, 56), value6.get(ValueLayout.JAVA_INT, 64));
+    }
+
+    private void writeKey6(int proto, long[] src, int srcPort, long[] dst, int dstPort) {
+        key6.fill((byte) 0);
+        key6.set(BE_LONG, 0, src[0]);
+        key6.set(BE_LONG, 8, src[1]);
+        key6.set(BE_LONG, 16, dst[0]);
+        key6.set(BE_LONG, 24, dst[1]);
+        key6.set(BE_SHORT, 32, (short) srcPort);
+        key6.set(BE_SHORT, 34, (short) dstPort);
+        key6.set(ValueLayout.JAVA_BYTE, 36, (byte) proto);
     }
 
     /** One installed direction, as {@link #forEach} reports it. */
