@@ -35,7 +35,9 @@ class FastPathIT {
             Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on",
                             "fast_path_pin_dir: " + lab.logs().resolve("no-bpffs"), "fast_path_attach: tc")
                     .conntrack("max_flows: 65536")
-                    .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.11")).yaml()
+                    .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.11"),
+                            new TestConfig.Service("web6", "2001:2::100", 80).snat("2001:2:0:1::100")
+                                    .backend("2001:2:0:1::11", 8080).backend("2001:2:0:1::12", 8080)).yaml()
                     + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
             for (String b : List.of("b1", "b2")) {
                 lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "120");
@@ -70,6 +72,29 @@ class FastPathIT {
                     + fast.group(2) + " flows installed");
             assertTrue(Long.parseLong(fast.group(2)) >= 21, "the 20 TCP flows and the UDP stream were handed over: " + fast.group());
             assertTrue(forwarded > 4 * throughTun, "most packets bypassed TUN: " + forwarded + " in the kernel, " + throughTun + " through TUN");
+
+            // IPv6 (issue 21): ten more streams to the IPv6 VIP, forwarded in the kernel as well.
+            long installedBefore = Long.parseLong(fast.group(2));
+            Process clients6 = lab.traffic("client", "clients6.log", "tcp-clients", "2001:2::100", "80", "10", "4000000", "200", "60");
+            assertEquals(0, NamespaceLab.awaitExit(clients6, Duration.ofSeconds(90)), lab.log("clients6.log") + "\n" + lab.log("tandemd.log"));
+            assertEquals(10, lab.log("clients6.log").lines().filter(l -> l.startsWith("ok")).count(), lab.log("clients6.log"));
+            long[] after = new long[3];
+            NamespaceLab.await(() -> {
+                Matcher m = FAST.matcher(lab.lastLine("tandemd.log", "fast path: forwarded="));
+                Matcher t = PACKETS.matcher(lab.lastLine("tandemd.log", "packets="));
+                if (!m.find() || !t.find()) {
+                    return false;
+                }
+                after[0] = Long.parseLong(m.group(1));
+                after[1] = Long.parseLong(m.group(2));
+                after[2] = Long.parseLong(t.group(1));
+                return after[1] >= installedBefore + 10;
+            }, Duration.ofSeconds(10), () -> "the ten IPv6 flows handed over: " + lab.lastLine("tandemd.log", "fast path: forwarded="));
+            long forwarded6 = after[0] - forwarded;
+            long throughTun6 = after[2] - throughTun;
+            System.out.println("Fast path, IPv6: " + forwarded6 + " packets in the kernel, " + throughTun6 + " through TUN");
+            assertTrue(forwarded6 > 4 * throughTun6, "most IPv6 packets bypassed TUN: " + forwarded6 + " in the kernel, " + throughTun6
+                    + " through TUN");
 
             tandemd.destroy();
             assertEquals(143, NamespaceLab.awaitExit(tandemd, Duration.ofSeconds(20)), lab.log("tandemd.log"));
