@@ -9,9 +9,10 @@ import java.util.List;
 /**
  * State sync with the peer box. Absent: tandemd runs alone. {@code role} ({@code active} or
  * {@code standby}) is the role of a box without an {@code ha} section; with one, the HA node
- * decides the role from the start (it starts SYNCING).
+ * decides the role from the start (it starts SYNCING). The sync link may run over either family
+ * (JGroups takes an IPv6 address as well); both ends of one link are the same family.
  */
-public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer, Integer peerPort,
+public record SyncConfig(IpAddress bindAddress, Integer port, IpAddress peer, Integer peerPort,
                          String keyFile, String keyPassword, Role role, Duration failureTimeout,
                          Duration digestInterval, Duration refreshInterval, Duration remoteHold, Integer queue) {
     public SyncConfig {
@@ -29,6 +30,10 @@ public record SyncConfig(Ipv4Address bindAddress, Integer port, Ipv4Address peer
     void validate(String path, List<String> errors) {
         ConfigChecks.required(bindAddress, path + ".bind_address", errors);
         ConfigChecks.required(peer, path + ".peer", errors);
+        if (bindAddress != null && peer != null && bindAddress.ipv6() != peer.ipv6()) {
+            errors.add(path + ".peer: " + peer + " is " + peer.family() + " and bind_address " + bindAddress + " is "
+                    + bindAddress.family() + "; the sync link is one family");
+        }
         ConfigChecks.port(port, path + ".port", errors);
         ConfigChecks.port(peerPort, path + ".peer_port", errors);
         if (keyPassword == null || keyPassword.length() < SyncKeys.MIN_PASSWORD) {

@@ -76,6 +76,18 @@ class ConfigLoaderTest {
         assertEquals("[2001:2:0:2::12]:8080", web.backends().get(1).key());
     }
 
+    /** The sync link runs over either family, one family at both ends. */
+    @Test
+    void theSyncLinkTakesIpv6AddressesOfOneFamily() throws Exception {
+        String sync = "sync: { bind_address: 2001:2:0:3::1, peer: 2001:2:0:3::2, key_password: a-password-of-length }\n";
+        TandemConfig config = ConfigLoader.parse(sync + MINIMAL, "test");
+        assertEquals("2001:2:0:3::2", config.sync().peer().toString());
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.parse(sync.replace("peer: 2001:2:0:3::2", "peer: 198.18.2.2") + MINIMAL, "test"));
+        assertTrue(e.errors().contains("sync.peer: 198.18.2.2 is IPv4 and bind_address 2001:2:0:3::1 is IPv6; the sync link is one family"),
+                e.getMessage());
+    }
+
     @Test
     void timeoutOverridesKeepTheOtherDefaults() throws Exception {
         TandemConfig config = ConfigLoader.parse("conntrack:\n  timeouts:\n    tcp_syn_sent: 5s\n" + MINIMAL, "test");

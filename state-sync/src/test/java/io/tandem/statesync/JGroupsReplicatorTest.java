@@ -60,8 +60,13 @@ class JGroupsReplicatorTest {
     }
 
     private JGroupsReplicator start(String name, int port, int peerPort, Path key, MapFlowStore store, boolean source) throws Exception {
-        JGroupsReplicator r = new JGroupsReplicator(new JGroupsReplicator.Settings(name, "127.0.0.1", port,
-                List.of("127.0.0.1[" + port + "]", "127.0.0.1[" + peerPort + "]"), key, PASSWORD,
+        return start(name, "127.0.0.1", port, peerPort, key, store, source);
+    }
+
+    private JGroupsReplicator start(String name, String host, int port, int peerPort, Path key, MapFlowStore store, boolean source)
+            throws Exception {
+        JGroupsReplicator r = new JGroupsReplicator(new JGroupsReplicator.Settings(name, host, port,
+                List.of(host + "[" + port + "]", host + "[" + peerPort + "]"), key, PASSWORD,
                 Duration.ofSeconds(3), Duration.ofMillis(200), 100_000, Duration.ofSeconds(20)));
         started.add(r);
         r.start(store);
@@ -119,6 +124,28 @@ class JGroupsReplicatorTest {
         await(() -> Boolean.TRUE.equals(rb.status().digestsEqual()), Duration.ofSeconds(10), () -> rb.status().toString());
         assertTrue(ra.status().recordsSent() >= 5000);
         assertEquals(0, rb.status().decodeErrors());
+    }
+
+    /** Issue 21: the sync link over IPv6 (the loopback ::1), carrying IPv4 and IPv6 flows' records alike. */
+    @Test
+    void theSyncLinkRunsOverIpv6AndCarriesBothFamiliesFlows() throws Exception {
+        MapFlowStore a = new MapFlowStore();
+        MapFlowStore b = new MapFlowStore();
+        int pa = freePort();
+        int pb = freePort();
+        JGroupsReplicator lb1 = start("lb1", "::1", pa, pb, pairKey, a, true);
+        start("lb2", "::1", pb, pa, pairKey, b, false);
+        await(() -> lb1.status().peerConnected(), Duration.ofSeconds(20), () -> "lb2 joined over ::1");
+        FlowRecord v4 = flow(1, 10);
+        FlowRecord v6 = new FlowRecord(6 | FlowRecord.IPV6, 0, 40000, 0, 80, 0, 8080, 0, 1025, 3, 0, 1000L, 11, false,
+                new FlowRecord.Ipv6Addresses(0x2001000200000000L, 0x10L, 0x2001000200000000L, 0x100L,
+                        0x2001000200000001L, 0x11L, 0x2001000200000001L, 0x100L));
+        for (FlowRecord r : List.of(v4, v6)) {
+            a.put(r);
+            lb1.publish(r);
+        }
+        await(() -> b.flows.size() == 2, Duration.ofSeconds(10), () -> "both records on lb2: " + b.flows);
+        assertEquals(v6, b.flows.get(MapFlowStore.Key.of(v6)), "the IPv6 record whole");
     }
 
     @Test
