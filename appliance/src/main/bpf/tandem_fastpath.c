@@ -132,6 +132,19 @@ static __always_inline int pass(__u32 why)
 	return TC_ACT_OK;
 }
 
+/* A packet rewritten: its direction's last sight, counts and (TCP) sequence end noted, then out. */
+static __always_inline int forwarded(struct __sk_buff *skb, __u64 *last_seen_ns, __u64 *packets, __u64 *bytes, __u32 *seq_field,
+				     __u32 seq_end, __u32 ifindex)
+{
+	*last_seen_ns = bpf_ktime_get_ns();
+	if (seq_field)
+		*seq_field = seq_end;
+	__sync_fetch_and_add(packets, 1);
+	__sync_fetch_and_add(bytes, skb->len);
+	pass(FP_FORWARDED);
+	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+}
+
 /* An IPv6 packet: no extension headers (the engine walks those), hop limit > 1, TCP or UDP. */
 static __always_inline int fastpath6(struct __sk_buff *skb)
 {
@@ -197,13 +210,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, l4 + sizeof(__be16), &nat->dport, sizeof(__be16), 0);
 	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct ipv6hdr, hop_limit), &hop, 1, 0);
 
-	nat->last_seen_ns = bpf_ktime_get_ns();
-	if (!udp)
-		nat->seq_end = seq_end;
-	__sync_fetch_and_add(&nat->packets, 1);
-	__sync_fetch_and_add(&nat->bytes, skb->len);
-	pass(FP_FORWARDED);
-	return bpf_redirect_neigh(nat->ifindex, NULL, 0, 0);
+	return forwarded(skb, &nat->last_seen_ns, &nat->packets, &nat->bytes, udp ? NULL : &nat->seq_end, seq_end, nat->ifindex);
 }
 
 SEC("tc")
@@ -285,13 +292,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	ttl -= 1;
 	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, ttl), &ttl, 1, 0);
 
-	nat->last_seen_ns = bpf_ktime_get_ns();
-	if (!udp)
-		nat->seq_end = seq_end;
-	__sync_fetch_and_add(&nat->packets, 1);
-	__sync_fetch_and_add(&nat->bytes, skb->len);
-	pass(FP_FORWARDED);
-	return bpf_redirect_neigh(nat->ifindex, NULL, 0, 0);
+	return forwarded(skb, &nat->last_seen_ns, &nat->packets, &nat->bytes, udp ? NULL : &nat->seq_end, seq_end, nat->ifindex);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -148,17 +148,7 @@ public final class PacketHeaders {
         }
         totalLength = Ipv6.HEADER_LENGTH + payloadLength;
         int next = (int) (first >>> 8) & 0xFF;
-        ttl = (int) first & 0xFF;
-        src6High = packet.getLong(ipOffset + IP6_SRC);
-        src6Low = packet.getLong(ipOffset + IP6_SRC + 8);
-        dst6High = packet.getLong(ipOffset + IP6_DST);
-        dst6Low = packet.getLong(ipOffset + IP6_DST + 8);
-        srcAddress = dstAddress = ipChecksum = ipId = fragmentOffset = 0;
-        moreFragments = false;
-        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
-        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
-        tcpWindowScale = NO_WINDOW_SCALE;
-        malformation = null;
+        readIpv6Header(packet, ipOffset, first);
         int end = ipOffset + totalLength;
         int at = ipOffset + Ipv6.HEADER_LENGTH;
         boolean fragmentSeen = false;
@@ -281,17 +271,7 @@ public final class PacketHeaders {
         long first = packet.getLong(offset);
         totalLength = Ipv6.HEADER_LENGTH + ((int) (first >>> 16) & 0xFFFF);
         int next = (int) (first >>> 8) & 0xFF;
-        ttl = (int) first & 0xFF;
-        src6High = packet.getLong(offset + IP6_SRC);
-        src6Low = packet.getLong(offset + IP6_SRC + 8);
-        dst6High = packet.getLong(offset + IP6_DST);
-        dst6Low = packet.getLong(offset + IP6_DST + 8);
-        srcAddress = dstAddress = ipChecksum = ipId = fragmentOffset = 0;
-        moreFragments = false;
-        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
-        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
-        tcpWindowScale = NO_WINDOW_SCALE;
-        malformation = null;
+        readIpv6Header(packet, offset, first);
         int at = offset + Ipv6.HEADER_LENGTH;
         for (int walked = 0; Ipv6.isExtensionHeader(next); walked++) {
             if (walked == Ipv6.MAX_EXTENSION_HEADERS) {
@@ -324,6 +304,21 @@ public final class PacketHeaders {
         l4Offset = at;
         l4Length = end - at;
         return parseTransport(true);
+    }
+
+    /** The fixed IPv6 header's hop limit and addresses; every other field cleared for the walk to fill. */
+    private void readIpv6Header(ByteBuf packet, int at, long first) {
+        ttl = (int) first & 0xFF;
+        src6High = packet.getLong(at + IP6_SRC);
+        src6Low = packet.getLong(at + IP6_SRC + 8);
+        dst6High = packet.getLong(at + IP6_DST);
+        dst6Low = packet.getLong(at + IP6_DST + 8);
+        srcAddress = dstAddress = ipChecksum = ipId = fragmentOffset = 0;
+        moreFragments = false;
+        srcPort = dstPort = tcpFlags = icmpType = icmpCode = 0;
+        tcpSeq = tcpAck = tcpWindow = tcpHeaderLength = 0;
+        tcpWindowScale = NO_WINDOW_SCALE;
+        malformation = null;
     }
 
     private boolean parseTransport(boolean embedded) {

@@ -42,21 +42,7 @@ public final class TcpReset {
         buf.setShort(ip + PacketHeaders.IP_CHECKSUM, 0);
         buf.setShort(ip + PacketHeaders.IP_CHECKSUM, Checksum.compute(buf, ip, ipHeader));
 
-        buf.setShort(l4, dstPort);
-        buf.setShort(l4 + 2, srcPort);
-        if ((flags & TcpFlags.ACK) != 0) {
-            buf.setInt(l4 + 4, (int) ack);
-            buf.setInt(l4 + 8, 0);
-            buf.setByte(l4 + 13, TcpFlags.RST);
-        } else {
-            long acknowledged = seq + payload + ((flags & TcpFlags.SYN) != 0 ? 1 : 0) + ((flags & TcpFlags.FIN) != 0 ? 1 : 0);
-            buf.setInt(l4 + 4, 0);
-            buf.setInt(l4 + 8, (int) acknowledged);
-            buf.setByte(l4 + 13, TcpFlags.RST | TcpFlags.ACK);
-        }
-        buf.setByte(l4 + 12, (TCP_HEADER / 4) << 4);
-        buf.setInt(l4 + 14, 0); // window 0, checksum 0 (computed below)
-        buf.setShort(l4 + 18, 0); // urgent pointer
+        writeResetHeader(buf, l4, srcPort, dstPort, flags, seq, ack, payload);
         buf.setShort(l4 + PacketHeaders.TCP_CHECKSUM, Checksum.computeL4(buf, dst, src, Ipv4.PROTO_TCP, l4, TCP_HEADER));
         buf.writerIndex(l4 + TCP_HEADER);
     }
@@ -91,23 +77,32 @@ public final class TcpReset {
         buf.setLong(ip + PacketHeaders.IP6_DST + 8, srcLow);
 
         int tcp = ip + Ipv6.HEADER_LENGTH;
-        buf.setShort(tcp, dstPort);
-        buf.setShort(tcp + 2, srcPort);
-        if ((flags & TcpFlags.ACK) != 0) {
-            buf.setInt(tcp + 4, (int) ack);
-            buf.setInt(tcp + 8, 0);
-            buf.setByte(tcp + 13, TcpFlags.RST);
-        } else {
-            long acknowledged = seq + payload + ((flags & TcpFlags.SYN) != 0 ? 1 : 0) + ((flags & TcpFlags.FIN) != 0 ? 1 : 0);
-            buf.setInt(tcp + 4, 0);
-            buf.setInt(tcp + 8, (int) acknowledged);
-            buf.setByte(tcp + 13, TcpFlags.RST | TcpFlags.ACK);
-        }
-        buf.setByte(tcp + 12, (TCP_HEADER / 4) << 4);
-        buf.setInt(tcp + 14, 0);
-        buf.setShort(tcp + 18, 0);
+        writeResetHeader(buf, tcp, srcPort, dstPort, flags, seq, ack, payload);
         buf.setShort(tcp + PacketHeaders.TCP_CHECKSUM,
                 Checksum.computeL4v6(buf, dstHigh, dstLow, srcHigh, srcLow, Ipv4.PROTO_TCP, tcp, TCP_HEADER));
         buf.writerIndex(tcp + TCP_HEADER);
+    }
+
+    /**
+     * The reset's 20-byte TCP header at {@code at}, ports swapped: RST with the segment's ACK as
+     * its sequence number, or RST|ACK acknowledging the segment; window 0, checksum 0 (the caller
+     * computes it).
+     */
+    private static void writeResetHeader(ByteBuf buf, int at, int srcPort, int dstPort, int flags, long seq, long ack, int payload) {
+        buf.setShort(at, dstPort);
+        buf.setShort(at + 2, srcPort);
+        if ((flags & TcpFlags.ACK) != 0) {
+            buf.setInt(at + 4, (int) ack);
+            buf.setInt(at + 8, 0);
+            buf.setByte(at + 13, TcpFlags.RST);
+        } else {
+            long acknowledged = seq + payload + ((flags & TcpFlags.SYN) != 0 ? 1 : 0) + ((flags & TcpFlags.FIN) != 0 ? 1 : 0);
+            buf.setInt(at + 4, 0);
+            buf.setInt(at + 8, (int) acknowledged);
+            buf.setByte(at + 13, TcpFlags.RST | TcpFlags.ACK);
+        }
+        buf.setByte(at + 12, (TCP_HEADER / 4) << 4);
+        buf.setInt(at + 14, 0); // window 0, checksum 0
+        buf.setShort(at + 18, 0); // urgent pointer
     }
 }
