@@ -38,7 +38,7 @@ class Ipv6EngineFuzzTest {
     private static int pinned;
     private static long clock = 1_700_000_000_000L;
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = "10s")
     void everyIpv6PacketIsForwardedIntactAnsweredOrCountedAndDropped(FuzzedDataProvider data) throws Exception {
         EngineHarness e = engine();
         clock += 30 * DAY_MILLIS;
