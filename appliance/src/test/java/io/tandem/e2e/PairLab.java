@@ -132,6 +132,12 @@ final class PairLab {
      */
     static void assertEveryFlowSurvived(NamespaceLab lab, Process clients, int total, String what, String context)
             throws Exception {
+        assertEveryFlowSurvived(lab, clients, total, what, context, 3000);
+    }
+
+    /** As above, the longest stall under {@code maxStallMillis}. */
+    static void assertEveryFlowSurvived(NamespaceLab lab, Process clients, int total, String what, String context, long maxStallMillis)
+            throws Exception {
         int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
         String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
         System.out.println("failover (" + what + "): " + summary);
@@ -139,7 +145,7 @@ final class PairLab {
         Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
         assertTrue(m.find(), summary);
         assertEquals(total + "/" + total, m.group(1) + "/" + m.group(2), summary);
-        assertTrue(Long.parseLong(m.group(3)) < 3000, "longest stall under 3 s: " + summary);
+        assertTrue(Long.parseLong(m.group(3)) < maxStallMillis, "longest stall under " + maxStallMillis + " ms: " + summary);
     }
 
     static void startEchoServers(NamespaceLab lab) throws Exception {
