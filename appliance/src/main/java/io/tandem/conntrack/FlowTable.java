@@ -555,11 +555,15 @@ public final class FlowTable {
         if (out.addresses6 == null) {
             out.addresses6 = new long[8];
         }
-        int[] ids = {out.clientAddress, out.vipAddress, out.backendAddress, out.snatAddress};
-        for (int i = 0; i < 4; i++) {
-            out.addresses6[2 * i] = addresses6.high(ids[i]);
-            out.addresses6[2 * i + 1] = addresses6.low(ids[i]);
-        }
+        put6(out, FlowSnapshot.CLIENT, out.clientAddress);
+        put6(out, FlowSnapshot.VIP, out.vipAddress);
+        put6(out, FlowSnapshot.BACKEND, out.backendAddress);
+        put6(out, FlowSnapshot.SNAT, out.snatAddress);
+    }
+
+    private void put6(FlowSnapshot out, int which, int id) {
+        out.addresses6[2 * which] = addresses6.high(id);
+        out.addresses6[2 * which + 1] = addresses6.low(id);
     }
 
     /**
