@@ -10,7 +10,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Flow-table sizing and timeouts. The table is allocated whole at start (about 100 bytes per
+ * Flow-table sizing and timeouts. The table is allocated whole at start (about 80 bytes per
  * flow of {@code max_flows}); half-open flows have their own, smaller cap. Fragments: a
  * datagram's fragments follow its first for {@code fragment_lifetime}; a later fragment that
  * comes before the first waits up to {@code fragment_hold_time}, at most
@@ -80,7 +80,13 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
         }
 
         void validate(String path, List<String> errors) {
-            given().forEach((state, d) -> ConfigChecks.positive(d, path + "." + fieldName(state), errors));
+            given().forEach((state, d) -> {
+                ConfigChecks.positive(d, path + "." + fieldName(state), errors);
+                if (d.compareTo(FlowTimeouts.MAX) > 0) {
+                    errors.add(path + "." + fieldName(state) + ": at most " + FlowTimeouts.MAX.toDays()
+                            + " days (the flow table keeps times in 32 bits of milliseconds)");
+                }
+            });
         }
 
         FlowTimeouts toFlowTimeouts() {

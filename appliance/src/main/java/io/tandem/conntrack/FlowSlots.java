@@ -12,6 +12,12 @@ import java.lang.invoke.VarHandle;
  * grows with every reuse of the slot; it is read and changed with volatile/CAS access
  * ({@link #stateWord}, {@link #casState}) so packets on other event loops never see a torn
  * state. Not synchronized otherwise: {@link FlowTable} holds the lock.
+ *
+ * <p>Kept small, since a slot is paid for every flow the table can hold: a flow's last-seen time
+ * is the low 32 bits of the millisecond clock, read back against a recent reading of it (exact
+ * while the two are within 24 days of each other: {@link FlowTimeouts#MAX} keeps every idle
+ * limit inside that); the SNAT pool id is 16 bits ({@link SnatPortPools#MAX_POOLS}); a free slot's
+ * client address field links it to the next free slot, so the free list costs no array.
  */
 final class FlowSlots {
     static final int STATE_MASK = 0x0F;
@@ -24,11 +30,13 @@ final class FlowSlots {
     static final int FAST = 0x80;
     static final int GENERATION_SHIFT = 8;
     static final int NO_POOL = -1;
+    private static final char NO_POOL_STORED = 0xFFFF;
     /** Bytes per slot: four addresses, packed ports, protocol, state word, last seen, version, pool. */
-    static final int BYTES_PER_SLOT = 4 * 4 + 8 + 1 + 4 + 8 + 8 + 4 + TcpWindows.BYTES_PER_SLOT;
+    static final int BYTES_PER_SLOT = 4 * 4 + 8 + 1 + 4 + 4 + 8 + 2 + TcpWindows.BYTES_PER_SLOT;
 
     private static final VarHandle STATE_WORDS = MethodHandles.arrayElementVarHandle(int[].class);
 
+    /** A flow's client address; in a free slot, the next free slot (-1: none). */
     private final int[] clientAddress;
     private final int[] vipAddress;
     private final int[] backendAddress;
@@ -37,10 +45,15 @@ final class FlowSlots {
     private final long[] ports;
     private final byte[] protocol;
     private final int[] stateWord;
-    private final long[] lastSeen;
+    /** The low 32 bits of the millisecond clock when the flow was last seen. */
+    private final int[] lastSeen;
     private final long[] version;
-    private final int[] poolId;
+    private final char[] poolId;
     private final TcpWindows windows;
+    /** A recent reading of the table's clock: what {@link #read(int, FlowSnapshot)} reads times back against. */
+    private volatile long clockMillis;
+    private int freeHead;
+    private int freeCount;
 
     FlowSlots(int capacity) {
         clientAddress = new int[capacity];
@@ -50,10 +63,38 @@ final class FlowSlots {
         ports = new long[capacity];
         protocol = new byte[capacity];
         stateWord = new int[capacity];
-        lastSeen = new long[capacity];
+        lastSeen = new int[capacity];
         version = new long[capacity];
-        poolId = new int[capacity];
+        poolId = new char[capacity];
         windows = new TcpWindows(capacity);
+        for (int i = 0; i < capacity; i++) {
+            clientAddress[i] = i + 1 < capacity ? i + 1 : -1; // slot 0 handed out first
+        }
+        freeCount = capacity;
+    }
+
+    int freeCount() {
+        return freeCount;
+    }
+
+    /** Takes a free slot off the list; the caller has checked {@link #freeCount()}. */
+    int takeFree() {
+        int slot = freeHead;
+        freeHead = clientAddress[slot];
+        freeCount--;
+        return slot;
+    }
+
+    /** Puts a slot whose flow is gone back on the free list (its fields are dead from here on). */
+    void putFree(int slot) {
+        clientAddress[slot] = freeHead;
+        freeHead = slot;
+        freeCount++;
+    }
+
+    /** Records a reading of the table's clock (see {@link #clockMillis}). */
+    void observeClock(long nowMillis) {
+        clockMillis = nowMillis;
     }
 
     static int state(int word) {
@@ -77,9 +118,10 @@ final class FlowSlots {
         backendAddress[slot] = backend;
         snatAddress[slot] = snat;
         ports[slot] = (long) clientPort << 48 | (long) vipPort << 32 | (long) backendPort << 16 | snatPort;
-        poolId[slot] = pool;
-        lastSeen[slot] = nowMillis;
+        poolId[slot] = pool == NO_POOL ? NO_POOL_STORED : (char) pool;
+        lastSeen[slot] = (int) nowMillis;
         version[slot] = flowVersion;
+        clockMillis = nowMillis;
         windows.clear(slot);
         int generation = (generation(stateWord[slot]) + 1) & 0xFFFFFF;
         STATE_WORDS.setRelease(stateWord, slot, generation << GENERATION_SHIFT | stateAndFlags);
@@ -106,7 +148,7 @@ final class FlowSlots {
     /** As {@link #read}, with the slot's times and flags for a snapshot. */
     void read(int slot, FlowSnapshot out) {
         int word = read(slot, (FlowFields) out);
-        out.lastSeenMillis = lastSeen[slot];
+        out.lastSeenMillis = lastSeen(slot, clockMillis);
         out.version = version[slot];
         out.remote = (word & REMOTE) != 0;
     }
@@ -178,15 +220,22 @@ final class FlowSlots {
     }
 
     int poolId(int slot) {
-        return poolId[slot];
+        char id = poolId[slot];
+        return id == NO_POOL_STORED ? NO_POOL : id;
     }
 
-    long lastSeen(int slot) {
-        return lastSeen[slot];
+    /** How long ago, at {@code nowMillis}, the flow was last seen (negative if later than that). */
+    long idleMillis(int slot, long nowMillis) {
+        return (int) nowMillis - lastSeen[slot]; // int arithmetic: wraps with the stored bits
+    }
+
+    /** When the flow was last seen, read back against {@code referenceMillis} (a recent clock reading). */
+    long lastSeen(int slot, long referenceMillis) {
+        return referenceMillis - idleMillis(slot, referenceMillis);
     }
 
     void touch(int slot, long nowMillis) {
-        lastSeen[slot] = nowMillis;
+        lastSeen[slot] = (int) nowMillis;
     }
 
     long version(int slot) {

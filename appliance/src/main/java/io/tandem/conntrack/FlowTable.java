@@ -62,8 +62,6 @@ public final class FlowTable {
     private final ClientFlowCounts clientFlows = new ClientFlowCounts();
     private final FlowSnapshot hookScratch = new FlowSnapshot();
     private volatile FastPathHook fastPath;
-    private final int[] freeSlots;
-    private int freeCount;
 
     private final StampedLock lock = new StampedLock();
     private volatile int size;
@@ -85,7 +83,6 @@ public final class FlowTable {
      * Entries of flows that left the half-open states are skipped when reached. Write lock.
      */
     private final int[] halfOpen;
-    private final int halfOpenMask;
     private long halfOpenHead;
     private long halfOpenTail;
     /** Written under the write lock, read by the counters without it. */
@@ -115,16 +112,9 @@ public final class FlowTable {
         this.maxEmbryonic = Math.min(maxEmbryonic, capacity);
         this.timeouts = timeouts;
         this.pools = pools;
-        int ring = Integer.highestOneBit(Math.max(2, this.maxEmbryonic) * 2 - 1) << 1;
-        halfOpen = new int[ring];
-        halfOpenMask = ring - 1;
+        halfOpen = new int[Math.max(2, this.maxEmbryonic) * 2];
         slots = new FlowSlots(capacity);
         index = new TupleIndex(capacity, slots);
-        freeSlots = new int[capacity];
-        for (int i = 0; i < capacity; i++) {
-            freeSlots[i] = capacity - 1 - i; // slot 0 handed out first
-        }
-        freeCount = capacity;
     }
 
     public void setListener(FlowEventListener listener) {
@@ -192,7 +182,7 @@ public final class FlowTable {
                 out.direction = FlowDirection.ORIGINAL;
                 return INSERT_EXISTS;
             }
-            if (freeCount == 0) {
+            if (slots.freeCount() == 0) {
                 return INSERT_TABLE_FULL;
             }
             if (index.position(proto, backend, snat, backendPort, snatPort) >= 0) {
@@ -204,7 +194,7 @@ public final class FlowTable {
             if (state.embryonic() && !tryAddEmbryonic() && !(earlyDrop() && tryAddEmbryonic())) {
                 return INSERT_EMBRYONIC_LIMIT;
             }
-            slot = freeSlots[--freeCount];
+            slot = slots.takeFree();
             if (FlowProtocol.isIpv6(proto)) {
                 retainAddresses(client, vip, backend, snat);
             }
@@ -287,7 +277,7 @@ public final class FlowTable {
         }
         slots.read(slot, hookScratch);
         long forwarded = hook.lastForwardedMillis(hookScratch);
-        if (forwarded > slots.lastSeen(slot)) {
+        if (forwarded > slots.lastSeen(slot, nowMillis)) {
             slots.touch(slot, forwarded);
             return nowMillis - forwarded <= idleLimit(word);
         }
@@ -371,7 +361,7 @@ public final class FlowTable {
         if (halfOpenTail - halfOpenHead == halfOpen.length) {
             halfOpenHead++; // full: the oldest entry is forgotten (its flow simply times out)
         }
-        halfOpen[(int) (halfOpenTail++ & halfOpenMask)] = (FlowSlots.generation(slots.stateWord(slot)) & 7) << SLOT_BITS | slot;
+        halfOpen[(int) (halfOpenTail++ % halfOpen.length)] = (FlowSlots.generation(slots.stateWord(slot)) & 7) << SLOT_BITS | slot;
     }
 
     /**
@@ -380,7 +370,7 @@ public final class FlowTable {
      */
     private boolean earlyDrop() {
         for (int looked = 0; looked < 64 && halfOpenHead < halfOpenTail; looked++) {
-            int entry = halfOpen[(int) (halfOpenHead++ & halfOpenMask)];
+            int entry = halfOpen[(int) (halfOpenHead++ % halfOpen.length)];
             int slot = entry & (1 << SLOT_BITS) - 1;
             int word = slots.stateWord(slot);
             // A slot reused since may show the same 3 generation bits (1 in 8): then a younger
@@ -453,7 +443,7 @@ public final class FlowTable {
         } else {
             unknownBackend--;
         }
-        freeSlots[freeCount++] = slot;
+        slots.putFree(slot);
         size = size - 1;
     }
 
@@ -465,12 +455,13 @@ public final class FlowTable {
      * @return flows expired
      */
     public int expire(long nowMillis, int budget) {
+        slots.observeClock(nowMillis);
         int candidates = 0;
         int limit = Math.min(budget, capacity);
         int hand = expiryHand;
         for (int i = 0; i < limit && candidates < expiryCandidates.length; i++) {
             int word = slots.stateWord(hand);
-            if (FlowSlots.state(word) != FREE && nowMillis - slots.lastSeen(hand) > idleLimit(word)) {
+            if (FlowSlots.state(word) != FREE && slots.idleMillis(hand, nowMillis) > idleLimit(word)) {
                 expiryCandidates[candidates++] = hand;
             }
             hand = hand + 1 == capacity ? 0 : hand + 1;
@@ -486,7 +477,7 @@ public final class FlowTable {
                 int slot = expiryCandidates[i];
                 int word = slots.stateWord(slot);
                 // Re-checked under the lock: a packet may have refreshed it meanwhile.
-                if (FlowSlots.state(word) != FREE && nowMillis - slots.lastSeen(slot) > idleLimit(word) && !busyInTheKernel(slot, word, nowMillis)) {
+                if (FlowSlots.state(word) != FREE && slots.idleMillis(slot, nowMillis) > idleLimit(word) && !busyInTheKernel(slot, word, nowMillis)) {
                     removeLocked(slot, FlowEventType.EXPIRED);
                     expired++;
                 }
@@ -665,7 +656,7 @@ public final class FlowTable {
                 }
                 if (r.version == slots.version(slot)) {
                     if (!removed) {
-                        slots.touch(slot, Math.max(slots.lastSeen(slot), nowMillis)); // a refresh: the flow is alive on the peer
+                        slots.touch(slot, Math.max(slots.lastSeen(slot, nowMillis), nowMillis)); // a refresh: the flow is alive on the peer
                     }
                     return InstallResult.UPDATED;
                 }
@@ -681,7 +672,7 @@ public final class FlowTable {
             } else if (removed) {
                 return InstallResult.STALE;
             }
-            if (freeCount == 0) {
+            if (slots.freeCount() == 0) {
                 return InstallResult.TABLE_FULL;
             }
             if (index.position(r.protocol, r.backendAddress, r.snatAddress, r.backendPort, r.snatPort) >= 0) {
@@ -696,7 +687,7 @@ public final class FlowTable {
                 unknownBackend++;
                 lastUnknownBackend = formatAddress(r.protocol, r.backendAddress) + ":" + r.backendPort;
             }
-            int slot = freeSlots[--freeCount];
+            int slot = slots.takeFree();
             if (FlowProtocol.isIpv6(r.protocol)) {
                 retainAddresses(r.clientAddress, r.vipAddress, r.backendAddress, r.snatAddress);
             }
@@ -752,7 +743,7 @@ public final class FlowTable {
                 embryonic.decrementAndGet();
             }
         }
-        slots.touch(slot, Math.max(slots.lastSeen(slot), nowMillis));
+        slots.touch(slot, Math.max(slots.lastSeen(slot, nowMillis), nowMillis));
         slots.setVersion(slot, r.version);
         followInTheFastPath(slot);
     }
@@ -837,7 +828,7 @@ public final class FlowTable {
 
     /** Bytes held by the table's arrays: fixed at construction, whatever the flow count. */
     public long memoryFootprintBytes() {
-        long perSlot = FlowSlots.BYTES_PER_SLOT + 4; // the slot and its place in the free list
+        long perSlot = FlowSlots.BYTES_PER_SLOT;
         return perSlot * capacity + 4L * index.length() + 4L * halfOpen.length + 4L * ClientFlowCounts.COUNTERS
                 + addresses6.bytes();
     }

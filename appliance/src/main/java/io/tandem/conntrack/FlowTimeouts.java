@@ -9,10 +9,15 @@ import java.util.Map;
  * ({@code net.netfilter.nf_conntrack_tcp_timeout_*}, {@code ..._udp_timeout*}).
  */
 public final class FlowTimeouts {
+    /** The longest idle timeout: the flow table keeps times in 32 bits of milliseconds (see FlowSlots). */
+    public static final Duration MAX = Duration.ofDays(20);
     private final long[] millisByCode = new long[FlowState.values().length];
 
     private FlowTimeouts(Map<FlowState, Duration> timeouts) {
         for (var entry : timeouts.entrySet()) {
+            if (entry.getValue().compareTo(MAX) > 0) {
+                throw new IllegalArgumentException("the " + entry.getKey() + " timeout " + entry.getValue() + " is over " + MAX.toDays() + " days");
+            }
             millisByCode[entry.getKey().code()] = entry.getValue().toMillis();
         }
     }

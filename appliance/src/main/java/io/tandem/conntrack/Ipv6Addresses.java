@@ -10,7 +10,8 @@ import java.util.concurrent.locks.StampedLock;
  * the same address, while anyone holds it ({@link #acquire} / {@link #release}).
  *
  * <p>Storage grows by doubling, so a box that serves no IPv6 pays 0 bytes for it and one that
- * does about {@value #BYTES_PER_ADDRESS} bytes per distinct address. One arena serves the flow
+ * does about {@value #BYTES_PER_ADDRESS} bytes per distinct address. Its capacities are four
+ * under a power of two, so that each array with its header fills whole G1 regions ({@link Probing}). One arena serves the flow
  * table (each flow holds its four addresses) and the service table (which pins its VIPs, SNAT
  * addresses and backends for good: a few per config, and a stale service table may still be in
  * an event loop's hands when a newer one replaces it).
@@ -27,23 +28,21 @@ public final class Ipv6Addresses {
     /** Per id, and a free-list entry. */
     static final int BYTES_PER_ADDRESS = BYTES_PER_ID + 4;
     public static final int NONE = -1;
-    private static final int INITIAL = 16;
+    private static final int INITIAL = 12;
 
     /** Everything a reader needs, swapped whole when the arena grows. */
     private static final class Storage {
         final long[] high;
         final long[] low;
         final int[] refs;
-        /** Open addressing, linear probing: id + 1, 0 empty. */
+        /** Open addressing, linear probing ({@link Probing}): id + 1, 0 empty. */
         final int[] index;
-        final int mask;
 
         Storage(int capacity) {
             high = new long[capacity];
             low = new long[capacity];
             refs = new int[capacity];
             index = new int[capacity * 2];
-            mask = capacity * 2 - 1;
         }
     }
 
@@ -142,7 +141,7 @@ public final class Ipv6Addresses {
         }
         int position = home(a, a.high[id], a.low[id]);
         while (a.index[position] != id + 1) {
-            position = (position + 1) & a.mask;
+            position = Probing.next(position, a.index.length);
         }
         delete(a, position);
         if (freeCount == free.length) {
@@ -196,14 +195,14 @@ public final class Ipv6Addresses {
             if (id < a.high.length && a.high[id] == high && a.low[id] == low) {
                 return id;
             }
-            position = (position + 1) & a.mask;
+            position = Probing.next(position, a.index.length);
         }
         return NONE;
     }
 
     private Storage grow(Storage old) {
-        int capacity = old == null ? INITIAL : old.high.length * 2;
-        Storage a = new Storage(Math.min(capacity, Integer.highestOneBit(Math.max(INITIAL, maxAddresses - 1)) << 1));
+        int capacity = old == null ? INITIAL : (int) Math.min(Integer.MAX_VALUE / 2, (old.high.length + 4L) * 2 - 4);
+        Storage a = new Storage(Math.min(capacity, Math.max(INITIAL, maxAddresses)));
         if (old != null) {
             System.arraycopy(old.high, 0, a.high, 0, old.high.length);
             System.arraycopy(old.low, 0, a.low, 0, old.low.length);
@@ -222,7 +221,7 @@ public final class Ipv6Addresses {
     private static void place(Storage a, int id) {
         int position = home(a, a.high[id], a.low[id]);
         while (a.index[position] != 0) {
-            position = (position + 1) & a.mask;
+            position = Probing.next(position, a.index.length);
         }
         a.index[position] = id + 1;
     }
@@ -230,7 +229,7 @@ public final class Ipv6Addresses {
     private static int home(Storage a, long high, long low) {
         long h = (high * 0x9E3779B97F4A7C15L) ^ (low * 0xC2B2AE3D27D4EB4FL);
         h ^= h >>> 31;
-        return (int) (h ^ h >>> 32) & a.mask;
+        return Probing.home(h, a.index.length);
     }
 
     /** Backward-shift deletion for linear probing (Knuth, TAOCP vol. 3, 6.4 Algorithm R), as {@link TupleIndex}. */
@@ -238,12 +237,12 @@ public final class Ipv6Addresses {
         int hole = position;
         int next = position;
         while (true) {
-            next = (next + 1) & a.mask;
+            next = Probing.next(next, a.index.length);
             int stored = a.index[next];
             if (stored == 0) {
                 break;
             }
-            if (!TupleIndex.staysPut(hole, home(a, a.high[stored - 1], a.low[stored - 1]), next)) {
+            if (!Probing.staysPut(hole, home(a, a.high[stored - 1], a.low[stored - 1]), next)) {
                 a.index[hole] = stored;
                 hole = next;
             }

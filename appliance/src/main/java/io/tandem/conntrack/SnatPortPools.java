@@ -7,9 +7,11 @@ import java.util.Map;
 /**
  * Every {@link SnatPortPool}, one per (SNAT address, backend address, backend port,
  * protocol). Pools are looked up when services are built (off the hot path) and live as long
- * as the process, so flows keep their ports across reloads. A flow stores its pool's id.
+ * as the process, so flows keep their ports across reloads. A flow stores its pool's id, in 16
+ * bits: at most {@link #MAX_POOLS} pools (each holds an 8 KiB bitmap: 512 MiB at the cap).
  */
 public final class SnatPortPools {
+    public static final int MAX_POOLS = 65_535;
     private final int firstPort;
     private final int lastPort;
     private final Map<PoolKey, SnatPortPool> byKey = new HashMap<>();
@@ -29,6 +31,10 @@ public final class SnatPortPools {
     public synchronized SnatPortPool poolFor(int snatAddress, int backendAddress, int backendPort, int protocol) {
         return byKey.computeIfAbsent(new PoolKey(snatAddress, backendAddress, backendPort, protocol), key -> {
             SnatPortPool[] current = byId;
+            if (current.length == MAX_POOLS) {
+                throw new IllegalStateException("this box already has " + MAX_POOLS + " SNAT port pools (one per SNAT address,"
+                        + " backend address, backend port and protocol, kept since start): restart it to build them again");
+            }
             SnatPortPool[] grown = Arrays.copyOf(current, current.length + 1);
             SnatPortPool pool = new SnatPortPool(current.length, firstPort, lastPort);
             grown[current.length] = pool;

@@ -5,8 +5,9 @@ import io.tandem.packet.TupleHash;
 /**
  * The flow table's index: one open-addressed array with linear probing, holding two entries
  * per flow, for its original tuple (client to VIP) and its reply tuple (backend to SNAT
- * address). An entry is {@code (slot << 1 | direction) + 1}; 0 is empty; the load factor is at
- * most 1/2. The tuples themselves live in the {@link FlowSlots}.
+ * address). An entry is {@code (slot << 1 | direction) + 1}; 0 is empty; the array is four
+ * entries per slot, so the load factor is at most 1/2 ({@link Probing}). The tuples themselves
+ * live in the {@link FlowSlots}.
  *
  * <p>Readers probe without a lock, under the table's optimistic stamp: a probe reads each
  * position once and is bounded even while a writer shifts entries, and the table discards
@@ -18,13 +19,10 @@ final class TupleIndex {
 
     private final FlowSlots slots;
     private final int[] index;
-    private final int mask;
 
     TupleIndex(int capacity, FlowSlots slots) {
         this.slots = slots;
-        int size = Integer.highestOneBit(Math.max(4, capacity * 4 - 1)) << 1;
-        index = new int[size];
-        mask = size - 1;
+        index = new int[Math.max(4, capacity * 4)];
     }
 
     static int entry(int slot, int direction) {
@@ -72,14 +70,14 @@ final class TupleIndex {
             if (slots.matches(slotOf(entry), directionOf(entry), proto, src, dst, srcPort, dstPort)) {
                 return (long) position << 32 | stored;
             }
-            position = (position + 1) & mask;
+            position = Probing.next(position, index.length);
         }
         return -1;
     }
 
     private int home(int proto, int src, int dst, int srcPort, int dstPort) {
         long h = TupleHash.of(proto, src, dst, srcPort, dstPort);
-        return (int) (h ^ h >>> 32) & mask;
+        return Probing.home(h, index.length);
     }
 
     private int home(int entry) {
@@ -106,7 +104,7 @@ final class TupleIndex {
     private void insert(int entry) {
         int position = home(entry);
         while (index[position] != 0) {
-            position = (position + 1) & mask;
+            position = Probing.next(position, index.length);
         }
         index[position] = entry + 1;
     }
@@ -116,25 +114,16 @@ final class TupleIndex {
         int hole = position;
         int next = position;
         while (true) {
-            next = (next + 1) & mask;
+            next = Probing.next(next, index.length);
             int stored = index[next];
             if (stored == 0) {
                 break;
             }
-            if (!staysPut(hole, home(stored - 1), next)) {
+            if (!Probing.staysPut(hole, home(stored - 1), next)) {
                 index[hole] = stored;
                 hole = next;
             }
         }
         index[hole] = 0;
-    }
-
-    /**
-     * Whether the entry at {@code next}, whose home is {@code home}, may stay when {@code hole}
-     * opens before it: its home lies cyclically in (hole, next]. The test of Algorithm R, shared
-     * with {@link Ipv6Addresses}.
-     */
-    static boolean staysPut(int hole, int home, int next) {
-        return hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
     }
 }

@@ -194,6 +194,8 @@ class ConfigLoaderTest {
         assertError("conntrack:\n  timeouts:\n    tcp_established: forever\n" + MINIMAL,
                 "conntrack.timeouts.tcp_established: 'forever' is not a duration (a number and a unit: ms, s, m, h, d; e.g. 30s)");
         assertError("conntrack:\n  timeouts:\n    udp_assured: 0s\n" + MINIMAL, "conntrack.timeouts.udp_assured: must be longer than 0");
+        assertError("conntrack:\n  timeouts:\n    tcp_established: 30d\n" + MINIMAL,
+                "conntrack.timeouts.tcp_established: at most 20 days (the flow table keeps times in 32 bits of milliseconds)");
     }
 
     @Test

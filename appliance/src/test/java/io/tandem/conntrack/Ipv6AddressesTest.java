@@ -96,11 +96,14 @@ class Ipv6AddressesTest {
     @Test
     void costsAboutItsStatedBytesPerAddress() {
         Ipv6Addresses arena = new Ipv6Addresses(1 << 20);
-        int n = 1 << 16;
+        int n = (1 << 16) - 4; // a capacity step: four under a power of two
         for (int i = 0; i < n; i++) {
             arena.acquire(CLIENT[0], i);
         }
         double perAddress = (double) arena.bytes() / n;
-        assertTrue(perAddress <= Ipv6Addresses.BYTES_PER_ADDRESS, perAddress + " bytes per address at a power of two");
+        assertTrue(perAddress <= Ipv6Addresses.BYTES_PER_ADDRESS, perAddress + " bytes per address at a full capacity step");
+        arena.acquire(CLIENT[0], n);
+        double grown = (double) arena.bytes() / (n + 1);
+        assertTrue(grown <= 2 * Ipv6Addresses.BYTES_PER_ADDRESS + 1, grown + " bytes per address just past it");
     }
 }
