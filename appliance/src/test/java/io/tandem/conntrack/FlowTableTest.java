@@ -5,7 +5,9 @@ import io.tandem.packet.TcpFlags;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -126,6 +128,43 @@ class FlowTableTest {
         t.observe(out, TcpFlags.ACK, 8_000);
         assertEquals(0, t.expire(12_000, 4), "CLOSED lasts 10 s from the last packet");
         assertEquals(1, t.expire(18_001, 4));
+    }
+
+    @Test
+    void timesKeptIn32BitsReadBackAndExpireAcrossTheirWrap() {
+        // The slot keeps the low 32 bits of the millisecond clock: a wall-clock time, and one just
+        // before those bits wrap, must read back exactly and expire on time.
+        for (long start : new long[] {1_796_000_000_000L, (1L << 32) - 3_000, (5L << 32) - 1}) {
+            FlowTable t = table(4, 4);
+            t.insert(TCP, CLIENT, 40000, VIP, 80, BACKEND, 8080, SNAT, 20000, -1, FlowState.TCP_CLOSED, start, out);
+            List<Long> seen = new ArrayList<>();
+            t.forEach(f -> seen.add(f.lastSeenMillis));
+            assertEquals(List.of(start), seen, "read back at " + start);
+            t.lookup(TCP, CLIENT, VIP, 40000, 80, out);
+            t.observe(out, TcpFlags.ACK, start + 8_000);
+            assertEquals(0, t.expire(start + 12_000, 4), "CLOSED lasts 10 s from the last packet, from " + start);
+            seen.clear();
+            t.forEach(f -> seen.add(f.lastSeenMillis));
+            assertEquals(List.of(start + 8_000), seen);
+            assertEquals(1, t.expire(start + 18_001, 4), "expired 10 s after its last packet, from " + start);
+        }
+    }
+
+    @Test
+    void theFreeListHandsOutEverySlotOnceAndTakesThemBack() {
+        FlowTable t = table(8, 8);
+        Set<Integer> slots = new HashSet<>();
+        for (int i = 0; i < 8; i++) {
+            assertTrue(slots.add(insert(t, 40000 + i, 20000 + i, FlowState.TCP_CLOSED, out)));
+        }
+        assertEquals(FlowTable.INSERT_TABLE_FULL, insert(t, 40100, 20100, FlowState.TCP_CLOSED, out));
+        assertEquals(8, t.expire(100_000, 8));
+        Set<Integer> again = new HashSet<>();
+        for (int i = 0; i < 8; i++) {
+            assertTrue(again.add(insert(t, 41000 + i, 21000 + i, FlowState.TCP_CLOSED, out)));
+        }
+        assertEquals(slots, again, "the same eight slots, each once");
+        assertEquals(FlowTable.INSERT_TABLE_FULL, insert(t, 40100, 20100, FlowState.TCP_CLOSED, out));
     }
 
     @Test
