@@ -89,6 +89,18 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theStatusPageListensOnAnAddressOfEitherFamily() throws Exception {
+        TandemConfig config = ConfigLoader.parse("control: { http: \"[::1]:9180\" }\n" + MINIMAL, "test");
+        assertEquals("::1", config.control().httpHost());
+        assertEquals(9180, config.control().httpPort());
+        assertEquals("0.0.0.0", ConfigLoader.parse("control: { http: \"0.0.0.0:80\" }\n" + MINIMAL, "test").control().httpHost());
+        assertError("control: { http: \"[2001:2::1::2]:9180\" }\n" + MINIMAL,
+                "control.http: '2001:2::1::2' is not an IPv6 address: '::' more than once");
+        assertError("control: { http: \"[::1]\" }\n" + MINIMAL,
+                "control.http: '[::1]' is not address:port (e.g. 127.0.0.1:9180 or [::1]:9180) or 'off'");
+    }
+
+    @Test
     void timeoutOverridesKeepTheOtherDefaults() throws Exception {
         TandemConfig config = ConfigLoader.parse("conntrack:\n  timeouts:\n    tcp_syn_sent: 5s\n" + MINIMAL, "test");
         assertEquals(5_000, config.conntrack().flowTimeouts().millis(FlowState.TCP_SYN_SENT));

@@ -34,8 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * One dual-stack tandemd in the namespace lab (scripts/lab: IPv6 from 2001:2::/48 only, RFC
  * 5180) carrying real IPv6 TCP, UDP and ICMPv6 through its TUN device as NAT66, beside an IPv4
- * service; path MTU through the router's 1280-byte link; neighbour discovery for the VIP left
- * to the kernel.
+ * service; path MTU through the router's 1280-byte link; neighbour discovery for the VIP and
+ * the SNAT address left to the kernel, and still answering after all of this class's traffic;
+ * the status page's API and metrics served on an IPv6 address ({@code [::1]:9180}).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -59,7 +60,8 @@ class Ipv6SingleNodeIT {
         lab = NamespaceLab.up("tv6");
         try {
             Path configFile = lab.logs().resolve("tandem.yaml");
-            Files.writeString(configFile, CONFIG + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
+            Files.writeString(configFile, CONFIG + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"[::1]:9180\" }\n");
+            watchNeighbourDiscovery();
             for (String b : List.of("b1", "b2", "b3", "far")) {
                 lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "300");
             }
@@ -82,6 +84,29 @@ class Ipv6SingleNodeIT {
             throw t;
         }
     }
+
+    /**
+     * For the whole class, neighbour unreachability detection (RFC 4861 §7.3) runs on the client's
+     * entry for the VIP and a backend's entry for the SNAT address every few seconds instead of
+     * every half minute or so (reachable time 1 s, first probe after 1 s), while UDP through the
+     * dns6 service keeps the entries in use: a datagram every 0.5 s from the client to the VIP, and
+     * b1's answers to the SNAT address. Unlike TCP (and iputils ping, which sends with
+     * MSG_CONFIRM) UDP does not confirm a neighbour, so each cycle ends in a unicast solicitation
+     * to the address itself, which the kernel, not the engine, must answer. Every state change is
+     * logged by {@code ip monitor}; {@link #neighbourDiscoveryKeptAnsweringThroughout} counts them.
+     */
+    private void watchNeighbourDiscovery() throws Exception {
+        for (String[] side : new String[][] {{"client", "c0"}, {"b1", "eth0"}}) {
+            lab.run(side[0], Duration.ofSeconds(10), "sysctl", "-qw", "net.ipv6.neigh." + side[1] + ".base_reachable_time_ms=1000",
+                    "net.ipv6.neigh." + side[1] + ".delay_first_probe_time=1");
+            lab.start(side[0], "nd-" + side[0] + ".log", "timeout", "600", "ip", "-6", "-ts", "monitor", "neigh", "dev", side[1]);
+        }
+        lab.start("client", "nd-udp.log", "timeout", "600", "bash", "-c",
+                "for i in $(seq 1200); do echo nd > /dev/udp/" + VIP6 + "/53; sleep 0.5; done");
+        neighbourWatchStarted = System.nanoTime();
+    }
+
+    private long neighbourWatchStarted;
 
     @AfterAll
     void stopLab() throws Exception {
@@ -258,5 +283,81 @@ class Ipv6SingleNodeIT {
         } finally {
             NamespaceLab.awaitExit(hold, Duration.ofSeconds(60));
         }
+    }
+
+    /** GETs a path from the status server on the box's IPv6 loopback, as HTTP/1.0 (the answer, headers and body). */
+    private String httpGet6(String uri) throws Exception {
+        return lab.outcome("lb", Duration.ofSeconds(30), "bash", "-c",
+                "exec 3<>/dev/tcp/::1/9180 && printf 'GET " + uri + " HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 10 cat <&3").output();
+    }
+
+    /** Every operator's view over HTTP, served on [::1]: the page, IPv6 flows, services, backends and metrics. */
+    @Test
+    @Order(7)
+    void theStatusPageApiAndMetricsShowIpv6FlowsServicesAndBackends() throws Exception {
+        assertTrue(httpGet6("/").startsWith("HTTP/1.1 200"), "the page on [::1]:9180");
+        Process hold = lab.traffic("client", "clients6-views.log", "tcp-clients", VIP6, "80", "5", "4096", "6000", "60");
+        try {
+            List<String> flows = new ArrayList<>();
+            NamespaceLab.await(() -> {
+                try {
+                    String page = httpGet6("/api/flows?service=web6&limit=100");
+                    flows.add(page);
+                    return page.split("\\[2001:2::10]:", -1).length > 5;
+                } catch (Exception e) {
+                    return false;
+                }
+            }, Duration.ofSeconds(20), () -> "five IPv6 flows in /api/flows: " + flows.get(flows.size() - 1));
+            String listing = flows.get(flows.size() - 1);
+            assertTrue(listing.startsWith("HTTP/1.1 200") && listing.contains("\"[" + VIP6 + "]:80\"")
+                    && listing.contains("\"[" + SNAT6 + "]:") && listing.contains("tcp6"), listing);
+        } finally {
+            NamespaceLab.awaitExit(hold, Duration.ofSeconds(60));
+        }
+        String services = httpGet6("/api/services");
+        assertTrue(services.contains("\"web6\"") && services.contains("\"[" + VIP6 + "]:80\"") && services.contains("\"" + SNAT6 + "\""),
+                services);
+        String backends = httpGet6("/api/backends");
+        assertTrue(backends.contains("\"[2001:2:0:1::11]:8080\"") && backends.contains("\"[2001:2:0:2::21]:8080\""), backends);
+        String metrics = httpGet6("/metrics");
+        assertTrue(metrics.contains("tandem_backend_up{backend=\"[2001:2:0:1::12]:8080\",service=\"web6\"} 1.0"), metrics);
+        assertTrue(metrics.contains("tandem_health_checks_total{backend=\"[2001:2:0:1::11]:8080\",service=\"web6\"}"), metrics);
+    }
+
+    /**
+     * The neighbour entries watched since the lab came up ({@link #watchNeighbourDiscovery}):
+     * many probe cycles, each answered (PROBE followed by REACHABLE), none FAILED, on both sides,
+     * across every test above.
+     */
+    @Test
+    @Order(99)
+    void neighbourDiscoveryKeptAnsweringThroughout() throws Exception {
+        int wanted = Integer.getInteger("tandem.nd.cycles", 8);
+        for (String[] side : new String[][] {{"client", VIP6}, {"b1", SNAT6}}) {
+            NamespaceLab.await(() -> answeredProbes(lab.log("nd-" + side[0] + ".log"), side[1]) >= wanted,
+                    Duration.ofSeconds(40 + 4L * wanted), () -> side[0] + "'s entry for " + side[1] + ": "
+                            + answeredProbes(lab.log("nd-" + side[0] + ".log"), side[1]) + " probes answered so far:\n"
+                            + lab.log("nd-" + side[0] + ".log"));
+            String log = lab.log("nd-" + side[0] + ".log");
+            assertTrue(log.lines().filter(l -> l.contains(side[1] + " ")).noneMatch(l -> l.contains("FAILED") || l.contains("INCOMPLETE")),
+                    side[0] + "'s entry for " + side[1] + " never failed:\n" + log);
+            System.out.printf("neighbour discovery: %s's entry for %s answered %d unicast probes over %d s%n", side[0], side[1],
+                    answeredProbes(log, side[1]), (System.nanoTime() - neighbourWatchStarted) / 1_000_000_000L);
+        }
+    }
+
+    /** Probe cycles of {@code address} in an {@code ip monitor neigh} log that ended REACHABLE. */
+    private static int answeredProbes(String log, String address) {
+        int answered = 0;
+        boolean probing = false;
+        for (String line : log.lines().filter(l -> l.contains(address + " ")).toList()) {
+            if (line.contains("PROBE")) {
+                probing = true;
+            } else if (line.contains("REACHABLE") && probing) {
+                answered++;
+                probing = false;
+            }
+        }
+        return answered;
     }
 }
