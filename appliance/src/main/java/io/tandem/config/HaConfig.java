@@ -5,13 +5,15 @@ import java.util.List;
 
 /**
  * The pair's VRRP settings, from which tandemd renders keepalived's configuration. Both boxes
- * share {@code virtual_router_id}; each names itself and its peer on the front LAN.
+ * share {@code virtual_router_id}; each names itself and its peer on the front LAN, both of one
+ * family: the VRRP instance is that family (RFC 5798 runs over IPv4 or IPv6), and the VIPs of
+ * the other family move with it in keepalived's excluded block.
  * {@code failover_max_lag}: a manual failover or takeover is refused while replication lags more.
  * {@code check_script}: keepalived's liveness check of tandemd (vrrp-scripts/tandemd-alive).
  * With {@code mode: bgp} there is no VRRP: the boxes announce the addresses by BGP
  * ({@link BgpConfig}) and {@code priority} orders them the same way.
  */
-public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address selfAddress, Ipv4Address peerAddress,
+public record HaConfig(Integer virtualRouterId, Integer priority, IpAddress selfAddress, IpAddress peerAddress,
                        Duration advertInterval, String interfaceName, String trackFile, String notifyFifo,
                        Duration failoverMaxLag, String checkScript, HaMode mode, BgpConfig bgp) {
     public HaConfig {
@@ -49,6 +51,12 @@ public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address se
         }
         ConfigChecks.required(selfAddress, path + ".self_address", errors);
         ConfigChecks.required(peerAddress, path + ".peer_address", errors);
+        unicastOnTheLan(selfAddress, path + ".self_address", errors);
+        unicastOnTheLan(peerAddress, path + ".peer_address", errors);
+        if (selfAddress != null && peerAddress != null && selfAddress.ipv6() != peerAddress.ipv6()) {
+            errors.add(path + ".peer_address: " + peerAddress + " is " + peerAddress.family() + " and self_address " + selfAddress
+                    + " is " + selfAddress.family() + "; the VRRP instance is one family");
+        }
         long centiseconds = advertInterval.toMillis() / 10;
         if (advertInterval.toMillis() % 10 != 0 || centiseconds < 1 || centiseconds > 4095) {
             errors.add(path + ".advert_interval: " + advertInterval.toMillis()
@@ -58,6 +66,14 @@ public record HaConfig(Integer virtualRouterId, Integer priority, Ipv4Address se
             if (!file[1].startsWith("/")) {
                 errors.add(path + "." + file[0] + ": '" + file[1] + "' is not an absolute path");
             }
+        }
+    }
+
+    private static void unicastOnTheLan(IpAddress address, String field, List<String> errors) {
+        String why = address == null ? null : address.notUnicast();
+        if (why != null) {
+            errors.add(field + ": " + address + " is " + why + "; VRRP adverts go between the boxes' unicast addresses"
+                    + " on the front LAN (for IPv6 a global one: keepalived takes no zone here)");
         }
     }
 }

@@ -64,13 +64,15 @@ public final class KeepalivedConfig {
         String front = ha.interfaceName() != null ? ha.interfaceName() : config.dataplane().frontInterface();
         Set<String> vips = new LinkedHashSet<>();
         Set<String> snats = new LinkedHashSet<>();
+        boolean instanceIpv6 = ha.selfAddress().ipv6();
         for (ServiceConfig s : config.services()) {
             String vip = "        " + address(s.vip(), front);
-            // The VRRP instance is IPv4 (its adverts go to the peer's IPv4 address), and
-            // keepalived keeps one family in virtual_ipaddress: IPv6 VIPs move with the excluded
-            // addresses (added and removed with the state, unsolicited neighbour advertisements
-            // sent for them), as the SNAT addresses do.
-            (s.vip().ipv6() ? snats : vips).add(vip);
+            // The VRRP instance is the family of the boxes' own addresses, and keepalived keeps
+            // that one family in virtual_ipaddress ("address family must match VRRP instance"):
+            // VIPs of the other family move with the excluded addresses (added and removed with
+            // the state, gratuitous ARP or unsolicited neighbour advertisements sent for them),
+            // as the SNAT addresses do.
+            (s.vip().ipv6() == instanceIpv6 ? vips : snats).add(vip);
             snats.add("        " + address(s.snatAddress(), config.dataplane().backInterface()));
         }
         Map<String, String> values = Map.ofEntries(

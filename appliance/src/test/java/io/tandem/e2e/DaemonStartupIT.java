@@ -181,6 +181,15 @@ class DaemonStartupIT {
         Files.writeString(conf, rendered);
         Process check = lab.start("lb", "keepalived6-t.log", "keepalived", "-t", "-l", "-f", conf.toString());
         assertEquals(0, NamespaceLab.awaitExit(check, Duration.ofSeconds(30)), lab.log("keepalived6-t.log") + "\n" + rendered);
+
+        // And with the boxes' own addresses IPv6: an IPv6 instance, the IPv4 VIP excluded.
+        String overIpv6 = KeepalivedConfig.render(ConfigLoader.parse(withHa.replace("self_address: 198.18.0.1", "self_address: 2001:2::1")
+                .replace("peer_address: 198.18.0.2", "peer_address: 2001:2::2"), "test"));
+        assertTrue(overIpv6.contains("unicast_src_ip 2001:2::1"), overIpv6);
+        Path conf6 = lab.logs().resolve("keepalived-over6.conf");
+        Files.writeString(conf6, overIpv6);
+        Process check6 = lab.start("lb", "keepalived-over6-t.log", "keepalived", "-t", "-l", "-f", conf6.toString());
+        assertEquals(0, NamespaceLab.awaitExit(check6, Duration.ofSeconds(30)), lab.log("keepalived-over6-t.log") + "\n" + overIpv6);
     }
 
     @Test

@@ -16,16 +16,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The keepalived pair serving one service over both families (scripts/lab-pair, dual stack):
  * 200 connections, half to the IPv4 VIP and half to the IPv6 one, replicated to the standby
  * (IPv6 flows with their 128-bit addresses, sync format 4), survive a hard kill of the active
- * and, on the pair that takes over, a manual failover back. keepalived moves the IPv6 VIP and
- * SNAT address with the IPv4 ones (virtual_ipaddress_excluded) and announces them.
+ * and, on the pair that takes over, a manual failover back. VRRP runs over IPv6 here (the boxes'
+ * own addresses are IPv6): keepalived moves the IPv4 VIP and both SNAT addresses with the IPv6 VIP
+ * (virtual_ipaddress_excluded) and announces them.
  */
 class Ipv6PairFailoverIT {
     static final String VIP6 = "2001:2::100";
     static final String SNAT6 = "2001:2:0:1::100";
 
-    /** Adds the echo service's IPv6 twin to a pair box's config. */
+    /**
+     * Adds the echo service's IPv6 twin to a pair box's config, and runs VRRP over IPv6: the boxes'
+     * own addresses are their front IPv6 ones, so the IPv6 VIP is the instance's and the IPv4 one
+     * moves in the excluded block.
+     */
     static String dualStack(String yaml) {
-        return yaml + TestConfig.box("x").services(new TestConfig.Service("echo6", VIP6, 7000).snat(SNAT6)
+        String overIpv6 = yaml.replaceAll("self_address: 198\\.18\\.0\\.(\\d)\n", "self_address: 2001:2::$1\n")
+                .replaceAll("peer_address: 198\\.18\\.0\\.(\\d)\n", "peer_address: 2001:2::$1\n");
+        return overIpv6 + TestConfig.box("x").services(new TestConfig.Service("echo6", VIP6, 7000).snat(SNAT6)
                 .backend("2001:2:0:1::11", 7000).backend("2001:2:0:1::12", 7000).backend("2001:2:0:1::13", 7000))
                 .yaml().replaceFirst("(?s).*?services:\n", "");
     }
@@ -36,6 +43,7 @@ class Ipv6PairFailoverIT {
             Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             Process[][] boxes = PairLab.startPair(lab, key, Ipv6PairFailoverIT::dualStack);
+            assertTrue(lab.log("lb1-keepalived.conf").contains("unicast_src_ip 2001:2::1"), "VRRP over IPv6");
             assertTrue(lab.run("lb1", Duration.ofSeconds(10), "ip", "-6", "addr", "show", "dev", "front").contains(VIP6),
                     "keepalived put the IPv6 VIP on the master");
 

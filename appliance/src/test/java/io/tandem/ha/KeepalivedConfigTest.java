@@ -50,6 +50,33 @@ class KeepalivedConfigTest {
         assertTrue(excluded.contains("198.19.0.100/32 dev eth1"), excluded);
     }
 
+    /** With the boxes' own addresses IPv6 the instance is IPv6: the IPv6 VIP in virtual_ipaddress, the IPv4 one excluded. */
+    @Test
+    void anIpv6InstanceCarriesTheIpv6VipsAndExcludesTheIpv4Ones() throws Exception {
+        String yaml = Files.readString(Path.of("src/main/dist/tandem.yaml"));
+        String dual = yaml.replaceFirst("services:\n", "services:\n  - name: web6\n    vip: 2001:2::100\n    port: 80\n"
+                + "    snat_address: 2001:2:0:1::100\n    backends:\n      - { address: 2001:2:0:1::11, port: 8080 }\n")
+                .replace("self_address: 198.18.0.1", "self_address: 2001:2::1").replace("peer_address: 198.18.0.2", "peer_address: 2001:2::2");
+        assertTrue(dual.contains("self_address: 2001:2::1") && dual.contains("peer_address: 2001:2::2"), "the test changed the config");
+        String conf = KeepalivedConfig.render(ConfigLoader.parse(dual, "test"));
+        assertTrue(conf.contains("unicast_src_ip 2001:2::1") && conf.contains("unicast_peer {\n        2001:2::2\n    }"), conf);
+        String vips = conf.substring(conf.indexOf("virtual_ipaddress {"), conf.indexOf("virtual_ipaddress_excluded {"));
+        String excluded = conf.substring(conf.indexOf("virtual_ipaddress_excluded {"));
+        excluded = excluded.substring(0, excluded.indexOf('}'));
+        assertTrue(vips.contains("2001:2::100/128 dev eth0 preferred_lft 0") && !vips.contains("198."), vips);
+        assertTrue(excluded.contains("198.18.0.100/32 dev eth0") && excluded.contains("2001:2:0:1::100/128 dev eth1")
+                && excluded.contains("198.19.0.100/32 dev eth1"), excluded);
+        ConfigException mixed = assertThrows(ConfigException.class,
+                () -> ConfigLoader.parse(dual.replace("peer_address: 2001:2::2", "peer_address: 198.18.0.2"), "test"));
+        assertTrue(mixed.errors().contains("ha.peer_address: 198.18.0.2 is IPv4 and self_address 2001:2::1 is IPv6;"
+                + " the VRRP instance is one family"), mixed.getMessage());
+        ConfigException linkLocal = assertThrows(ConfigException.class,
+                () -> ConfigLoader.parse(dual.replace("self_address: 2001:2::1", "self_address: fe80::1"), "test"));
+        assertTrue(linkLocal.errors().contains("ha.self_address: fe80::1 is a link-local address (fe80::/10); VRRP adverts go"
+                + " between the boxes' unicast addresses on the front LAN (for IPv6 a global one: keepalived takes no zone here)"),
+                linkLocal.getMessage());
+    }
+
     @Test
     void advertIntervalsAreVrrpv3Centiseconds() throws Exception {
         String yaml = Files.readString(Path.of("src/main/dist/tandem.yaml"));
