@@ -33,6 +33,8 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
 
     /** The fast path's flow map's name in {@code fast_path_pin_dir}: tandemd pins it, keepalived's check looks for it. */
     public static final String FAST_PATH_MAP = "flows4";
+    /** The IPv6 flow map's name beside it. */
+    public static final String FAST_PATH_MAP6 = "flows6";
 
     /** Where the fast path's flow map is pinned. */
     public String fastPathMapPin() {

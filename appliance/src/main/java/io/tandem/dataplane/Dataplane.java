@@ -156,7 +156,8 @@ public final class Dataplane implements AutoCloseable {
             } else {
                 long now = System.currentTimeMillis();
                 int adopted = path.forEachKept(record -> flows.adopt(record, now));
-                LOG.info("fast path pinned at {}: adopted {} flows the kernel kept forwarding", path.pinned(), adopted);
+                LOG.info("fast path pinned at {} and {}: adopted {} flows the kernel kept forwarding", path.pinned(),
+                        DataplaneConfig.FAST_PATH_MAP6, adopted);
                 if (path.linkPinFailure() != null) {
                     LOG.warn("fast path: {}", path.linkPinFailure());
                 }

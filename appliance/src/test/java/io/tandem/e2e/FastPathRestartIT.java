@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Restarts of tandemd in a keepalived pair whose boxes run the fast path with their flow maps
  * pinned (each on its own directory of a bpffs the test mounts), under 200 connections echoing
- * every 20 ms:
+ * every 20 ms, half to the IPv4 VIP and half to the IPv6 one (both flow maps pinned):
  * <ol>
  *   <li>the active's tandemd restarted (SIGTERM, then start) and then killed (SIGKILL, then
  *       start): the kernel carries the flows meanwhile, keepalived's check lets the short
@@ -38,13 +38,15 @@ class FastPathRestartIT {
         try (NamespaceLab lab = NamespaceLab.up("tfr", "scripts/lab-pair")) {
             Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
-            Process[][] boxes = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
+            Process[][] boxes = PairLab.startPair(lab, key, yaml -> Ipv6PairFailoverIT.withEcho6(yaml.replace("  stats_interval: 500ms\n",
                     "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: "
-                            + bpffs.resolve(yaml.contains("lb1.track") ? "lb1" : "lb2") + "\n"));
+                            + bpffs.resolve(yaml.contains("lb1.track") ? "lb1" : "lb2") + "\n")));
             Process[] lb1 = boxes[0];
             Process[] lb2 = boxes[1];
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000",
-                    Integer.toString(CONNECTIONS), "20", "70");
+                    Integer.toString(CONNECTIONS / 2), "20", "70");
+            Process clients6 = lab.traffic("client", "clients6.log", "echo-clients", Ipv6PairFailoverIT.VIP6, "7000",
+                    Integer.toString(CONNECTIONS / 2), "20", "70");
             NamespaceLab.await(() -> installed(lab, "lb2.log") >= CONNECTIONS && installed(lab, "lb1.log") >= CONNECTIONS,
                     Duration.ofSeconds(30), () -> "both boxes' fast paths hold the flows:\n" + lab.lastLine("lb1.log", "fast path:")
                             + "\n" + lab.lastLine("lb2.log", "fast path:"));
@@ -85,9 +87,12 @@ class FastPathRestartIT {
             Matcher adopted = Pattern.compile("adopted (\\d+) flows").matcher(lab.log("lb2-restarted.log"));
             assertTrue(adopted.find() && Integer.parseInt(adopted.group(1)) >= CONNECTIONS, lab.log("lb2-restarted.log"));
 
-            PairLab.assertEveryFlowSurvived(lab, clients, CONNECTIONS,
+            PairLab.assertEveryFlowSurvived(lab, clients, CONNECTIONS / 2,
                     "fast path: the active's tandemd restarted and killed, then the standby's restarted and the active killed",
                     "\nlb2-restarted:\n" + lab.log("lb2-restarted.log"));
+            Ipv6PairFailoverIT.assertSurvived(lab, clients6, "clients6.log", CONNECTIONS / 2, "IPv6, fast path restarts",
+                    "\nlb2-restarted:\n" + lab.log("lb2-restarted.log"));
+            assertTrue(Files.exists(bpffs.resolve("lb2").resolve("flows6")), "the IPv6 flow map pinned");
         } finally {
             run("umount", bpffs.toString());
             Files.deleteIfExists(bpffs);

@@ -24,17 +24,20 @@ class Ipv6PairFailoverIT {
     static final String VIP6 = "2001:2::100";
     static final String SNAT6 = "2001:2:0:1::100";
 
-    /**
-     * Adds the echo service's IPv6 twin to a pair box's config, and runs VRRP over IPv6: the boxes'
-     * own addresses are their front IPv6 ones, so the IPv6 VIP is the instance's and the IPv4 one
-     * moves in the excluded block.
-     */
-    static String dualStack(String yaml) {
-        String overIpv6 = yaml.replaceAll("self_address: 198\\.18\\.0\\.(\\d)\n", "self_address: 2001:2::$1\n")
-                .replaceAll("peer_address: 198\\.18\\.0\\.(\\d)\n", "peer_address: 2001:2::$1\n");
-        return overIpv6 + TestConfig.box("x").services(new TestConfig.Service("echo6", VIP6, 7000).snat(SNAT6)
+    /** Adds the echo service's IPv6 twin to a pair box's config. */
+    static String withEcho6(String yaml) {
+        return yaml + TestConfig.box("x").services(new TestConfig.Service("echo6", VIP6, 7000).snat(SNAT6)
                 .backend("2001:2:0:1::11", 7000).backend("2001:2:0:1::12", 7000).backend("2001:2:0:1::13", 7000))
                 .yaml().replaceFirst("(?s).*?services:\n", "");
+    }
+
+    /**
+     * {@link #withEcho6}, and VRRP over IPv6: the boxes' own addresses are their front IPv6
+     * ones, so the IPv6 VIP is the instance's and the IPv4 one moves in the excluded block.
+     */
+    static String dualStack(String yaml) {
+        return withEcho6(yaml.replaceAll("self_address: 198\\.18\\.0\\.(\\d)\n", "self_address: 2001:2::$1\n")
+                .replaceAll("peer_address: 198\\.18\\.0\\.(\\d)\n", "peer_address: 2001:2::$1\n"));
     }
 
     @Test
@@ -82,16 +85,16 @@ class Ipv6PairFailoverIT {
                     + lab.run("b1", Duration.ofSeconds(10), "ip", "-6", "neigh") + "\nlb1 front: "
                     + lab.run("lb1", Duration.ofSeconds(10), "ip", "-br", "link", "show", "front") + "\nlb2 front: "
                     + lab.run("lb2", Duration.ofSeconds(10), "ip", "-br", "link", "show", "front");
-            assertSurvived(lab, v4, "clients4.log", 100, "IPv4", neighbours);
-            assertSurvived(lab, v6, "clients6.log", 100, "IPv6", neighbours);
+            assertSurvived(lab, v4, "clients4.log", 100, "IPv4, hard kill then tandemctl failover", neighbours);
+            assertSurvived(lab, v6, "clients6.log", 100, "IPv6, hard kill then tandemctl failover", neighbours);
         }
     }
 
-    private static void assertSurvived(NamespaceLab lab, Process clients, String log, int total, String family, String context)
+    static void assertSurvived(NamespaceLab lab, Process clients, String log, int total, String what, String context)
             throws Exception {
         int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(90));
         String summary = lab.log(log).lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
-        System.out.println("failover (" + family + ", hard kill then tandemctl failover): " + summary);
+        System.out.println("failover (" + what + "): " + summary);
         assertEquals(0, exit, summary + "\n" + context + "\n" + lab.log(log));
         Matcher m = Pattern.compile("surviving (\\d+)/(\\d+) longest_stall_ms (\\d+)").matcher(summary);
         assertTrue(m.find(), summary);

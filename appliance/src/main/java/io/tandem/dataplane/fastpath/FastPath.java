@@ -75,8 +75,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         int front = ifindex(frontInterface);
         int back = ifindex(backInterface);
         Path pin = pinDir == null ? null : pinDirectory(pinDir);
-        Path mapPin = pin == null ? null : mapPin(pin);
-        FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows), mapPin);
+        FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows),
+                pin == null ? null : mapPin(pin), pin == null ? null : pin.resolve(DataplaneConfig.FAST_PATH_MAP6));
         FastPath path = new FastPath(program, front, back, pin, attach);
         try {
             path.frontLink = path.attach(front, frontInterface, "front");
@@ -127,14 +127,58 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             if (e.ifindex() != backIfindex) {
                 return; // a reply direction: its flow comes with the original one
             }
-            long seen = e.lastSeenNanos() == 0 ? nowMillis : nowMillis - Math.max(0, nowNanos - e.lastSeenNanos()) / 1_000_000;
             FlowSnapshot record = new FlowSnapshot().setKey(e.proto(), e.src(), e.srcPort(), e.dst(), e.dstPort())
                     .setMapping(e.newDst(), e.newDstPort(), e.newSrc(), e.newSrcPort())
-                    .setState(e.proto() == Ipv4.PROTO_TCP ? FlowState.TCP_ESTABLISHED : FlowState.UDP_ASSURED, false, seen, 0);
+                    .setState(keptState(e.proto()), false, seen(e.lastSeenNanos(), nowMillis, nowNanos), 0);
             visitor.accept(record);
             count[0]++;
         });
+        Ipv6Addresses a = addresses6;
+        if (a != null) {
+            program.forEach6(e -> {
+                if (e.ifindex() == backIfindex && keep6(a, e, nowMillis, nowNanos, visitor)) {
+                    count[0]++;
+                }
+            });
+        }
         return count[0];
+    }
+
+    /**
+     * An IPv6 flow the kernel kept: its addresses entered in the arena for the visit (the table,
+     * adopting it, holds references of its own), as the standby enters a peer's records. False
+     * when the arena is full: the flow is left to time out in the kernel.
+     */
+    private static boolean keep6(Ipv6Addresses a, FastPathProgram.Entry6 e, long nowMillis, long nowNanos,
+                                 Consumer<FlowSnapshot> visitor) {
+        long[][] addresses = {e.src(), e.dst(), e.newDst(), e.newSrc()}; // client, VIP, backend, SNAT address
+        int[] ids = new int[4];
+        int held = 0;
+        try {
+            for (; held < 4; held++) {
+                ids[held] = a.acquire(addresses[held][0], addresses[held][1]);
+                if (ids[held] == Ipv6Addresses.NONE) {
+                    return false;
+                }
+            }
+            visitor.accept(new FlowSnapshot().setKey(FlowProtocol.of(e.proto(), true), ids[0], e.srcPort(), ids[1], e.dstPort())
+                    .setMapping(ids[2], e.newDstPort(), ids[3], e.newSrcPort())
+                    .setState(keptState(e.proto()), false, seen(e.lastSeenNanos(), nowMillis, nowNanos), 0));
+            return true;
+        } finally {
+            for (int i = 0; i < held; i++) {
+                a.release(ids[i]);
+            }
+        }
+    }
+
+    private static FlowState keptState(int transport) {
+        return transport == Ipv4.PROTO_TCP ? FlowState.TCP_ESTABLISHED : FlowState.UDP_ASSURED;
+    }
+
+    /** The wall-clock time of the kernel's last-seen stamp (monotonic nanoseconds; 0: never). */
+    private static long seen(long lastSeenNanos, long nowMillis, long nowNanos) {
+        return lastSeenNanos == 0 ? nowMillis : nowMillis - Math.max(0, nowNanos - lastSeenNanos) / 1_000_000;
     }
 
     private static int ifindex(String name) throws FastPathProgram.FastPathException {

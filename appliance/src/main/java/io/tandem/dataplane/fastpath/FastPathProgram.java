@@ -79,6 +79,11 @@ public final class FastPathProgram implements AutoCloseable {
      * created and pinned there. Null: unpinned.
      */
     public static FastPathProgram load(int maxEntries, Path pinPath) throws FastPathException {
+        return load(maxEntries, pinPath, null);
+    }
+
+    /** As {@link #load(int, Path)}, the IPv6 flow map pinned at {@code pinPath6} the same way (null: unpinned). */
+    public static FastPathProgram load(int maxEntries, Path pinPath, Path pinPath6) throws FastPathException {
         if (!Libbpf.available()) {
             throw new FastPathException("libbpf.so.1 is not installed (Debian: libbpf1, RHEL: libbpf)");
         }
@@ -117,17 +122,19 @@ public final class FastPathProgram implements AutoCloseable {
                 throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters or tandem_fastpath");
             }
             Libbpf.setMaxEntries(flows, Math.max(2, maxEntries));
-            // Not pinned: a restarted tandemd gets a fresh one (IPv6 flows are not carried through
-            // a restart by the kernel; the peer's table brings them back to a pair).
             Libbpf.setMaxEntries(flows6, Math.max(2, maxEntries));
             if (pinPath != null) {
                 Libbpf.setPinPath(flows, arena.allocateFrom(pinPath.toString()));
+            }
+            if (pinPath6 != null) {
+                Libbpf.setPinPath(flows6, arena.allocateFrom(pinPath6.toString()));
             }
             int err = Libbpf.load(obj);
             if (err < 0) {
                 String words = log.getString(0, StandardCharsets.UTF_8).strip();
                 throw new FastPathException("the kernel refused the BPF program (errno " + -err + ")"
-                        + (pinPath != null ? " (or the map pinned at " + pinPath + " does not fit: remove it to start afresh)" : "")
+                        + (pinPath != null ? " (or a map pinned at " + pinPath + (pinPath6 != null ? " or " + pinPath6 : "")
+                        + " does not fit: remove it to start afresh)" : "")
                         + (words.isEmpty() ? "" : "; the verifier said:\n" + words));
             }
             FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(flows6),
@@ -228,6 +235,35 @@ public final class FastPathProgram implements AutoCloseable {
     /** One installed direction, as {@link #forEach} reports it. */
     public record Entry(int proto, int src, int srcPort, int dst, int dstPort, int newSrc, int newSrcPort, int newDst, int newDstPort,
                         int ifindex, long lastSeenNanos) {
+    }
+
+    /** One installed direction of an IPv6 flow, as {@link #forEach6} reports it: addresses as {high, low}. */
+    public record Entry6(int proto, long[] src, int srcPort, long[] dst, int dstPort, long[] newSrc, int newSrcPort, long[] newDst,
+                         int newDstPort, int ifindex, long lastSeenNanos) {
+    }
+
+    /** Every installed direction of an IPv6 flow (as {@link #forEach}). */
+    public synchronized void forEach6(Consumer<Entry6> visitor) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment current = a.allocate(KEY6_SIZE, 8);
+            MemorySegment next = a.allocate(KEY6_SIZE, 8);
+            MemorySegment previous = MemorySegment.NULL;
+            while (Libbpf.mapNextKey(flows6Fd, previous, next) == 0) {
+                current.copyFrom(next);
+                previous = current;
+                if (Libbpf.mapLookup(flows6Fd, current, value6) != 0) {
+                    continue; // removed meanwhile
+                }
+                visitor.accept(new Entry6(current.get(ValueLayout.JAVA_BYTE, 36) & 0xFF, halves(current, 0),
+                        current.get(BE_SHORT, 32) & 0xFFFF, halves(current, 16), current.get(BE_SHORT, 34) & 0xFFFF,
+                        halves(value6, 0), value6.get(BE_SHORT, 32) & 0xFFFF, halves(value6, 16), value6.get(BE_SHORT, 34) & 0xFFFF,
+                        value6.get(ValueLayout.JAVA_INT, 36), value6.get(ValueLayout.JAVA_LONG, 40)));
+            }
+        }
+    }
+
+    private static long[] halves(MemorySegment s, long offset) {
+        return new long[] {s.get(BE_LONG, offset), s.get(BE_LONG, offset + 8)};
     }
 
     /** Every installed direction (a restarted tandemd adopting what the kernel kept forwarding). */
