@@ -84,7 +84,7 @@ public final class HealthProbe {
                 channel.close();
             } else {
                 DefaultFullHttpRequest get = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, check.path());
-                get.headers().set(HttpHeaderNames.HOST, hostHeader(address)).set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
+                get.headers().set(HttpHeaderNames.HOST, hostHeader(address, port, check.type() == HealthCheckConfig.Type.HTTPS)).set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
                         .set(HttpHeaderNames.USER_AGENT, "tandem-health");
                 channel.writeAndFlush(get);
             }
@@ -119,8 +119,12 @@ public final class HealthProbe {
         }
     }
 
-    /** The Host header's host: an IPv6 literal in brackets (RFC 7230 §5.4, RFC 3986 §3.2.2). */
-    static String hostHeader(String address) {
-        return address.indexOf(':') >= 0 ? "[" + address + "]" : address;
+    /**
+     * The Host header: an IPv6 literal in brackets (RFC 7230 §5.4, RFC 3986 §3.2.2), with the
+     * port unless it is the scheme's default.
+     */
+    static String hostHeader(String address, int port, boolean https) {
+        String host = address.indexOf(':') >= 0 ? "[" + address + "]" : address;
+        return port == (https ? 443 : 80) ? host : host + ":" + port;
     }
 }
