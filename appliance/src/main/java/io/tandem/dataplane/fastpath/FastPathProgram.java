@@ -244,22 +244,10 @@ public final class FastPathProgram implements AutoCloseable {
 
     /** Every installed direction of an IPv6 flow (as {@link #forEach}). */
     public synchronized void forEach6(Consumer<Entry6> visitor) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment current = a.allocate(KEY6_SIZE, 8);
-            MemorySegment next = a.allocate(KEY6_SIZE, 8);
-            MemorySegment previous = MemorySegment.NULL;
-            while (Libbpf.mapNextKey(flows6Fd, previous, next) == 0) {
-                current.copyFrom(next);
-                previous = current;
-                if (Libbpf.mapLookup(flows6Fd, current, value6) != 0) {
-                    continue; // removed meanwhile
-                }
-                visitor.accept(new Entry6(current.get(ValueLayout.JAVA_BYTE, 36) & 0xFF, halves(current, 0),
-                        current.get(BE_SHORT, 32) & 0xFFFF, halves(current, 16), current.get(BE_SHORT, 34) & 0xFFFF,
-                        halves(value6, 0), value6.get(BE_SHORT, 32) & 0xFFFF, halves(value6, 16), value6.get(BE_SHORT, 34) & 0xFFFF,
-                        value6.get(ValueLayout.JAVA_INT, 36), value6.get(ValueLayout.JAVA_LONG, 40)));
-            }
-        }
+        eachEntry(flows6Fd, KEY6_SIZE, value6, key -> visitor.accept(new Entry6(key.get(ValueLayout.JAVA_BYTE, 36) & 0xFF,
+                halves(key, 0), key.get(BE_SHORT, 32) & 0xFFFF, halves(key, 16), key.get(BE_SHORT, 34) & 0xFFFF,
+                halves(value6, 0), value6.get(BE_SHORT, 32) & 0xFFFF, halves(value6, 16), value6.get(BE_SHORT, 34) & 0xFFFF,
+                value6.get(ValueLayout.JAVA_INT, 36), value6.get(ValueLayout.JAVA_LONG, 40))));
     }
 
     private static long[] halves(MemorySegment s, long offset) {
@@ -268,20 +256,24 @@ public final class FastPathProgram implements AutoCloseable {
 
     /** Every installed direction (a restarted tandemd adopting what the kernel kept forwarding). */
     public synchronized void forEach(Consumer<Entry> visitor) {
+        eachEntry(flowsFd, KEY_SIZE, value, key -> visitor.accept(new Entry(key.get(ValueLayout.JAVA_BYTE, 12) & 0xFF,
+                key.get(BE_INT, 0), key.get(BE_SHORT, 8) & 0xFFFF, key.get(BE_INT, 4), key.get(BE_SHORT, 10) & 0xFFFF,
+                value.get(BE_INT, 0), value.get(BE_SHORT, 8) & 0xFFFF, value.get(BE_INT, 4), value.get(BE_SHORT, 10) & 0xFFFF,
+                value.get(ValueLayout.JAVA_INT, 12), value.get(ValueLayout.JAVA_LONG, 16))));
+    }
+
+    /** Walks a map's keys, each entry's value read into {@code value} before {@code visitor} sees its key. */
+    private static void eachEntry(int fd, int keySize, MemorySegment value, Consumer<MemorySegment> visitor) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment current = a.allocate(KEY_SIZE, 8);
-            MemorySegment next = a.allocate(KEY_SIZE, 8);
+            MemorySegment current = a.allocate(keySize, 8);
+            MemorySegment next = a.allocate(keySize, 8);
             MemorySegment previous = MemorySegment.NULL;
-            while (Libbpf.mapNextKey(flowsFd, previous, next) == 0) {
+            while (Libbpf.mapNextKey(fd, previous, next) == 0) {
                 current.copyFrom(next);
                 previous = current;
-                if (Libbpf.mapLookup(flowsFd, current, value) != 0) {
-                    continue; // removed meanwhile
+                if (Libbpf.mapLookup(fd, current, value) == 0) { // else removed meanwhile
+                    visitor.accept(current);
                 }
-                visitor.accept(new Entry(current.get(ValueLayout.JAVA_BYTE, 12) & 0xFF, current.get(BE_INT, 0),
-                        current.get(BE_SHORT, 8) & 0xFFFF, current.get(BE_INT, 4), current.get(BE_SHORT, 10) & 0xFFFF,
-                        value.get(BE_INT, 0), value.get(BE_SHORT, 8) & 0xFFFF, value.get(BE_INT, 4), value.get(BE_SHORT, 10) & 0xFFFF,
-                        value.get(ValueLayout.JAVA_INT, 12), value.get(ValueLayout.JAVA_LONG, 16)));
             }
         }
     }
