@@ -145,6 +145,7 @@ class PairFailoverIT {
                 Matcher m = installed.matcher(lab.lastLine("lb2.log", "fast path: forwarded="));
                 return m.find() && Long.parseLong(m.group(2)) >= connections;
             }, Duration.ofSeconds(40), () -> "the standby's fast path: " + lab.lastLine("lb2.log", "fast path: forwarded="));
+            long killedAt = System.currentTimeMillis();
             PairLab.killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));
             NamespaceLab.await(() -> {
@@ -156,22 +157,19 @@ class PairFailoverIT {
             Matcher dropped = Pattern.compile("TX:.*\\n\\s*\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)").matcher(tun);
             assertTrue(dropped.find(), tun);
             assertEquals("0", dropped.group(1), "the takeover put no burst on the new active's TUN queue:\n" + tun);
-            // The issue's goal is at most 1 s beyond the interval; TCP's own backoff (200, 400, 800,
-            // 1,600 ms, on the client's and the backend's side) against VRRP's ~0.4 s detection puts a
-            // few connections past it. A connection's stall is then one of those steps: about 2.6 s
-            // when its third retransmission gets through, 4.6 s when only the fourth does — and with
-            // 10,000 flows on two cores a few land on either side of the pair's 3 s from run to run
-            // (2,633 and 3,128 ms with the code before issue 21, 2,865-4,686 after, 2026-12-02). So
-            // this case asserts one backoff step more, 5 s, and prints the tail.
-            PairLab.assertEveryFlowSurvived(lab, clients, connections, "active killed, the fast path on both boxes, 10,000 flows", "",
-                    5000);
-            Matcher ok = Pattern.compile("(?m)^ok \\d+ max_stall_ms (\\d+)").matcher(lab.log("clients.log"));
-            int beyond = 0;
-            while (ok.find()) {
-                beyond += Long.parseLong(ok.group(1)) > 1000 + 1000 ? 1 : 0;
-            }
-            System.out.println("takeover under " + connections + " flows: " + beyond + " connections waited more than 1 s"
-                    + " beyond their 1 s interval");
+            // 10,000 connections on the lab's two cores, beside both boxes, make the client run late
+            // by itself, and their setup at 2,000 a second through the active's engine loses a few
+            // handshakes' segments. A capture (tcpdump in the client's namespace, 2026-12-02)
+            // showed both: a connection reported with a 2.2 s stall whose every request was answered
+            // within 6 ms across the takeover (its own sends had come 1.8 s apart, before the kill),
+            // and the longest round trips of a run in connections whose first echo waited for a
+            // retransmitted handshake, seconds before the kill. So this case bounds what the path
+            // did from the kill on: the round trip of each echo sent from then (a lost segment shows
+            // as its retransmission), under the pair's 3 s.
+            int slow = PairLab.assertEveryFlowSurvivedByRoundTrip(lab, clients, connections,
+                    "active killed, the fast path on both boxes, 10,000 flows", killedAt - 1000, 3000);
+            System.out.println("takeover under " + connections + " flows: " + slow + " connections had an echo sent from the"
+                    + " kill on take more than 1 s");
         }
     }
 

@@ -354,27 +354,38 @@ public final class LabTraffic {
         }
         int failures = 0;
         long worstStall = 0;
+        long worstRoundTrip = 0;
         for (Future<long[]> f : results) {
             long[] r;
             try {
                 r = f.get(seconds + 30L, TimeUnit.SECONDS);
             } catch (Exception e) {
-                r = new long[] {0, -1, 0};
+                r = new long[] {0, -1, 0, 0};
             }
             if (r[1] < 0) {
                 failures++;
                 System.out.println("fail " + r[0] + " after " + r[2] + " echoes");
             } else {
                 worstStall = Math.max(worstStall, r[1]);
-                System.out.println("ok " + r[0] + " max_stall_ms " + r[1] + " echoes " + r[2]);
+                worstRoundTrip = Math.max(worstRoundTrip, r[3]);
+                System.out.println("ok " + r[0] + " max_stall_ms " + r[1] + " echoes " + r[2] + " max_round_trip_ms " + r[3]);
             }
         }
-        System.out.println("summary surviving " + (connections - failures) + "/" + connections + " longest_stall_ms " + worstStall);
+        System.out.println("summary surviving " + (connections - failures) + "/" + connections + " longest_stall_ms " + worstStall
+                + " longest_round_trip_ms " + worstRoundTrip);
         pool.shutdownNow();
         return failures == 0 ? 0 : 1;
     }
 
-    /** {local port, longest gap between echoes in ms (-1 if the connection failed), echoes}. */
+    /** An echo at least this slow is printed with the time its request was sent. */
+    private static final long SLOW_ECHO_MILLIS = 500;
+
+    /**
+     * {local port, longest gap between echoes in ms (-1 if the connection failed), echoes, longest
+     * round trip in ms}. The gap includes this client's own lateness — its sleep and, with
+     * thousands of connections on two cores, late wake-ups — the round trip (an echo's write to
+     * its read) only what the path between did to it: a lost segment shows as its retransmission.
+     */
     private static long[] echoConnection(String host, int port, int intervalMillis, long endNanos) {
         int localPort = 0;
         long echoes = 0;
@@ -387,23 +398,31 @@ public final class LabTraffic {
             InputStream in = socket.getInputStream();
             long last = System.nanoTime();
             long worst = 0;
+            long worstRoundTrip = 0;
             while (System.nanoTime() < endNanos) {
                 String message = "ping " + localPort + " " + echoes + "\n";
+                long sent = System.nanoTime();
                 out.write(message.getBytes(StandardCharsets.US_ASCII));
                 out.flush();
                 String echo = readLine(in) + "\n";
                 if (!echo.equals(message)) {
-                    return new long[] {localPort, -1, echoes};
+                    return new long[] {localPort, -1, echoes, 0};
                 }
                 echoes++;
                 long now = System.nanoTime();
                 worst = Math.max(worst, (now - last) / 1_000_000);
+                long roundTrip = (now - sent) / 1_000_000;
+                worstRoundTrip = Math.max(worstRoundTrip, roundTrip);
+                if (roundTrip >= SLOW_ECHO_MILLIS) { // when, so a test can tell a failover's from a connection's setup
+                    System.out.println("slow " + localPort + " sent_at_ms " + (System.currentTimeMillis() - roundTrip)
+                            + " round_trip_ms " + roundTrip);
+                }
                 last = now;
                 Thread.sleep(intervalMillis);
             }
-            return new long[] {localPort, worst, echoes};
+            return new long[] {localPort, worst, echoes, worstRoundTrip};
         } catch (Exception e) {
-            return new long[] {localPort, -1, echoes};
+            return new long[] {localPort, -1, echoes, 0};
         }
     }
 
