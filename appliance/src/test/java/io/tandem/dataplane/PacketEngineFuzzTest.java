@@ -54,7 +54,7 @@ class PacketEngineFuzzTest {
      */
     private static final Map<Integer, Boolean> HELD_HEADER_SOUND = new HashMap<>();
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = "15s")
     void everyPacketIsForwardedIntactAnsweredOrCountedAndDropped(FuzzedDataProvider data) throws Exception {
         EngineHarness e = engine();
         clock += 30 * DAY_MILLIS; // the previous input's flows and fragments are long gone

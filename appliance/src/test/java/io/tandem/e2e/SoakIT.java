@@ -44,7 +44,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * start. Pre-touched, the resident set measures what it should.)
  */
 class SoakIT {
-    private static final int MINUTES = Integer.getInteger("tandem.soak.minutes", 3);
+    private static final int MINUTES = Integer.getInteger("tandem.soak.minutes", 2);
     private static final int FAILOVER_SECONDS = Integer.getInteger("tandem.soak.failover_seconds", 40);
     private static final long SAMPLE_MILLIS = 10_000;
     private static final int MAX_FAILOVER_ATTEMPTS = 3;

@@ -37,7 +37,7 @@ class SplitBrainIT {
                 lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
             }
             PairLab.startPair(lab, key);
-            Process before = lab.traffic("client", "before.log", "echo-clients", VIP, "7000", Integer.toString(EACH), "200", "100");
+            Process before = lab.traffic("client", "before.log", "echo-clients", VIP, "7000", Integer.toString(EACH), "200", "60");
             NamespaceLab.await(() -> lab.lastFlows("lb2.log") >= EACH, Duration.ofSeconds(20), () -> lab.log("lb2.log"));
 
             // The cut: no sync link, and lb2 hears no VRRP, so it becomes master too.
@@ -60,8 +60,8 @@ class SplitBrainIT {
             assertEquals(0, PairLab.tandemctl(lab, "lb1", "drain", "198.19.0.13:7000").exit());
             assertEquals(0, PairLab.tandemctl(lab, "lb2", "drain", "198.19.0.11:7000").exit());
             assertEquals(0, PairLab.tandemctl(lab, "lb2", "drain", "198.19.0.12:7000").exit());
-            Process onLb1 = lab.traffic("client", "on-lb1.log", "echo-clients", VIP, "7000", Integer.toString(EACH), "200", "75");
-            Process onLb2 = lab.traffic("spoof", "on-lb2.log", "echo-clients", VIP, "7000", Integer.toString(EACH), "200", "75");
+            Process onLb1 = lab.traffic("client", "on-lb1.log", "echo-clients", VIP, "7000", Integer.toString(EACH), "200", "45");
+            Process onLb2 = lab.traffic("spoof", "on-lb2.log", "echo-clients", VIP, "7000", Integer.toString(EACH), "200", "45");
             NamespaceLab.await(() -> lab.lastFlows("lb1.log") >= 2 * EACH && lab.lastFlows("lb2.log") >= 2 * EACH,
                     Duration.ofSeconds(20), () -> "each box with its own new flows: lb1 " + lab.lastFlows("lb1.log")
                             + ", lb2 " + lab.lastFlows("lb2.log"));

@@ -24,7 +24,7 @@ class Ipv6ParserFuzzTest {
     private static final long[] SNAT = Ipv6.parse("2001:2:0:2::100");
     private static final long[] BACKEND = Ipv6.parse("2001:2:0:2::11");
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = "15s")
     void everyIpv6PacketParsesInsideItselfOrIsRefusedWithAReason(FuzzedDataProvider data) {
         byte[] bytes = data.consumeBoolean() ? built(data) : raw(data);
         if (bytes.length > 0 && data.consumeBoolean()) {

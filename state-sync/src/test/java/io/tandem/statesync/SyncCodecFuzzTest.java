@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
  * every build. Longer runs: docs/fuzzing.md.
  */
 class SyncCodecFuzzTest {
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = "15s")
     void anyBytesDecodeToWhatTheEncoderWritesOrToADecodeError(byte[] input) {
         SyncMessage message;
         try {
