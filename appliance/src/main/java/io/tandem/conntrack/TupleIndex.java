@@ -22,7 +22,7 @@ final class TupleIndex {
 
     TupleIndex(int capacity, FlowSlots slots) {
         this.slots = slots;
-        index = new int[Math.max(4, capacity * 4)];
+        index = new int[(int) Math.max(4, Math.min(Integer.MAX_VALUE - 8, 4L * capacity))]; // the largest array Java allows
     }
 
     static int entry(int slot, int direction) {
