@@ -99,6 +99,48 @@ public final class Ipv6Addresses {
         }
     }
 
+    /**
+     * Enters an IPv6 flow's four addresses and puts their ids in {@code s}'s address fields (its
+     * protocol and ports untouched), held by the caller until {@link #releaseFlow}: for a flow
+     * that arrives with its addresses (a peer's record, a map entry the kernel kept), before the
+     * table, installing it, takes references of its own. False, nothing held, when the arena is full.
+     */
+    public boolean acquireFlow(FlowSnapshot s, long clientHigh, long clientLow, long vipHigh, long vipLow,
+                               long backendHigh, long backendLow, long snatHigh, long snatLow) {
+        long stamp = lock.writeLock();
+        try {
+            int client = acquireLocked(clientHigh, clientLow);
+            int vip = client == NONE ? NONE : acquireLocked(vipHigh, vipLow);
+            int backend = vip == NONE ? NONE : acquireLocked(backendHigh, backendLow);
+            int snat = backend == NONE ? NONE : acquireLocked(snatHigh, snatLow);
+            if (snat == NONE) {
+                for (int id : new int[] {client, vip, backend}) {
+                    if (id != NONE) {
+                        releaseLocked(id);
+                    }
+                }
+                return false;
+            }
+            s.setKey(s.protocol(), client, s.clientPort(), vip, s.vipPort()).setMapping(backend, s.backendPort(), snat, s.snatPort());
+            return true;
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** Drops the references {@link #acquireFlow} took. */
+    public void releaseFlow(FlowSnapshot s) {
+        long stamp = lock.writeLock();
+        try {
+            releaseLocked(s.clientAddress());
+            releaseLocked(s.vipAddress());
+            releaseLocked(s.backendAddress());
+            releaseLocked(s.snatAddress());
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
     /** Drops one reference; the last one frees the id. */
     public void release(int id) {
         long stamp = lock.writeLock();

@@ -157,7 +157,7 @@ public final class Dataplane implements AutoCloseable {
                 long now = System.currentTimeMillis();
                 int adopted = path.forEachKept(record -> flows.adopt(record, now));
                 LOG.info("fast path pinned at {} and {}: adopted {} flows the kernel kept forwarding", path.pinned(),
-                        DataplaneConfig.FAST_PATH_MAP6, adopted);
+                        path.pinned().resolveSibling(DataplaneConfig.FAST_PATH_MAP6), adopted);
                 if (path.linkPinFailure() != null) {
                     LOG.warn("fast path: {}", path.linkPinFailure());
                 }

@@ -238,7 +238,9 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
                 .setKey(record.protocol(), record.clientAddress(), record.clientPort(), record.vipAddress(), record.vipPort())
                 .setMapping(record.backendAddress(), record.backendPort(), record.snatAddress(), record.snatPort())
                 .setState(state, (record.flags() & FIN_FROM_REPLY) != 0, record.lastSeenMillis(), record.version());
-        if (record.isIpv6() && !acquireAddresses(record.ipv6(), s)) {
+        FlowRecord.Ipv6Addresses a = record.ipv6();
+        if (record.isIpv6() && !table.ipv6Addresses().acquireFlow(s, a.clientHigh(), a.clientLow(), a.vipHigh(), a.vipLow(),
+                a.backendHigh(), a.backendLow(), a.snatHigh(), a.snatLow())) {
             return Applied.REFUSED; // the address arena is full: as a full table
         }
         applyingPeerRecord.set(true);
@@ -262,39 +264,9 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
         } finally {
             applyingPeerRecord.set(false);
             if (record.isIpv6()) {
-                releaseAddresses(s); // a flow installed holds references of its own
+                table.ipv6Addresses().releaseFlow(s); // a flow installed holds references of its own
             }
         }
-    }
-
-    /**
-     * An IPv6 record's addresses entered in the table's arena, their ids put in {@code s}: held
-     * by this call until {@link #releaseAddresses}. False (nothing held) if the arena is full.
-     */
-    private boolean acquireAddresses(FlowRecord.Ipv6Addresses a, FlowSnapshot s) {
-        Ipv6Addresses arena = table.ipv6Addresses();
-        int client = arena.acquire(a.clientHigh(), a.clientLow());
-        int vip = client < 0 ? -1 : arena.acquire(a.vipHigh(), a.vipLow());
-        int backend = vip < 0 ? -1 : arena.acquire(a.backendHigh(), a.backendLow());
-        int snat = backend < 0 ? -1 : arena.acquire(a.snatHigh(), a.snatLow());
-        if (snat < 0) {
-            for (int id : new int[] {client, vip, backend}) {
-                if (id >= 0) {
-                    arena.release(id);
-                }
-            }
-            return false;
-        }
-        s.setKey(s.protocol(), client, s.clientPort(), vip, s.vipPort()).setMapping(backend, s.backendPort(), snat, s.snatPort());
-        return true;
-    }
-
-    private void releaseAddresses(FlowSnapshot s) {
-        Ipv6Addresses arena = table.ipv6Addresses();
-        arena.release(s.clientAddress());
-        arena.release(s.vipAddress());
-        arena.release(s.backendAddress());
-        arena.release(s.snatAddress());
     }
 
     @Override

@@ -177,10 +177,16 @@ final class PairLab {
 
     /** The echo clients' summary, once they have exited with every connection intact. */
     private static String survivors(NamespaceLab lab, Process clients, int total, String what, String context) throws Exception {
-        int exit = NamespaceLab.awaitExit(clients, Duration.ofSeconds(60));
-        String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
+        return survivors(lab, clients, "clients.log", total, what, context, Duration.ofSeconds(60));
+    }
+
+    /** As above, for clients logging to {@code log}, waited for up to {@code wait}. */
+    static String survivors(NamespaceLab lab, Process clients, String log, int total, String what, String context, Duration wait)
+            throws Exception {
+        int exit = NamespaceLab.awaitExit(clients, wait);
+        String summary = lab.log(log).lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");
         System.out.println("failover (" + what + "): " + summary);
-        assertEquals(0, exit, summary + "\n" + lab.log("clients.log") + context);
+        assertEquals(0, exit, summary + "\n" + lab.log(log) + context);
         Matcher m = Pattern.compile("surviving (\\d+)/(\\d+)").matcher(summary);
         assertTrue(m.find(), summary);
         assertEquals(total + "/" + total, m.group(1) + "/" + m.group(2), summary);

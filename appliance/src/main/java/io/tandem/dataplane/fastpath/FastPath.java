@@ -151,24 +151,19 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      */
     private static boolean keep6(Ipv6Addresses a, FastPathProgram.Entry6 e, long nowMillis, long nowNanos,
                                  Consumer<FlowSnapshot> visitor) {
-        long[][] addresses = {e.src(), e.dst(), e.newDst(), e.newSrc()}; // client, VIP, backend, SNAT address
-        int[] ids = new int[4];
-        int held = 0;
+        FlowSnapshot record = new FlowSnapshot().setKey(FlowProtocol.of(e.proto(), true), 0, e.srcPort(), 0, e.dstPort())
+                .setMapping(0, e.newDstPort(), 0, e.newSrcPort())
+                .setState(keptState(e.proto()), false, seen(e.lastSeenNanos(), nowMillis, nowNanos), 0);
+        // client, VIP, backend (the original direction's new destination), SNAT address (its new source)
+        if (!a.acquireFlow(record, e.src()[0], e.src()[1], e.dst()[0], e.dst()[1], e.newDst()[0], e.newDst()[1],
+                e.newSrc()[0], e.newSrc()[1])) {
+            return false;
+        }
         try {
-            for (; held < 4; held++) {
-                ids[held] = a.acquire(addresses[held][0], addresses[held][1]);
-                if (ids[held] == Ipv6Addresses.NONE) {
-                    return false;
-                }
-            }
-            visitor.accept(new FlowSnapshot().setKey(FlowProtocol.of(e.proto(), true), ids[0], e.srcPort(), ids[1], e.dstPort())
-                    .setMapping(ids[2], e.newDstPort(), ids[3], e.newSrcPort())
-                    .setState(keptState(e.proto()), false, seen(e.lastSeenNanos(), nowMillis, nowNanos), 0));
+            visitor.accept(record);
             return true;
         } finally {
-            for (int i = 0; i < held; i++) {
-                a.release(ids[i]);
-            }
+            a.releaseFlow(record);
         }
     }
 
