@@ -13,11 +13,15 @@ import java.util.List;
  * through io_uring (see {@link IoEngine}). {@code fast_path} (default off for now, see
  * {@link FastPathMode}): decided flows forwarded in the kernel by the BPF program; its flow map
  * is pinned in {@code fast_path_pin_dir} (default /sys/fs/bpf/tandem, on a bpffs), so a restarted
- * tandemd adopts the flows the kernel kept forwarding meanwhile.
+ * tandemd adopts the flows the kernel kept forwarding meanwhile. {@code tun_queue_length} (default
+ * {@value #DEFAULT_TUN_QUEUE_LENGTH}): packets the kernel holds per TUN queue for the engine to read;
+ * the kernel's own default of 500 overflowed in bursts of new connections (2,000 a second with
+ * 10,000 connections open: thousands of SYNs and SYN-ACKs dropped there, each a 1 s retransmission).
  */
 public record DataplaneConfig(String tunName, Integer queues, String frontInterface, String backInterface,
                               Integer routeTable, Integer rulePriority, Duration statsInterval, Boolean offload,
-                              IoEngine io, FastPathMode fastPath, String fastPathPinDir, FastPathAttach fastPathAttach) {
+                              IoEngine io, FastPathMode fastPath, String fastPathPinDir, FastPathAttach fastPathAttach,
+                              Integer tunQueueLength) {
     public DataplaneConfig {
         tunName = tunName == null ? "tandem0" : tunName;
         queues = queues == null ? 0 : queues;
@@ -29,7 +33,16 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         fastPath = fastPath == null ? FastPathMode.OFF : fastPath;
         fastPathPinDir = fastPathPinDir == null ? "/sys/fs/bpf/tandem" : fastPathPinDir;
         fastPathAttach = fastPathAttach == null ? FastPathAttach.AUTO : fastPathAttach;
+        tunQueueLength = tunQueueLength == null ? DEFAULT_TUN_QUEUE_LENGTH : tunQueueLength;
     }
+
+    /**
+     * Packets per TUN queue: at 12,000 packets a second into the engine (new connections' handshakes),
+     * 0.8 s of a stalled engine thread on a busy box, and at most ~10 MB of small packets per queue.
+     */
+    public static final int DEFAULT_TUN_QUEUE_LENGTH = 10_000;
+    /** The most {@code tun_queue_length} may be: beyond it a backlog only adds delay. */
+    public static final int MAX_TUN_QUEUE_LENGTH = 1_000_000;
 
     /** The fast path's flow map's name in {@code fast_path_pin_dir}: tandemd pins it, keepalived's check looks for it. */
     public static final String FAST_PATH_MAP = "flows4";
@@ -62,6 +75,9 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
             errors.add(path + ".rule_priority: " + rulePriority + " is not within 1-31000 (rules must come before the local table, moved to 32000)");
         }
         ConfigChecks.positive(statsInterval, path + ".stats_interval", errors);
+        if (tunQueueLength < 64 || tunQueueLength > MAX_TUN_QUEUE_LENGTH) {
+            errors.add(path + ".tun_queue_length: " + tunQueueLength + " is not within 64-" + MAX_TUN_QUEUE_LENGTH + " packets");
+        }
     }
 
     private static void interfaceName(String name, String path, List<String> errors) {

@@ -11,7 +11,7 @@ public record TandemConfig(NodeConfig node, DataplaneConfig dataplane, Conntrack
                            HaConfig ha, ControlConfig control, List<ServiceConfig> services) {
     public TandemConfig {
         node = node == null ? new NodeConfig(null) : node;
-        dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null, null, null, null, null, null) : dataplane;
+        dataplane = dataplane == null ? new DataplaneConfig(null, null, null, null, null, null, null, null, null, null, null, null, null) : dataplane;
         conntrack = conntrack == null ? new ConntrackConfig(null, null, null, null, null, null, null) : conntrack;
         control = control == null ? new ControlConfig(null, null) : control;
         services = services == null ? List.of() : List.copyOf(services);

@@ -58,6 +58,8 @@ public final class Dataplane implements AutoCloseable {
     private final List<PacketProcessor> processors = new ArrayList<>();
     private FragmentHold hold;
     private FastPath fastPath;
+    /** The device, for the kernel's count of what overflowed its queues; its queues close with {@link #queues}. */
+    private TunDevice tun;
 
     private Dataplane(FlowTable flows, PolicyRouting routing, MultiThreadIoEventLoopGroup loops) {
         this.flows = flows;
@@ -89,6 +91,7 @@ public final class Dataplane implements AutoCloseable {
                 uring ? IoUringIoHandler.newFactory() : EpollIoHandler.newFactory());
         Dataplane dataplane = new Dataplane(flows, routing, loops);
         dataplane.hold = hold;
+        dataplane.tun = tun;
         try {
             dataplane.fastPath = startFastPath(config, flows);
             for (int fd : tun.queueFds()) {
@@ -215,6 +218,7 @@ public final class Dataplane implements AutoCloseable {
         if (hold != null) {
             total.drops[DropReason.FRAGMENT_HOLD_EXPIRED.ordinal()] += hold.expired();
         }
+        total.tunQueueDrops = tun == null ? 0 : tun.queueDrops();
         return total;
     }
 
@@ -229,9 +233,10 @@ public final class Dataplane implements AutoCloseable {
         long writeErrors = queues.stream().mapToLong(PacketQueue::writeErrors).sum();
         long backlogDrops = queues.stream().mapToLong(PacketQueue::backlogDrops).sum();
         LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}"
-                        + " early_drops={} rsts_challenged={} fragments_held={} tun_write_errors={} tun_backlog_drops={}",
+                        + " early_drops={} rsts_challenged={} fragments_held={} tun_write_errors={} tun_backlog_drops={} tun_queue_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
-                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops);
+                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops,
+                c.tunQueueDrops());
         if (fastPath != null) {
             LOG.info("fast path: forwarded={} flows_installed={} flows_refused={} passed_on: {}", fastPath.forwarded(),
                     fastPath.installed(), fastPath.refused(), fastPath.passedOn());

@@ -60,6 +60,9 @@ class ConfigLoaderTest {
                     "  back_interface: back\n  fast_path: " + mode[0] + "\n"), "test").dataplane().fastPath(), mode[0]);
         }
         assertEquals(FastPathMode.OFF, ConfigLoader.parse(MINIMAL, "test").dataplane().fastPath(), "off until it is the default");
+        assertEquals(10_000, config.dataplane().tunQueueLength());
+        assertEquals(2048, ConfigLoader.parse(MINIMAL.replace("  back_interface: back\n",
+                "  back_interface: back\n  tun_queue_length: 2048\n"), "test").dataplane().tunQueueLength());
     }
 
     @Test
@@ -217,6 +220,8 @@ class ConfigLoaderTest {
                 "dataplane.route_table: 254 is not a free table id (1-2^31, not 253-255: default, main, local)");
         assertError(MINIMAL.replace("back_interface: back", "back_interface: back\n  tun_name: a-name-far-too-long"),
                 "dataplane.tun_name: 'a-name-far-too-long' is not an interface name (1-15 letters, digits, '_', '.', '-')");
+        assertError(MINIMAL.replace("back_interface: back", "back_interface: back\n  tun_queue_length: 10"),
+                "dataplane.tun_queue_length: 10 is not within 64-1000000 packets");
     }
 
     @Test

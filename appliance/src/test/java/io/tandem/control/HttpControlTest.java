@@ -133,6 +133,7 @@ class HttpControlTest {
         assertEquals(0.0, samples.get("tandem_in_sync"), "alone: in sync with no one");
         assertEquals(7.0, samples.get("tandem_vrrp_transitions_total"));
         assertEquals(0.0, samples.get("tandem_dropped_packets_total{reason=\"no_service\"}"));
+        assertEquals(0.0, samples.get("tandem_tun_queue_drops_total"), "the kernel's count of a full TUN queue is exported");
         assertEquals(4096.0, samples.get("tandem_flow_capacity"));
         assertEquals(0.0, samples.get("tandem_backend_up{backend=\"198.19.0.12:8080\",service=\"web\"}"));
         assertEquals(9.0, samples.get("tandem_health_checks_total{backend=\"198.19.0.12:8080\",service=\"web\"}"));

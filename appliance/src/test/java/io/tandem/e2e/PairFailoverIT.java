@@ -145,6 +145,12 @@ class PairFailoverIT {
                 Matcher m = installed.matcher(lab.lastLine("lb2.log", "fast path: forwarded="));
                 return m.find() && Long.parseLong(m.group(2)) >= connections;
             }, Duration.ofSeconds(40), () -> "the standby's fast path: " + lab.lastLine("lb2.log", "fast path: forwarded="));
+            // 2,000 connections a second opening through the active's engine: its TUN queue (10,000
+            // deep) holds every handshake segment; the kernel's default of 500 dropped thousands.
+            String setup = lab.run("lb1", Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0");
+            Matcher setupDrops = Pattern.compile("TX:.*\\n\\s*\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)").matcher(setup);
+            assertTrue(setupDrops.find(), setup);
+            assertEquals("0", setupDrops.group(1), "the setup lost no segment at the active's TUN queue:\n" + setup);
             long killedAt = System.currentTimeMillis();
             PairLab.killHard(lab, "lb1", lb1);
             lab.awaitLog("lb2.log", "-> ACTIVE", Duration.ofSeconds(10));

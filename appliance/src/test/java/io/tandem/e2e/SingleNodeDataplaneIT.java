@@ -22,6 +22,8 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -186,5 +188,40 @@ class SingleNodeDataplaneIT {
         lab.run("lb", Duration.ofSeconds(10), "kill", "-HUP", Long.toString(tandemd.pid()));
         lab.awaitLog("tandemd.log", "services[0].port: 80000 is not a port (1-65535)", Duration.ofSeconds(20));
         tcpClients("clients-after-bad-reload.log", 80, 10, 4096, 0);
+    }
+
+    /**
+     * The queue the kernel fills for the engine (dataplane.tun_queue_length, 10,000 by default: the
+     * kernel's 500 overflowed when 2,000 connections a second opened beside 10,000 open ones): with
+     * tandemd stopped, 25,000 datagrams overflow its two queues; the kernel counts the drops, tandemd
+     * reports the kernel's count, and serves on once it runs again.
+     */
+    @Test
+    @Order(7)
+    void aTunQueueOverflowedWhileTheEngineStandsStillIsCountedAndReported() throws Exception {
+        String link = lab.run("lb", Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0");
+        assertTrue(link.contains("qlen 10000"), link);
+        long before = txDropped(link);
+        long dropped;
+        lab.run("lb", Duration.ofSeconds(10), "kill", "-STOP", Long.toString(tandemd.pid()));
+        try {
+            lab.run("client", Duration.ofSeconds(120), "bash", "-c", "for i in $(seq 25000); do echo x > /dev/udp/198.18.0.100/53; done");
+            dropped = txDropped(lab.run("lb", Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0")) - before;
+        } finally {
+            lab.run("lb", Duration.ofSeconds(10), "kill", "-CONT", Long.toString(tandemd.pid()));
+        }
+        assertTrue(dropped >= 1000 && dropped <= 25_000 - 2 * 500, "the two queues held 10,000 each, not the kernel's 500: " + dropped);
+        long total = before + dropped;
+        NamespaceLab.await(() -> lab.lastLine("tandemd.log", "tun_queue_drops=").contains("tun_queue_drops=" + total),
+                Duration.ofSeconds(15), () -> "tandemd reports the kernel's " + total + ": " + lab.lastLine("tandemd.log", "tun_queue_drops="));
+        Process client = lab.traffic("client", "udp-after-overflow.log", "udp-client", "198.18.0.100", "53", "5");
+        assertEquals(0, NamespaceLab.awaitExit(client, Duration.ofSeconds(60)), lab.log("udp-after-overflow.log"));
+    }
+
+    /** The TX dropped count of {@code ip -s link show} (the kernel transmits to the TUN device's readers). */
+    private static long txDropped(String link) {
+        Matcher m = Pattern.compile("TX:.*\\n\\s*\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)").matcher(link);
+        assertTrue(m.find(), link);
+        return Long.parseLong(m.group(1));
     }
 }

@@ -19,6 +19,7 @@ import java.util.Set;
 /**
  * tandemd's share of the box's routing (DESIGN.md §1):
  * <pre>
+ * ip link set dev TUN txqueuelen Q up
  * ip rule add pref P   iif FRONT to VIP/32  ipproto tcp|udp|icmp lookup T
  * ip rule add pref P+1 iif BACK  to SNAT/32 ipproto tcp|udp|icmp lookup T
  * ip rule add pref 32000 lookup local; ip rule del pref 0 lookup local
@@ -170,6 +171,7 @@ public final class PolicyRouting {
     /** Every command {@link #apply} would run, for {@code tandemctl} to print. */
     public List<String> describe(List<Service> services) {
         List<String> lines = new ArrayList<>();
+        lines.add("ip link set dev " + config.tunName() + " txqueuelen " + config.tunQueueLength() + " up");
         for (List<String> rule : rulesFor(services)) {
             lines.add(String.join(" ", command("add", rule)));
         }
@@ -185,7 +187,8 @@ public final class PolicyRouting {
     public void apply(List<Service> services) throws CommandRunner.SetupException {
         String tun = config.tunName();
         applied = true;
-        runner.require(List.of("ip", "link", "set", "dev", tun, "up"));
+        // The queue the kernel fills for the engine to read: its default (500) overflows in bursts.
+        runner.require(List.of("ip", "link", "set", "dev", tun, "txqueuelen", Integer.toString(config.tunQueueLength()), "up"));
         writeSysctl("net/ipv4/ip_forward", "1");
         writeSysctl("net/ipv4/conf/" + tun + "/accept_local", "1");
         writeSysctl("net/ipv4/conf/" + tun + "/rp_filter", "0");

@@ -136,6 +136,22 @@ public final class TunDevice implements AutoCloseable {
         return name;
     }
 
+    /**
+     * Packets the kernel dropped on their way to a reader of this device because its queue was
+     * full (the interface's tx_dropped: the kernel transmits to the reader); 0 if unreadable.
+     */
+    public long queueDrops() {
+        return queueDrops(Path.of("/sys/class/net", name, "statistics", "tx_dropped"));
+    }
+
+    static long queueDrops(Path counter) {
+        try {
+            return Long.parseLong(Files.readString(counter).trim());
+        } catch (IOException | NumberFormatException unreadable) {
+            return 0;
+        }
+    }
+
     /** One file descriptor per queue (non-blocking unless opened for io_uring). */
     public List<Integer> queueFds() {
         return queueFds;

@@ -29,12 +29,14 @@ class PolicyRoutingTest {
         final List<String> rules = new ArrayList<>(List.of("pref 0 lookup local"));
         final List<String> rules6 = new ArrayList<>(List.of("pref 0 lookup local"));
         final List<String> nft = new ArrayList<>();
+        final List<String> commands = new ArrayList<>();
         int adds;
         int failAt = -1;
 
         @Override
         public Result run(List<String> command) {
             String line = String.join(" ", command);
+            commands.add(line);
             if (line.startsWith("ip -6 rule ")) {
                 String rest = line.substring("ip -6 rule ".length());
                 if (rest.startsWith("add ")) {
@@ -120,6 +122,21 @@ class PolicyRoutingTest {
             assertEquals(routing.rulesFor(services(one)), routing.installedRules(), "and the books as they were");
             routing.remove();
             assertEquals(List.of(), kernel.tandemRules(), "the teardown removes exactly what is ours");
+        }
+    }
+
+    @Test
+    void theTunDeviceComesUpWithTheConfiguredQueueLength() throws Exception {
+        Files.createDirectories(procSys.resolve("net/ipv4/conf/tandem0"));
+        for (String[] setting : new String[][] {{null, "10000"}, {"tun_queue_length: 4096", "4096"}}) {
+            TestConfig box = TestConfig.box("lb1").services(TestConfig.Service.web(1));
+            TandemConfig config = (setting[0] == null ? box : box.dataplane(setting[0])).parse();
+            Kernel kernel = new Kernel();
+            PolicyRouting routing = new PolicyRouting(config.dataplane(), kernel, procSys);
+            routing.apply(services(config));
+            String expected = "ip link set dev tandem0 txqueuelen " + setting[1] + " up";
+            assertEquals(expected, kernel.commands.getFirst(), "the link comes up with its queue before any rule");
+            assertEquals(expected, routing.describe(services(config)).getFirst());
         }
     }
 
