@@ -14,12 +14,21 @@
  * from there, by policy routing, to tandemd over TUN — the slow path:
  *
  *   - no entry (a new flow, a flow not yet decided, one the engine removed);
- *   - TCP segments with SYN, FIN or RST: the engine's state machine must see them;
+ *   - TCP segments with SYN or RST, and a FIN that does not start exactly where its side's
+ *     last segment here ended: the engine judges those against the window (RFC 5961);
  *   - IP options, fragments, TTL <= 1, protocols other than TCP and UDP (ICMP included);
  *   - a packet larger than the egress MTU allows (the kernel then says "fragmentation needed").
  *
  * The program writes each entry's last-seen time and packet/byte counts, which tandemd reads
  * back so expiry, the peer's refreshes and the operators' views keep telling the truth.
+ *
+ * The segments that move a TCP flow's state without needing a judgement — the ACK that ends
+ * the handshake (the engine installs a flow when it has seen the SYN-ACK, and asks for that ACK
+ * with NAT_REPORT_ACK) and a FIN at its exact sequence number — are forwarded here too, and
+ * reported to the engine through the tandem_events ring buffer (their tuple and flags), so its
+ * state machine, timeouts and replication follow without the packet's two trips through TUN.
+ * A report that finds the ring full sends the packet the slow way instead: the engine always
+ * learns of the segment one way or the other.
  *
  * Layout: the IPv4 map is keyed by a 16-byte tuple; IPv6 has its own map, tandem_flows6, keyed
  * by a 40-byte one (issue 21), rather than a 40-byte key for every IPv4 flow. IPv6 packets with
@@ -41,7 +50,15 @@
 
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1FFF
-#define TCP_SYN_FIN_RST 0x07 /* the low bits of the TCP flags byte */
+#define TCP_FIN 0x01 /* the TCP flags byte's bits */
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+/* flow4_nat.flags and flow6_nat.flags */
+#define NAT_REPORT_ACK 0x01 /* the engine asks for this direction's next ACK (the handshake's last) */
+#define NAT_SEQ_KNOWN 0x02  /* seq_end holds where this direction's sequence stands */
+#define NAT_FIN_SEEN 0x04   /* this direction's FIN went through here */
 
 /* A flow's tuple as a packet of it arrives (network byte order). */
 struct flow4_key {
@@ -64,7 +81,8 @@ struct flow4_nat {
 	__u64 packets;
 	__u64 bytes;
 	__u32 seq_end;      /* TCP: the sequence number after this direction's last segment here (host order) */
-	__u32 pad;
+	__u8 flags;         /* NAT_* */
+	__u8 pad[3];
 };
 
 struct {
@@ -95,7 +113,8 @@ struct flow6_nat {
 	__u64 packets;
 	__u64 bytes;
 	__u32 seq_end;
-	__u32 pad;
+	__u8 flags;
+	__u8 pad[3];
 };
 
 struct {
@@ -106,6 +125,23 @@ struct {
 	__type(value, struct flow6_nat);
 } tandem_flows6 SEC(".maps");
 
+/* A segment reported to the engine: the tuple as it arrived (key4 for IPv4, key6 for IPv6) and its flags. */
+struct fp_event {
+	__u8 family;    /* 4 or 6 */
+	__u8 tcp_flags;
+	__u16 pad;
+	__u32 seq;      /* host order */
+	union {
+		struct flow4_key key4;
+		struct flow6_key key6;
+	};
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* 4 MiB: 74,000 reports of 48 bytes (and 8 of header) */
+} tandem_events SEC(".maps");
+
 /* Why packets went on to the slow path, and how many were forwarded here: per CPU, no contention. */
 enum fp_counter {
 	FP_FORWARDED,
@@ -113,6 +149,8 @@ enum fp_counter {
 	FP_TCP_FLAGS,
 	FP_NOT_SIMPLE, /* not IPv4, IP options, a fragment, TTL <= 1, not TCP or UDP, truncated */
 	FP_TOO_BIG,
+	FP_REPORTED,   /* forwarded, and reported to the engine */
+	FP_RING_FULL,  /* to be reported, but the ring was full: passed on */
 	FP_COUNTERS
 };
 
@@ -132,13 +170,43 @@ static __always_inline int pass(__u32 why)
 	return TC_ACT_OK;
 }
 
-/* A packet rewritten: its direction's last sight, counts and (TCP) sequence end noted, then out. */
-static __always_inline int forwarded(struct __sk_buff *skb, __u64 *last_seen_ns, __u64 *packets, __u64 *bytes, __u32 *seq_field,
-				     __u32 seq_end, __u32 ifindex)
+/*
+ * Whether a TCP segment of an installed direction may go fast, and whether the engine must hear
+ * of it: SYN and RST never go here; a FIN only at the exact next sequence number of its side
+ * (anything else the engine judges); the handshake's ACK when the engine asked for it. Returns
+ * 1 to report, 0 not to, -1 to pass the segment on.
+ */
+static __always_inline int tcp_verdict(__u8 tcp_flags, __u32 seq, __u8 nat_flags, __u32 seq_end)
+{
+	if (tcp_flags & (TCP_SYN | TCP_RST))
+		return -1;
+	if (tcp_flags & TCP_FIN)
+		return (nat_flags & NAT_SEQ_KNOWN) && seq == seq_end ? 1 : -1;
+	return (nat_flags & NAT_REPORT_ACK) && (tcp_flags & TCP_ACK) ? 1 : 0;
+}
+
+/* Reports a segment; 0 if the ring had no room (the caller then passes the segment on). */
+static __always_inline int report(struct fp_event *event)
+{
+	if (bpf_ringbuf_output(&tandem_events, event, sizeof(*event), 0) != 0) {
+		pass(FP_RING_FULL);
+		return 0;
+	}
+	pass(FP_REPORTED);
+	return 1;
+}
+
+/* A TCP direction's bookkeeping once its segment goes fast: where its sequence stands, its FIN, the report done. */
+static __always_inline void tcp_seen(__u8 *nat_flags, __u32 *seq_field, __u32 seq_end, __u8 tcp_flags)
+{
+	*seq_field = seq_end;
+	*nat_flags = (*nat_flags & ~NAT_REPORT_ACK) | NAT_SEQ_KNOWN | (tcp_flags & TCP_FIN ? NAT_FIN_SEEN : 0);
+}
+
+/* A packet rewritten: its direction's last sight and counts noted, then out. */
+static __always_inline int forwarded(struct __sk_buff *skb, __u64 *last_seen_ns, __u64 *packets, __u64 *bytes, __u32 ifindex)
 {
 	*last_seen_ns = bpf_ktime_get_ns();
-	if (seq_field)
-		*seq_field = seq_end;
 	__sync_fetch_and_add(packets, 1);
 	__sync_fetch_and_add(bytes, skb->len);
 	pass(FP_FORWARDED);
@@ -155,7 +223,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	struct flow6_nat *nat;
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
 	__u32 csum_at, l4_flags, mtu = 0;
-	__u32 seq_end = 0;
+	__u32 seq = 0, seq_end = 0;
+	__u8 tcp_flags = 0;
 	__s64 diff;
 	__u8 hop;
 	int udp;
@@ -170,12 +239,14 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
-		if (((__u8 *)tcp)[13] & TCP_SYN_FIN_RST)
+		tcp_flags = ((__u8 *)tcp)[13];
+		if (tcp_flags & (TCP_SYN | TCP_RST))
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
-		seq_end = bpf_ntohl(tcp->seq) + bpf_ntohs(ip6->payload_len) - tcp->doff * 4;
+		seq = bpf_ntohl(tcp->seq);
+		seq_end = seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (tcp_flags & TCP_FIN ? 1 : 0);
 		udp = 0;
 	} else if (ip6->nexthdr == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip6 + 1);
@@ -195,6 +266,20 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
 	hop = ip6->hop_limit - 1;
+	if (!udp) {
+		int verdict = tcp_verdict(tcp_flags, seq, nat->flags, nat->seq_end);
+
+		if (verdict < 0)
+			return pass(FP_TCP_FLAGS);
+		if (verdict > 0) {
+			struct fp_event event = {.family = 6, .tcp_flags = tcp_flags, .seq = seq};
+
+			__builtin_memcpy(&event.key6, &key, sizeof(key));
+			if (!report(&event))
+				return TC_ACT_OK;
+		}
+		tcp_seen(&nat->flags, &nat->seq_end, seq_end, tcp_flags);
+	}
 
 	/* Both addresses' difference in one sum (the pseudo-header covers them); the ports on
 	 * their own. UDP's checksum is mandatory over IPv6: a result of 0 is sent as 0xFFFF. */
@@ -210,7 +295,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, l4 + sizeof(__be16), &nat->dport, sizeof(__be16), 0);
 	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct ipv6hdr, hop_limit), &hop, 1, 0);
 
-	return forwarded(skb, &nat->last_seen_ns, &nat->packets, &nat->bytes, udp ? NULL : &nat->seq_end, seq_end, nat->ifindex);
+	return forwarded(skb, &nat->last_seen_ns, &nat->packets, &nat->bytes, nat->ifindex);
 }
 
 SEC("tc")
@@ -225,7 +310,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
 	__u32 csum_at, l4_flags, mtu = 0;
 	__be16 old_ttl_word, new_ttl_word;
-	__u32 seq_end = 0;
+	__u32 seq = 0, seq_end = 0;
+	__u8 tcp_flags = 0;
 	__u8 ttl;
 	int udp;
 
@@ -243,14 +329,16 @@ int tandem_fastpath(struct __sk_buff *skb)
 
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
-		if (((__u8 *)tcp)[13] & TCP_SYN_FIN_RST)
+		tcp_flags = ((__u8 *)tcp)[13];
+		if (tcp_flags & (TCP_SYN | TCP_RST))
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
-		/* Where this side's sequence stands, so the engine can still judge a RST or FIN
-		 * (RFC 5961) on a flow whose segments it no longer sees. */
-		seq_end = bpf_ntohl(tcp->seq) + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4;
+		/* Where this side's sequence stands (a FIN counts one), so the engine can still judge
+		 * a RST or FIN (RFC 5961) on a flow whose segments it no longer sees. */
+		seq = bpf_ntohl(tcp->seq);
+		seq_end = seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (tcp_flags & TCP_FIN ? 1 : 0);
 		udp = 0;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);
@@ -270,6 +358,20 @@ int tandem_fastpath(struct __sk_buff *skb)
 	/* GSO super-packets are checked segment by segment (the helper knows gso_size). */
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
+	if (!udp) {
+		int verdict = tcp_verdict(tcp_flags, seq, nat->flags, nat->seq_end);
+
+		if (verdict < 0)
+			return pass(FP_TCP_FLAGS);
+		if (verdict > 0) {
+			struct fp_event event = {.family = 4, .tcp_flags = tcp_flags, .seq = seq};
+
+			__builtin_memcpy(&event.key4, &key, sizeof(key));
+			if (!report(&event))
+				return TC_ACT_OK;
+		}
+		tcp_seen(&nat->flags, &nat->seq_end, seq_end, tcp_flags);
+	}
 
 	ttl = ip->ttl;
 	old_ttl_word = bpf_htons((__u16)ttl << 8 | key.proto);
@@ -292,7 +394,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	ttl -= 1;
 	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, ttl), &ttl, 1, 0);
 
-	return forwarded(skb, &nat->last_seen_ns, &nat->packets, &nat->bytes, udp ? NULL : &nat->seq_end, seq_end, nat->ifindex);
+	return forwarded(skb, &nat->last_seen_ns, &nat->packets, &nat->bytes, nat->ifindex);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -31,6 +31,16 @@ public enum FlowState {
         this.embryonic = embryonic;
     }
 
+    /**
+     * Whether the in-kernel fast path carries a flow in this state: decided (TCP established, UDP
+     * a stream) and until it leaves the table, closing included — the program reports the FINs
+     * that move it. Not after a RST (CLOSED): its stragglers go through the engine. The engine
+     * also installs a flow of its own in SYN_RECV, asking for the handshake's last ACK.
+     */
+    public boolean fastPathCarries() {
+        return this == TCP_ESTABLISHED || this == TCP_FIN_WAIT || this == TCP_CLOSE_WAIT || this == TCP_TIME_WAIT || this == UDP_ASSURED;
+    }
+
     public boolean embryonic() {
         return embryonic;
     }

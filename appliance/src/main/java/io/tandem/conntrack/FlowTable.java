@@ -307,6 +307,19 @@ public final class FlowTable {
     }
 
     /**
+     * Where a looked-up TCP flow's side stands in its sequence space as the engine tracked it —
+     * the client's ({@code client}) or the backend's — as an unsigned 32-bit value; -1 if that
+     * side's start was not seen or the lookup is stale. The fast path starts from it.
+     */
+    public long sequenceEnd(FlowLookup flow, boolean client) {
+        int word = slots.stateWordVolatile(flow.flowId);
+        if (FlowSlots.generation(word) != flow.generation) {
+            return -1;
+        }
+        return slots.windows().knownEnd(flow.flowId, client ? 0 : 1);
+    }
+
+    /**
      * Records a packet of a looked-up flow: its time and, from TCP flags or a UDP reply, its
      * new state. A stale lookup (slot since reused) changes nothing.
      *
@@ -721,7 +734,15 @@ public final class FlowTable {
                 int position = index.position(r.protocol, r.clientAddress, r.vipAddress, r.clientPort, r.vipPort);
                 if (position >= 0) {
                     int slot = index.slotAt(position);
-                    slots.setStateVolatile(slot, slots.stateWord(slot) & ~FlowSlots.REMOTE);
+                    int word = slots.stateWord(slot) & ~FlowSlots.REMOTE;
+                    slots.setStateVolatile(slot, word);
+                    FastPathHook hook = fastPath;
+                    if ((word & FlowSlots.FAST) == 0 && hook != null) {
+                        // A state the fast path does not carry (a handshake the restart cut short):
+                        // the kernel's entries go, and the flow goes on through the engine.
+                        slots.read(slot, hookScratch);
+                        hook.removed(hookScratch);
+                    }
                 }
             } finally {
                 lock.unlockWrite(stamp);
@@ -760,7 +781,7 @@ public final class FlowTable {
         }
         int word = slots.stateWord(slot);
         FlowState state = FlowState.ofCode(FlowSlots.state(word));
-        boolean decided = state == FlowState.TCP_ESTABLISHED || state == FlowState.UDP_ASSURED;
+        boolean decided = state.fastPathCarries();
         boolean fast = (word & FlowSlots.FAST) != 0;
         if (decided == fast) {
             return;

@@ -75,6 +75,11 @@ final class TcpWindows {
         }
     }
 
+    /** Where {@code sender}'s side stands ({@code end}, unsigned), or -1 if its start was not seen. */
+    long knownEnd(int slot, int sender) {
+        return (known[slot] & (1 << sender)) != 0 ? end[2 * slot + sender] & 0xFFFFFFFFL : -1;
+    }
+
     /**
      * Checks a segment of the flow in {@code slot} sent by side {@code sender} (0: client,
      * 1: backend) while the flow is in {@code state}, and records it if it counts.

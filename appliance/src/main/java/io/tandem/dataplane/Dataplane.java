@@ -151,6 +151,13 @@ public final class Dataplane implements AutoCloseable {
                     Path.of(config.fastPathPinDir()), config.fastPathAttach());
             path.setIpv6Addresses(flows.ipv6Addresses());
             flows.setFastPathHook(path);
+            try {
+                path.startReports(new ReportedSegments(flows, System::currentTimeMillis));
+            } catch (FastPathProgram.FastPathException | RuntimeException e) {
+                flows.setFastPathHook(null);
+                path.close();
+                throw e;
+            }
             LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {}; loaded in {} ms)",
                     path.attachment(), config.frontInterface(), config.backInterface(), (System.nanoTime() - begun) / 1_000_000);
             if (path.pinned() == null) {

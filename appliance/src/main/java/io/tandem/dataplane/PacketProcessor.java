@@ -293,14 +293,20 @@ public final class PacketProcessor implements PacketHandler {
     }
 
     /**
-     * A flow decided (TCP established, UDP a stream) goes to the fast path, once; one that
-     * starts to close comes back, so the engine sees the rest of its end (the program passes
-     * FIN and RST on, and this packet is one of them).
+     * A TCP flow goes to the fast path, once, when the engine has seen its SYN-ACK (SYN_RECV):
+     * the program reports the handshake's last ACK and the FINs at their exact place, and passes
+     * SYN and RST on, so the engine sees every segment that needs judging and follows the rest
+     * ({@link FlowState#fastPathCarries}). A UDP flow goes once it is a stream. A RST brings the
+     * flow back: its stragglers go through the engine.
      */
     private void handOver(FlowState state) {
-        if (state == FlowState.TCP_ESTABLISHED || state == FlowState.UDP_ASSURED) {
-            if (flows.markFast(flow) && !fastPath.install(flow)) {
+        if (state == FlowState.TCP_SYN_RECV) {
+            if (flows.markFast(flow) && !fastPath.install(flow, true, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
                 flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
+            }
+        } else if (state.fastPathCarries()) {
+            if (flows.markFast(flow) && !fastPath.install(flow)) {
+                flows.unmarkFast(flow);
             }
         } else if (!state.embryonic() && flows.unmarkFast(flow)) {
             fastPath.remove(flow);

@@ -5,6 +5,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.tandem.conntrack.FlowLookup;
 import io.tandem.dataplane.fastpath.FastPathProgram;
+import io.tandem.dataplane.fastpath.SegmentReports;
 import io.tandem.dataplane.tun.Verdict;
 import io.tandem.lab.ThreadNetns;
 import io.tandem.packet.Checksum;
@@ -16,13 +17,18 @@ import io.tandem.packet.TestPacket;
 import io.tandem.packet.TestPacket6;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Random;
 
 import static io.tandem.dataplane.EngineHarness.CLIENT;
 import static io.tandem.dataplane.EngineHarness.SNAT;
 import static io.tandem.dataplane.EngineHarness.VIP;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -175,6 +181,111 @@ class FastPathProgramIT {
             assertEquals(4, program.counter(FastPathProgram.NOT_SIMPLE));
             assertEquals(1, program.counter(FastPathProgram.NO_ENTRY));
             assertEquals(0, program.counter(FastPathProgram.FORWARDED));
+        }
+    }
+
+    /** The reports a test reads: "4 SRC:PORT>DST:PORT flags seq", in order. */
+    private static final class Recorder implements SegmentReports.Listener {
+        final List<String> seen = Collections.synchronizedList(new ArrayList<>());
+
+        @Override
+        public void ipv4(int src, int srcPort, int dst, int dstPort, int tcpFlags, int seq) {
+            seen.add("4 " + Ipv4.format(src) + ":" + srcPort + ">" + Ipv4.format(dst) + ":" + dstPort + " " + tcpFlags + " " + seq);
+        }
+
+        @Override
+        public void ipv6(long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort, int tcpFlags, int seq) {
+            seen.add("6 " + srcPort + ">" + dstPort + " " + tcpFlags + " " + seq);
+        }
+
+        void await(int count) {
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (seen.size() < count && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertEquals(count, seen.size(), "reports read: " + seen);
+        }
+    }
+
+    /**
+     * A flow installed when the engine has seen its SYN-ACK (SYN_RECV, the handshake's last ACK
+     * asked for): that ACK and the FINs at their exact sequence numbers go fast and are reported
+     * through the ring buffer — once each — while a FIN anywhere else, a RST and a SYN go on to the
+     * engine unchanged; the entries note where each side stands and which sent its FIN.
+     */
+    @Test
+    void theSegmentsThatMoveAFlowGoFastAndAreReportedTheRestGoesToTheEngine() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfe"); FastPathProgram program = FastPathProgram.load(64)) {
+            EngineHarness engine = new EngineHarness();
+            engine.processor.process(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.SYN).seq(100, 0).build(), NOW);
+            FlowLookup f = engine.flow(Ipv4.PROTO_TCP, CLIENT, 31_000, VIP, 80);
+            String backend = Ipv4.format(f.backendAddress());
+            String client = CLIENT + ":31000>" + VIP + ":80";
+            String reply = backend + ":8080>" + SNAT + ":" + f.snatPort();
+            assertEquals(0, program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(), f.snatAddress(),
+                    f.snatPort(), f.backendAddress(), f.backendPort(), LOOPBACK, FastPathProgram.NAT_REPORT_ACK, 101));
+            assertEquals(0, program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
+                    f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), LOOPBACK, 0, 901));
+            Recorder recorder = new Recorder();
+            try (SegmentReports reports = SegmentReports.start(program, recorder)) {
+                run(program, bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.ACK).seq(101, 901).build()), FastPathProgram.TC_ACT_REDIRECT);
+                run(program, bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.ACK | TcpFlags.PSH).seq(101, 901).payload(new byte[10])
+                        .build()), FastPathProgram.TC_ACT_REDIRECT);
+                byte[][] slow = {
+                    bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.FIN | TcpFlags.ACK).seq(5000, 901).build()), // not at 111
+                    bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.RST).seq(111, 0).build()),
+                    bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.SYN).seq(111, 0).build()),
+                };
+                for (byte[] packet : slow) {
+                    assertEquals(HexFormat.of().formatHex(packet), HexFormat.of().formatHex(run(program, packet, FastPathProgram.TC_ACT_OK)));
+                }
+                run(program, bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.FIN | TcpFlags.ACK).seq(111, 901).build()),
+                        FastPathProgram.TC_ACT_REDIRECT);
+                run(program, bytes(TestPacket.tcp(backend, 8080, SNAT, f.snatPort(), TcpFlags.FIN | TcpFlags.ACK).seq(901, 112).build()),
+                        FastPathProgram.TC_ACT_REDIRECT);
+                run(program, bytes(TestPacket.tcp(CLIENT, 31_000, VIP, 80, TcpFlags.ACK).seq(112, 902).build()), FastPathProgram.TC_ACT_REDIRECT);
+                recorder.await(3);
+                assertEquals(List.of("4 " + client + " " + TcpFlags.ACK + " 101", "4 " + client + " " + (TcpFlags.FIN | TcpFlags.ACK) + " 111",
+                        "4 " + reply + " " + (TcpFlags.FIN | TcpFlags.ACK) + " 901"), recorder.seen);
+                assertEquals(3, reports.delivered());
+                assertEquals(0, reports.malformed());
+            }
+            assertEquals(3, program.counter(FastPathProgram.REPORTED));
+            assertEquals(3, program.counter(FastPathProgram.TCP_FLAGS));
+            assertEquals(5, program.counter(FastPathProgram.FORWARDED));
+            FastPathProgram.Seen clientSide = program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 31_000, f.vipAddress(), 80);
+            FastPathProgram.Seen backendSide = program.seen(Ipv4.PROTO_TCP, f.backendAddress(), 8080, f.snatAddress(), f.snatPort());
+            assertEquals(112, clientSide.sequenceEnd(), "the FIN counts one");
+            assertEquals(FastPathProgram.NAT_SEQ_KNOWN | FastPathProgram.NAT_FIN_SEEN, clientSide.flags(), "the ACK asked for came");
+            assertEquals(FastPathProgram.NAT_SEQ_KNOWN | FastPathProgram.NAT_FIN_SEEN, backendSide.flags());
+        }
+    }
+
+    /** A report that finds the ring full is not lost: the segment goes to the engine unchanged, and the program counts it. */
+    @Test
+    void aFullReportRingSendsTheSegmentTheSlowWay() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfr"); FastPathProgram program = FastPathProgram.load(64)) {
+            EngineHarness engine = new EngineHarness();
+            FlowLookup f = tcpFlow(engine, 32_000);
+            assertEquals(0, program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(), f.snatAddress(),
+                    f.snatPort(), f.backendAddress(), f.backendPort(), LOOPBACK, 0, 101));
+            // Nobody reads the ring: FINs, each at the place the one before left, fill it (4 MiB, 48 bytes a report and 8 of header).
+            long seq = 101;
+            byte[] packet = null;
+            byte[][] out = new byte[1][];
+            for (int i = 0; i < 200_000; i++) {
+                packet = bytes(TestPacket.tcp(CLIENT, 32_000, VIP, 80, TcpFlags.FIN | TcpFlags.ACK).seq(seq, 901).build());
+                if (program.testRun(frame(packet), out) == FastPathProgram.TC_ACT_OK) {
+                    break;
+                }
+                seq++;
+            }
+            assertEquals(1, program.counter(FastPathProgram.RING_FULL), "the ring filled, once");
+            assertTrue(program.counter(FastPathProgram.REPORTED) > 70_000, "after tens of thousands of reports (56 bytes each with the ring's header)");
+            assertEquals(HexFormat.of().formatHex(frame(packet)), HexFormat.of().formatHex(out[0]), "and that FIN went on unchanged");
+            FastPathProgram.Seen clientSide = program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 32_000, f.vipAddress(), 80);
+            assertEquals(seq, clientSide.sequenceEnd() & 0xFFFFFFFFL, "the entry did not move past the FIN it did not forward");
+            assertFalse(clientSide.packets() == 0);
         }
     }
 

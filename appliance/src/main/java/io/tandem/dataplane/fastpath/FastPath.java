@@ -47,6 +47,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private int backLink = -1;
     /** Why a link could not be pinned (a restart then re-attaches), or null. */
     private String linkPinFailure;
+    /** The segments the program forwarded and reported, once {@link #startReports} ran. */
+    private volatile SegmentReports reports;
 
     private FastPath(FastPathProgram program, int frontIfindex, int backIfindex, Path pinDir, FastPathAttach attachMode) {
         this.program = program;
@@ -127,16 +129,23 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             if (e.ifindex() != backIfindex) {
                 return; // a reply direction: its flow comes with the original one
             }
+            FastPathProgram.Seen reply = program.seen(e.proto(), e.newDst(), e.newDstPort(), e.newSrc(), e.newSrcPort());
+            int replyFlags = reply == null ? 0 : reply.flags();
             FlowSnapshot record = new FlowSnapshot().setKey(e.proto(), e.src(), e.srcPort(), e.dst(), e.dstPort())
                     .setMapping(e.newDst(), e.newDstPort(), e.newSrc(), e.newSrcPort())
-                    .setState(keptState(e.proto()), false, seen(e.lastSeenNanos(), nowMillis, nowNanos), 0);
+                    .setState(keptState(e.proto(), e.flags(), replyFlags), finFromReply(e.flags(), replyFlags),
+                            seen(e.lastSeenNanos(), nowMillis, nowNanos), 0);
             visitor.accept(record);
             count[0]++;
         });
         Ipv6Addresses a = addresses6;
         if (a != null) {
             program.forEach6(e -> {
-                if (e.ifindex() == backIfindex && keep6(a, e, nowMillis, nowNanos, visitor)) {
+                if (e.ifindex() != backIfindex) {
+                    return;
+                }
+                FastPathProgram.Seen reply = program.seen6(e.proto(), e.newDst(), e.newDstPort(), e.newSrc(), e.newSrcPort());
+                if (keep6(a, e, reply == null ? 0 : reply.flags(), nowMillis, nowNanos, visitor)) {
                     count[0]++;
                 }
             });
@@ -149,11 +158,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * adopting it, holds references of its own), as the standby enters a peer's records. False
      * when the arena is full: the flow is left to time out in the kernel.
      */
-    private static boolean keep6(Ipv6Addresses a, FastPathProgram.Entry6 e, long nowMillis, long nowNanos,
+    private static boolean keep6(Ipv6Addresses a, FastPathProgram.Entry6 e, int replyFlags, long nowMillis, long nowNanos,
                                  Consumer<FlowSnapshot> visitor) {
         FlowSnapshot record = new FlowSnapshot().setKey(FlowProtocol.of(e.proto(), true), 0, e.srcPort(), 0, e.dstPort())
                 .setMapping(0, e.newDstPort(), 0, e.newSrcPort())
-                .setState(keptState(e.proto()), false, seen(e.lastSeenNanos(), nowMillis, nowNanos), 0);
+                .setState(keptState(e.proto(), e.flags(), replyFlags), finFromReply(e.flags(), replyFlags),
+                        seen(e.lastSeenNanos(), nowMillis, nowNanos), 0);
         // client, VIP, backend (the original direction's new destination), SNAT address (its new source)
         if (!a.acquireFlow(record, e.src()[0], e.src()[1], e.dst()[0], e.dst()[1], e.newDst()[0], e.newDst()[1],
                 e.newSrc()[0], e.newSrc()[1])) {
@@ -167,8 +177,29 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         }
     }
 
-    private static FlowState keptState(int transport) {
-        return transport == Ipv4.PROTO_TCP ? FlowState.TCP_ESTABLISHED : FlowState.UDP_ASSURED;
+    /**
+     * The state of a flow the kernel kept, from what the program noted in its two entries: a FIN
+     * in both directions, TIME_WAIT; in one, FIN_WAIT; the handshake's ACK still awaited,
+     * SYN_RECV (which the table does not keep in the fast path: that flow goes on through TUN).
+     */
+    static FlowState keptState(int transport, int originalFlags, int replyFlags) {
+        if (transport != Ipv4.PROTO_TCP) {
+            return FlowState.UDP_ASSURED;
+        }
+        boolean clientFin = (originalFlags & FastPathProgram.NAT_FIN_SEEN) != 0;
+        boolean backendFin = (replyFlags & FastPathProgram.NAT_FIN_SEEN) != 0;
+        if (clientFin && backendFin) {
+            return FlowState.TCP_TIME_WAIT;
+        }
+        if (clientFin || backendFin) {
+            return FlowState.TCP_FIN_WAIT;
+        }
+        return (originalFlags & FastPathProgram.NAT_REPORT_ACK) != 0 ? FlowState.TCP_SYN_RECV : FlowState.TCP_ESTABLISHED;
+    }
+
+    /** Whether the backend closed first (only its FIN went through here). */
+    static boolean finFromReply(int originalFlags, int replyFlags) {
+        return (replyFlags & FastPathProgram.NAT_FIN_SEEN) != 0 && (originalFlags & FastPathProgram.NAT_FIN_SEEN) == 0;
     }
 
     /** The wall-clock time of the kernel's last-seen stamp (monotonic nanoseconds; 0: never). */
@@ -297,9 +328,28 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return opts;
     }
 
+    /**
+     * Starts reading the segments the program forwards and reports (the handshake's last ACK,
+     * FINs at their exact sequence number), each handed to {@code listener} on a thread of its own.
+     */
+    public void startReports(SegmentReports.Listener listener) throws FastPathProgram.FastPathException {
+        reports = SegmentReports.start(program, listener);
+    }
+
     /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
     @Override
     public boolean install(FlowFields f) {
+        return install(f, false, -1, -1);
+    }
+
+    /**
+     * Installs both directions of a flow the engine decided here. {@code reportAck}: the flow is
+     * in SYN_RECV and the engine asks for the client's next ACK (the handshake's last). The
+     * sequence ends (unsigned 32 bits, -1 unknown) are where each side stands, so a FIN at
+     * exactly its place goes fast from the start. False (counted) when the map has no room.
+     */
+    public boolean install(FlowFields f, boolean reportAck, long clientSeqEnd, long backendSeqEnd) {
+        int askAck = reportAck ? FastPathProgram.NAT_REPORT_ACK : 0;
         int original;
         int reply;
         if (f.ipv6()) {
@@ -312,14 +362,14 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             long[] backend = address(f.backendAddress());
             long[] snat = address(f.snatAddress());
             original = program.install6(proto, client, f.clientPort(), vip, f.vipPort(), snat, f.snatPort(), backend, f.backendPort(),
-                    backIfindex);
+                    backIfindex, askAck, clientSeqEnd);
             reply = original < 0 ? original : program.install6(proto, backend, f.backendPort(), snat, f.snatPort(), vip, f.vipPort(),
-                    client, f.clientPort(), frontIfindex);
+                    client, f.clientPort(), frontIfindex, 0, backendSeqEnd);
         } else {
             original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
-                    f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex);
+                    f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex, askAck, clientSeqEnd);
             reply = original < 0 ? original : program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(),
-                    f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex);
+                    f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex, 0, backendSeqEnd);
         }
         if (reply < 0) {
             remove(f);
@@ -364,7 +414,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     @Override
     public long sequenceEnd(FlowFields f, boolean fromClient) {
         FastPathProgram.Seen seen = seen(f, fromClient);
-        return seen == null || seen.packets() == 0 ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
+        return seen == null || !seen.sequenceKnown() ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
     }
 
     /** What the program saw of one direction: the client's ({@code fromClient}) or the backend's. */
@@ -399,10 +449,21 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return program.counter(FastPathProgram.FORWARDED);
     }
 
-    /** What the program passed on to the slow path, by reason: no entry, TCP flags, not simple, too big. */
+    /**
+     * What the program passed on to the slow path, by reason (no entry, TCP flags, not simple, too
+     * big, a full report ring), and the segments it forwarded and reported to the engine.
+     */
     public String passedOn() {
+        SegmentReports r = reports;
         return "no_entry=" + program.counter(FastPathProgram.NO_ENTRY) + " tcp_flags=" + program.counter(FastPathProgram.TCP_FLAGS)
-                + " not_simple=" + program.counter(FastPathProgram.NOT_SIMPLE) + " too_big=" + program.counter(FastPathProgram.TOO_BIG);
+                + " not_simple=" + program.counter(FastPathProgram.NOT_SIMPLE) + " too_big=" + program.counter(FastPathProgram.TOO_BIG)
+                + " ring_full=" + program.counter(FastPathProgram.RING_FULL) + "; reported=" + program.counter(FastPathProgram.REPORTED)
+                + (r == null ? "" : " read=" + r.delivered() + " unreadable=" + r.malformed() + (r.failure() == null ? "" : " (" + r.failure() + ")"));
+    }
+
+    /** Segments the program forwarded and reported to the engine. */
+    public long reported() {
+        return program.counter(FastPathProgram.REPORTED);
     }
 
     /** Flows installed so far, and those the full map refused. */
@@ -426,6 +487,10 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      * tandemd adopts them (a restart). Otherwise detaches first.
      */
     public void close(boolean keepForwarding) {
+        SegmentReports r = reports;
+        if (r != null) {
+            r.close();
+        }
         if (keepForwarding && pinDir != null) {
             LinuxFd.close(frontLink); // the pinned links keep the program attached
             LinuxFd.close(backLink);

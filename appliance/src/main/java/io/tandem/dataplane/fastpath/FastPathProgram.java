@@ -32,6 +32,14 @@ public final class FastPathProgram implements AutoCloseable {
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final int LOG_SIZE = 1 << 20;
+    /** flow4_nat.flags (offset 44) and flow6_nat.flags (offset 68): see the C program. */
+    public static final int NAT_REPORT_ACK = 0x01;
+    public static final int NAT_SEQ_KNOWN = 0x02;
+    public static final int NAT_FIN_SEEN = 0x04;
+    private static final long FLAGS_AT = 44;
+    private static final long SEQ_END_AT = 40;
+    private static final long FLAGS6_AT = 68;
+    private static final long SEQ_END6_AT = 64;
 
     private final Arena arena;
     private final MemorySegment object;
@@ -39,18 +47,20 @@ public final class FastPathProgram implements AutoCloseable {
     private final int flowsFd;
     private final int flows6Fd;
     private final int countersFd;
+    private final int eventsFd;
     private final MemorySegment key;
     private final MemorySegment value;
     private final MemorySegment key6;
     private final MemorySegment value6;
 
-    private FastPathProgram(Arena arena, MemorySegment object, int programFd, int flowsFd, int flows6Fd, int countersFd) {
+    private FastPathProgram(Arena arena, MemorySegment object, int programFd, int flowsFd, int flows6Fd, int countersFd, int eventsFd) {
         this.arena = arena;
         this.object = object;
         this.programFd = programFd;
         this.flowsFd = flowsFd;
         this.flows6Fd = flows6Fd;
         this.countersFd = countersFd;
+        this.eventsFd = eventsFd;
         this.key = arena.allocate(KEY_SIZE, 8);
         this.value = arena.allocate(VALUE_SIZE, 8);
         this.key6 = arena.allocate(KEY6_SIZE, 8);
@@ -116,10 +126,11 @@ public final class FastPathProgram implements AutoCloseable {
             MemorySegment flows = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows4"));
             MemorySegment flows6 = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows6"));
             MemorySegment counters = Libbpf.findMap(obj, arena.allocateFrom("tandem_counters"));
+            MemorySegment events = Libbpf.findMap(obj, arena.allocateFrom("tandem_events"));
             MemorySegment program = Libbpf.findProgram(obj, arena.allocateFrom("tandem_fastpath"));
             if (flows.equals(MemorySegment.NULL) || flows6.equals(MemorySegment.NULL) || counters.equals(MemorySegment.NULL)
-                    || program.equals(MemorySegment.NULL)) {
-                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters or tandem_fastpath");
+                    || events.equals(MemorySegment.NULL) || program.equals(MemorySegment.NULL)) {
+                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters, tandem_events or tandem_fastpath");
             }
             Libbpf.setMaxEntries(flows, Math.max(2, maxEntries));
             Libbpf.setMaxEntries(flows6, Math.max(2, maxEntries));
@@ -138,7 +149,7 @@ public final class FastPathProgram implements AutoCloseable {
                         + (words.isEmpty() ? "" : "; the verifier said:\n" + words));
             }
             FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(flows6),
-                    Libbpf.mapFd(counters));
+                    Libbpf.mapFd(counters), Libbpf.mapFd(events));
             loaded = true;
             return p;
         } finally {
@@ -155,14 +166,29 @@ public final class FastPathProgram implements AutoCloseable {
         return programFd;
     }
 
+    /** The ring buffer through which the program reports the segments it forwarded that move a flow's state. */
+    int eventsFd() {
+        return eventsFd;
+    }
+
     /**
      * Installs one direction of a flow: packets arriving as {@code src:srcPort -> dst:dstPort}
      * leave rewritten as {@code newSrc:newSrcPort -> newDst:newDstPort} by {@code ifindex}.
      *
      * @return 0, or the negative errno (E2BIG: the map is full — the flow stays on the slow path)
      */
+    public int install(int proto, int src, int srcPort, int dst, int dstPort,
+                       int newSrc, int newSrcPort, int newDst, int newDstPort, int ifindex) {
+        return install(proto, src, srcPort, dst, dstPort, newSrc, newSrcPort, newDst, newDstPort, ifindex, 0, -1);
+    }
+
+    /**
+     * As {@link #install(int, int, int, int, int, int, int, int, int, int)}, with the entry's
+     * {@code flags} ({@link #NAT_REPORT_ACK}) and, for TCP, where the direction's sequence
+     * stands ({@code seqEnd}, unsigned 32 bits; -1: unknown, learned from its first segment).
+     */
     public synchronized int install(int proto, int src, int srcPort, int dst, int dstPort,
-                                    int newSrc, int newSrcPort, int newDst, int newDstPort, int ifindex) {
+                                    int newSrc, int newSrcPort, int newDst, int newDstPort, int ifindex, int flags, long seqEnd) {
         writeKey(proto, src, srcPort, dst, dstPort);
         value.fill((byte) 0);
         value.set(BE_INT, 0, newSrc);
@@ -170,6 +196,8 @@ public final class FastPathProgram implements AutoCloseable {
         value.set(BE_SHORT, 8, (short) newSrcPort);
         value.set(BE_SHORT, 10, (short) newDstPort);
         value.set(ValueLayout.JAVA_INT, 12, ifindex);
+        value.set(ValueLayout.JAVA_INT, SEQ_END_AT, (int) seqEnd);
+        value.set(ValueLayout.JAVA_BYTE, FLAGS_AT, (byte) (flags | (seqEnd >= 0 ? NAT_SEQ_KNOWN : 0)));
         return Libbpf.mapUpdate(flowsFd, key, value, Libbpf.BPF_ANY);
     }
 
@@ -186,15 +214,21 @@ public final class FastPathProgram implements AutoCloseable {
             return null;
         }
         return new Seen(value.get(ValueLayout.JAVA_LONG, 16), value.get(ValueLayout.JAVA_LONG, 24), value.get(ValueLayout.JAVA_LONG, 32),
-                value.get(ValueLayout.JAVA_INT, 40));
+                value.get(ValueLayout.JAVA_INT, SEQ_END_AT), value.get(ValueLayout.JAVA_BYTE, FLAGS_AT) & 0xFF);
     }
 
     /**
      * {@link #install} for an IPv6 flow's direction: each address as {high, low} (network order
      * halves, as {@code io.tandem.packet.Ipv6} keeps them); {@code proto} the transport (6, 17).
      */
+    public int install6(int proto, long[] src, int srcPort, long[] dst, int dstPort,
+                        long[] newSrc, int newSrcPort, long[] newDst, int newDstPort, int ifindex) {
+        return install6(proto, src, srcPort, dst, dstPort, newSrc, newSrcPort, newDst, newDstPort, ifindex, 0, -1);
+    }
+
+    /** {@link #install(int, int, int, int, int, int, int, int, int, int, int, long)} for an IPv6 flow's direction. */
     public synchronized int install6(int proto, long[] src, int srcPort, long[] dst, int dstPort,
-                                     long[] newSrc, int newSrcPort, long[] newDst, int newDstPort, int ifindex) {
+                                     long[] newSrc, int newSrcPort, long[] newDst, int newDstPort, int ifindex, int flags, long seqEnd) {
         writeKey6(proto, src, srcPort, dst, dstPort);
         value6.fill((byte) 0);
         value6.set(BE_LONG, 0, newSrc[0]);
@@ -204,6 +238,8 @@ public final class FastPathProgram implements AutoCloseable {
         value6.set(BE_SHORT, 32, (short) newSrcPort);
         value6.set(BE_SHORT, 34, (short) newDstPort);
         value6.set(ValueLayout.JAVA_INT, 36, ifindex);
+        value6.set(ValueLayout.JAVA_INT, SEQ_END6_AT, (int) seqEnd);
+        value6.set(ValueLayout.JAVA_BYTE, FLAGS6_AT, (byte) (flags | (seqEnd >= 0 ? NAT_SEQ_KNOWN : 0)));
         return Libbpf.mapUpdate(flows6Fd, key6, value6, Libbpf.BPF_ANY);
     }
 
@@ -218,7 +254,8 @@ public final class FastPathProgram implements AutoCloseable {
             return null;
         }
         return new Seen(value6.get(ValueLayout.JAVA_LONG, 40), value6.get(ValueLayout.JAVA_LONG, 48),
-                value6.get(ValueLayout.JAVA_LONG, 56), value6.get(ValueLayout.JAVA_INT, 64));
+                value6.get(ValueLayout.JAVA_LONG, 56), value6.get(ValueLayout.JAVA_INT, SEQ_END6_AT),
+                value6.get(ValueLayout.JAVA_BYTE, FLAGS6_AT) & 0xFF);
     }
 
     private void writeKey6(int proto, long[] src, int srcPort, long[] dst, int dstPort) {
@@ -234,12 +271,12 @@ public final class FastPathProgram implements AutoCloseable {
 
     /** One installed direction, as {@link #forEach} reports it. */
     public record Entry(int proto, int src, int srcPort, int dst, int dstPort, int newSrc, int newSrcPort, int newDst, int newDstPort,
-                        int ifindex, long lastSeenNanos) {
+                        int ifindex, long lastSeenNanos, int flags) {
     }
 
     /** One installed direction of an IPv6 flow, as {@link #forEach6} reports it: addresses as {high, low}. */
     public record Entry6(int proto, long[] src, int srcPort, long[] dst, int dstPort, long[] newSrc, int newSrcPort, long[] newDst,
-                         int newDstPort, int ifindex, long lastSeenNanos) {
+                         int newDstPort, int ifindex, long lastSeenNanos, int flags) {
     }
 
     /** Every installed direction of an IPv6 flow (as {@link #forEach}). */
@@ -247,7 +284,8 @@ public final class FastPathProgram implements AutoCloseable {
         eachEntry(flows6Fd, KEY6_SIZE, value6, key -> visitor.accept(new Entry6(key.get(ValueLayout.JAVA_BYTE, 36) & 0xFF,
                 halves(key, 0), key.get(BE_SHORT, 32) & 0xFFFF, halves(key, 16), key.get(BE_SHORT, 34) & 0xFFFF,
                 halves(value6, 0), value6.get(BE_SHORT, 32) & 0xFFFF, halves(value6, 16), value6.get(BE_SHORT, 34) & 0xFFFF,
-                value6.get(ValueLayout.JAVA_INT, 36), value6.get(ValueLayout.JAVA_LONG, 40))));
+                value6.get(ValueLayout.JAVA_INT, 36), value6.get(ValueLayout.JAVA_LONG, 40),
+                value6.get(ValueLayout.JAVA_BYTE, FLAGS6_AT) & 0xFF)));
     }
 
     private static long[] halves(MemorySegment s, long offset) {
@@ -259,7 +297,8 @@ public final class FastPathProgram implements AutoCloseable {
         eachEntry(flowsFd, KEY_SIZE, value, key -> visitor.accept(new Entry(key.get(ValueLayout.JAVA_BYTE, 12) & 0xFF,
                 key.get(BE_INT, 0), key.get(BE_SHORT, 8) & 0xFFFF, key.get(BE_INT, 4), key.get(BE_SHORT, 10) & 0xFFFF,
                 value.get(BE_INT, 0), value.get(BE_SHORT, 8) & 0xFFFF, value.get(BE_INT, 4), value.get(BE_SHORT, 10) & 0xFFFF,
-                value.get(ValueLayout.JAVA_INT, 12), value.get(ValueLayout.JAVA_LONG, 16))));
+                value.get(ValueLayout.JAVA_INT, 12), value.get(ValueLayout.JAVA_LONG, 16),
+                value.get(ValueLayout.JAVA_BYTE, FLAGS_AT) & 0xFF)));
     }
 
     /** Walks a map's keys, each entry's value read into {@code value} before {@code visitor} sees its key. */
@@ -279,10 +318,14 @@ public final class FastPathProgram implements AutoCloseable {
     }
 
     /**
-     * One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet), counts, and for TCP
-     * the sequence number after its last segment forwarded here (meaningful once packets > 0).
+     * One direction's last packet time (CLOCK_MONOTONIC ns, 0: none yet), counts, for TCP the
+     * sequence number after its last segment forwarded here (meaningful with {@link #NAT_SEQ_KNOWN}),
+     * and the entry's {@code NAT_*} flags.
      */
-    public record Seen(long lastSeenNanos, long packets, long bytes, int sequenceEnd) {
+    public record Seen(long lastSeenNanos, long packets, long bytes, int sequenceEnd, int flags) {
+        public boolean sequenceKnown() {
+            return (flags & NAT_SEQ_KNOWN) != 0;
+        }
     }
 
     /** The program's counters (FP_FORWARDED, FP_NO_ENTRY, …), summed over the CPUs. */
@@ -308,6 +351,8 @@ public final class FastPathProgram implements AutoCloseable {
     public static final int TCP_FLAGS = 2;
     public static final int NOT_SIMPLE = 3;
     public static final int TOO_BIG = 4;
+    public static final int REPORTED = 5;
+    public static final int RING_FULL = 6;
 
     /**
      * Runs the program once on {@code frame} (an Ethernet frame) without any traffic

@@ -81,6 +81,12 @@ final class Libbpf {
     private static final MethodHandle OBJ_PIN = bind("bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
     private static final MethodHandle OBJ_GET = bind("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
+    private static final MethodHandle RING_BUFFER_NEW = bind("ring_buffer__new",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
+    private static final MethodHandle RING_BUFFER_POLL = bind("ring_buffer__poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), false);
+    private static final MethodHandle RING_BUFFER_FREE = bind("ring_buffer__free", FunctionDescriptor.ofVoid(ADDRESS), false);
+    /** {@code int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size)}. */
+    static final FunctionDescriptor SAMPLE_FN = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
 
     private Libbpf() {
     }
@@ -296,5 +302,39 @@ final class Libbpf {
         } catch (Throwable t) {
             throw wrap(t);
         }
+    }
+
+    /** A consumer of the ring buffer map {@code fd} calling {@code sample} per record: its handle, or NULL with {@code errno[0]} set. */
+    static MemorySegment ringBufferNew(int fd, MemorySegment sample, int[] errno) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CAPTURE);
+            MemorySegment rb = (MemorySegment) RING_BUFFER_NEW.invokeExact(state, fd, sample, MemorySegment.NULL, MemorySegment.NULL);
+            errno[0] = (int) ERRNO.get(state, 0L);
+            return rb;
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** Waits up to {@code timeoutMillis} for records and hands each to the sample function: their count, or a negative errno. */
+    static int ringBufferPoll(MemorySegment rb, int timeoutMillis) {
+        try {
+            return (int) RING_BUFFER_POLL.invokeExact(rb, timeoutMillis);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    static void ringBufferFree(MemorySegment rb) {
+        try {
+            RING_BUFFER_FREE.invokeExact(rb);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** An upcall stub for {@code target} with {@link #SAMPLE_FN}'s signature, alive as long as {@code arena}. */
+    static MemorySegment sampleStub(MethodHandle target, Arena arena) {
+        return LINKER.upcallStub(target, SAMPLE_FN, arena);
     }
 }

@@ -1,0 +1,142 @@
+package io.tandem.dataplane.fastpath;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The TCP segments the fast path forwarded and reported — the ACK that ends a handshake, a FIN
+ * at its exact sequence number — read from the program's ring buffer ({@code tandem_events})
+ * through libbpf's {@code ring_buffer__poll} on a thread of their own, and handed to a
+ * {@link Listener}: the engine's state machine, timeouts and replication follow those segments
+ * without their packets' two trips through TUN.
+ */
+public final class SegmentReports implements AutoCloseable {
+    /** What is done with each report; called on the reports' thread, one report at a time. */
+    public interface Listener {
+        /** An IPv4 TCP segment, by its tuple as it arrived (addresses and ports in host order). */
+        void ipv4(int src, int srcPort, int dst, int dstPort, int tcpFlags, int seq);
+
+        /** An IPv6 TCP segment: each address as its two network-order halves. */
+        void ipv6(long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort, int tcpFlags, int seq);
+    }
+
+    /** struct fp_event: family, tcp_flags, pad, seq (host order), then the flow4_key or flow6_key. */
+    static final int EVENT_SIZE = 48;
+    private static final int KEY_AT = 8;
+    private static final int POLL_MILLIS = 100;
+    private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final int EINTR = 4;
+
+    private final Listener listener;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment ring;
+    private final Thread thread;
+    private final AtomicLong delivered = new AtomicLong();
+    private final AtomicLong malformed = new AtomicLong();
+    private volatile boolean closed;
+    private volatile String failure;
+
+    private SegmentReports(int eventsFd, Listener listener) throws FastPathProgram.FastPathException {
+        this.listener = listener;
+        MethodHandle sample;
+        try {
+            sample = MethodHandles.lookup().findVirtual(SegmentReports.class, "onSample",
+                    MethodType.methodType(int.class, MemorySegment.class, MemorySegment.class, long.class)).bindTo(this);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+        int[] errno = new int[1];
+        ring = Libbpf.ringBufferNew(eventsFd, Libbpf.sampleStub(sample, arena), errno);
+        if (ring.equals(MemorySegment.NULL)) {
+            arena.close();
+            throw new FastPathProgram.FastPathException("cannot read the fast path's reports (ring_buffer__new: errno " + errno[0] + ")");
+        }
+        thread = Thread.ofPlatform().name("fast-path-reports").daemon().unstarted(this::run);
+    }
+
+    /** Starts reading {@code program}'s reports, each handed to {@code listener}. */
+    public static SegmentReports start(FastPathProgram program, Listener listener) throws FastPathProgram.FastPathException {
+        SegmentReports reports = new SegmentReports(program.eventsFd(), listener);
+        reports.thread.start();
+        return reports;
+    }
+
+    private void run() {
+        while (!closed) {
+            int n = Libbpf.ringBufferPoll(ring, POLL_MILLIS);
+            if (n < 0 && n != -EINTR) {
+                failure = "ring_buffer__poll: errno " + -n;
+                return;
+            }
+        }
+    }
+
+    /** One record of the ring (libbpf's sample callback): never throws into native code. */
+    @SuppressWarnings("unused") // called by libbpf through the upcall stub
+    private int onSample(MemorySegment context, MemorySegment data, long size) {
+        try {
+            if (size < EVENT_SIZE) {
+                malformed.incrementAndGet();
+                return 0;
+            }
+            deliver(data.reinterpret(size), listener);
+            delivered.incrementAndGet();
+        } catch (RuntimeException | Error e) {
+            malformed.incrementAndGet();
+        }
+        return 0;
+    }
+
+    /** Decodes one report and hands it to {@code listener}. */
+    static void deliver(MemorySegment e, Listener listener) {
+        int family = e.get(ValueLayout.JAVA_BYTE, 0);
+        int flags = e.get(ValueLayout.JAVA_BYTE, 1) & 0xFF;
+        int seq = e.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+        if (family == 4) {
+            listener.ipv4(e.get(BE_INT, KEY_AT), e.get(BE_SHORT, KEY_AT + 8) & 0xFFFF, e.get(BE_INT, KEY_AT + 4),
+                    e.get(BE_SHORT, KEY_AT + 10) & 0xFFFF, flags, seq);
+        } else if (family == 6) {
+            listener.ipv6(e.get(BE_LONG, KEY_AT), e.get(BE_LONG, KEY_AT + 8), e.get(BE_SHORT, KEY_AT + 32) & 0xFFFF,
+                    e.get(BE_LONG, KEY_AT + 16), e.get(BE_LONG, KEY_AT + 24), e.get(BE_SHORT, KEY_AT + 34) & 0xFFFF, flags, seq);
+        } else {
+            throw new IllegalArgumentException("family " + family);
+        }
+    }
+
+    /** Reports handed to the listener so far. */
+    public long delivered() {
+        return delivered.get();
+    }
+
+    /** Reports that could not be read (or whose handling threw): counted, never fatal. */
+    public long malformed() {
+        return malformed.get();
+    }
+
+    /** Why the reading stopped, or null while it runs. */
+    public String failure() {
+        return failure;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            thread.join(5L * POLL_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (!thread.isAlive()) {
+            Libbpf.ringBufferFree(ring);
+            arena.close(); // the upcall stub goes with it: no poll can call it any more
+        }
+    }
+}
