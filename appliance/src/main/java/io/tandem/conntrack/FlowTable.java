@@ -839,6 +839,15 @@ public final class FlowTable {
         return size;
     }
 
+    /**
+     * Whether half-open flows press on their cap (half of it in use): a flood, most likely. The
+     * engine then keeps half-open flows out of the fast path (installing each would cost two map
+     * updates, and two removals when it times out), and installs a flow once it is established.
+     */
+    public boolean halfOpenUnderPressure() {
+        return embryonic.get() >= maxEmbryonic / 2;
+    }
+
     public int embryonic() {
         return embryonic.get();
     }

@@ -297,16 +297,14 @@ public final class PacketProcessor implements PacketHandler {
      * the program reports the handshake's last ACK and the FINs at their exact place, and passes
      * SYN and RST on, so the engine sees every segment that needs judging and follows the rest
      * ({@link FlowState#fastPathCarries}). A UDP flow goes once it is a stream. A RST brings the
-     * flow back: its stragglers go through the engine.
+     * flow back: its stragglers go through the engine. Under a flood of half-open flows the
+     * engine waits for the handshake's end ({@link FlowTable#halfOpenUnderPressure}).
      */
     private void handOver(FlowState state) {
-        if (state == FlowState.TCP_SYN_RECV) {
-            if (flows.markFast(flow) && !fastPath.install(flow, true, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
+        boolean opening = state == FlowState.TCP_SYN_RECV && !flows.halfOpenUnderPressure();
+        if (opening || state.fastPathCarries()) {
+            if (flows.markFast(flow) && !fastPath.install(flow, opening, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
                 flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
-            }
-        } else if (state.fastPathCarries()) {
-            if (flows.markFast(flow) && !fastPath.install(flow)) {
-                flows.unmarkFast(flow);
             }
         } else if (!state.embryonic() && flows.unmarkFast(flow)) {
             fastPath.remove(flow);

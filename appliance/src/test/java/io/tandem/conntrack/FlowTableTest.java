@@ -224,7 +224,10 @@ class FlowTableTest {
         t.install(record.setState(FlowState.TCP_ESTABLISHED, false, 0, 2), false, 0);
         assertEquals(List.of("install 41000"), hook.calls, "the peer's established flow goes into this box's fast path");
         t.install(record.setState(FlowState.TCP_FIN_WAIT, false, 0, 3), false, 0);
-        assertEquals(List.of("install 41000", "removed 41000"), hook.calls, "and out when it closes");
+        t.install(record.setState(FlowState.TCP_TIME_WAIT, false, 0, 4), false, 0);
+        assertEquals(List.of("install 41000"), hook.calls, "its close stays there: the program reports the FINs");
+        t.install(record.setState(FlowState.TCP_CLOSED, false, 0, 5), false, 0);
+        assertEquals(List.of("install 41000", "removed 41000"), hook.calls, "and out after a RST");
 
         // A flow marked fast here: before it expires as idle, the kernel is asked.
         insert(t, 42000, 30001, FlowState.TCP_ESTABLISHED, out);
