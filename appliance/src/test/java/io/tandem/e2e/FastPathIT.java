@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tandemd with {@code dataplane.fast_path: on} in the namespace lab: TCP uploads verified by
  * digest and a UDP stream go through, and once each flow is decided its packets are forwarded by
  * the BPF program, not through TUN: the fast path counts most of them, tandemd only the
- * handshakes, the FINs and the first packets. The flows still end in the engine (the FINs come
- * through TUN) and the fast path's entries with them; stopping tandemd detaches it.
+ * SYNs and SYN-ACKs and the first packets. The flows still end in the engine (the program reports
+ * the FINs it forwards) and the fast path's entries with them; stopping tandemd detaches it.
  */
 class FastPathIT {
     private static final Pattern FAST = Pattern.compile("fast path: forwarded=(\\d+) flows_installed=(\\d+)");
@@ -36,6 +36,7 @@ class FastPathIT {
                             "fast_path_pin_dir: " + lab.logs().resolve("no-bpffs"), "fast_path_attach: tc")
                     .conntrack("max_flows: 65536")
                     .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.11"),
+                            new TestConfig.Service("hello", TestConfig.VIP, 81).backend("198.19.0.11", 8081),
                             new TestConfig.Service("web6", "2001:2::100", 80).snat("2001:2:0:1::100")
                                     .backend("2001:2:0:1::11", 8080).backend("2001:2:0:1::12", 8080)).yaml()
                     + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
@@ -43,6 +44,8 @@ class FastPathIT {
                 lab.traffic(b, b + "-tcp.log", "tcp-server", "8080", b, "120");
                 lab.awaitLog(b + "-tcp.log", "listening", Duration.ofSeconds(30));
             }
+            lab.traffic("b1", "b1-hello.log", "hello-server", "8081", "b1", "120", "server");
+            lab.awaitLog("b1-hello.log", "listening", Duration.ofSeconds(30));
             lab.traffic("b1", "b1-udp.log", "udp-server", "5353", "b1", "120");
             lab.awaitLog("b1-udp.log", "listening", Duration.ofSeconds(30));
             Process tandemd = lab.start("lb", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
@@ -96,11 +99,60 @@ class FastPathIT {
             assertTrue(forwarded6 > 4 * throughTun6, "most IPv6 packets bypassed TUN: " + forwarded6 + " in the kernel, " + throughTun6
                     + " through TUN");
 
+            shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(lab);
+
             tandemd.destroy();
             assertEquals(143, NamespaceLab.awaitExit(tandemd, Duration.ofSeconds(20)), lab.log("tandemd.log"));
             assertTrue(!lab.run("lb", Duration.ofSeconds(10), "tc", "filter", "show", "dev", "front", "ingress").contains("tandem_fastpath"),
                     "detached at stop");
         }
+    }
+
+    private static final Pattern PASSED = Pattern.compile("tcp_flags=(\\d+) .*; reported=(\\d+)");
+
+    /**
+     * Short connections closed with FINs, the server first (as HTTP/1.1 with Connection: close):
+     * only the SYN and the SYN-ACK go through TUN; the handshake's last ACK and both FINs are
+     * forwarded in the kernel and reported, and the engine follows them — every flow ends in
+     * TIME_WAIT, none is left half-open or established.
+     */
+    private static void shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(NamespaceLab lab) throws Exception {
+        long[] before = passed(lab);
+        Process churn = lab.traffic("client", "churn.log", "churn", "198.18.0.100", "81", "4", "3", "server");
+        assertEquals(0, NamespaceLab.awaitExit(churn, Duration.ofSeconds(60)), lab.log("churn.log"));
+        Matcher done = Pattern.compile("churn connections (\\d+) per_second \\d+ failures (\\d+)").matcher(lab.log("churn.log"));
+        assertTrue(done.find(), lab.log("churn.log"));
+        long connections = Long.parseLong(done.group(1));
+        assertEquals("0", done.group(2), lab.log("churn.log"));
+        assertTrue(connections >= 100, lab.log("churn.log"));
+        long[] after = new long[2];
+        NamespaceLab.await(() -> {
+            long[] now = passed(lab);
+            after[0] = now[0] - before[0];
+            after[1] = now[1] - before[1];
+            return after[1] >= 3 * connections;
+        }, Duration.ofSeconds(10), () -> connections + " connections: " + after[1] + " segments reported, " + after[0] + " passed on for"
+                + " their flags; " + lab.lastLine("tandemd.log", "fast path: forwarded="));
+        System.out.println("Fast path, " + connections + " short connections: " + after[0] + " segments passed on for their flags, "
+                + after[1] + " forwarded and reported");
+        assertTrue(after[0] <= 2 * connections + connections / 20, "the SYN and the SYN-ACK through TUN, hardly more: " + after[0]);
+        String socket = lab.logs().resolve("tandemd.sock").toString();
+        String tandemctl = lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString();
+        for (String state : List.of("TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_ESTABLISHED", "TCP_FIN_WAIT")) {
+            String listing = lab.run("lb", Duration.ofSeconds(30), tandemctl, "flows", "--service", "hello", "--state", state, "--socket", socket);
+            assertEquals(1, listing.lines().count(), "no flow left in " + state + ":\n" + listing);
+        }
+        String closed = lab.run("lb", Duration.ofSeconds(60), tandemctl, "flows", "--service", "hello", "--state", "TCP_TIME_WAIT",
+                "--limit", "100", "--socket", socket);
+        assertEquals(100, closed.lines().filter(l -> l.contains("TCP_TIME_WAIT")).count(),
+                "every flow ended in TIME_WAIT:\n" + closed.lines().limit(5).toList());
+    }
+
+    /** The program's passed-on count for TCP flags and its reported count, from the last counter line. */
+    private static long[] passed(NamespaceLab lab) {
+        Matcher m = PASSED.matcher(lab.lastLine("tandemd.log", "fast path: forwarded="));
+        assertTrue(m.find(), lab.lastLine("tandemd.log", "fast path: forwarded="));
+        return new long[] {Long.parseLong(m.group(1)), Long.parseLong(m.group(2))};
     }
 
     /**
