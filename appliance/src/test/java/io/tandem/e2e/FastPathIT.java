@@ -37,6 +37,7 @@ class FastPathIT {
                     .conntrack("max_flows: 65536")
                     .services(TestConfig.Service.web(2), TestConfig.Service.dns("198.19.0.11"),
                             new TestConfig.Service("hello", TestConfig.VIP, 81).backend("198.19.0.11", 8081),
+                            new TestConfig.Service("hello6", "2001:2::100", 81).snat("2001:2:0:1::100").backend("2001:2:0:1::11", 8081),
                             new TestConfig.Service("web6", "2001:2::100", 80).snat("2001:2:0:1::100")
                                     .backend("2001:2:0:1::11", 8080).backend("2001:2:0:1::12", 8080)).yaml()
                     + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
@@ -99,7 +100,8 @@ class FastPathIT {
             assertTrue(forwarded6 > 4 * throughTun6, "most IPv6 packets bypassed TUN: " + forwarded6 + " in the kernel, " + throughTun6
                     + " through TUN");
 
-            shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(lab);
+            shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(lab, "198.18.0.100", "hello");
+            shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(lab, "2001:2::100", "hello6");
 
             tandemd.destroy();
             assertEquals(143, NamespaceLab.awaitExit(tandemd, Duration.ofSeconds(20)), lab.log("tandemd.log"));
@@ -116,15 +118,17 @@ class FastPathIT {
      * forwarded in the kernel and reported, and the engine follows them — every flow ends in
      * TIME_WAIT, none is left half-open or established.
      */
-    private static void shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(NamespaceLab lab) throws Exception {
+    private static void shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(NamespaceLab lab, String vip, String service)
+            throws Exception {
         long[] before = passed(lab);
-        Process churn = lab.traffic("client", "churn.log", "churn", "198.18.0.100", "81", "4", "3", "server");
-        assertEquals(0, NamespaceLab.awaitExit(churn, Duration.ofSeconds(60)), lab.log("churn.log"));
-        Matcher done = Pattern.compile("churn connections (\\d+) per_second \\d+ failures (\\d+)").matcher(lab.log("churn.log"));
-        assertTrue(done.find(), lab.log("churn.log"));
+        String log = "churn-" + service + ".log";
+        Process churn = lab.traffic("client", log, "churn", vip, "81", "4", "3", "server");
+        assertEquals(0, NamespaceLab.awaitExit(churn, Duration.ofSeconds(60)), lab.log(log));
+        Matcher done = Pattern.compile("churn connections (\\d+) per_second \\d+ failures (\\d+)").matcher(lab.log(log));
+        assertTrue(done.find(), lab.log(log));
         long connections = Long.parseLong(done.group(1));
-        assertEquals("0", done.group(2), lab.log("churn.log"));
-        assertTrue(connections >= 100, lab.log("churn.log"));
+        assertEquals("0", done.group(2), lab.log(log));
+        assertTrue(connections >= 100, lab.log(log));
         long[] after = new long[2];
         NamespaceLab.await(() -> {
             long[] now = passed(lab);
@@ -133,16 +137,16 @@ class FastPathIT {
             return after[1] >= 3 * connections;
         }, Duration.ofSeconds(10), () -> connections + " connections: " + after[1] + " segments reported, " + after[0] + " passed on for"
                 + " their flags; " + lab.lastLine("tandemd.log", "fast path: forwarded="));
-        System.out.println("Fast path, " + connections + " short connections: " + after[0] + " segments passed on for their flags, "
+        System.out.println("Fast path, " + connections + " short connections to " + vip + ": " + after[0] + " segments passed on for their flags, "
                 + after[1] + " forwarded and reported");
         assertTrue(after[0] <= 2 * connections + connections / 20, "the SYN and the SYN-ACK through TUN, hardly more: " + after[0]);
         String socket = lab.logs().resolve("tandemd.sock").toString();
         String tandemctl = lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString();
         for (String state : List.of("TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_ESTABLISHED", "TCP_FIN_WAIT")) {
-            String listing = lab.run("lb", Duration.ofSeconds(30), tandemctl, "flows", "--service", "hello", "--state", state, "--socket", socket);
+            String listing = lab.run("lb", Duration.ofSeconds(30), tandemctl, "flows", "--service", service, "--state", state, "--socket", socket);
             assertEquals(1, listing.lines().count(), "no flow left in " + state + ":\n" + listing);
         }
-        String closed = lab.run("lb", Duration.ofSeconds(60), tandemctl, "flows", "--service", "hello", "--state", "TCP_TIME_WAIT",
+        String closed = lab.run("lb", Duration.ofSeconds(60), tandemctl, "flows", "--service", service, "--state", "TCP_TIME_WAIT",
                 "--limit", "100", "--socket", socket);
         assertEquals(100, closed.lines().filter(l -> l.contains("TCP_TIME_WAIT")).count(),
                 "every flow ended in TIME_WAIT:\n" + closed.lines().limit(5).toList());
