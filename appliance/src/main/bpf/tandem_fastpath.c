@@ -14,17 +14,19 @@
  * from there, by policy routing, to tandemd over TUN — the slow path:
  *
  *   - no entry (a new flow, a flow not yet decided, one the engine removed);
- *   - TCP segments with SYN or RST, and a FIN that does not start exactly where its side's
- *     last segment here ended: the engine judges those against the window (RFC 5961);
+ *   - TCP segments with SYN (but the SYN-ACK awaited) or RST, and a FIN that does not start
+ *     exactly where its side's last segment here ended: the engine judges those against the
+ *     window (RFC 5961);
  *   - IP options, fragments, TTL <= 1, protocols other than TCP and UDP (ICMP included);
  *   - a packet larger than the egress MTU allows (the kernel then says "fragmentation needed").
  *
  * The program writes each entry's last-seen time and packet/byte counts, which tandemd reads
  * back so expiry, the peer's refreshes and the operators' views keep telling the truth.
  *
- * The segments that move a TCP flow's state without needing a judgement — the ACK that ends
- * the handshake (the engine installs a flow when it has seen the SYN-ACK, and asks for that ACK
- * with NAT_REPORT_ACK) and a FIN at its exact sequence number — are forwarded here too, and
+ * The segments that move a TCP flow's state without needing a judgement — the backend's SYN-ACK
+ * (the engine installs a flow when it has decided its SYN, the backend's direction awaiting the
+ * SYN-ACK: NAT_AWAIT_SYNACK, whose window scale is reported), the ACK that ends the handshake
+ * (asked for with NAT_REPORT_ACK) and a FIN at its exact sequence number — are forwarded here too, and
  * reported to the engine through the tandem_events ring buffer (their tuple and flags), so its
  * state machine, timeouts and replication follow without the packet's two trips through TUN.
  * A report that finds the ring full sends the packet the slow way instead: the engine always
@@ -59,6 +61,8 @@
 #define NAT_REPORT_ACK 0x01 /* the engine asks for this direction's next ACK (the handshake's last) */
 #define NAT_SEQ_KNOWN 0x02  /* seq_end holds where this direction's sequence stands */
 #define NAT_FIN_SEEN 0x04   /* this direction's FIN went through here */
+#define NAT_AWAIT_SYNACK 0x08 /* the backend's direction: only its SYN-ACK may go fast yet (the engine installed at the SYN) */
+#define NO_WINDOW_SCALE 15    /* a SYN-ACK that offers none */
 
 /* A flow's tuple as a packet of it arrives (network byte order). */
 struct flow4_key {
@@ -127,10 +131,12 @@ struct {
 
 /* A segment reported to the engine: the tuple as it arrived (key4 for IPv4, key6 for IPv6) and its flags. */
 struct fp_event {
-	__u8 family;    /* 4 or 6 */
+	__u8 family;       /* 4 or 6 */
 	__u8 tcp_flags;
-	__u16 pad;
-	__u32 seq;      /* host order */
+	__u16 window;      /* host order, as sent (unscaled) */
+	__u32 seq;         /* host order */
+	__u8 window_scale; /* a SYN-ACK's window scale option, NO_WINDOW_SCALE if none */
+	__u8 pad[7];
 	union {
 		struct flow4_key key4;
 		struct flow6_key key6;
@@ -139,7 +145,7 @@ struct fp_event {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22); /* 4 MiB: 74,000 reports of 48 bytes (and 8 of header) */
+	__uint(max_entries, 1 << 22); /* 4 MiB: 65,000 reports of 56 bytes (and 8 of header) */
 } tandem_events SEC(".maps");
 
 /* Why packets went on to the slow path, and how many were forwarded here: per CPU, no contention. */
@@ -172,12 +178,15 @@ static __always_inline int pass(__u32 why)
 
 /*
  * Whether a TCP segment of an installed direction may go fast, and whether the engine must hear
- * of it: SYN and RST never go here; a FIN only at the exact next sequence number of its side
- * (anything else the engine judges); the handshake's ACK when the engine asked for it. Returns
- * 1 to report, 0 not to, -1 to pass the segment on.
+ * of it: a backend's direction awaiting its SYN-ACK lets only that through (a bare ACK of an old
+ * connection, or a RST, is for the engine); otherwise SYN and RST never go here; a FIN only at
+ * the exact next sequence number of its side (anything else the engine judges); the handshake's
+ * ACK when the engine asked for it. Returns 1 to report, 0 not to, -1 to pass the segment on.
  */
 static __always_inline int tcp_verdict(__u8 tcp_flags, __u32 seq, __u8 nat_flags, __u32 seq_end)
 {
+	if (nat_flags & NAT_AWAIT_SYNACK)
+		return (tcp_flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == (TCP_SYN | TCP_ACK) ? 1 : -1;
 	if (tcp_flags & (TCP_SYN | TCP_RST))
 		return -1;
 	if (tcp_flags & TCP_FIN)
@@ -200,7 +209,44 @@ static __always_inline int report(struct fp_event *event)
 static __always_inline void tcp_seen(__u8 *nat_flags, __u32 *seq_field, __u32 seq_end, __u8 tcp_flags)
 {
 	*seq_field = seq_end;
-	*nat_flags = (*nat_flags & ~NAT_REPORT_ACK) | NAT_SEQ_KNOWN | (tcp_flags & TCP_FIN ? NAT_FIN_SEEN : 0);
+	*nat_flags = (*nat_flags & ~(NAT_REPORT_ACK | NAT_AWAIT_SYNACK)) | NAT_SEQ_KNOWN | (tcp_flags & TCP_FIN ? NAT_FIN_SEEN : 0);
+}
+
+/*
+ * A SYN-ACK's window scale (RFC 7323 §2.2: kind 3, length 3, at most 14), walking the options
+ * from opts — at most 12 of them, within the 40 bytes (Linux sends 5: MSS, SACK permitted,
+ * timestamps, NOP, window scale) — NO_WINDOW_SCALE if none is found or the list is malformed.
+ */
+static __always_inline __u8 window_scale(void *opts, void *data_end, __u32 length)
+{
+	__u32 at = 0;
+
+	for (int i = 0; i < 12; i++) {
+		__u8 *option;
+		__u8 kind, size;
+
+		if (at >= length || at >= 40)
+			break;
+		option = opts + at;
+		if ((void *)(option + 1) > data_end)
+			break;
+		kind = option[0];
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			at++;
+			continue;
+		}
+		if ((void *)(option + 3) > data_end)
+			break;
+		size = option[1];
+		if (size < 2)
+			break;
+		if (kind == 3 && size == 3)
+			return option[2] > 14 ? 14 : option[2];
+		at += size;
+	}
+	return NO_WINDOW_SCALE;
 }
 
 /* A packet rewritten: its direction's last sight and counts noted, then out. */
@@ -224,7 +270,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
 	__u32 csum_at, l4_flags, mtu = 0;
 	__u32 seq = 0, seq_end = 0;
-	__u8 tcp_flags = 0;
+	__u16 window = 0;
+	__u8 tcp_flags = 0, scale = NO_WINDOW_SCALE;
 	__s64 diff;
 	__u8 hop;
 	int udp;
@@ -240,13 +287,16 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
 		tcp_flags = ((__u8 *)tcp)[13];
-		if (tcp_flags & (TCP_SYN | TCP_RST))
+		if ((tcp_flags & TCP_RST) || (tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
 		seq = bpf_ntohl(tcp->seq);
-		seq_end = seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (tcp_flags & TCP_FIN ? 1 : 0);
+		seq_end = seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (tcp_flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
+		window = bpf_ntohs(tcp->window);
+		if (tcp_flags & TCP_SYN)
+			scale = window_scale(tcp + 1, data_end, tcp->doff * 4 - sizeof(*tcp));
 		udp = 0;
 	} else if (ip6->nexthdr == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip6 + 1);
@@ -272,7 +322,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		if (verdict < 0)
 			return pass(FP_TCP_FLAGS);
 		if (verdict > 0) {
-			struct fp_event event = {.family = 6, .tcp_flags = tcp_flags, .seq = seq};
+			struct fp_event event = {.family = 6, .tcp_flags = tcp_flags, .window = window, .seq = seq, .window_scale = scale};
 
 			__builtin_memcpy(&event.key6, &key, sizeof(key));
 			if (!report(&event))
@@ -311,7 +361,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 	__u32 csum_at, l4_flags, mtu = 0;
 	__be16 old_ttl_word, new_ttl_word;
 	__u32 seq = 0, seq_end = 0;
-	__u8 tcp_flags = 0;
+	__u16 window = 0;
+	__u8 tcp_flags = 0, scale = NO_WINDOW_SCALE;
 	__u8 ttl;
 	int udp;
 
@@ -330,15 +381,18 @@ int tandem_fastpath(struct __sk_buff *skb)
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
 		tcp_flags = ((__u8 *)tcp)[13];
-		if (tcp_flags & (TCP_SYN | TCP_RST))
+		if ((tcp_flags & TCP_RST) || (tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
-		/* Where this side's sequence stands (a FIN counts one), so the engine can still judge
-		 * a RST or FIN (RFC 5961) on a flow whose segments it no longer sees. */
+		/* Where this side's sequence stands (a SYN or FIN counts one), so the engine can still
+		 * judge a RST or FIN (RFC 5961) on a flow whose segments it no longer sees. */
 		seq = bpf_ntohl(tcp->seq);
-		seq_end = seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (tcp_flags & TCP_FIN ? 1 : 0);
+		seq_end = seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (tcp_flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
+		window = bpf_ntohs(tcp->window);
+		if (tcp_flags & TCP_SYN)
+			scale = window_scale(tcp + 1, data_end, tcp->doff * 4 - sizeof(*tcp));
 		udp = 0;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);
@@ -364,7 +418,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 		if (verdict < 0)
 			return pass(FP_TCP_FLAGS);
 		if (verdict > 0) {
-			struct fp_event event = {.family = 4, .tcp_flags = tcp_flags, .seq = seq};
+			struct fp_event event = {.family = 4, .tcp_flags = tcp_flags, .window = window, .seq = seq, .window_scale = scale};
 
 			__builtin_memcpy(&event.key4, &key, sizeof(key));
 			if (!report(&event))

@@ -307,6 +307,18 @@ public final class FlowTable {
     }
 
     /**
+     * A looked-up flow's SYN-ACK, forwarded by the fast path and reported: the backend's side of
+     * its window starts from it ({@code seq}, the window it offered, its window scale). Call
+     * before {@link #observe} moves the flow to SYN_RECV. A stale lookup changes nothing.
+     */
+    public void synAckReported(FlowLookup flow, int seq, int offeredWindow, int windowScale) {
+        int word = slots.stateWordVolatile(flow.flowId);
+        if (FlowSlots.generation(word) == flow.generation && FlowState.ofCode(FlowSlots.state(word)) == FlowState.TCP_SYN_SENT) {
+            slots.windows().synAckReported(flow.flowId, seq, offeredWindow, windowScale);
+        }
+    }
+
+    /**
      * Where a looked-up TCP flow's side stands in its sequence space as the engine tracked it —
      * the client's ({@code client}) or the backend's — as an unsigned 32-bit value; -1 if that
      * side's start was not seen or the lookup is stale. The fast path starts from it.

@@ -75,6 +75,18 @@ final class TcpWindows {
         }
     }
 
+    /**
+     * The backend's SYN-ACK, seen by the fast path and reported (not by the engine): its side
+     * starts at {@code seq} + 1 with the window it offered and its window scale
+     * ({@code PacketHeaders.NO_WINDOW_SCALE} if none), as {@link #check} would start it.
+     */
+    void synAckReported(int slot, int seq, int offeredWindow, int shift) {
+        end[2 * slot + 1] = seq + 1;
+        known[slot] |= 2;
+        shifts[slot] = (byte) ((shifts[slot] & 0x0F) | shift << 4);
+        window[2 * slot] = (char) offeredWindow;
+    }
+
     /** Where {@code sender}'s side stands ({@code end}, unsigned), or -1 if its start was not seen. */
     long knownEnd(int slot, int sender) {
         return (known[slot] & (1 << sender)) != 0 ? end[2 * slot + sender] & 0xFFFFFFFFL : -1;

@@ -256,6 +256,10 @@ public final class PacketProcessor implements PacketHandler {
         counters.flowsCreated++;
         if (tcp) {
             flows.checkSegment(flow, h); // the SYN starts the client's sequence tracking
+            if (fastPath != null && !flows.halfOpenUnderPressure() && flows.markFast(flow)
+                    && !fastPath.install(flow, true, true, flows.sequenceEnd(flow, true), -1)) {
+                flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
+            }
         }
         return translate(h, now);
     }
@@ -287,23 +291,31 @@ public final class PacketProcessor implements PacketHandler {
         }
         FlowState state = flows.observe(flow, flags, now);
         if (fastPath != null) {
-            handOver(state);
+            handOver(state, flags);
         }
         return translate(h, now);
     }
 
     /**
-     * A TCP flow goes to the fast path, once, when the engine has seen its SYN-ACK (SYN_RECV):
-     * the program reports the handshake's last ACK and the FINs at their exact place, and passes
-     * SYN and RST on, so the engine sees every segment that needs judging and follows the rest
-     * ({@link FlowState#fastPathCarries}). A UDP flow goes once it is a stream. A RST brings the
-     * flow back: its stragglers go through the engine. Under a flood of half-open flows the
-     * engine waits for the handshake's end ({@link FlowTable#halfOpenUnderPressure}).
+     * A TCP flow goes to the fast path when the engine has decided its SYN ({@link #newFlow}): the
+     * program forwards and reports the backend's SYN-ACK, the handshake's last ACK and the FINs at
+     * their exact place, and passes the rest of the SYNs and every RST on, so the engine sees each
+     * segment that needs judging and follows the others ({@link FlowState#fastPathCarries}). A SYN-ACK
+     * that came through the engine after all (the report ring was full, or the flow was not
+     * installed under a flood of half-open flows, {@link FlowTable#halfOpenUnderPressure}) installs
+     * it afresh, no longer awaiting one; so does a flow that got established on the slow path. A UDP
+     * flow goes once it is a stream. A RST brings the flow back: its stragglers go through the engine.
      */
-    private void handOver(FlowState state) {
-        boolean opening = state == FlowState.TCP_SYN_RECV && !flows.halfOpenUnderPressure();
-        if (opening || state.fastPathCarries()) {
-            if (flows.markFast(flow) && !fastPath.install(flow, opening, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
+    private void handOver(FlowState state, int flags) {
+        boolean synAck = state == FlowState.TCP_SYN_RECV && flow.direction() == FlowDirection.REPLY
+                && (flags & (TcpFlags.SYN | TcpFlags.ACK)) == (TcpFlags.SYN | TcpFlags.ACK) && !flows.halfOpenUnderPressure();
+        if (synAck) {
+            flows.markFast(flow);
+            if (!fastPath.install(flow, true, false, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
+                flows.unmarkFast(flow);
+            }
+        } else if (state.fastPathCarries()) {
+            if (flows.markFast(flow) && !fastPath.install(flow, false, false, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
                 flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
             }
         } else if (!state.embryonic() && flows.unmarkFast(flow)) {

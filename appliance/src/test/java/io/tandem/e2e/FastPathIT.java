@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tandemd with {@code dataplane.fast_path: on} in the namespace lab: TCP uploads verified by
  * digest and a UDP stream go through, and once each flow is decided its packets are forwarded by
  * the BPF program, not through TUN: the fast path counts most of them, tandemd only the
- * SYNs and SYN-ACKs and the first packets. The flows still end in the engine (the program reports
+ * SYNs and the first packets. The flows still end in the engine (the program reports
  * the FINs it forwards) and the fast path's entries with them; stopping tandemd detaches it.
  */
 class FastPathIT {
@@ -114,7 +114,7 @@ class FastPathIT {
 
     /**
      * Short connections closed with FINs, the server first (as HTTP/1.1 with Connection: close):
-     * only the SYN and the SYN-ACK go through TUN; the handshake's last ACK and both FINs are
+     * only the SYN goes through TUN; the SYN-ACK, the handshake's last ACK and both FINs are
      * forwarded in the kernel and reported, and the engine follows them — every flow ends in
      * TIME_WAIT, none is left half-open or established.
      */
@@ -134,12 +134,12 @@ class FastPathIT {
             long[] now = passed(lab);
             after[0] = now[0] - before[0];
             after[1] = now[1] - before[1];
-            return after[1] >= 3 * connections;
+            return after[1] >= 4 * connections;
         }, Duration.ofSeconds(10), () -> connections + " connections: " + after[1] + " segments reported, " + after[0] + " passed on for"
                 + " their flags; " + lab.lastLine("tandemd.log", "fast path: forwarded="));
         System.out.println("Fast path, " + connections + " short connections to " + vip + ": " + after[0] + " segments passed on for their flags, "
                 + after[1] + " forwarded and reported");
-        assertTrue(after[0] <= 2 * connections + connections / 20, "the SYN and the SYN-ACK through TUN, hardly more: " + after[0]);
+        assertTrue(after[0] <= connections + connections / 20, "the SYN through TUN, hardly more: " + after[0]);
         String socket = lab.logs().resolve("tandemd.sock").toString();
         String tandemctl = lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString();
         for (String state : List.of("TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_ESTABLISHED", "TCP_FIN_WAIT")) {

@@ -29,6 +29,7 @@ public final class TestPacket {
     private int icmpRest;
     private boolean udpZeroChecksum;
     private byte[] payload = new byte[0];
+    private byte[] options;
     private int windowScale = -1;
 
     public static TestPacket tcp(String from, int fromPort, String to, int toPort, int flags) {
@@ -74,6 +75,12 @@ public final class TestPacket {
     /** Adds a window scale option (RFC 7323) with this shift, padded with a no-operation. */
     public TestPacket windowScale(int shift) {
         this.windowScale = shift;
+        return this;
+    }
+
+    /** TCP options as they are (a multiple of 4 bytes, at most 40), instead of {@link #windowScale}'s. */
+    public TestPacket options(byte[] bytes) {
+        this.options = bytes.clone();
         return this;
     }
 
@@ -150,10 +157,12 @@ public final class TestPacket {
         ByteBuf l4 = Unpooled.buffer();
         switch (protocol) {
             case Ipv4.PROTO_TCP -> {
-                int words = windowScale >= 0 ? 6 : 5;
+                int words = options != null ? 5 + options.length / 4 : windowScale >= 0 ? 6 : 5;
                 l4.writeShort(srcPort).writeShort(dstPort).writeInt((int) seq).writeInt((int) ack)
                         .writeByte(words << 4).writeByte(tcpFlags).writeShort(window).writeShort(0).writeShort(0);
-                if (windowScale >= 0) {
+                if (options != null) {
+                    l4.writeBytes(options);
+                } else if (windowScale >= 0) {
                     l4.writeByte(1).writeByte(3).writeByte(3).writeByte(windowScale);
                 }
             }

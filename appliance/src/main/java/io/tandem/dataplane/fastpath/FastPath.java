@@ -179,8 +179,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     /**
      * The state of a flow the kernel kept, from what the program noted in its two entries: a FIN
-     * in both directions, TIME_WAIT; in one, FIN_WAIT; the handshake's ACK still awaited,
-     * SYN_RECV (which the table does not keep in the fast path: that flow goes on through TUN).
+     * in both directions, TIME_WAIT; in one, FIN_WAIT; the SYN-ACK still awaited, SYN_SENT; the
+     * handshake's ACK, SYN_RECV (the table keeps neither in the fast path: those go on through TUN).
      */
     static FlowState keptState(int transport, int originalFlags, int replyFlags) {
         if (transport != Ipv4.PROTO_TCP) {
@@ -193,6 +193,9 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         }
         if (clientFin || backendFin) {
             return FlowState.TCP_FIN_WAIT;
+        }
+        if ((replyFlags & FastPathProgram.NAT_AWAIT_SYNACK) != 0) {
+            return FlowState.TCP_SYN_SENT;
         }
         return (originalFlags & FastPathProgram.NAT_REPORT_ACK) != 0 ? FlowState.TCP_SYN_RECV : FlowState.TCP_ESTABLISHED;
     }
@@ -339,17 +342,19 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
     @Override
     public boolean install(FlowFields f) {
-        return install(f, false, -1, -1);
+        return install(f, false, false, -1, -1);
     }
 
     /**
-     * Installs both directions of a flow the engine decided here. {@code reportAck}: the flow is
-     * in SYN_RECV and the engine asks for the client's next ACK (the handshake's last). The
-     * sequence ends (unsigned 32 bits, -1 unknown) are where each side stands, so a FIN at
-     * exactly its place goes fast from the start. False (counted) when the map has no room.
+     * Installs both directions of a flow the engine decided here. {@code reportAck}: the engine
+     * asks for the client's next ACK (the handshake's last); {@code awaitSynAck}: the flow is in
+     * SYN_SENT, and of the backend's segments only its SYN-ACK may go fast (and is reported) until
+     * then. The sequence ends (unsigned 32 bits, -1 unknown) are where each side stands, so a FIN
+     * at exactly its place goes fast from the start. False (counted) when the map has no room.
      */
-    public boolean install(FlowFields f, boolean reportAck, long clientSeqEnd, long backendSeqEnd) {
+    public boolean install(FlowFields f, boolean reportAck, boolean awaitSynAck, long clientSeqEnd, long backendSeqEnd) {
         int askAck = reportAck ? FastPathProgram.NAT_REPORT_ACK : 0;
+        int await = awaitSynAck ? FastPathProgram.NAT_AWAIT_SYNACK : 0;
         int original;
         int reply;
         if (f.ipv6()) {
@@ -364,12 +369,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             original = program.install6(proto, client, f.clientPort(), vip, f.vipPort(), snat, f.snatPort(), backend, f.backendPort(),
                     backIfindex, askAck, clientSeqEnd);
             reply = original < 0 ? original : program.install6(proto, backend, f.backendPort(), snat, f.snatPort(), vip, f.vipPort(),
-                    client, f.clientPort(), frontIfindex, 0, backendSeqEnd);
+                    client, f.clientPort(), frontIfindex, await, backendSeqEnd);
         } else {
             original = program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(),
                     f.snatAddress(), f.snatPort(), f.backendAddress(), f.backendPort(), backIfindex, askAck, clientSeqEnd);
             reply = original < 0 ? original : program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(),
-                    f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex, 0, backendSeqEnd);
+                    f.snatPort(), f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), frontIfindex, await, backendSeqEnd);
         }
         if (reply < 0) {
             remove(f);

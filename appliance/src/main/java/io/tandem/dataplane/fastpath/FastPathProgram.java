@@ -36,6 +36,7 @@ public final class FastPathProgram implements AutoCloseable {
     public static final int NAT_REPORT_ACK = 0x01;
     public static final int NAT_SEQ_KNOWN = 0x02;
     public static final int NAT_FIN_SEEN = 0x04;
+    public static final int NAT_AWAIT_SYNACK = 0x08;
     private static final long FLAGS_AT = 44;
     private static final long SEQ_END_AT = 40;
     private static final long FLAGS6_AT = 68;

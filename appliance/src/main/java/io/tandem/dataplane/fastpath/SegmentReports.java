@@ -10,8 +10,8 @@ import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The TCP segments the fast path forwarded and reported — the ACK that ends a handshake, a FIN
- * at its exact sequence number — read from the program's ring buffer ({@code tandem_events})
+ * The TCP segments the fast path forwarded and reported — the backend's SYN-ACK, the ACK that
+ * ends a handshake, a FIN at its exact sequence number — read from the program's ring buffer ({@code tandem_events})
  * through libbpf's {@code ring_buffer__poll} on a thread of their own, and handed to a
  * {@link Listener}: the engine's state machine, timeouts and replication follow those segments
  * without their packets' two trips through TUN.
@@ -19,16 +19,57 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class SegmentReports implements AutoCloseable {
     /** What is done with each report; called on the reports' thread, one report at a time. */
     public interface Listener {
-        /** An IPv4 TCP segment, by its tuple as it arrived (addresses and ports in host order). */
-        void ipv4(int src, int srcPort, int dst, int dstPort, int tcpFlags, int seq);
+        /**
+         * An IPv4 TCP segment, by its tuple as it arrived (addresses and ports in host order): its
+         * flags, sequence number, window as sent and, for a SYN-ACK, its window scale option
+         * ({@code PacketHeaders.NO_WINDOW_SCALE} if none).
+         */
+        void ipv4(int src, int srcPort, int dst, int dstPort, Segment segment);
 
         /** An IPv6 TCP segment: each address as its two network-order halves. */
-        void ipv6(long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort, int tcpFlags, int seq);
+        void ipv6(long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort, Segment segment);
     }
 
-    /** struct fp_event: family, tcp_flags, pad, seq (host order), then the flow4_key or flow6_key. */
-    static final int EVENT_SIZE = 48;
-    private static final int KEY_AT = 8;
+    /** A reported segment's TCP fields (one instance, reused for every report: copy what is kept). */
+    public static final class Segment {
+        int flags;
+        int seq;
+        int window;
+        int windowScale;
+
+        public Segment set(int flags, int seq, int window, int windowScale) {
+            this.flags = flags;
+            this.seq = seq;
+            this.window = window;
+            this.windowScale = windowScale;
+            return this;
+        }
+
+        public int flags() {
+            return flags;
+        }
+
+        public int seq() {
+            return seq;
+        }
+
+        public int window() {
+            return window;
+        }
+
+        public int windowScale() {
+            return windowScale;
+        }
+
+        @Override
+        public String toString() {
+            return flags + " " + Integer.toUnsignedString(seq) + " " + window + " " + windowScale;
+        }
+    }
+
+    /** struct fp_event: family, tcp_flags, window, seq (host order), window_scale, pad, then the flow4_key or flow6_key. */
+    static final int EVENT_SIZE = 56;
+    private static final int KEY_AT = 16;
     private static final int POLL_MILLIS = 100;
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -36,6 +77,7 @@ public final class SegmentReports implements AutoCloseable {
     private static final int EINTR = 4;
 
     private final Listener listener;
+    private final Segment segment = new Segment();
     private final Arena arena = Arena.ofShared();
     private final MemorySegment ring;
     private final Thread thread;
@@ -87,7 +129,7 @@ public final class SegmentReports implements AutoCloseable {
                 malformed.incrementAndGet();
                 return 0;
             }
-            deliver(data.reinterpret(size), listener);
+            deliver(data.reinterpret(size), segment, listener);
             delivered.incrementAndGet();
         } catch (RuntimeException | Error e) {
             malformed.incrementAndGet();
@@ -95,17 +137,17 @@ public final class SegmentReports implements AutoCloseable {
         return 0;
     }
 
-    /** Decodes one report and hands it to {@code listener}. */
-    static void deliver(MemorySegment e, Listener listener) {
+    /** Decodes one report into {@code segment} and hands it to {@code listener}. */
+    static void deliver(MemorySegment e, Segment segment, Listener listener) {
         int family = e.get(ValueLayout.JAVA_BYTE, 0);
-        int flags = e.get(ValueLayout.JAVA_BYTE, 1) & 0xFF;
-        int seq = e.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+        segment.set(e.get(ValueLayout.JAVA_BYTE, 1) & 0xFF, e.get(ValueLayout.JAVA_INT_UNALIGNED, 4),
+                e.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2) & 0xFFFF, e.get(ValueLayout.JAVA_BYTE, 8) & 0xFF);
         if (family == 4) {
             listener.ipv4(e.get(BE_INT, KEY_AT), e.get(BE_SHORT, KEY_AT + 8) & 0xFFFF, e.get(BE_INT, KEY_AT + 4),
-                    e.get(BE_SHORT, KEY_AT + 10) & 0xFFFF, flags, seq);
+                    e.get(BE_SHORT, KEY_AT + 10) & 0xFFFF, segment);
         } else if (family == 6) {
             listener.ipv6(e.get(BE_LONG, KEY_AT), e.get(BE_LONG, KEY_AT + 8), e.get(BE_SHORT, KEY_AT + 32) & 0xFFFF,
-                    e.get(BE_LONG, KEY_AT + 16), e.get(BE_LONG, KEY_AT + 24), e.get(BE_SHORT, KEY_AT + 34) & 0xFFFF, flags, seq);
+                    e.get(BE_LONG, KEY_AT + 16), e.get(BE_LONG, KEY_AT + 24), e.get(BE_SHORT, KEY_AT + 34) & 0xFFFF, segment);
         } else {
             throw new IllegalArgumentException("family " + family);
         }

@@ -4,6 +4,7 @@ import io.tandem.conntrack.FlowState;
 import io.tandem.packet.Ipv4;
 import org.junit.jupiter.api.Test;
 
+import static io.tandem.dataplane.fastpath.FastPathProgram.NAT_AWAIT_SYNACK;
 import static io.tandem.dataplane.fastpath.FastPathProgram.NAT_FIN_SEEN;
 import static io.tandem.dataplane.fastpath.FastPathProgram.NAT_REPORT_ACK;
 import static io.tandem.dataplane.fastpath.FastPathProgram.NAT_SEQ_KNOWN;
@@ -19,6 +20,8 @@ class KeptStateTest {
         assertEquals(FlowState.TCP_ESTABLISHED, FastPath.keptState(Ipv4.PROTO_TCP, NAT_SEQ_KNOWN, NAT_SEQ_KNOWN));
         assertEquals(FlowState.TCP_SYN_RECV, FastPath.keptState(Ipv4.PROTO_TCP, NAT_REPORT_ACK | NAT_SEQ_KNOWN, NAT_SEQ_KNOWN),
                 "the handshake's last ACK still awaited");
+        assertEquals(FlowState.TCP_SYN_SENT, FastPath.keptState(Ipv4.PROTO_TCP, NAT_REPORT_ACK | NAT_SEQ_KNOWN, NAT_AWAIT_SYNACK),
+                "the SYN-ACK still awaited");
         assertEquals(FlowState.TCP_FIN_WAIT, FastPath.keptState(Ipv4.PROTO_TCP, NAT_SEQ_KNOWN | NAT_FIN_SEEN, NAT_SEQ_KNOWN));
         assertEquals(FlowState.TCP_FIN_WAIT, FastPath.keptState(Ipv4.PROTO_TCP, NAT_SEQ_KNOWN, NAT_FIN_SEEN));
         assertEquals(FlowState.TCP_TIME_WAIT, FastPath.keptState(Ipv4.PROTO_TCP, NAT_FIN_SEEN, NAT_FIN_SEEN | NAT_SEQ_KNOWN));
