@@ -214,37 +214,35 @@ static __always_inline void tcp_seen(__u8 *nat_flags, __u32 *seq_field, __u32 se
 
 /*
  * A SYN-ACK's window scale (RFC 7323 §2.2: kind 3, length 3, at most 14), walking the options
- * from opts — at most 12 of them, within the 40 bytes (Linux sends 5: MSS, SACK permitted,
- * timestamps, NOP, window scale) — NO_WINDOW_SCALE if none is found or the list is malformed.
+ * at offset opts of the packet — at most 12 of them, within their length (Linux sends 5: MSS,
+ * SACK permitted, timestamps, NOP, window scale) — NO_WINDOW_SCALE if none is found or the list
+ * is malformed. Each option is read with bpf_skb_load_bytes at its offset: a packet pointer moved
+ * by a variable offset would need CAP_PERFMON, which tandemd does not ask for.
  */
-static __always_inline __u8 window_scale(void *opts, void *data_end, __u32 length)
+static __always_inline __u8 window_scale(struct __sk_buff *skb, __u32 opts, __u32 length)
 {
 	__u32 at = 0;
 
 	for (int i = 0; i < 12; i++) {
-		__u8 *option;
-		__u8 kind, size;
+		__u8 option[3];
 
 		if (at >= length || at >= 40)
 			break;
-		option = opts + at;
-		if ((void *)(option + 1) > data_end)
+		if (bpf_skb_load_bytes(skb, opts + at, option, 1))
 			break;
-		kind = option[0];
-		if (kind == 0)
+		if (option[0] == 0)
 			break;
-		if (kind == 1) {
+		if (option[0] == 1) {
 			at++;
 			continue;
 		}
-		if ((void *)(option + 3) > data_end)
+		if (at + 3 > length || bpf_skb_load_bytes(skb, opts + at, option, 3))
 			break;
-		size = option[1];
-		if (size < 2)
+		if (option[1] < 2)
 			break;
-		if (kind == 3 && size == 3)
+		if (option[0] == 3 && option[1] == 3)
 			return option[2] > 14 ? 14 : option[2];
-		at += size;
+		at += option[1];
 	}
 	return NO_WINDOW_SCALE;
 }
@@ -296,7 +294,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		seq_end = seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (tcp_flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
 		window = bpf_ntohs(tcp->window);
 		if (tcp_flags & TCP_SYN)
-			scale = window_scale(tcp + 1, data_end, tcp->doff * 4 - sizeof(*tcp));
+			scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
 		udp = 0;
 	} else if (ip6->nexthdr == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip6 + 1);
@@ -392,7 +390,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 		seq_end = seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (tcp_flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
 		window = bpf_ntohs(tcp->window);
 		if (tcp_flags & TCP_SYN)
-			scale = window_scale(tcp + 1, data_end, tcp->doff * 4 - sizeof(*tcp));
+			scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
 		udp = 0;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);

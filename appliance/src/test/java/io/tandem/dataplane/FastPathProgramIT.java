@@ -276,6 +276,41 @@ class FastPathProgramIT {
         }
     }
 
+    /**
+     * The window scale the program finds in a SYN-ACK's options, as the engine's parser would: none
+     * (15) without the option, the shift after NOPs and SACK permitted, at most 14, and none in a
+     * malformed list (an option of length 0 ends the walk).
+     */
+    @Test
+    void theSynAcksWindowScaleIsReadAsTheEngineReadsIt() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfw"); FastPathProgram program = FastPathProgram.load(64)) {
+            EngineHarness engine = new EngineHarness();
+            String[][] cases = {
+                {"020405b4", "15"},
+                {"01010402" + "01030305", "5"},
+                {"01030309" + "01030300", "9"},
+                {"0103031e", "14"},
+                {"04000000" + "01030307", "15"},
+            };
+            Recorder recorder = new Recorder();
+            try (SegmentReports reports = SegmentReports.start(program, recorder)) {
+                for (int i = 0; i < cases.length; i++) {
+                    int port = 33_000 + i;
+                    engine.processor.process(TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.SYN).seq(100, 0).build(), NOW);
+                    FlowLookup f = engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80);
+                    assertEquals(0, program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
+                            f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), LOOPBACK, FastPathProgram.NAT_AWAIT_SYNACK, -1));
+                    run(program, bytes(TestPacket.tcp(Ipv4.format(f.backendAddress()), 8080, SNAT, f.snatPort(), TcpFlags.SYN | TcpFlags.ACK)
+                            .seq(900, 101).window(1000).options(HexFormat.of().parseHex(cases[i][0])).build()), FastPathProgram.TC_ACT_REDIRECT);
+                }
+                recorder.await(cases.length);
+            }
+            for (int i = 0; i < cases.length; i++) {
+                assertTrue(recorder.seen.get(i).endsWith(" window 1000 scale " + cases[i][1]), cases[i][0] + ": " + recorder.seen.get(i));
+            }
+        }
+    }
+
     /** A report that finds the ring full is not lost: the segment goes to the engine unchanged, and the program counts it. */
     @Test
     void aFullReportRingSendsTheSegmentTheSlowWay() throws Exception {
