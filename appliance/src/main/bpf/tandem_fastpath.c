@@ -247,6 +247,41 @@ static __always_inline __u8 window_scale(struct __sk_buff *skb, __u32 opts, __u3
 	return NO_WINDOW_SCALE;
 }
 
+/* What the program read of a TCP segment. */
+struct tcp_segment {
+	__u32 seq;
+	__u32 seq_end;      /* after it: its payload, and one for a SYN or FIN */
+	__u16 window;
+	__u8 flags;
+	__u8 window_scale;  /* a SYN's, NO_WINDOW_SCALE otherwise */
+};
+
+/*
+ * The TCP part of sending a segment of an installed direction fast: whether it may go
+ * (tcp_verdict), its report if the engine must hear of it (with the key as it arrived, of
+ * either family), and the direction's bookkeeping. 0: it goes; -1: pass the packet on (counted).
+ */
+static __always_inline int tcp_fast(__u8 *nat_flags, __u32 *nat_seq_end, const struct tcp_segment *seg, __u8 family,
+				    const void *key, __u32 key_size)
+{
+	int verdict = tcp_verdict(seg->flags, seg->seq, *nat_flags, *nat_seq_end);
+
+	if (verdict < 0) {
+		pass(FP_TCP_FLAGS);
+		return -1;
+	}
+	if (verdict > 0) {
+		struct fp_event event = {.family = family, .tcp_flags = seg->flags, .window = seg->window, .seq = seg->seq,
+					 .window_scale = seg->window_scale};
+
+		__builtin_memcpy(&event.key6, key, key_size);
+		if (!report(&event))
+			return -1;
+	}
+	tcp_seen(nat_flags, nat_seq_end, seg->seq_end, seg->flags);
+	return 0;
+}
+
 /* A packet rewritten: its direction's last sight and counts noted, then out. */
 static __always_inline int forwarded(struct __sk_buff *skb, __u64 *last_seen_ns, __u64 *packets, __u64 *bytes, __u32 ifindex)
 {
@@ -267,9 +302,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	struct flow6_nat *nat;
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
 	__u32 csum_at, l4_flags, mtu = 0;
-	__u32 seq = 0, seq_end = 0;
-	__u16 window = 0;
-	__u8 tcp_flags = 0, scale = NO_WINDOW_SCALE;
+	struct tcp_segment seg = {.window_scale = NO_WINDOW_SCALE};
 	__s64 diff;
 	__u8 hop;
 	int udp;
@@ -284,17 +317,17 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
-		tcp_flags = ((__u8 *)tcp)[13];
-		if ((tcp_flags & TCP_RST) || (tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		seg.flags = ((__u8 *)tcp)[13];
+		if ((seg.flags & TCP_RST) || (seg.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
-		seq = bpf_ntohl(tcp->seq);
-		seq_end = seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (tcp_flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
-		window = bpf_ntohs(tcp->window);
-		if (tcp_flags & TCP_SYN)
-			scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
+		seg.seq = bpf_ntohl(tcp->seq);
+		seg.seq_end = seg.seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (seg.flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
+		seg.window = bpf_ntohs(tcp->window);
+		if (seg.flags & TCP_SYN)
+			seg.window_scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
 		udp = 0;
 	} else if (ip6->nexthdr == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip6 + 1);
@@ -314,20 +347,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
 	hop = ip6->hop_limit - 1;
-	if (!udp) {
-		int verdict = tcp_verdict(tcp_flags, seq, nat->flags, nat->seq_end);
-
-		if (verdict < 0)
-			return pass(FP_TCP_FLAGS);
-		if (verdict > 0) {
-			struct fp_event event = {.family = 6, .tcp_flags = tcp_flags, .window = window, .seq = seq, .window_scale = scale};
-
-			__builtin_memcpy(&event.key6, &key, sizeof(key));
-			if (!report(&event))
-				return TC_ACT_OK;
-		}
-		tcp_seen(&nat->flags, &nat->seq_end, seq_end, tcp_flags);
-	}
+	if (!udp && tcp_fast(&nat->flags, &nat->seq_end, &seg, 6, &key, sizeof(key)) < 0)
+		return TC_ACT_OK;
 
 	/* Both addresses' difference in one sum (the pseudo-header covers them); the ports on
 	 * their own. UDP's checksum is mandatory over IPv6: a result of 0 is sent as 0xFFFF. */
@@ -358,9 +379,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
 	__u32 csum_at, l4_flags, mtu = 0;
 	__be16 old_ttl_word, new_ttl_word;
-	__u32 seq = 0, seq_end = 0;
-	__u16 window = 0;
-	__u8 tcp_flags = 0, scale = NO_WINDOW_SCALE;
+	struct tcp_segment seg = {.window_scale = NO_WINDOW_SCALE};
 	__u8 ttl;
 	int udp;
 
@@ -378,19 +397,19 @@ int tandem_fastpath(struct __sk_buff *skb)
 
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
-		tcp_flags = ((__u8 *)tcp)[13];
-		if ((tcp_flags & TCP_RST) || (tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		seg.flags = ((__u8 *)tcp)[13];
+		if ((seg.flags & TCP_RST) || (seg.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
 		/* Where this side's sequence stands (a SYN or FIN counts one), so the engine can still
 		 * judge a RST or FIN (RFC 5961) on a flow whose segments it no longer sees. */
-		seq = bpf_ntohl(tcp->seq);
-		seq_end = seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (tcp_flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
-		window = bpf_ntohs(tcp->window);
-		if (tcp_flags & TCP_SYN)
-			scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
+		seg.seq = bpf_ntohl(tcp->seq);
+		seg.seq_end = seg.seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (seg.flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
+		seg.window = bpf_ntohs(tcp->window);
+		if (seg.flags & TCP_SYN)
+			seg.window_scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
 		udp = 0;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);
@@ -410,20 +429,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 	/* GSO super-packets are checked segment by segment (the helper knows gso_size). */
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
-	if (!udp) {
-		int verdict = tcp_verdict(tcp_flags, seq, nat->flags, nat->seq_end);
-
-		if (verdict < 0)
-			return pass(FP_TCP_FLAGS);
-		if (verdict > 0) {
-			struct fp_event event = {.family = 4, .tcp_flags = tcp_flags, .window = window, .seq = seq, .window_scale = scale};
-
-			__builtin_memcpy(&event.key4, &key, sizeof(key));
-			if (!report(&event))
-				return TC_ACT_OK;
-		}
-		tcp_seen(&nat->flags, &nat->seq_end, seq_end, tcp_flags);
-	}
+	if (!udp && tcp_fast(&nat->flags, &nat->seq_end, &seg, 4, &key, sizeof(key)) < 0)
+		return TC_ACT_OK;
 
 	ttl = ip->ttl;
 	old_ttl_word = bpf_htons((__u16)ttl << 8 | key.proto);
