@@ -32,6 +32,11 @@ final class AssembledBoxView implements BoxView {
     }
 
     @Override
+    public long tunQueueDrops() {
+        return dataplane.tunQueueDrops();
+    }
+
+    @Override
     public SyncStatus syncStatus() {
         return sync == null ? null : sync.status();
     }

@@ -35,7 +35,7 @@ public enum FlowState {
      * Whether the in-kernel fast path carries a flow in this state: decided (TCP established, UDP
      * a stream) and until it leaves the table, closing included — the program reports the FINs
      * that move it. Not after a RST (CLOSED): its stragglers go through the engine. The engine
-     * also installs a flow of its own in SYN_RECV, asking for the handshake's last ACK.
+     * also installs a flow of its own when it decides its SYN, the program reporting its handshake.
      */
     public boolean fastPathCarries() {
         return this == TCP_ESTABLISHED || this == TCP_FIN_WAIT || this == TCP_CLOSE_WAIT || this == TCP_TIME_WAIT || this == UDP_ASSURED;

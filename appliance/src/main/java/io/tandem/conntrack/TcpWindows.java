@@ -81,10 +81,16 @@ final class TcpWindows {
      * ({@code PacketHeaders.NO_WINDOW_SCALE} if none), as {@link #check} would start it.
      */
     void synAckReported(int slot, int seq, int offeredWindow, int shift) {
-        end[2 * slot + 1] = seq + 1;
-        known[slot] |= 2;
-        shifts[slot] = (byte) ((shifts[slot] & 0x0F) | shift << 4);
-        window[2 * slot] = (char) offeredWindow;
+        start(slot, 1, seq + 1, shift, offeredWindow);
+    }
+
+    /** {@code sender}'s side starts at {@code sideEnd} with its window scale, offering the other side {@code offeredWindow}. */
+    private void start(int slot, int sender, int sideEnd, int shift, int offeredWindow) {
+        end[2 * slot + sender] = sideEnd;
+        known[slot] |= (byte) (1 << sender);
+        int others = shifts[slot] & (sender == 0 ? 0xF0 : 0x0F);
+        shifts[slot] = (byte) (others | (sender == 0 ? shift : shift << 4));
+        window[2 * slot + 1 - sender] = (char) offeredWindow;
     }
 
     /** Where {@code sender}'s side stands ({@code end}, unsigned), or -1 if its start was not seen. */
@@ -171,12 +177,7 @@ final class TcpWindows {
         if (!starts) {
             return SegmentCheck.IN_WINDOW; // passed to the endpoint, which answers with a challenge ACK (RFC 5961 §4)
         }
-        end[2 * slot + sender] = segmentEnd;
-        known[slot] |= (byte) (1 << sender);
-        int shift = h.tcpWindowScale();
-        int others = shifts[slot] & (sender == 0 ? 0xF0 : 0x0F);
-        shifts[slot] = (byte) (others | (sender == 0 ? shift : shift << 4));
-        learnWindow(slot, sender, h);
+        start(slot, sender, segmentEnd, h.tcpWindowScale(), h.tcpWindow()); // a SYN always offers its window
         return SegmentCheck.IN_WINDOW;
     }
 

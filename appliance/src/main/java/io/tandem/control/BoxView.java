@@ -13,6 +13,9 @@ import java.util.function.Predicate;
 public interface BoxView {
     DataplaneCounters counters();
 
+    /** Packets the kernel dropped before the engine read them: a TUN queue was full. */
+    long tunQueueDrops();
+
     /** The sync link's status, or null when this box has no peer. */
     SyncStatus syncStatus();
 

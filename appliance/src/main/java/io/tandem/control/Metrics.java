@@ -43,7 +43,7 @@ public final class Metrics {
         counter("tandem_tcp_rsts_challenged", "In-window RSTs not at the expected sequence: passed to the endpoint, the flow kept",
                 () -> dataplane.counters().rstsChallenged());
         counter("tandem_tun_queue_drops", "Packets the kernel dropped before the engine read them: a TUN queue was full"
-                + " (dataplane.tun_queue_length)", () -> dataplane.counters().tunQueueDrops());
+                + " (dataplane.tun_queue_length)", dataplane::tunQueueDrops);
         CounterWithCallback.builder().name("tandem_dropped_packets").help("Packets dropped, by reason").labelNames("reason")
                 .callback(cb -> {
                     DataplaneCounters c = dataplane.counters();

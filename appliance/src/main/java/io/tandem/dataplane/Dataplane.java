@@ -225,8 +225,16 @@ public final class Dataplane implements AutoCloseable {
         if (hold != null) {
             total.drops[DropReason.FRAGMENT_HOLD_EXPIRED.ordinal()] += hold.expired();
         }
-        total.tunQueueDrops = tun == null ? 0 : tun.queueDrops();
         return total;
+    }
+
+    /**
+     * Packets the kernel dropped because a TUN queue was full — the engine read them too late
+     * ({@code dataplane.tun_queue_length}); the kernel's count (they never reached the engine),
+     * read from sysfs on each call.
+     */
+    public long tunQueueDrops() {
+        return tun == null ? 0 : tun.queueDrops();
     }
 
     void logCounters() {
@@ -243,7 +251,7 @@ public final class Dataplane implements AutoCloseable {
                         + " early_drops={} rsts_challenged={} fragments_held={} tun_write_errors={} tun_backlog_drops={} tun_queue_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
                 c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops,
-                c.tunQueueDrops());
+                tunQueueDrops());
         if (fastPath != null) {
             LOG.info("fast path: forwarded={} flows_installed={} flows_refused={} passed_on: {}", fastPath.forwarded(),
                     fastPath.installed(), fastPath.refused(), fastPath.passedOn());

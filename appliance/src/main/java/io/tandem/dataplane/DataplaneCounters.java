@@ -16,7 +16,6 @@ public final class DataplaneCounters {
     long icmpErrorsTranslated;
     long rstsChallenged;
     long fragmentsHeld;
-    long tunQueueDrops;
     final long[] drops = new long[DropReason.values().length];
 
     public long packetsIn() {
@@ -53,14 +52,6 @@ public final class DataplaneCounters {
         return fragmentsHeld;
     }
 
-    /**
-     * Packets the kernel dropped because a TUN queue was full — the engine read them too late
-     * ({@code dataplane.tun_queue_length}); the kernel's count, not the engine's (they never reached it).
-     */
-    public long tunQueueDrops() {
-        return tunQueueDrops;
-    }
-
     public long drops(DropReason reason) {
         return drops[reason.ordinal()];
     }
@@ -83,7 +74,6 @@ public final class DataplaneCounters {
         total.icmpErrorsTranslated += icmpErrorsTranslated;
         total.rstsChallenged += rstsChallenged;
         total.fragmentsHeld += fragmentsHeld;
-        total.tunQueueDrops += tunQueueDrops;
         for (int i = 0; i < drops.length; i++) {
             total.drops[i] += drops[i];
         }

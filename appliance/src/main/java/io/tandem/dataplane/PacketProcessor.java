@@ -256,9 +256,8 @@ public final class PacketProcessor implements PacketHandler {
         counters.flowsCreated++;
         if (tcp) {
             flows.checkSegment(flow, h); // the SYN starts the client's sequence tracking
-            if (fastPath != null && !flows.halfOpenUnderPressure() && flows.markFast(flow)
-                    && !fastPath.install(flow, true, true, flows.sequenceEnd(flow, true), -1)) {
-                flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
+            if (fastPath != null && !flows.halfOpenUnderPressure() && flows.markFast(flow)) {
+                installFast(true, true);
             }
         }
         return translate(h, now);
@@ -310,16 +309,24 @@ public final class PacketProcessor implements PacketHandler {
         boolean synAck = state == FlowState.TCP_SYN_RECV && flow.direction() == FlowDirection.REPLY
                 && (flags & (TcpFlags.SYN | TcpFlags.ACK)) == (TcpFlags.SYN | TcpFlags.ACK) && !flows.halfOpenUnderPressure();
         if (synAck) {
-            flows.markFast(flow);
-            if (!fastPath.install(flow, true, false, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
-                flows.unmarkFast(flow);
-            }
+            flows.markFast(flow); // marked already if installed at the SYN: installed afresh all the same
+            installFast(true, false);
         } else if (state.fastPathCarries()) {
-            if (flows.markFast(flow) && !fastPath.install(flow, false, false, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
-                flows.unmarkFast(flow); // the map is full: the flow stays on the slow path (counted)
+            if (flows.markFast(flow)) {
+                installFast(false, false);
             }
         } else if (!state.embryonic() && flows.unmarkFast(flow)) {
             fastPath.remove(flow);
+        }
+    }
+
+    /**
+     * Installs the flow in {@link #flow} (marked fast by the caller) with where each side's
+     * sequence stands; a full map unmarks it: it stays on the slow path (counted).
+     */
+    private void installFast(boolean reportAck, boolean awaitSynAck) {
+        if (!fastPath.install(flow, reportAck, awaitSynAck, flows.sequenceEnd(flow, true), flows.sequenceEnd(flow, false))) {
+            flows.unmarkFast(flow);
         }
     }
 

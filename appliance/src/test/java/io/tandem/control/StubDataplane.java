@@ -59,6 +59,11 @@ public final class StubDataplane implements BoxView {
     }
 
     @Override
+    public long tunQueueDrops() {
+        return 0;
+    }
+
+    @Override
     public SyncStatus syncStatus() {
         return sync;
     }

@@ -332,8 +332,9 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     /**
-     * Starts reading the segments the program forwards and reports (the handshake's last ACK,
-     * FINs at their exact sequence number), each handed to {@code listener} on a thread of its own.
+     * Starts reading the segments the program forwards and reports (the backend's SYN-ACK, the
+     * handshake's last ACK, FINs at their exact sequence number), each handed to {@code listener}
+     * on a thread of its own.
      */
     public void startReports(SegmentReports.Listener listener) throws FastPathProgram.FastPathException {
         reports = SegmentReports.start(program, listener);
@@ -464,11 +465,6 @@ public final class FastPath implements FastPathHook, AutoCloseable {
                 + " not_simple=" + program.counter(FastPathProgram.NOT_SIMPLE) + " too_big=" + program.counter(FastPathProgram.TOO_BIG)
                 + " ring_full=" + program.counter(FastPathProgram.RING_FULL) + "; reported=" + program.counter(FastPathProgram.REPORTED)
                 + (r == null ? "" : " read=" + r.delivered() + " unreadable=" + r.malformed() + (r.failure() == null ? "" : " (" + r.failure() + ")"));
-    }
-
-    /** Segments the program forwarded and reported to the engine. */
-    public long reported() {
-        return program.counter(FastPathProgram.REPORTED);
     }
 
     /** Flows installed so far, and those the full map refused. */
