@@ -252,17 +252,19 @@ struct tcp_segment {
 	__u32 seq;
 	__u32 seq_end;      /* after it: its payload, and one for a SYN or FIN */
 	__u16 window;
+	__u16 options_at;   /* the options' offset in the packet */
+	__u8 options_length;
 	__u8 flags;
-	__u8 window_scale;  /* a SYN's, NO_WINDOW_SCALE otherwise */
 };
 
 /*
  * The TCP part of sending a segment of an installed direction fast: whether it may go
  * (tcp_verdict), its report if the engine must hear of it (with the key as it arrived, of
- * either family), and the direction's bookkeeping. 0: it goes; -1: pass the packet on (counted).
+ * either family, and a SYN-ACK's window scale: its options are walked only then), and the
+ * direction's bookkeeping. 0: it goes; -1: pass the packet on (counted).
  */
-static __always_inline int tcp_fast(__u8 *nat_flags, __u32 *nat_seq_end, const struct tcp_segment *seg, __u8 family,
-				    const void *key, __u32 key_size)
+static __always_inline int tcp_fast(struct __sk_buff *skb, __u8 *nat_flags, __u32 *nat_seq_end, const struct tcp_segment *seg,
+				    __u8 family, const void *key, __u32 key_size)
 {
 	int verdict = tcp_verdict(seg->flags, seg->seq, *nat_flags, *nat_seq_end);
 
@@ -272,7 +274,10 @@ static __always_inline int tcp_fast(__u8 *nat_flags, __u32 *nat_seq_end, const s
 	}
 	if (verdict > 0) {
 		struct fp_event event = {.family = family, .tcp_flags = seg->flags, .window = seg->window, .seq = seg->seq,
-					 .window_scale = seg->window_scale};
+					 .window_scale = NO_WINDOW_SCALE};
+
+		if (seg->flags & TCP_SYN)
+			event.window_scale = window_scale(skb, seg->options_at, seg->options_length);
 
 		__builtin_memcpy(&event.key6, key, key_size);
 		if (!report(&event))
@@ -302,7 +307,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	struct flow6_nat *nat;
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
 	__u32 csum_at, l4_flags, mtu = 0;
-	struct tcp_segment seg = {.window_scale = NO_WINDOW_SCALE};
+	struct tcp_segment seg = {};
 	__s64 diff;
 	__u8 hop;
 	int udp;
@@ -326,8 +331,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		seg.seq = bpf_ntohl(tcp->seq);
 		seg.seq_end = seg.seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (seg.flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
 		seg.window = bpf_ntohs(tcp->window);
-		if (seg.flags & TCP_SYN)
-			seg.window_scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
+		seg.options_at = l4 + sizeof(*tcp);
+		seg.options_length = tcp->doff * 4 - sizeof(*tcp);
 		udp = 0;
 	} else if (ip6->nexthdr == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip6 + 1);
@@ -347,7 +352,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
 	hop = ip6->hop_limit - 1;
-	if (!udp && tcp_fast(&nat->flags, &nat->seq_end, &seg, 6, &key, sizeof(key)) < 0)
+	if (!udp && tcp_fast(skb, &nat->flags, &nat->seq_end, &seg, 6, &key, sizeof(key)) < 0)
 		return TC_ACT_OK;
 
 	/* Both addresses' difference in one sum (the pseudo-header covers them); the ports on
@@ -379,7 +384,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	__u32 l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
 	__u32 csum_at, l4_flags, mtu = 0;
 	__be16 old_ttl_word, new_ttl_word;
-	struct tcp_segment seg = {.window_scale = NO_WINDOW_SCALE};
+	struct tcp_segment seg = {};
 	__u8 ttl;
 	int udp;
 
@@ -408,8 +413,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 		seg.seq = bpf_ntohl(tcp->seq);
 		seg.seq_end = seg.seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (seg.flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
 		seg.window = bpf_ntohs(tcp->window);
-		if (seg.flags & TCP_SYN)
-			seg.window_scale = window_scale(skb, l4 + sizeof(*tcp), tcp->doff * 4 - sizeof(*tcp));
+		seg.options_at = l4 + sizeof(*tcp);
+		seg.options_length = tcp->doff * 4 - sizeof(*tcp);
 		udp = 0;
 	} else if (ip->protocol == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);
@@ -429,7 +434,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	/* GSO super-packets are checked segment by segment (the helper knows gso_size). */
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
-	if (!udp && tcp_fast(&nat->flags, &nat->seq_end, &seg, 4, &key, sizeof(key)) < 0)
+	if (!udp && tcp_fast(skb, &nat->flags, &nat->seq_end, &seg, 4, &key, sizeof(key)) < 0)
 		return TC_ACT_OK;
 
 	ttl = ip->ttl;
