@@ -22,8 +22,6 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -201,12 +199,12 @@ class SingleNodeDataplaneIT {
     void aTunQueueOverflowedWhileTheEngineStandsStillIsCountedAndReported() throws Exception {
         String link = lab.run("lb", Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0");
         assertTrue(link.contains("qlen 10000"), link);
-        long before = txDropped(link);
+        long before = lab.tunTxDropped("lb");
         long dropped;
         lab.run("lb", Duration.ofSeconds(10), "kill", "-STOP", Long.toString(tandemd.pid()));
         try {
             lab.run("client", Duration.ofSeconds(120), "bash", "-c", "for i in $(seq 25000); do echo x > /dev/udp/198.18.0.100/53; done");
-            dropped = txDropped(lab.run("lb", Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0")) - before;
+            dropped = lab.tunTxDropped("lb") - before;
         } finally {
             lab.run("lb", Duration.ofSeconds(10), "kill", "-CONT", Long.toString(tandemd.pid()));
         }
@@ -216,12 +214,5 @@ class SingleNodeDataplaneIT {
                 Duration.ofSeconds(15), () -> "tandemd reports the kernel's " + total + ": " + lab.lastLine("tandemd.log", "tun_queue_drops="));
         Process client = lab.traffic("client", "udp-after-overflow.log", "udp-client", "198.18.0.100", "53", "5");
         assertEquals(0, NamespaceLab.awaitExit(client, Duration.ofSeconds(60)), lab.log("udp-after-overflow.log"));
-    }
-
-    /** The TX dropped count of {@code ip -s link show} (the kernel transmits to the TUN device's readers). */
-    private static long txDropped(String link) {
-        Matcher m = Pattern.compile("TX:.*\\n\\s*\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)").matcher(link);
-        assertTrue(m.find(), link);
-        return Long.parseLong(m.group(1));
     }
 }

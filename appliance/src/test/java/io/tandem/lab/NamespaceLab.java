@@ -116,6 +116,21 @@ public final class NamespaceLab implements AutoCloseable {
         return runHost(timeout, argv.toArray(String[]::new));
     }
 
+    private static final Pattern TX_DROPPED = Pattern.compile("TX:.*\\n\\s*\\d+\\s+\\d+\\s+\\d+\\s+(\\d+)");
+
+    /**
+     * The TX dropped count of tandemd's TUN device (tandem0) in {@code ns}, from {@code ip -s link}:
+     * packets the kernel dropped on their way to tandemd because a queue was full.
+     */
+    public long tunTxDropped(String ns) throws IOException, InterruptedException {
+        String link = run(ns, Duration.ofSeconds(10), "ip", "-s", "link", "show", "tandem0");
+        Matcher m = TX_DROPPED.matcher(link);
+        if (!m.find()) {
+            throw new AssertionError("no TX counters in: " + link);
+        }
+        return Long.parseLong(m.group(1));
+    }
+
     private String runHost(Duration timeout, String... command) throws IOException, InterruptedException {
         Outcome o = exec(timeout, command);
         if (o.exit() != 0) {
