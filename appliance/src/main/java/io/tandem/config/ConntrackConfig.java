@@ -29,7 +29,7 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
         fragmentLifetime = fragmentLifetime == null ? Duration.ofSeconds(30) : fragmentLifetime;
         fragmentHoldPackets = fragmentHoldPackets == null ? 64 : fragmentHoldPackets;
         fragmentHoldTime = fragmentHoldTime == null ? Duration.ofMillis(200) : fragmentHoldTime;
-        timeouts = timeouts == null ? new TimeoutsConfig(null, null, null, null, null, null, null, null, null) : timeouts;
+        timeouts = timeouts == null ? new TimeoutsConfig(null, null, null, null, null, null, null, null, null, null) : timeouts;
     }
 
     void validate(String path, List<String> errors) {
@@ -57,7 +57,7 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
     /** Per-state idle timeouts; a state left out keeps Linux conntrack's default. */
     public record TimeoutsConfig(Duration tcpSynSent, Duration tcpSynRecv, Duration tcpEstablished,
                                  Duration tcpFinWait, Duration tcpCloseWait, Duration tcpTimeWait,
-                                 Duration tcpClose, Duration udpUnreplied, Duration udpAssured) {
+                                 Duration tcpClose, Duration udpUnreplied, Duration udpAssured, Duration tcpUnconfirmed) {
         private Map<FlowState, Duration> given() {
             Map<FlowState, Duration> m = new EnumMap<>(FlowState.class);
             put(m, FlowState.TCP_SYN_SENT, tcpSynSent);
@@ -80,6 +80,9 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
         }
 
         void validate(String path, List<String> errors) {
+            if (tcpUnconfirmed != null) {
+                ConfigChecks.positive(tcpUnconfirmed, path + ".tcp_unconfirmed", errors);
+            }
             given().forEach((state, d) -> {
                 ConfigChecks.positive(d, path + "." + fieldName(state), errors);
                 if (d.compareTo(FlowTimeouts.MAX) > 0) {
@@ -90,7 +93,7 @@ public record ConntrackConfig(Integer maxFlows, Integer maxEmbryonic, PortRange 
         }
 
         FlowTimeouts toFlowTimeouts() {
-            return FlowTimeouts.of(given());
+            return FlowTimeouts.of(given(), tcpUnconfirmed == null ? FlowTimeouts.UNCONFIRMED_DEFAULT : tcpUnconfirmed);
         }
 
         private static String fieldName(FlowState state) {

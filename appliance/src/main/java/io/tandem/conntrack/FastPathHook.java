@@ -22,6 +22,13 @@ public interface FastPathHook {
     long lastForwardedMillis(FlowFields flow);
 
     /**
+     * Whether the fast path forwarded segments of the TCP flow both ways past its handshake (two
+     * or more packets each way): its data went through the kernel, not the engine, so the
+     * engine's own view cannot say it was confirmed.
+     */
+    boolean carriedBothWays(FlowFields flow);
+
+    /**
      * For a TCP flow: the sequence number after the last segment the fast path forwarded from
      * the client ({@code fromClient}) or from the backend, as an unsigned 32-bit value; -1 if it
      * forwarded none. The engine judges a RST or FIN by it (RFC 5961) once segments bypassed it.

@@ -276,12 +276,14 @@ public final class FlowTable {
             return false;
         }
         slots.read(slot, hookScratch);
+        if (unconfirmed(slot, word) && hook.carriedBothWays(hookScratch)) {
+            slots.windows().confirm(slot); // its data went through the kernel, past the engine
+        }
         long forwarded = hook.lastForwardedMillis(hookScratch);
         if (forwarded > slots.lastSeen(slot, nowMillis)) {
             slots.touch(slot, forwarded);
-            return nowMillis - forwarded <= idleLimit(word);
         }
-        return false;
+        return slots.idleMillis(slot, nowMillis) <= idleLimit(slot, word);
     }
 
     /**
@@ -486,7 +488,7 @@ public final class FlowTable {
         int hand = expiryHand;
         for (int i = 0; i < limit && candidates < expiryCandidates.length; i++) {
             int word = slots.stateWord(hand);
-            if (FlowSlots.state(word) != FREE && slots.idleMillis(hand, nowMillis) > idleLimit(word)) {
+            if (FlowSlots.state(word) != FREE && slots.idleMillis(hand, nowMillis) > idleLimit(hand, word)) {
                 expiryCandidates[candidates++] = hand;
             }
             hand = hand + 1 == capacity ? 0 : hand + 1;
@@ -502,7 +504,7 @@ public final class FlowTable {
                 int slot = expiryCandidates[i];
                 int word = slots.stateWord(slot);
                 // Re-checked under the lock: a packet may have refreshed it meanwhile.
-                if (FlowSlots.state(word) != FREE && slots.idleMillis(slot, nowMillis) > idleLimit(word) && !busyInTheKernel(slot, word, nowMillis)) {
+                if (FlowSlots.state(word) != FREE && slots.idleMillis(slot, nowMillis) > idleLimit(slot, word) && !busyInTheKernel(slot, word, nowMillis)) {
                     removeLocked(slot, FlowEventType.EXPIRED);
                     expired++;
                 }
@@ -521,9 +523,19 @@ public final class FlowTable {
      * must survive a failover. (Found by the soak: with the hold alone, idle flows left the
      * standby early, the digests differed, and range resyncs never stopped.)
      */
-    private long idleLimit(int word) {
-        long timeout = timeouts.millisByCode(FlowSlots.state(word));
+    private long idleLimit(int slot, int word) {
+        long timeout = unconfirmed(slot, word) ? timeouts.unconfirmedMillis() : timeouts.millisByCode(FlowSlots.state(word));
         return (word & FlowSlots.REMOTE) != 0 ? timeout + remoteHoldMillis : timeout;
+    }
+
+    /**
+     * An established TCP flow of this box's that has not carried data both ways: a blind
+     * spoofer's, or a client that connected and said nothing. It has the short
+     * {@code tcp_unconfirmed} timeout, not the established one.
+     */
+    private boolean unconfirmed(int slot, int word) {
+        return FlowSlots.state(word) == FlowState.TCP_ESTABLISHED.code() && (word & FlowSlots.REMOTE) == 0
+                && !slots.windows().confirmed(slot);
     }
 
     /**
@@ -719,6 +731,7 @@ public final class FlowTable {
             slots.write(slot, r.protocol, r.clientAddress, r.clientPort, r.vipAddress, r.vipPort, r.backendAddress, r.backendPort,
                     r.snatAddress, r.snatPort, reserved ? pool.id() : FlowSlots.NO_POOL, nowMillis, r.version,
                     r.state.code() | (r.finFromReply ? FlowSlots.FIN_FROM_REPLY : 0) | FlowSlots.REMOTE);
+            slots.windows().confirm(slot); // its data went by the peer (or the kernel): not this engine's to judge
             index.add(slot);
             clientFlows.add(r.protocol, r.clientAddress, r.vipAddress, r.vipPort, 1);
             if (r.state.embryonic()) {

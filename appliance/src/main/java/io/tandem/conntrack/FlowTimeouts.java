@@ -11,9 +11,16 @@ import java.util.Map;
 public final class FlowTimeouts {
     /** The longest idle timeout: the flow table keeps times in 32 bits of milliseconds (see FlowSlots). */
     public static final Duration MAX = Duration.ofDays(20);
+    /**
+     * An established TCP flow that never carried data both ways: Linux's
+     * {@code nf_conntrack_tcp_timeout_unacknowledged} value, instead of the established 5 days.
+     */
+    public static final Duration UNCONFIRMED_DEFAULT = Duration.ofSeconds(300);
     private final long[] millisByCode = new long[FlowState.values().length];
+    private final long unconfirmedMillis;
 
-    private FlowTimeouts(Map<FlowState, Duration> timeouts) {
+    private FlowTimeouts(Map<FlowState, Duration> timeouts, Duration unconfirmed) {
+        unconfirmedMillis = Math.min(unconfirmed.toMillis(), timeouts.get(FlowState.TCP_ESTABLISHED).toMillis());
         for (var entry : timeouts.entrySet()) {
             if (entry.getValue().compareTo(MAX) > 0) {
                 throw new IllegalArgumentException("the " + entry.getKey() + " timeout " + entry.getValue() + " is over " + MAX.toDays() + " days");
@@ -43,9 +50,19 @@ public final class FlowTimeouts {
 
     /** Timeouts for the states given; any state left out keeps its Linux default. */
     public static FlowTimeouts of(Map<FlowState, Duration> overrides) {
+        return of(overrides, UNCONFIRMED_DEFAULT);
+    }
+
+    /** As {@link #of(Map)}, with the timeout of an established flow that has not carried data both ways. */
+    public static FlowTimeouts of(Map<FlowState, Duration> overrides, Duration unconfirmed) {
         Map<FlowState, Duration> all = linuxDefaults();
         all.putAll(overrides);
-        return new FlowTimeouts(all);
+        return new FlowTimeouts(all, unconfirmed);
+    }
+
+    /** The idle limit of an established TCP flow that has not carried data both ways (at most the established one). */
+    public long unconfirmedMillis() {
+        return unconfirmedMillis;
     }
 
     public long millis(FlowState state) {

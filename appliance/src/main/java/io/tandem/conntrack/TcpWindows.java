@@ -26,16 +26,32 @@ import io.tandem.packet.TcpFlags;
  * a takeover — is learned from its first segment (as {@code nf_conntrack_tcp_loose} does):
  * until then its RSTs are honoured. The state is local: it is not replicated.
  *
- * <p>Storage: 14 bytes a flow in parallel arrays indexed by slot (two per slot for the two
+ * <p>The handshake's last ACK must acknowledge the backend's ISN + 1, as Linux conntrack
+ * requires ({@code tcp_in_window}'s ack check): a blind spoofer who sends a SYN and then an ACK
+ * at the right sequence number but a guessed acknowledgment never saw the SYN-ACK, and its ACK
+ * must not establish the flow ({@link SegmentCheck#ACK_NOT_ACCEPTABLE}). That ACK still reaches
+ * the backend, which answers it with a RST whose sequence number is the ACK's acknowledgment
+ * (RFC 9293 §3.10.7.4): that RST is honoured and ends the half-open flow, as conntrack honours
+ * a RST at the last ignored ACK's number.
+ *
+ * <p>Whether each side carried data is noted too: an established flow that never carried data
+ * both ways expires after the short {@code tcp_unconfirmed} timeout ({@link #confirmed}).
+ *
+ * <p>Storage: 18 bytes a flow in parallel arrays indexed by slot (two per slot for the two
  * sides). Written without locks by the event loops that see the flow's packets; a lost race
  * costs at most a slightly older {@code end}, which the span absorbs.
  */
 final class TcpWindows {
     /** Bytes a flow: two ends, two windows, the shifts and the known bits. */
-    static final int BYTES_PER_SLOT = 2 * 4 + 2 * 2 + 1 + 1;
+    static final int BYTES_PER_SLOT = 2 * 4 + 2 * 2 + 1 + 1 + 4;
     private static final int MIN_SPAN = 65_535;
     private static final int NO_SCALE = PacketHeaders.NO_WINDOW_SCALE;
     private static final int ANSWERED_SYN_WITH_ACK = 4;
+    /** The client sent an ACK during the handshake that the backend may answer with a RST at its acknowledgment. */
+    private static final int ANSWERABLE_ACK = 8;
+    /** The client's side carried data; the backend's is the next bit. */
+    private static final int CLIENT_DATA = 16;
+    private static final int BOTH_DATA = CLIENT_DATA | CLIENT_DATA << 1;
 
     private final int[] end;
     private final char[] window;
@@ -43,15 +59,20 @@ final class TcpWindows {
     private final byte[] shifts;
     /**
      * Bit 0: the client's end is known; bit 1: the backend's; bit 2: in SYN_SENT the backend
-     * answered with a bare ACK (its slot in {@code end} then holds that ACK's number).
+     * answered with a bare ACK (its slot in {@code end} then holds that ACK's number); bit 3:
+     * {@code answerableAck} holds the client's last handshake ACK's acknowledgment; bits 4 and 5:
+     * the client, the backend sent data.
      */
     private final byte[] known;
+    /** The acknowledgment number of the client's last ACK during the handshake (bit 3 of {@code known}). */
+    private final int[] answerableAck;
 
     TcpWindows(int capacity) {
         end = new int[capacity * 2];
         window = new char[capacity * 2];
         shifts = new byte[capacity];
         known = new byte[capacity];
+        answerableAck = new int[capacity];
     }
 
     /** Forgets a slot's tracking (a new flow in it). */
@@ -68,11 +89,28 @@ final class TcpWindows {
      * other side is learned again from its next segment; the windows and scales are kept.
      */
     void resume(int slot, int sender, long end) {
-        known[slot] = 0;
+        known[slot] &= (byte) ~(1 | 2 | ANSWERED_SYN_WITH_ACK);
         if (end >= 0) {
             this.end[2 * slot + sender] = (int) end;
-            known[slot] = (byte) (1 << sender);
+            known[slot] |= (byte) (1 << sender);
         }
+    }
+
+    /**
+     * Whether the flow carried data both ways (as this box saw it): until then an established
+     * flow has only the short {@code tcp_unconfirmed} timeout.
+     */
+    boolean confirmed(int slot) {
+        return (known[slot] & BOTH_DATA) == BOTH_DATA;
+    }
+
+    /**
+     * Counts the flow as having carried data both ways: a flow installed from the peer or adopted
+     * from the kernel (the engine did not see its segments), or one the fast path saw both sides
+     * of.
+     */
+    void confirm(int slot) {
+        known[slot] |= (byte) BOTH_DATA;
     }
 
     /**
@@ -113,6 +151,13 @@ final class TcpWindows {
         if (TcpFlags.has(flags, TcpFlags.SYN)) {
             return opening(slot, sender, state, h, segmentEnd);
         }
+        boolean handshake = state == FlowState.TCP_SYN_SENT || state == FlowState.TCP_SYN_RECV;
+        if (handshake) {
+            SegmentCheck answer = duringTheHandshake(slot, sender, flags, h);
+            if (answer != null) {
+                return answer;
+            }
+        }
         if (state == FlowState.TCP_SYN_SENT && (known[slot] & 2) == 0) {
             SegmentCheck answer = beforeTheSynAck(slot, sender, flags, h);
             if (answer != null) {
@@ -142,8 +187,31 @@ final class TcpWindows {
         if (segmentEnd - expected > 0) {
             end[s] = segmentEnd;
         }
+        if (segmentEnd - seq - (TcpFlags.has(flags, TcpFlags.FIN) ? 1 : 0) > 0) {
+            known[slot] |= (byte) (CLIENT_DATA << sender);
+        }
         learnWindow(slot, sender, h);
         return SegmentCheck.IN_WINDOW;
+    }
+
+    /**
+     * The handshake's ACK (SYN_SENT or SYN_RECV): a client ACK must acknowledge the backend's ISN
+     * + 1 once the SYN-ACK was seen, and its acknowledgment is remembered, so the backend's RST
+     * answering a wrong one (its sequence number that acknowledgment) is honoured. Returns null
+     * for segments this does not concern.
+     */
+    private SegmentCheck duringTheHandshake(int slot, int sender, int flags, PacketHeaders h) {
+        if (sender == 0 && TcpFlags.has(flags, TcpFlags.ACK) && !TcpFlags.has(flags, TcpFlags.RST)) {
+            answerableAck[slot] = h.tcpAck();
+            known[slot] |= ANSWERABLE_ACK;
+            boolean synAckSeen = (known[slot] & 2) != 0;
+            return synAckSeen && h.tcpAck() != end[2 * slot + 1] ? SegmentCheck.ACK_NOT_ACCEPTABLE : null;
+        }
+        if (sender == 1 && TcpFlags.has(flags, TcpFlags.RST) && (known[slot] & ANSWERABLE_ACK) != 0
+                && h.tcpSeq() == answerableAck[slot]) {
+            return SegmentCheck.IN_WINDOW;
+        }
+        return null;
     }
 
     /**

@@ -42,6 +42,8 @@ public final class Metrics {
                 () -> dataplane.counters().fragmentsHeld());
         counter("tandem_tcp_rsts_challenged", "In-window RSTs not at the expected sequence: passed to the endpoint, the flow kept",
                 () -> dataplane.counters().rstsChallenged());
+        counter("tandem_tcp_handshake_acks_refused", "Handshake ACKs not acknowledging the backend's ISN + 1 (blind spoofing): passed to the backend, the flow not established",
+                () -> dataplane.counters().handshakeAcksRefused());
         counter("tandem_tun_queue_drops", "Packets the kernel dropped before the engine read them: a TUN queue was full"
                 + " (dataplane.tun_queue_length)", dataplane::tunQueueDrops);
         CounterWithCallback.builder().name("tandem_dropped_packets").help("Packets dropped, by reason").labelNames("reason")

@@ -248,9 +248,9 @@ public final class Dataplane implements AutoCloseable {
         long writeErrors = queues.stream().mapToLong(PacketQueue::writeErrors).sum();
         long backlogDrops = queues.stream().mapToLong(PacketQueue::backlogDrops).sum();
         LOG.info("packets={} bytes={} forwarded={} replied={} icmp_translated={} flows={} (embryonic {}) created={} drops={}{}"
-                        + " early_drops={} rsts_challenged={} fragments_held={} tun_write_errors={} tun_backlog_drops={} tun_queue_drops={}",
+                        + " early_drops={} rsts_challenged={} handshake_acks_refused={} fragments_held={} tun_write_errors={} tun_backlog_drops={} tun_queue_drops={}",
                 c.packetsIn(), c.bytesIn(), c.forwarded(), c.replied(), c.icmpErrorsTranslated(), flows.size(), flows.embryonic(),
-                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.fragmentsHeld(), writeErrors, backlogDrops,
+                c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.handshakeAcksRefused(), c.fragmentsHeld(), writeErrors, backlogDrops,
                 tunQueueDrops());
         if (fastPath != null) {
             LOG.info("fast path: forwarded={} flows_installed={} flows_refused={} passed_on: {}", fastPath.forwarded(),

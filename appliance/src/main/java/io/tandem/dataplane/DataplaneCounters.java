@@ -15,6 +15,7 @@ public final class DataplaneCounters {
     long flowsCreated;
     long icmpErrorsTranslated;
     long rstsChallenged;
+    long handshakeAcksRefused;
     long fragmentsHeld;
     final long[] drops = new long[DropReason.values().length];
 
@@ -47,6 +48,14 @@ public final class DataplaneCounters {
         return rstsChallenged;
     }
 
+    /**
+     * Handshake ACKs that did not acknowledge the backend's ISN + 1 (a blind spoofer's): passed to
+     * the backend, which resets them, without establishing the flow.
+     */
+    public long handshakeAcksRefused() {
+        return handshakeAcksRefused;
+    }
+
     /** Later fragments that came before their first and were held for it. */
     public long fragmentsHeld() {
         return fragmentsHeld;
@@ -73,6 +82,7 @@ public final class DataplaneCounters {
         total.flowsCreated += flowsCreated;
         total.icmpErrorsTranslated += icmpErrorsTranslated;
         total.rstsChallenged += rstsChallenged;
+        total.handshakeAcksRefused += handshakeAcksRefused;
         total.fragmentsHeld += fragmentsHeld;
         for (int i = 0; i < drops.length; i++) {
             total.drops[i] += drops[i];

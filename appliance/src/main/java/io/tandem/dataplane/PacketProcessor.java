@@ -284,6 +284,10 @@ public final class PacketProcessor implements PacketHandler {
                     counters.rstsChallenged++;
                     flags &= ~TcpFlags.RST; // the endpoint answers it with a challenge ACK; the flow stays
                 }
+                case ACK_NOT_ACCEPTABLE -> {
+                    counters.handshakeAcksRefused++;
+                    return translate(h, now); // the backend resets it; the flow stays half-open, its time not renewed
+                }
                 case IN_WINDOW -> {
                 }
             }

@@ -207,6 +207,11 @@ class FlowTableTest {
         }
 
         @Override
+        public boolean carriedBothWays(FlowFields flow) {
+            return false;
+        }
+
+        @Override
         public long sequenceEnd(FlowFields flow, boolean fromClient) {
             return -1;
         }

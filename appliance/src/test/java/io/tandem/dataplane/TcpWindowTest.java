@@ -244,6 +244,11 @@ class TcpWindowTest {
             }
 
             @Override
+            public boolean carriedBothWays(FlowFields flow) {
+                return false;
+            }
+
+            @Override
             public long sequenceEnd(FlowFields flow, boolean fromClient) {
                 return fromClient ? kernelSaw & 0xFFFF_FFFFL : -1;
             }
@@ -254,5 +259,120 @@ class TcpWindowTest {
         assertEquals(FlowState.TCP_ESTABLISHED, c.state());
         assertEquals(Verdict.FORWARD, c.send(c.fromClient(TcpFlags.RST, kernelSaw)), "where the kernel saw it: the real reset");
         assertEquals(FlowState.TCP_CLOSED, c.state());
+    }
+    /**
+     * A blind spoofer's handshake: its SYN, then an ACK at the right sequence number but any
+     * acknowledgment number (it never saw the SYN-ACK). The ACK must acknowledge the backend's ISN
+     * + 1, as Linux conntrack requires: it reaches the backend (which answers it with a RST at its
+     * acknowledgment number, RFC 9293 §3.10.7.4), the flow stays half-open, and that RST ends it.
+     */
+    @Test
+    void aHandshakeAckThatDoesNotAcknowledgeTheSynAckNeitherEstablishesNorLingers() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        int port = 41020;
+        ByteBuf syn = TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.SYN).seq(CLIENT_ISN, 0).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(syn, NOW));
+        FlowLookup flow = engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80);
+        String backend = Ipv4.format(flow.backendAddress());
+        ByteBuf synAck = TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.SYN | TcpFlags.ACK).seq(BACKEND_ISN, CLIENT_ISN + 1).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(synAck, NOW));
+        long bogus = BACKEND_ISN + 1 + 40_000_000; // far from the backend's window: its RST there is no blind guess at it
+        ByteBuf blindAck = TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.ACK).seq(CLIENT_ISN + 1, bogus).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(blindAck, NOW), "passed on: the backend answers it with a RST");
+        assertEquals(FlowState.TCP_SYN_RECV, engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80).state(), "not established");
+        assertEquals(1, engine.processor.counters().handshakeAcksRefused());
+        assertEquals(1, engine.flows.embryonic(), "still half-open: the cap and early drop see it");
+        ByteBuf notTheAnswer = TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.RST).seq(bogus + 1, 0).build();
+        assertEquals(Verdict.DROP, engine.processor.process(notTheAnswer, NOW));
+        ByteBuf answer = TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.RST).seq(bogus, 0).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(answer, NOW), "the backend's answer to the bogus ACK");
+        assertEquals(FlowState.TCP_CLOSED, engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80).state());
+    }
+
+    @Test
+    void aBlindAckBeforeTheSynAckDoesNotEstablishEitherAndTheRealAckStillDoes() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        int port = 41021;
+        ByteBuf syn = TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.SYN).seq(CLIENT_ISN, 0).build();
+        engine.processor.process(syn, NOW);
+        FlowLookup flow = engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80);
+        String backend = Ipv4.format(flow.backendAddress());
+        ByteBuf early = TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.ACK).seq(CLIENT_ISN + 1, 99).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(early, NOW));
+        ByteBuf synAck = TestPacket.tcp(backend, 8080, SNAT, flow.snatPort(), TcpFlags.SYN | TcpFlags.ACK).seq(BACKEND_ISN, CLIENT_ISN + 1).build();
+        engine.processor.process(synAck, NOW);
+        for (long ack : new long[] {BACKEND_ISN, BACKEND_ISN + 2, 0}) {
+            ByteBuf wrong = TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.ACK | TcpFlags.PSH).seq(CLIENT_ISN + 1, ack).payload("x").build();
+            engine.processor.process(wrong, NOW);
+            assertEquals(FlowState.TCP_SYN_RECV, engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80).state(), "ack " + ack);
+        }
+        ByteBuf real = TestPacket.tcp(CLIENT, port, VIP, 80, TcpFlags.ACK).seq(CLIENT_ISN + 1, BACKEND_ISN + 1).build();
+        assertEquals(Verdict.FORWARD, engine.processor.process(real, NOW));
+        assertEquals(FlowState.TCP_ESTABLISHED, engine.flow(Ipv4.PROTO_TCP, CLIENT, port, VIP, 80).state());
+    }
+
+    /**
+     * An established flow that never carried data both ways expires after the short
+     * {@code tcp_unconfirmed} timeout (300 s), not the established one (5 days); one that did keeps
+     * the established timeout.
+     */
+    @Test
+    void anEstablishedFlowWithoutDataBothWaysExpiresSoon() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        Connection silent = new Connection(engine, 41022);
+        silent.clientData(10); // the client spoke, the backend never did
+        Connection talking = new Connection(engine, 41023);
+        talking.clientData(10);
+        assertEquals(Verdict.FORWARD, talking.send(talking.fromBackend(TcpFlags.ACK | TcpFlags.PSH, talking.backendNext).payload(new byte[20])));
+        long later = NOW + 301_000;
+        int expired = 0;
+        for (int i = 0; i < 100; i++) {
+            expired += engine.flows.expire(later, 64);
+        }
+        assertEquals(1, expired);
+        assertEquals(null, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41022, VIP, 80), "no data from the backend: gone after 300 s");
+        assertEquals(FlowState.TCP_ESTABLISHED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41023, VIP, 80).state(), "data both ways: 5 days");
+    }
+
+    /** The fast path carried the flow's data both ways, past the engine: the kernel's counts confirm it. */
+    @Test
+    void aFastPathFlowWhoseDataWentThroughTheKernelBothWaysKeepsTheEstablishedTimeout() throws Exception {
+        EngineHarness engine = new EngineHarness();
+        Connection viaKernel = new Connection(engine, 41024);
+        Connection silent = new Connection(engine, 41025);
+        engine.flows.setFastPathHook(new FastPathHook() {
+            @Override
+            public boolean install(FlowFields flow) {
+                return true;
+            }
+
+            @Override
+            public void removed(FlowFields flow) {
+            }
+
+            @Override
+            public long lastForwardedMillis(FlowFields flow) {
+                return flow.clientPort() == 41024 ? NOW + 10 : 0;
+            }
+
+            @Override
+            public boolean carriedBothWays(FlowFields flow) {
+                return flow.clientPort() == 41024;
+            }
+
+            @Override
+            public long sequenceEnd(FlowFields flow, boolean fromClient) {
+                return -1;
+            }
+        });
+        assertTrue(engine.flows.markFast(viaKernel.flow));
+        assertTrue(engine.flows.markFast(silent.flow));
+        int expired = 0;
+        for (int i = 0; i < 100; i++) {
+            expired += engine.flows.expire(NOW + 400_000, 64);
+        }
+        assertEquals(1, expired);
+        assertEquals(FlowState.TCP_ESTABLISHED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41024, VIP, 80).state());
+        assertEquals(null, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41025, VIP, 80));
     }
 }

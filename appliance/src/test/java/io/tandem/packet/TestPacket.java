@@ -23,7 +23,7 @@ public final class TestPacket {
     private int ipId = 0x1234;
     private int tcpFlags = TcpFlags.ACK;
     private long seq = 1000;
-    private long ack = 2000;
+    private long ack = 1001; // acknowledges a SYN or SYN-ACK at the default sequence number (1000)
     private int icmpType;
     private int icmpCode;
     private int icmpRest;

@@ -143,7 +143,7 @@ public final class TestPacket6 {
     private byte[] transport() {
         ByteBuf l4 = Unpooled.buffer();
         switch (protocol) {
-            case Ipv4.PROTO_TCP -> l4.writeShort(srcPort).writeShort(dstPort).writeInt(1000).writeInt(2000)
+            case Ipv4.PROTO_TCP -> l4.writeShort(srcPort).writeShort(dstPort).writeInt(1000).writeInt(1001)
                     .writeByte(5 << 4).writeByte(tcpFlags).writeShort(65535).writeShort(0).writeShort(0);
             case Ipv4.PROTO_UDP -> l4.writeShort(srcPort).writeShort(dstPort).writeShort(8 + payload.length).writeShort(0);
             case Ipv6.PROTO_ICMPV6 -> l4.writeByte(icmpType).writeByte(icmpCode).writeShort(0).writeInt(icmpRest);

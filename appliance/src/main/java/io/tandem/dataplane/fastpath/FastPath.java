@@ -418,6 +418,13 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     @Override
+    public boolean carriedBothWays(FlowFields f) {
+        FastPathProgram.Seen client = seen(f, true);
+        FastPathProgram.Seen backend = seen(f, false);
+        return client != null && backend != null && client.packets() >= 2 && backend.packets() >= 2;
+    }
+
+    @Override
     public long sequenceEnd(FlowFields f, boolean fromClient) {
         FastPathProgram.Seen seen = seen(f, fromClient);
         return seen == null || !seen.sequenceKnown() ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
