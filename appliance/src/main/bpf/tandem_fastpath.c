@@ -177,17 +177,34 @@ static __always_inline int pass(__u32 why)
 }
 
 /*
+ * How far past where its side stands a segment may start and still go fast (and move where the
+ * side stands): 64 KiB, the least window the engine allows (TcpWindows' MIN_SPAN), so nothing the
+ * kernel takes in is outside the window the engine would judge by. A segment further ahead (the
+ * sender's segments lost upstream of this box) goes to the engine, which judges it by the real
+ * window and, if it counts, moves the entry on.
+ */
+#define SEQ_SPAN 65535
+
+/*
  * Whether a TCP segment of an installed direction may go fast, and whether the engine must hear
  * of it: a backend's direction awaiting its SYN-ACK lets only that through (a bare ACK of an old
- * connection, or a RST, is for the engine); otherwise SYN and RST never go here; a FIN only at
- * the exact next sequence number of its side (anything else the engine judges); the handshake's
- * ACK when the engine asked for it. Returns 1 to report, 0 not to, -1 to pass the segment on.
+ * connection, or a RST, is for the engine); otherwise SYN and RST never go here; a segment
+ * starting more than SEQ_SPAN past where its side stands is for the engine (an off-path sender's
+ * guess must not move what the engine trusts); a FIN only at the exact next sequence number of
+ * its side; the handshake's ACK, when the engine asked for it, only if it acknowledges the
+ * backend's ISN + 1 (ack_ok: checked by the caller against the other direction) — a blind
+ * spoofer's ACK goes to the engine, which refuses it. Returns 1 to report, 0 not to, -1 to pass
+ * the segment on.
  */
-static __always_inline int tcp_verdict(__u8 tcp_flags, __u32 seq, __u8 nat_flags, __u32 seq_end)
+static __always_inline int tcp_verdict(__u8 tcp_flags, __u32 seq, __u8 nat_flags, __u32 seq_end, int ack_ok)
 {
 	if (nat_flags & NAT_AWAIT_SYNACK)
 		return (tcp_flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == (TCP_SYN | TCP_ACK) ? 1 : -1;
 	if (tcp_flags & (TCP_SYN | TCP_RST))
+		return -1;
+	if ((nat_flags & NAT_SEQ_KNOWN) && (__s32)(seq - seq_end) > SEQ_SPAN)
+		return -1;
+	if ((nat_flags & NAT_REPORT_ACK) && (tcp_flags & TCP_ACK) && !ack_ok)
 		return -1;
 	if (tcp_flags & TCP_FIN)
 		return (nat_flags & NAT_SEQ_KNOWN) && seq == seq_end ? 1 : -1;
@@ -205,10 +222,15 @@ static __always_inline int report(struct fp_event *event)
 	return 1;
 }
 
-/* A TCP direction's bookkeeping once its segment goes fast: where its sequence stands, its FIN, the report done. */
+/*
+ * A TCP direction's bookkeeping once its segment goes fast: where its sequence stands (only ever
+ * forward: a retransmission leaves it), its FIN, the report done. A direction whose start was not
+ * known learns it from this segment, as the engine does (nf_conntrack_tcp_loose).
+ */
 static __always_inline void tcp_seen(__u8 *nat_flags, __u32 *seq_field, __u32 seq_end, __u8 tcp_flags)
 {
-	*seq_field = seq_end;
+	if (!(*nat_flags & NAT_SEQ_KNOWN) || (__s32)(seq_end - *seq_field) > 0)
+		*seq_field = seq_end;
 	*nat_flags = (*nat_flags & ~(NAT_REPORT_ACK | NAT_AWAIT_SYNACK)) | NAT_SEQ_KNOWN | (tcp_flags & TCP_FIN ? NAT_FIN_SEEN : 0);
 }
 
@@ -250,6 +272,8 @@ static __always_inline __u8 window_scale(struct __sk_buff *skb, __u32 opts, __u3
 /* What the program read of a TCP segment. */
 struct tcp_segment {
 	__u32 seq;
+	__u32 ack;
+	int ack_ok;         /* the handshake's ACK: it acknowledges the backend's ISN + 1 (handshake_ack_ok) */
 	__u32 seq_end;      /* after it: its payload, and one for a SYN or FIN */
 	__u16 window;
 	__u16 options_at;   /* the options' offset in the packet */
@@ -266,7 +290,7 @@ struct tcp_segment {
 static __always_inline int tcp_fast(struct __sk_buff *skb, __u8 *nat_flags, __u32 *nat_seq_end, const struct tcp_segment *seg,
 				    __u8 family, const void *key, __u32 key_size)
 {
-	int verdict = tcp_verdict(seg->flags, seg->seq, *nat_flags, *nat_seq_end);
+	int verdict = tcp_verdict(seg->flags, seg->seq, *nat_flags, *nat_seq_end, seg->ack_ok);
 
 	if (verdict < 0) {
 		pass(FP_TCP_FLAGS);
@@ -285,6 +309,32 @@ static __always_inline int tcp_fast(struct __sk_buff *skb, __u8 *nat_flags, __u3
 	}
 	tcp_seen(nat_flags, nat_seq_end, seg->seq_end, seg->flags);
 	return 0;
+}
+
+/*
+ * The handshake's last ACK (the engine asked for it: NAT_REPORT_ACK) must acknowledge the
+ * backend's ISN + 1, where the backend's direction stands since its SYN-ACK went through here —
+ * as Linux conntrack's tcp_in_window checks the ack. The other direction is found by the tuple
+ * this one is rewritten to, turned around. Anything else (that direction not there, or its
+ * SYN-ACK not seen here) is the engine's to judge.
+ */
+static __always_inline int handshake_ack_ok4(const struct flow4_nat *nat, __u8 proto, __u32 ack)
+{
+	struct flow4_key back = {.saddr = nat->daddr, .daddr = nat->saddr, .sport = nat->dport, .dport = nat->sport, .proto = proto};
+	struct flow4_nat *other = bpf_map_lookup_elem(&tandem_flows4, &back);
+
+	return other && (other->flags & NAT_SEQ_KNOWN) && !(other->flags & NAT_AWAIT_SYNACK) && other->seq_end == ack;
+}
+
+static __always_inline int handshake_ack_ok6(const struct flow6_nat *nat, __u8 proto, __u32 ack)
+{
+	struct flow6_key back = {.sport = nat->dport, .dport = nat->sport, .proto = proto};
+	struct flow6_nat *other;
+
+	__builtin_memcpy(back.saddr, nat->daddr, 16);
+	__builtin_memcpy(back.daddr, nat->saddr, 16);
+	other = bpf_map_lookup_elem(&tandem_flows6, &back);
+	return other && (other->flags & NAT_SEQ_KNOWN) && !(other->flags & NAT_AWAIT_SYNACK) && other->seq_end == ack;
 }
 
 /* A packet rewritten: its direction's last sight and counts noted, then out. */
@@ -329,6 +379,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		key.dport = tcp->dest;
 		csum_at = l4 + offsetof(struct tcphdr, check);
 		seg.seq = bpf_ntohl(tcp->seq);
+		seg.ack = bpf_ntohl(tcp->ack_seq);
 		seg.seq_end = seg.seq + bpf_ntohs(ip6->payload_len) - tcp->doff * 4 + (seg.flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
 		seg.window = bpf_ntohs(tcp->window);
 		seg.options_at = l4 + sizeof(*tcp);
@@ -352,6 +403,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
 	hop = ip6->hop_limit - 1;
+	if (!udp && (nat->flags & NAT_REPORT_ACK) && (seg.flags & TCP_ACK))
+		seg.ack_ok = handshake_ack_ok6(nat, key.proto, seg.ack);
 	if (!udp && tcp_fast(skb, &nat->flags, &nat->seq_end, &seg, 6, &key, sizeof(key)) < 0)
 		return TC_ACT_OK;
 
@@ -411,6 +464,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 		/* Where this side's sequence stands (a SYN or FIN counts one), so the engine can still
 		 * judge a RST or FIN (RFC 5961) on a flow whose segments it no longer sees. */
 		seg.seq = bpf_ntohl(tcp->seq);
+		seg.ack = bpf_ntohl(tcp->ack_seq);
 		seg.seq_end = seg.seq + bpf_ntohs(ip->tot_len) - sizeof(struct iphdr) - tcp->doff * 4 + (seg.flags & (TCP_FIN | TCP_SYN) ? 1 : 0);
 		seg.window = bpf_ntohs(tcp->window);
 		seg.options_at = l4 + sizeof(*tcp);
@@ -434,6 +488,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 	/* GSO super-packets are checked segment by segment (the helper knows gso_size). */
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
+	if (!udp && (nat->flags & NAT_REPORT_ACK) && (seg.flags & TCP_ACK))
+		seg.ack_ok = handshake_ack_ok4(nat, key.proto, seg.ack);
 	if (!udp && tcp_fast(skb, &nat->flags, &nat->seq_end, &seg, 4, &key, sizeof(key)) < 0)
 		return TC_ACT_OK;
 

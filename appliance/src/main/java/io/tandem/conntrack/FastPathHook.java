@@ -34,4 +34,11 @@ public interface FastPathHook {
      * forwarded none. The engine judges a RST or FIN by it (RFC 5961) once segments bypassed it.
      */
     long sequenceEnd(FlowFields flow, boolean fromClient);
+
+    /**
+     * The engine judged a segment the fast path passed on (it started too far past where the
+     * kernel last saw its side) and it counted: that side now stands at {@code end} (unsigned 32
+     * bits), and the kernel's entry follows.
+     */
+    void sequenceAdvanced(FlowFields flow, boolean fromClient, long end);
 }

@@ -300,12 +300,22 @@ public final class FlowTable {
         }
         int sender = flow.direction == FlowDirection.ORIGINAL ? 0 : 1;
         FastPathHook hook = fastPath;
-        if ((word & FlowSlots.FAST) != 0 && hook != null) {
-            // The fast path forwarded segments the engine never saw: the sender's side resumes
-            // from where the kernel saw it, the other side is learned again from its next segment.
-            slots.windows().resume(slot, sender, hook.sequenceEnd(flow, sender == 0));
+        FlowState state = FlowState.ofCode(FlowSlots.state(word));
+        if ((word & FlowSlots.FAST) == 0 || hook == null) {
+            return slots.windows().check(slot, sender, state, segment);
         }
-        return slots.windows().check(slot, sender, FlowState.ofCode(FlowSlots.state(word)), segment);
+        // The fast path forwarded segments the engine never saw: the sender's side resumes from
+        // where the kernel saw it, the other side is learned again from its next segment. A
+        // segment the kernel passed on that counts and moves the side on (one too far ahead for
+        // the kernel's own check) moves the kernel's entry on too, so the next ones go fast again.
+        long kernelEnd = hook.sequenceEnd(flow, sender == 0);
+        slots.windows().resume(slot, sender, kernelEnd);
+        SegmentCheck result = slots.windows().check(slot, sender, state, segment);
+        long end = slots.windows().knownEnd(slot, sender);
+        if (result == SegmentCheck.IN_WINDOW && end >= 0 && end != kernelEnd) {
+            hook.sequenceAdvanced(flow, sender == 0, end);
+        }
+        return result;
     }
 
     /**

@@ -215,6 +215,11 @@ class FlowTableTest {
         public long sequenceEnd(FlowFields flow, boolean fromClient) {
             return -1;
         }
+
+        @Override
+        public void sequenceAdvanced(FlowFields flow, boolean fromClient, long end) {
+            calls.add("advanced " + flow.clientPort());
+        }
     }
 
     @Test

@@ -277,6 +277,66 @@ class FastPathProgramIT {
     }
 
     /**
+     * What an outsider sends must not move what the engine trusts (issue 29, points 1 and 2): the
+     * handshake's ACK goes fast only if it acknowledges the backend's ISN + 1 (a blind spoofer's
+     * goes to the engine, unreported, as does one before the SYN-ACK); a segment starting more
+     * than 64 KiB past where its side stands goes to the engine and leaves the entry where it was;
+     * a retransmission behind it goes fast without moving it back; and the engine's
+     * {@code advance} moves it on.
+     */
+    @Test
+    void aBlindHandshakeAckAndAnOffPathSegmentGoToTheEngineAndMoveNothing() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tfb"); FastPathProgram program = FastPathProgram.load(64)) {
+            EngineHarness engine = new EngineHarness();
+            engine.processor.process(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.SYN).seq(100, 0).build(), NOW);
+            FlowLookup f = engine.flow(Ipv4.PROTO_TCP, CLIENT, 31_500, VIP, 80);
+            String backend = Ipv4.format(f.backendAddress());
+            assertEquals(0, program.install(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(), f.snatAddress(),
+                    f.snatPort(), f.backendAddress(), f.backendPort(), LOOPBACK, FastPathProgram.NAT_REPORT_ACK, 101));
+            assertEquals(0, program.install(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(),
+                    f.vipAddress(), f.vipPort(), f.clientAddress(), f.clientPort(), LOOPBACK, FastPathProgram.NAT_AWAIT_SYNACK, -1));
+            Recorder recorder = new Recorder();
+            try (SegmentReports reports = SegmentReports.start(program, recorder)) {
+                byte[] early = bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK).seq(101, 901).build());
+                assertEquals(HexFormat.of().formatHex(early), HexFormat.of().formatHex(run(program, early, FastPathProgram.TC_ACT_OK)),
+                        "before the SYN-ACK went through here no ACK can be checked: the engine's");
+                run(program, bytes(TestPacket.tcp(backend, 8080, SNAT, f.snatPort(), TcpFlags.SYN | TcpFlags.ACK).seq(900, 101).build()),
+                        FastPathProgram.TC_ACT_REDIRECT);
+                for (long ack : new long[] {4242, 900, 902, 901 + (1L << 31)}) {
+                    byte[] blind = bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK).seq(101, ack).build());
+                    assertEquals(HexFormat.of().formatHex(blind), HexFormat.of().formatHex(run(program, blind, FastPathProgram.TC_ACT_OK)),
+                            "a blind ACK (ack " + ack + ") goes to the engine unchanged");
+                }
+                run(program, bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK).seq(101, 901).build()), FastPathProgram.TC_ACT_REDIRECT);
+                recorder.await(2);
+                assertEquals(2, program.counter(FastPathProgram.REPORTED), "the SYN-ACK and the real ACK reported, no blind one: " + recorder.seen);
+            }
+            FastPathProgram.Seen clientSide = program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 31_500, f.vipAddress(), 80);
+            assertEquals(101, clientSide.sequenceEnd());
+            byte[] offPath = bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK | TcpFlags.PSH).seq(101 + 1_000_000, 901)
+                    .payload(new byte[100]).build());
+            assertEquals(HexFormat.of().formatHex(offPath), HexFormat.of().formatHex(run(program, offPath, FastPathProgram.TC_ACT_OK)),
+                    "1 MB ahead: the engine judges it by the real window");
+            assertEquals(101, program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 31_500, f.vipAddress(), 80).sequenceEnd(), "and it moved nothing");
+            run(program, bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK).seq(101 + 60_000, 901).payload(new byte[10]).build()),
+                    FastPathProgram.TC_ACT_REDIRECT);
+            assertEquals(60_111, program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 31_500, f.vipAddress(), 80).sequenceEnd(),
+                    "within 64 KiB: in any window the engine allows");
+            run(program, bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK).seq(101, 901).payload(new byte[10]).build()),
+                    FastPathProgram.TC_ACT_REDIRECT);
+            assertEquals(60_111, program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 31_500, f.vipAddress(), 80).sequenceEnd(),
+                    "a retransmission does not move it back");
+            assertTrue(program.advance(Ipv4.PROTO_TCP, f.clientAddress(), 31_500, f.vipAddress(), 80, 2_000_000));
+            run(program, bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.ACK).seq(2_000_000, 901).payload(new byte[10]).build()),
+                    FastPathProgram.TC_ACT_REDIRECT);
+            assertEquals(2_000_010, program.seen(Ipv4.PROTO_TCP, f.clientAddress(), 31_500, f.vipAddress(), 80).sequenceEnd(),
+                    "where the engine moved it");
+            byte[] blindRstAtSpoofedEnd = bytes(TestPacket.tcp(CLIENT, 31_500, VIP, 80, TcpFlags.RST).seq(101 + 1_000_100, 0).build());
+            assertEquals(FastPathProgram.TC_ACT_OK, program.testRun(frame(blindRstAtSpoofedEnd), new byte[1][]), "RSTs are the engine's");
+        }
+    }
+
+    /**
      * The window scale the program finds in a SYN-ACK's options, as the engine's parser would: none
      * (15) without the option, the shift after NOPs and SACK permitted, at most 14, and none in a
      * malformed list (an option of length 0 ends the walk).

@@ -249,6 +249,10 @@ class TcpWindowTest {
             }
 
             @Override
+            public void sequenceAdvanced(FlowFields flow, boolean fromClient, long end) {
+            }
+
+            @Override
             public long sequenceEnd(FlowFields flow, boolean fromClient) {
                 return fromClient ? kernelSaw & 0xFFFF_FFFFL : -1;
             }
@@ -358,6 +362,10 @@ class TcpWindowTest {
             @Override
             public boolean carriedBothWays(FlowFields flow) {
                 return flow.clientPort() == 41024;
+            }
+
+            @Override
+            public void sequenceAdvanced(FlowFields flow, boolean fromClient, long end) {
             }
 
             @Override

@@ -430,6 +430,24 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return seen == null || !seen.sequenceKnown() ? -1 : seen.sequenceEnd() & 0xFFFFFFFFL;
     }
 
+    @Override
+    public void sequenceAdvanced(FlowFields f, boolean fromClient, long end) {
+        if (f.ipv6()) {
+            if (addresses6 != null) {
+                int proto = FlowProtocol.transport(f.protocol());
+                if (fromClient) {
+                    program.advance6(proto, address(f.clientAddress()), f.clientPort(), address(f.vipAddress()), f.vipPort(), end);
+                } else {
+                    program.advance6(proto, address(f.backendAddress()), f.backendPort(), address(f.snatAddress()), f.snatPort(), end);
+                }
+            }
+        } else if (fromClient) {
+            program.advance(f.protocol(), f.clientAddress(), f.clientPort(), f.vipAddress(), f.vipPort(), end);
+        } else {
+            program.advance(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort(), end);
+        }
+    }
+
     /** What the program saw of one direction: the client's ({@code fromClient}) or the backend's. */
     private FastPathProgram.Seen seen(FlowFields f, boolean fromClient) {
         if (f.ipv6()) {

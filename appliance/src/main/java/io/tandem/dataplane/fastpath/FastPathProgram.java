@@ -202,6 +202,33 @@ public final class FastPathProgram implements AutoCloseable {
         return Libbpf.mapUpdate(flowsFd, key, value, Libbpf.BPF_ANY);
     }
 
+    /**
+     * Moves where an installed TCP direction's sequence stands to {@code seqEnd} (unsigned 32
+     * bits), marking it known; false if the direction is not installed. The entry is read and
+     * written back whole (the map has no field update): a packet the kernel forwards in between
+     * may lose its count and last-seen time, never its forwarding.
+     */
+    public synchronized boolean advance(int proto, int src, int srcPort, int dst, int dstPort, long seqEnd) {
+        writeKey(proto, src, srcPort, dst, dstPort);
+        if (Libbpf.mapLookup(flowsFd, key, value) != 0) {
+            return false;
+        }
+        value.set(ValueLayout.JAVA_INT, SEQ_END_AT, (int) seqEnd);
+        value.set(ValueLayout.JAVA_BYTE, FLAGS_AT, (byte) (value.get(ValueLayout.JAVA_BYTE, FLAGS_AT) | NAT_SEQ_KNOWN));
+        return Libbpf.mapUpdate(flowsFd, key, value, Libbpf.BPF_EXIST) == 0;
+    }
+
+    /** {@link #advance} for an IPv6 flow's direction. */
+    public synchronized boolean advance6(int proto, long[] src, int srcPort, long[] dst, int dstPort, long seqEnd) {
+        writeKey6(proto, src, srcPort, dst, dstPort);
+        if (Libbpf.mapLookup(flows6Fd, key6, value6) != 0) {
+            return false;
+        }
+        value6.set(ValueLayout.JAVA_INT, SEQ_END6_AT, (int) seqEnd);
+        value6.set(ValueLayout.JAVA_BYTE, FLAGS6_AT, (byte) (value6.get(ValueLayout.JAVA_BYTE, FLAGS6_AT) | NAT_SEQ_KNOWN));
+        return Libbpf.mapUpdate(flows6Fd, key6, value6, Libbpf.BPF_EXIST) == 0;
+    }
+
     /** Removes one direction; false if it was not there. */
     public synchronized boolean remove(int proto, int src, int srcPort, int dst, int dstPort) {
         writeKey(proto, src, srcPort, dst, dstPort);

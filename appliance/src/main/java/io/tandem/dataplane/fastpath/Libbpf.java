@@ -58,6 +58,7 @@ final class Libbpf {
     static final int BPF_TC_F_REPLACE = 1;
     static final long BPF_ANY = 0;
     static final long BPF_NOEXIST = 1;
+    static final long BPF_EXIST = 2;
 
     private static final MethodHandle OPEN_MEM = bind("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), true);
     private static final MethodHandle LOAD = bind("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
