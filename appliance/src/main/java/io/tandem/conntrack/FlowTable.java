@@ -304,12 +304,14 @@ public final class FlowTable {
         if ((word & FlowSlots.FAST) == 0 || hook == null) {
             return slots.windows().check(slot, sender, state, segment);
         }
-        // The fast path forwarded segments the engine never saw: the sender's side resumes from
-        // where the kernel saw it, the other side is learned again from its next segment. A
+        // The fast path forwarded segments the engine never saw: each side resumes from where the
+        // kernel saw it (a side it saw nothing of is learned again from its next segment). A
         // segment the kernel passed on that counts and moves the side on (one too far ahead for
         // the kernel's own check) moves the kernel's entry on too, so the next ones go fast again.
-        long kernelEnd = hook.sequenceEnd(flow, sender == 0);
-        slots.windows().resume(slot, sender, kernelEnd);
+        long clientEnd = hook.sequenceEnd(flow, true);
+        long backendEnd = hook.sequenceEnd(flow, false);
+        long kernelEnd = sender == 0 ? clientEnd : backendEnd;
+        slots.windows().resume(slot, clientEnd, backendEnd);
         SegmentCheck result = slots.windows().check(slot, sender, state, segment);
         long end = slots.windows().knownEnd(slot, sender);
         if (result == SegmentCheck.IN_WINDOW && end >= 0 && end != kernelEnd) {

@@ -84,15 +84,21 @@ final class TcpWindows {
     }
 
     /**
-     * After segments bypassed the engine (the fast path): {@code sender}'s side stands at
-     * {@code end} as the kernel last saw it (-1: unknown, learned again from this segment), the
-     * other side is learned again from its next segment; the windows and scales are kept.
+     * After segments bypassed the engine (the fast path): each side stands at the end the kernel
+     * last saw it at ({@code clientEnd}, {@code backendEnd}; -1: unknown, learned again from that
+     * side's next segment); the windows, scales and what the handshake noted are kept. Both sides
+     * resume, not only the sender's: the handshake's ACK is judged against the backend's ISN + 1,
+     * which the kernel holds once the SYN-ACK went by it.
      */
-    void resume(int slot, int sender, long end) {
-        known[slot] &= (byte) ~(1 | 2 | ANSWERED_SYN_WITH_ACK);
-        if (end >= 0) {
-            this.end[2 * slot + sender] = (int) end;
-            known[slot] |= (byte) (1 << sender);
+    void resume(int slot, long clientEnd, long backendEnd) {
+        known[slot] &= (byte) ~(1 | 2);
+        if (clientEnd >= 0) {
+            end[2 * slot] = (int) clientEnd;
+            known[slot] |= 1;
+        }
+        if (backendEnd >= 0) {
+            end[2 * slot + 1] = (int) backendEnd;
+            known[slot] |= 2;
         }
     }
 
@@ -122,13 +128,19 @@ final class TcpWindows {
         start(slot, 1, seq + 1, shift, offeredWindow);
     }
 
-    /** {@code sender}'s side starts at {@code sideEnd} with its window scale, offering the other side {@code offeredWindow}. */
+    /**
+     * {@code sender}'s side starts at {@code sideEnd} with its window scale, offering the other
+     * side {@code offeredWindow} — a SYN's window, which is never scaled (RFC 7323 §2.2): it is
+     * kept in the units of {@code sender}'s scale (rounded up), so {@link #span} scales it back.
+     * Kept raw, it would count 2^shift times too wide (8 MB for Linux's 64,240 and shift 7) until
+     * the engine saw a later segment — never, for a flow the fast path carries.
+     */
     private void start(int slot, int sender, int sideEnd, int shift, int offeredWindow) {
         end[2 * slot + sender] = sideEnd;
         known[slot] |= (byte) (1 << sender);
         int others = shifts[slot] & (sender == 0 ? 0xF0 : 0x0F);
         shifts[slot] = (byte) (others | (sender == 0 ? shift : shift << 4));
-        window[2 * slot + 1 - sender] = (char) offeredWindow;
+        window[2 * slot + 1 - sender] = (char) (shift == NO_SCALE ? offeredWindow : (offeredWindow + (1 << shift) - 1) >>> shift);
     }
 
     /** Where {@code sender}'s side stands ({@code end}, unsigned), or -1 if its start was not seen. */

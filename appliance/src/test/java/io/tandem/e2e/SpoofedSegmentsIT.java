@@ -1,7 +1,8 @@
 package io.tandem.e2e;
 
 import io.tandem.lab.NamespaceLab;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,36 +20,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code spoof} host): for every live echo connection, RSTs and FINs at random sequence numbers
  * and then a SYN, forged with the client's address and port. None of them ends or re-balances a
  * connection (RFC 5961 §3–4, as Linux's connection tracking applies it): every connection keeps echoing to
- * the end, and the out-of-window segments are dropped and counted.
+ * the end, and the out-of-window segments are dropped and counted. And blind spoofed handshakes
+ * (a forged SYN, then an ACK with a guessed acknowledgment) from 2,000 sources make no
+ * established flow while a real client keeps connecting. Each runs with the fast path off (every
+ * segment through the engine) and on (the kernel forwards, the engine judges what it passes on:
+ * where the kernel saw each side must be only where a real segment put it).
  */
 class SpoofedSegmentsIT {
     private static final int CONNECTIONS = 40;
     private static final int PER_CONNECTION = 250;
 
-    @Test
-    void blindResetsFinsAndSynsNeitherEndNorMoveALiveConnection() throws Exception {
+    @ParameterizedTest(name = "fast path {0}")
+    @ValueSource(strings = {"off", "on"})
+    void blindResetsFinsAndSynsNeitherEndNorMoveALiveConnection(String fastPath) throws Exception {
         try (NamespaceLab lab = NamespaceLab.up("tsp", "scripts/lab-pair")) {
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "addr", "add", "198.18.0.100/32", "dev", "front");
-            lab.run("lb1", Duration.ofSeconds(10), "ip", "addr", "add", "198.19.0.100/32", "dev", "back");
-            Path config = lab.logs().resolve("tandem.yaml");
-            Files.writeString(config, """
-                    node: { name: lb1 }
-                    dataplane: { front_interface: front, back_interface: back, queues: 2, stats_interval: 500ms }
-                    control: { socket: %s, http: "off" }
-                    services:
-                      - name: echo
-                        vip: 198.18.0.100
-                        port: 7000
-                        snat_address: 198.19.0.100
-                        backends: [ { address: 198.19.0.11, port: 7000 }, { address: 198.19.0.12, port: 7000 } ]
-                    """.formatted(lab.logs().resolve("lb1.sock")));
-            for (String b : List.of("b1", "b2")) {
-                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
-            lab.start("lb1", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
-                    "--config", config.toString());
-            lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(60));
+            start(lab, fastPath);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000",
                     String.valueOf(CONNECTIONS), "20", "25");
             // 4,000 forged segments a second: what TUN carries without the kernel dropping at its queue,
@@ -77,7 +63,87 @@ class SpoofedSegmentsIT {
             assertTrue(summary.startsWith("summary surviving " + CONNECTIONS + "/" + CONNECTIONS), summary);
             assertTrue(count(lab, "fin_out_of_window") >= CONNECTIONS * PER_CONNECTION * 99L / 100, counters);
             assertEquals(CONNECTIONS, count(lab, "created"), "no spoofed SYN re-balanced a connection into a new flow: " + counters);
+            if (fastPath.equals("on")) {
+                assertTrue(lab.lastLine("tandemd.log", "fast path:").contains("flows_installed="), lab.log("tandemd.log"));
+            }
         }
+    }
+
+    /**
+     * 2,000 blind spoofed handshakes (issue 29, point 1): each a forged SYN and, 30 ms later, an ACK
+     * at the right sequence number with a guessed acknowledgment. Before the fix 976 of 1,000 became
+     * ESTABLISHED flows with the 5-day timeout, exhausted the SNAT range and refused real clients;
+     * now not one is established, every guessed ACK is refused and counted, and a real client
+     * connecting throughout gets at least 99 % of its connections through.
+     */
+    @ParameterizedTest(name = "fast path {0}")
+    @ValueSource(strings = {"off", "on"})
+    void blindSpoofedHandshakesEstablishNothingAndRealClientsConnectThroughout(String fastPath) throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tsh", "scripts/lab-pair")) {
+            start(lab, fastPath);
+            Process churn = lab.traffic("client", "churn.log", "tcp-churn", "198.18.0.100", "8080", "40", "1024", "10");
+            String sent = lab.run("spoof", Duration.ofSeconds(60), "timeout", "40", "python3",
+                    lab.root().resolve("scripts/spoof-handshakes.py").toString(), "198.18.0.100", "7000", "2000", "400", "30", "30").strip();
+            assertTrue(sent.startsWith("spoofed handshakes 2000 sources 2000"), sent);
+            NamespaceLab.awaitExit(churn, Duration.ofSeconds(60));
+            Matcher churned = CHURN.matcher(lab.lastLine("churn.log", "churn connections"));
+            assertTrue(churned.find(), lab.log("churn.log"));
+            int opened = Integer.parseInt(churned.group(1));
+            int failed = Integer.parseInt(churned.group(2));
+            assertTrue(opened >= 200 && failed * 100 <= opened, "at least 99 % of the real client's connections: " + churned.group());
+            // Every guessed ACK that came after its SYN-ACK was refused (some may beat the SYN-ACK
+            // to the engine: those establish nothing either).
+            NamespaceLab.await(() -> count(lab, "handshake_acks_refused") >= 1_000, Duration.ofSeconds(10),
+                    () -> lab.lastLine("tandemd.log", "packets="));
+            String established = tandemctl(lab, "flows", "--service", "echo", "--state", "TCP_ESTABLISHED", "--limit", "1000", "--json");
+            assertEquals(0, established.split("\"client\"", -1).length - 1, "no spoofed handshake established a flow: " + established);
+            System.out.println("Spoofed handshakes, fast path " + fastPath + " (" + sent + "): established 0; a real client meanwhile: "
+                    + churned.group() + "; tandemd: " + lab.lastLine("tandemd.log", "packets="));
+        }
+    }
+
+    private static final Pattern CHURN = Pattern.compile("churn connections (\\d+) failed (\\d+)");
+
+    /** lb1 with the VIP and SNAT address, two echo backends (7000) and two web ones (8080), tandemd running. */
+    private static void start(NamespaceLab lab, String fastPath) throws Exception {
+        lab.run("lb1", Duration.ofSeconds(10), "ip", "addr", "add", "198.18.0.100/32", "dev", "front");
+        lab.run("lb1", Duration.ofSeconds(10), "ip", "addr", "add", "198.19.0.100/32", "dev", "back");
+        Path config = lab.logs().resolve("tandem.yaml");
+        Files.writeString(config, """
+                node: { name: lb1 }
+                dataplane: { front_interface: front, back_interface: back, queues: 2, stats_interval: 500ms,
+                             fast_path: "%s", fast_path_pin_dir: %s, fast_path_attach: tc }
+                control: { socket: %s, http: "off" }
+                services:
+                  - name: echo
+                    vip: 198.18.0.100
+                    port: 7000
+                    snat_address: 198.19.0.100
+                    backends: [ { address: 198.19.0.11, port: 7000 }, { address: 198.19.0.12, port: 7000 } ]
+                  - name: web
+                    vip: 198.18.0.100
+                    port: 8080
+                    snat_address: 198.19.0.100
+                    backends: [ { address: 198.19.0.11, port: 8080 }, { address: 198.19.0.12, port: 8080 } ]
+                """.formatted(fastPath, lab.logs().resolve("no-bpffs"), lab.logs().resolve("lb1.sock")));
+        for (String b : List.of("b1", "b2")) {
+            lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+            lab.traffic(b, b + "-web.log", "tcp-server", "8080", b, "120");
+            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+            lab.awaitLog(b + "-web.log", "listening", Duration.ofSeconds(30));
+        }
+        lab.start("lb1", "tandemd.log", lab.root().resolve("appliance/target/tandem/bin/tandemd").toString(),
+                "--config", config.toString());
+        lab.awaitLog("tandemd.log", "running", Duration.ofSeconds(60));
+    }
+
+    private static String tandemctl(NamespaceLab lab, String... args) throws Exception {
+        List<String> argv = new ArrayList<>(List.of(lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString()));
+        argv.addAll(List.of(args));
+        argv.addAll(List.of("--socket", lab.logs().resolve("lb1.sock").toString()));
+        NamespaceLab.Outcome out = lab.outcome("lb1", Duration.ofSeconds(60), argv.toArray(String[]::new));
+        assertEquals(0, out.exit(), out.output());
+        return out.output();
     }
 
     /** The client's local ports of its established connections to the VIP. */
