@@ -1,6 +1,7 @@
 package io.tandem.control;
 
 import io.tandem.events.EventLog;
+import io.tandem.events.PeriodicTasks;
 import io.tandem.ha.HandOverCheck;
 import io.tandem.ha.ManualOverride;
 import io.tandem.ha.NodeStatus;
@@ -75,6 +76,10 @@ public final class OperatorCommands {
      * packet loop ran a task. A stuck one makes it a refusal, so the check fails and the peer takes over.
      */
     private static Object alive(BoxView box) throws InterruptedException {
+        String broken = PeriodicTasks.broken();
+        if (broken != null) {
+            return ControlResponse.error("a task can no longer run: " + broken);
+        }
         List<String> stuck = box.stuck(ALIVE_TIMEOUT);
         if (!stuck.isEmpty()) {
             return ControlResponse.error("stuck: " + String.join("; ", stuck));

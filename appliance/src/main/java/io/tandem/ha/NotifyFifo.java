@@ -1,5 +1,6 @@
 package io.tandem.ha;
 
+import io.tandem.events.PeriodicTasks;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -81,6 +82,9 @@ public final class NotifyFifo {
                 } catch (IOException again) {
                     LOG.warn("keepalived notify FIFO {}: {}", fifo, again.toString());
                 }
+            } catch (Error e) {
+                PeriodicTasks.brokenForGood("the keepalived notify FIFO's reader", e);
+                throw e;
             }
         }
     }

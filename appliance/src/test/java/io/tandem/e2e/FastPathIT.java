@@ -255,10 +255,10 @@ class FastPathIT {
             assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", "-").exit(),
                     "without the fast path the same silence fails over at once");
             // … and a long one does not: the silence began more than 20 s ago.
-            Files.writeString(lab.logs().resolve("tandemd.down-since"), (System.currentTimeMillis() / 1000 - 21) + "\n");
+            Files.writeString(NamespaceLab.downSince(Path.of(pidFile)), (System.currentTimeMillis() / 1000 - 21) + "\n");
             assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", pin).exit(),
                     "silent beyond the grace: fail over");
-            Files.delete(lab.logs().resolve("tandemd.down-since"));
+            Files.delete(NamespaceLab.downSince(Path.of(pidFile)));
             Process third = lab.start("lb", "third.log", tandemd, "--config", config.toString());
             lab.awaitLog("third.log", "running", Duration.ofSeconds(30));
             assertTrue(adopted(lab.log("third.log")) >= 50, lab.log("third.log"));

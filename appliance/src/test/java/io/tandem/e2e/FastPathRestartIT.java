@@ -60,7 +60,7 @@ class FastPathRestartIT {
             assertResumed(lab, "lb1-restarted");
 
             // keepalived's check has heard the new tandemd (it counts the silence since the last answer)
-            Path downSince = lab.logs().resolve("lb1.down-since");
+            Path downSince = NamespaceLab.downSince(lab.logs().resolve("lb1.pid"));
             NamespaceLab.await(() -> !Files.exists(downSince), Duration.ofSeconds(10), () -> "lb1's check hears tandemd again");
 
             // 1b. … and killed, then started.

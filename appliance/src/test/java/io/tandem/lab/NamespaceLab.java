@@ -80,6 +80,14 @@ public final class NamespaceLab implements AutoCloseable {
         return copy;
     }
 
+    /**
+     * Where keepalived's check (run as root) notes when the silence of the tandemd with
+     * {@code pidFile} began: a file named after that path in root's own directory.
+     */
+    public static Path downSince(Path pidFile) {
+        return Path.of("/run/tandem-check", pidFile.toString().replaceAll("[^A-Za-z0-9._-]", "_") + ".down-since");
+    }
+
     /** Starts a program in namespace {@code ns}; its output goes to {@code logs()/logName}. */
     public Process start(String ns, String logName, String... command) throws IOException {
         List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", prefix + "-" + ns));
