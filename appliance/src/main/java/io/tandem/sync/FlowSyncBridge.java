@@ -65,7 +65,7 @@ public final class FlowSyncBridge implements FlowEventListener, FlowStore, RoleL
     static final int REFRESH = 2;
     /** Added to the peer's clock when this box becomes the source: more than a message's delay on the sync link. */
     static final long VERSION_MARGIN_MILLIS = 1_000;
-    /** Every idle flow is republished once in this many refreshes (the default refresh_interval 5 s: once a minute). */
+    /** Every idle flow is republished once in this many refreshes (at the default refresh_interval, 30 s: once in six minutes). */
     static final int SWEEP_ROUNDS = 12;
     /** The most tombstones held (about 6 MB at most); the oldest go first. */
     static final int MAX_TOMBSTONES = 65_536;
