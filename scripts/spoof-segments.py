@@ -8,12 +8,11 @@ namespace only.
 import random
 import os
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from inet import checksum  # noqa: E402
+from inet import tcp_segment  # noqa: E402
 
 client, dst, dport, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rate, seconds = float(sys.argv[5]), float(sys.argv[6])
@@ -25,12 +24,7 @@ RST, SYN, FIN, ACK = 0x04, 0x02, 0x01, 0x10
 
 
 def segment(src, dst_bytes, sport, seq, ack, flags):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
-    pseudo = struct.pack("!4s4sBBH", src, dst_bytes, 0, socket.IPPROTO_TCP, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64, socket.IPPROTO_TCP, 0,
-                     src, dst_bytes)
-    return ip + tcp
+    return tcp_segment(src, dst_bytes, sport, dport, seq, ack, flags)
 
 
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)

@@ -44,6 +44,15 @@ class AliveCheckTest {
         return file;
     }
 
+    /** A control socket answering for {@code box}, as tandemd's. */
+    private Path serve(StubDataplane box) throws Exception {
+        ControlApi api = OperatorCommands.build(new OperatorCommands.Parts("lb1", null, box, new FlowStats(box), new EventLog(),
+                new History(), () -> "reloaded", Map::of));
+        Path socket = dir.resolve("tandemd.sock");
+        server = ControlSocketServer.start(socket, api);
+        return socket;
+    }
+
     private record Check(int exit, long millis) {
     }
 
@@ -70,10 +79,7 @@ class AliveCheckTest {
     @Test
     void passesWhileTheDaemonAnswersAndFailsWhenALoopIsStuck() throws Exception {
         StubDataplane box = new StubDataplane();
-        ControlApi api = OperatorCommands.build(new OperatorCommands.Parts("lb1", null, box, new FlowStats(box), new EventLog(),
-                new History(), () -> "reloaded", Map::of));
-        Path socket = dir.resolve("tandemd.sock");
-        server = ControlSocketServer.start(socket, api);
+        Path socket = serve(box);
         Path pid = pidFile(ProcessHandle.current().pid());
         assertEquals(0, check(pid, socket).exit(), "a live daemon passes");
         box.stuck.add("packet loop 2 of 2 ran no task within 500 ms");
@@ -165,10 +171,7 @@ class AliveCheckTest {
     @Test
     void aTaskThatCanNoLongerRunFailsTheCheck() throws Exception {
         StubDataplane box = new StubDataplane();
-        ControlApi api = OperatorCommands.build(new OperatorCommands.Parts("lb1", null, box, new FlowStats(box), new EventLog(),
-                new History(), () -> "reloaded", Map::of));
-        Path socket = dir.resolve("tandemd.sock");
-        server = ControlSocketServer.start(socket, api);
+        Path socket = serve(box);
         Path pid = pidFile(ProcessHandle.current().pid());
         assertEquals(0, check(pid, socket).exit());
         try {

@@ -13,6 +13,9 @@ import io.tandem.packet.TcpFlags;
 import io.tandem.packet.TestPacket;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
+import java.util.List;
+
 import static io.tandem.dataplane.EngineHarness.CLIENT;
 import static io.tandem.dataplane.EngineHarness.SNAT;
 import static io.tandem.dataplane.EngineHarness.VIP;
@@ -228,35 +231,7 @@ class TcpWindowTest {
     void aFastPathFlowsResetIsJudgedByTheSequenceTheKernelLastSaw() throws Exception {
         Connection c = new Connection(new EngineHarness(), 41011);
         long kernelSaw = c.clientNext + 5_000_000; // 5 MB went through the kernel, past the engine
-        c.engine.flows.setFastPathHook(new FastPathHook() {
-            @Override
-            public boolean install(FlowFields flow) {
-                return true;
-            }
-
-            @Override
-            public void removed(FlowFields flow) {
-            }
-
-            @Override
-            public long lastForwardedMillis(FlowFields flow) {
-                return 0;
-            }
-
-            @Override
-            public boolean carriedBothWays(FlowFields flow) {
-                return false;
-            }
-
-            @Override
-            public void sequenceAdvanced(FlowFields flow, boolean fromClient, long end) {
-            }
-
-            @Override
-            public long sequenceEnd(FlowFields flow, boolean fromClient) {
-                return fromClient ? kernelSaw & 0xFFFF_FFFFL : -1;
-            }
-        });
+        c.engine.flows.setFastPathHook(new KernelView(kernelSaw & 0xFFFF_FFFFL, -1));
         assertTrue(c.engine.flows.markFast(c.flow));
         assertEquals(Verdict.DROP, c.send(c.fromClient(TcpFlags.RST, c.clientNext)), "where the engine last saw it: long past, a blind guess");
         assertEquals(DropReason.RST_OUT_OF_WINDOW, c.lastDrop());
@@ -344,35 +319,7 @@ class TcpWindowTest {
         EngineHarness engine = new EngineHarness();
         Connection viaKernel = new Connection(engine, 41024);
         Connection silent = new Connection(engine, 41025);
-        engine.flows.setFastPathHook(new FastPathHook() {
-            @Override
-            public boolean install(FlowFields flow) {
-                return true;
-            }
-
-            @Override
-            public void removed(FlowFields flow) {
-            }
-
-            @Override
-            public long lastForwardedMillis(FlowFields flow) {
-                return flow.clientPort() == 41024 ? NOW + 10 : 0;
-            }
-
-            @Override
-            public boolean carriedBothWays(FlowFields flow) {
-                return flow.clientPort() == 41024;
-            }
-
-            @Override
-            public void sequenceAdvanced(FlowFields flow, boolean fromClient, long end) {
-            }
-
-            @Override
-            public long sequenceEnd(FlowFields flow, boolean fromClient) {
-                return -1;
-            }
-        });
+        engine.flows.setFastPathHook(new KernelView(-1, -1).carrying(41024, NOW + 10));
         assertTrue(engine.flows.markFast(viaKernel.flow));
         assertTrue(engine.flows.markFast(silent.flow));
         int expired = 0;
@@ -382,5 +329,78 @@ class TcpWindowTest {
         assertEquals(1, expired);
         assertEquals(FlowState.TCP_ESTABLISHED, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41024, VIP, 80).state());
         assertEquals(null, engine.flow(Ipv4.PROTO_TCP, CLIENT, 41025, VIP, 80));
+    }
+
+    /**
+     * A segment the program passed on because it started more than 64 KiB past where the kernel
+     * saw its side (segments lost upstream): the engine judges it by the real window and, as it
+     * counts, moves the kernel's entry on, so the next segments go fast again. A blind one far
+     * outside the window moves nothing.
+     */
+    @Test
+    void aSegmentTheKernelPassedOnThatCountsMovesTheKernelsEntryOn() throws Exception {
+        Connection c = new Connection(new EngineHarness(), 41026, CLIENT_ISN, BACKEND_ISN, 7, 7, 2000);
+        assertEquals(Verdict.FORWARD, c.send(c.fromBackend(TcpFlags.ACK, c.backendNext).window(2000))); // 256,000 bytes offered
+        long kernelSaw = c.clientNext;
+        KernelView kernel = new KernelView(kernelSaw, BACKEND_ISN + 1);
+        c.engine.flows.setFastPathHook(kernel);
+        assertTrue(c.engine.flows.markFast(c.flow));
+        assertEquals(Verdict.FORWARD, c.send(c.fromClient(TcpFlags.ACK, kernelSaw + 100_000).payload(new byte[50])));
+        assertEquals(List.of(kernelSaw + 100_050), kernel.advanced, "in the 256,000-byte window: the kernel's entry follows");
+        assertEquals(Verdict.FORWARD, c.send(c.fromClient(TcpFlags.ACK, kernelSaw + 50_000_000).payload(new byte[50])));
+        assertEquals(1, kernel.advanced.size(), "far outside the window: forwarded without effect, nothing moved");
+    }
+
+    /**
+     * What the flow table asks of the fast path, answered as a kernel would: where it saw each
+     * side (-1: nothing), which client port's flow it forwarded both ways and when; records
+     * where the engine moved the client's side on.
+     */
+    private static final class KernelView implements FastPathHook {
+        final long clientEnd;
+        final long backendEnd;
+        final List<Long> advanced = new ArrayList<>();
+        int carriedPort = -1;
+        long carriedAt;
+
+        KernelView(long clientEnd, long backendEnd) {
+            this.clientEnd = clientEnd;
+            this.backendEnd = backendEnd;
+        }
+
+        KernelView carrying(int clientPort, long lastForwardedMillis) {
+            carriedPort = clientPort;
+            carriedAt = lastForwardedMillis;
+            return this;
+        }
+
+        @Override
+        public boolean install(FlowFields flow) {
+            return true;
+        }
+
+        @Override
+        public void removed(FlowFields flow) {
+        }
+
+        @Override
+        public long lastForwardedMillis(FlowFields flow) {
+            return flow.clientPort() == carriedPort ? carriedAt : 0;
+        }
+
+        @Override
+        public boolean carriedBothWays(FlowFields flow) {
+            return flow.clientPort() == carriedPort;
+        }
+
+        @Override
+        public void sequenceAdvanced(FlowFields flow, boolean fromClient, long end) {
+            advanced.add(fromClient ? end : -end);
+        }
+
+        @Override
+        public long sequenceEnd(FlowFields flow, boolean fromClient) {
+            return fromClient ? clientEnd : backendEnd;
+        }
     }
 }
