@@ -18,7 +18,13 @@
  *     exactly where its side's last segment here ended: the engine judges those against the
  *     window (RFC 5961);
  *   - IP options, fragments, TTL <= 1, protocols other than TCP and UDP (ICMP included);
- *   - a packet larger than the egress MTU allows (the kernel then says "fragmentation needed").
+ *   - a packet larger than the egress MTU allows, a GSO super-packet whose segments would be (the
+ *     kernel then says "fragmentation needed");
+ *   - what the kernel or the engine would drop: a bad IPv4 header checksum or total length, a TCP
+ *     data offset below 5 or past the packet, IPv6 UDP with checksum 0 (RFC 8200 §8.1) — counted
+ *     FP_MALFORMED — and a frame not addressed to this host (pkt_type), or one that came in by
+ *     the interface its entry leaves by (a client's tuple from the backends' side, or the
+ *     reverse) — FP_NOT_FOR_US. The kernel path then drops or routes it as it would anyway.
  *
  * The program writes each entry's last-seen time and packet/byte counts, which tandemd reads
  * back so expiry, the peer's refreshes and the operators' views keep telling the truth.
@@ -40,6 +46,7 @@
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -157,6 +164,8 @@ enum fp_counter {
 	FP_TOO_BIG,
 	FP_REPORTED,   /* forwarded, and reported to the engine */
 	FP_RING_FULL,  /* to be reported, but the ring was full: passed on */
+	FP_MALFORMED,  /* a bad IPv4 header checksum or length, a TCP data offset below 5 or past the packet, IPv6 UDP without checksum */
+	FP_NOT_FOR_US, /* a frame not addressed to this host, or one that came in by the interface its entry leaves by */
 	FP_COUNTERS
 };
 
@@ -337,6 +346,31 @@ static __always_inline int handshake_ack_ok6(const struct flow6_nat *nat, __u8 p
 	return other && (other->flags & NAT_SEQ_KNOWN) && !(other->flags & NAT_AWAIT_SYNACK) && other->seq_end == ack;
 }
 
+/* Whether an option-less IPv4 header's checksum is right: its ten 16-bit words sum to 0xFFFF (RFC 1071). */
+static __always_inline int ipv4_checksum_ok(const struct iphdr *ip)
+{
+	const __u16 *word = (const __u16 *)ip;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		sum += word[i];
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	sum = (sum & 0xFFFF) + (sum >> 16);
+	return sum == 0xFFFF;
+}
+
+/*
+ * A frame this program may forward at all: addressed to this host (not broadcast, multicast or
+ * another host's: the kernel would not route those) and not come in by the interface the entry
+ * sends it out of — the program runs on the front and back interfaces only, so a packet of a
+ * direction arrives by the other one.
+ */
+static __always_inline int for_us(const struct __sk_buff *skb, __u32 egress)
+{
+	return skb->pkt_type == PACKET_HOST && skb->ingress_ifindex != egress;
+}
+
 /* A packet rewritten: its direction's last sight and counts noted, then out. */
 static __always_inline int forwarded(struct __sk_buff *skb, __u64 *last_seen_ns, __u64 *packets, __u64 *bytes, __u32 ifindex)
 {
@@ -364,6 +398,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 
 	if ((void *)(ip6 + 1) > data_end || ip6->version != 6 || ip6->hop_limit <= 1)
 		return pass(FP_NOT_SIMPLE);
+	if (bpf_ntohs(ip6->payload_len) > skb->len - sizeof(struct ethhdr) - sizeof(struct ipv6hdr))
+		return pass(FP_MALFORMED); /* longer than the packet (a jumbogram's 0 is an extension header's business: not simple) */
 	__builtin_memcpy(key.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(key.daddr, &ip6->daddr, 16);
 	key.proto = ip6->nexthdr;
@@ -372,6 +408,8 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
+		if (tcp->doff < 5 || tcp->doff * 4 > bpf_ntohs(ip6->payload_len))
+			return pass(FP_MALFORMED);
 		seg.flags = ((__u8 *)tcp)[13];
 		if ((seg.flags & TCP_RST) || (seg.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			return pass(FP_TCP_FLAGS);
@@ -390,6 +428,10 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 
 		if ((void *)(uh + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
+		if (uh->check == 0)
+			return pass(FP_MALFORMED); /* mandatory over IPv6: the engine drops it (UDP_ZERO_CHECKSUM) */
+		if (bpf_ntohs(uh->len) < sizeof(*uh) || bpf_ntohs(uh->len) > bpf_ntohs(ip6->payload_len))
+			return pass(FP_MALFORMED);
 		key.sport = uh->source;
 		key.dport = uh->dest;
 		csum_at = l4 + offsetof(struct udphdr, check);
@@ -400,7 +442,9 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	nat = bpf_map_lookup_elem(&tandem_flows6, &key);
 	if (!nat)
 		return pass(FP_NO_ENTRY);
-	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
+	if (!for_us(skb, nat->ifindex))
+		return pass(FP_NOT_FOR_US);
+	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
 	hop = ip6->hop_limit - 1;
 	if (!udp && (nat->flags & NAT_REPORT_ACK) && (seg.flags & TCP_ACK))
@@ -447,6 +491,9 @@ int tandem_fastpath(struct __sk_buff *skb)
 		return pass(FP_NOT_SIMPLE);
 	if (ip->version != 4 || ip->ihl != 5 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) || ip->ttl <= 1)
 		return pass(FP_NOT_SIMPLE);
+	if (!ipv4_checksum_ok(ip) || bpf_ntohs(ip->tot_len) < sizeof(struct iphdr)
+	    || bpf_ntohs(ip->tot_len) > skb->len - sizeof(struct ethhdr))
+		return pass(FP_MALFORMED);
 	key.saddr = ip->saddr;
 	key.daddr = ip->daddr;
 	key.proto = ip->protocol;
@@ -455,6 +502,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 
 		if ((void *)(tcp + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
+		if (tcp->doff < 5 || tcp->doff * 4 > bpf_ntohs(ip->tot_len) - sizeof(struct iphdr))
+			return pass(FP_MALFORMED);
 		seg.flags = ((__u8 *)tcp)[13];
 		if ((seg.flags & TCP_RST) || (seg.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
 			return pass(FP_TCP_FLAGS);
@@ -475,6 +524,8 @@ int tandem_fastpath(struct __sk_buff *skb)
 
 		if ((void *)(uh + 1) > data_end)
 			return pass(FP_NOT_SIMPLE);
+		if (bpf_ntohs(uh->len) < sizeof(*uh) || bpf_ntohs(uh->len) > bpf_ntohs(ip->tot_len) - sizeof(struct iphdr))
+			return pass(FP_MALFORMED);
 		key.sport = uh->source;
 		key.dport = uh->dest;
 		csum_at = l4 + offsetof(struct udphdr, check);
@@ -485,8 +536,10 @@ int tandem_fastpath(struct __sk_buff *skb)
 	nat = bpf_map_lookup_elem(&tandem_flows4, &key);
 	if (!nat)
 		return pass(FP_NO_ENTRY);
-	/* GSO super-packets are checked segment by segment (the helper knows gso_size). */
-	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
+	if (!for_us(skb, nat->ifindex))
+		return pass(FP_NOT_FOR_US);
+	/* GSO super-packets segment by segment: without BPF_MTU_CHK_SEGS the helper lets any GSO packet by. */
+	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(FP_TOO_BIG);
 	if (!udp && (nat->flags & NAT_REPORT_ACK) && (seg.flags & TCP_ACK))
 		seg.ack_ok = handshake_ack_ok4(nat, key.proto, seg.ack);

@@ -488,7 +488,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         SegmentReports r = reports;
         return "no_entry=" + program.counter(FastPathProgram.NO_ENTRY) + " tcp_flags=" + program.counter(FastPathProgram.TCP_FLAGS)
                 + " not_simple=" + program.counter(FastPathProgram.NOT_SIMPLE) + " too_big=" + program.counter(FastPathProgram.TOO_BIG)
-                + " ring_full=" + program.counter(FastPathProgram.RING_FULL) + "; reported=" + program.counter(FastPathProgram.REPORTED)
+                + " ring_full=" + program.counter(FastPathProgram.RING_FULL) + " malformed=" + program.counter(FastPathProgram.MALFORMED)
+                + " not_for_us=" + program.counter(FastPathProgram.NOT_FOR_US) + "; reported=" + program.counter(FastPathProgram.REPORTED)
                 + (r == null ? "" : " read=" + r.delivered() + " unreadable=" + r.malformed() + (r.failure() == null ? "" : " (" + r.failure() + ")"));
     }
 

@@ -381,12 +381,22 @@ public final class FastPathProgram implements AutoCloseable {
     public static final int TOO_BIG = 4;
     public static final int REPORTED = 5;
     public static final int RING_FULL = 6;
+    public static final int MALFORMED = 7;
+    public static final int NOT_FOR_US = 8;
 
     /**
      * Runs the program once on {@code frame} (an Ethernet frame) without any traffic
      * ({@code BPF_PROG_TEST_RUN}): its return code, and the frame as the program left it in {@code out}.
      */
-    public synchronized int testRun(byte[] frame, byte[][] out) {
+    public int testRun(byte[] frame, byte[][] out) {
+        return testRun(frame, out, 0, 0);
+    }
+
+    /**
+     * As {@link #testRun(byte[], byte[][])}, the packet arriving by {@code ingressIfindex} (0: none
+     * given) and, with {@code gsoSize} > 0, a GSO super-packet of segments that size.
+     */
+    public synchronized int testRun(byte[] frame, byte[][] out, int ingressIfindex, int gsoSize) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment in = a.allocate(frame.length, 8);
             in.copyFrom(MemorySegment.ofArray(frame));
@@ -398,6 +408,18 @@ public final class FastPathProgram implements AutoCloseable {
             opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_DATA_SIZE_IN, frame.length);
             opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_DATA_SIZE_OUT, (int) result.byteSize());
             opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_REPEAT, 1);
+            if (ingressIfindex != 0 || gsoSize != 0) {
+                // struct __sk_buff as the test run takes it: only these fields may be set.
+                MemorySegment ctx = a.allocate(Libbpf.SK_BUFF_SIZE, 8);
+                ctx.set(ValueLayout.JAVA_INT, Libbpf.SK_BUFF_INGRESS_IFINDEX, ingressIfindex);
+                ctx.set(ValueLayout.JAVA_INT, Libbpf.SK_BUFF_IFINDEX, 1); // the loopback device the run uses
+                if (gsoSize > 0) {
+                    ctx.set(ValueLayout.JAVA_INT, Libbpf.SK_BUFF_GSO_SEGS, Math.max(1, (frame.length - 54 + gsoSize - 1) / gsoSize));
+                    ctx.set(ValueLayout.JAVA_INT, Libbpf.SK_BUFF_GSO_SIZE, gsoSize);
+                }
+                opts.set(ValueLayout.ADDRESS, Libbpf.TEST_RUN_CTX_IN, ctx);
+                opts.set(ValueLayout.JAVA_INT, Libbpf.TEST_RUN_CTX_SIZE_IN, (int) Libbpf.SK_BUFF_SIZE);
+            }
             int err = Libbpf.testRun(programFd, opts);
             if (err < 0) {
                 throw new IllegalStateException("BPF_PROG_TEST_RUN failed (errno " + -err + ")");

@@ -41,7 +41,15 @@ final class Libbpf {
     static final long TEST_RUN_DATA_OUT = 16;
     static final long TEST_RUN_DATA_SIZE_IN = 24;
     static final long TEST_RUN_DATA_SIZE_OUT = 28;
+    static final long TEST_RUN_CTX_IN = 32;
+    static final long TEST_RUN_CTX_SIZE_IN = 48;
     static final long TEST_RUN_RETVAL = 56;
+    /** struct __sk_buff (uapi/linux/bpf.h): its size and the fields a test run's context may set. */
+    static final long SK_BUFF_SIZE = 192;
+    static final long SK_BUFF_INGRESS_IFINDEX = 36;
+    static final long SK_BUFF_IFINDEX = 40;
+    static final long SK_BUFF_GSO_SEGS = 164;
+    static final long SK_BUFF_GSO_SIZE = 176;
     static final long TEST_RUN_REPEAT = 60;
     /** struct bpf_tc_hook: sz, ifindex, attach_point, parent. */
     static final long TC_HOOK_SIZE = 24;
