@@ -18,12 +18,16 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -59,13 +63,23 @@ public final class JGroupsReplicator implements FlowReplicator {
         this.settings = settings;
     }
 
+    /** The addresses of TCPPING's "address[port]" entries: the only ones the sync port accepts connections from. */
+    static Set<InetAddress> peerAddresses(List<String> peers) throws UnknownHostException {
+        Set<InetAddress> addresses = new HashSet<>();
+        for (String peer : peers) {
+            int bracket = peer.lastIndexOf('[');
+            addresses.add(InetAddress.getByName(bracket < 0 ? peer : peer.substring(0, bracket)));
+        }
+        return addresses;
+    }
+
     @Override
     public void start(FlowStore store) throws Exception {
         tls = SyncTls.of(SyncKeys.load(settings.keystore(), settings.keystorePassword()), settings.keystorePassword());
         channel = new JChannel(new ByteArrayInputStream(stackXml().getBytes(StandardCharsets.UTF_8)));
         // Before connect: TCP opens its sockets when the channel connects (TCP.start).
         TCP tcp = channel.getProtocolStack().findProtocol(TCP.class);
-        tcp.setSocketFactory(new SyncSockets(tls));
+        tcp.setSocketFactory(new SyncSockets(tls, peerAddresses(settings.peers())));
         channel.name(settings.nodeName());
         channel.setDiscardOwnMessages(true);
         engine = new SyncEngine(new Transport(), store, settings.queueCapacity(), settings.digestInterval(), settings.nodeName());

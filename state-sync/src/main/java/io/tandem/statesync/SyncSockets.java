@@ -9,8 +9,14 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLSocket;
@@ -20,20 +26,41 @@ import javax.net.ssl.SSLSocketFactory;
  * The sync port's sockets for JGroups' TCP: TLS 1.3 both ways ({@link SyncTls}), and on the
  * listening side a gate. JGroups accepts on one thread and hands each socket to a reader; a
  * TLS handshake there would let a silent connection hold the acceptor, and a refused one
- * would go uncounted. So the gate accepts the TCP connections itself, runs each handshake on a
- * virtual thread bounded in time ({@link #HANDSHAKE_MILLIS}) and in number
- * ({@link #MAX_HANDSHAKES} at once; past it a connection is closed at once), counts and logs
- * every refusal, and gives JGroups only connections whose peer proved it holds the pair's key.
+ * would go uncounted. So the gate accepts the TCP connections itself and
+ *
+ * <ul>
+ *   <li>closes at once a connection from an address that is not one of the pair's
+ *       ({@code sync.peer_address}, this box's own): nobody else has anything to say there;</li>
+ *   <li>runs each handshake on a virtual thread whose <em>whole</em> handshake is bounded in time
+ *       ({@link #HANDSHAKE_MILLIS}: a watchdog closes the socket then, however the bytes
+ *       trickle — a bound per read let a byte a second hold a slot for good);</li>
+ *   <li>bounds handshakes in number — {@link #MAX_HANDSHAKES} at once, and
+ *       {@link #MAX_PER_SOURCE} at once and {@link #RATE_PER_SOURCE} a second from any one
+ *       address — so no source, not even one on the pair's own network, can take the slots the
+ *       peer needs to re-form the pair;</li>
+ *   <li>counts and logs every refusal, and gives JGroups only connections whose peer proved it
+ *       holds the pair's key.</li>
+ * </ul>
  */
 final class SyncSockets extends DefaultSocketFactory {
     static final int HANDSHAKE_MILLIS = 2_000;
     static final int MAX_HANDSHAKES = 32;
+    static final int MAX_PER_SOURCE = 4;
+    static final int RATE_PER_SOURCE = 10;
+    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "tandem-sync-handshake-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final SyncTls tls;
+    /** The addresses a connection may come from; empty: any. */
+    private final Set<InetAddress> allowed;
 
-    SyncSockets(SyncTls tls) {
+    SyncSockets(SyncTls tls, Set<InetAddress> allowed) {
         super(tls.context());
         this.tls = tls;
+        this.allowed = Set.copyOf(allowed);
         setSocketConfigurator(s -> {
             if (s instanceof SSLSocket ssl) {
                 ssl.setEnabledProtocols(SyncTls.PROTOCOLS);
@@ -71,10 +98,14 @@ final class SyncSockets extends DefaultSocketFactory {
     private final class Gate extends ServerSocket {
         private final BlockingQueue<Socket> admitted = new ArrayBlockingQueue<>(MAX_HANDSHAKES);
         private final Semaphore handshakes = new Semaphore(MAX_HANDSHAKES);
+        private final Map<InetAddress, Source> sources = new ConcurrentHashMap<>();
         private Thread acceptor;
 
         Gate() throws IOException {
             super();
+            // The gate closes refused connections itself, leaving them in TIME_WAIT on this port: a
+            // restarted tandemd must still bind it at once.
+            setReuseAddress(true);
         }
 
         @Override
@@ -111,8 +142,20 @@ final class SyncSockets extends DefaultSocketFactory {
                 } catch (IOException e) {
                     return; // closed
                 }
-                if (!handshakes.tryAcquire()) {
-                    tls.refuse(raw.getRemoteSocketAddress(), "too many handshakes at once (" + MAX_HANDSHAKES + ")");
+                InetAddress from = raw.getInetAddress();
+                if (!allowed.isEmpty() && !allowed.contains(from)) {
+                    tls.refuse(raw.getRemoteSocketAddress(), "not the peer's address");
+                    closeQuietly(raw);
+                    continue;
+                }
+                Source source = sources.computeIfAbsent(from, a -> new Source());
+                String refusal = source.admit(System.nanoTime());
+                if (refusal == null && !handshakes.tryAcquire()) {
+                    source.done();
+                    refusal = "too many handshakes at once (" + MAX_HANDSHAKES + ")";
+                }
+                if (refusal != null) {
+                    tls.refuse(raw.getRemoteSocketAddress(), refusal);
                     closeQuietly(raw);
                     continue;
                 }
@@ -121,12 +164,14 @@ final class SyncSockets extends DefaultSocketFactory {
                         handshake(raw);
                     } finally {
                         handshakes.release();
+                        source.done();
                     }
                 });
             }
         }
 
         private void handshake(Socket raw) {
+            ScheduledFuture<?> deadline = WATCHDOG.schedule(() -> closeQuietly(raw), HANDSHAKE_MILLIS, TimeUnit.MILLISECONDS);
             try {
                 raw.setSoTimeout(HANDSHAKE_MILLIS);
                 SSLSocket ssl = (SSLSocket) ((SSLSocketFactory) tls.context().getSocketFactory())
@@ -135,6 +180,9 @@ final class SyncSockets extends DefaultSocketFactory {
                 ssl.setNeedClientAuth(true);
                 ssl.setEnabledProtocols(SyncTls.PROTOCOLS);
                 ssl.startHandshake();
+                if (!deadline.cancel(false)) {
+                    throw new IOException("the whole handshake took more than " + HANDSHAKE_MILLIS + " ms");
+                }
                 ssl.setSoTimeout(0);
                 if (!admitted.offer(ssl, HANDSHAKE_MILLIS, TimeUnit.MILLISECONDS)) {
                     tls.refuse(raw.getRemoteSocketAddress(), "JGroups is not accepting");
@@ -156,6 +204,35 @@ final class SyncSockets extends DefaultSocketFactory {
             while ((s = admitted.poll()) != null) {
                 closeQuietly(s);
             }
+        }
+    }
+
+    /**
+     * One source address's handshakes: how many run now, and a token bucket of
+     * {@link #RATE_PER_SOURCE} a second (as many in a burst).
+     */
+    private static final class Source {
+        private int running;
+        private double tokens = RATE_PER_SOURCE;
+        private long refilledAt = System.nanoTime();
+
+        /** Null if a handshake from this source may start now (then counted as running); else why not. */
+        synchronized String admit(long now) {
+            tokens = Math.min(RATE_PER_SOURCE, tokens + (now - refilledAt) / 1e9 * RATE_PER_SOURCE);
+            refilledAt = now;
+            if (running >= MAX_PER_SOURCE) {
+                return "too many handshakes at once from one address (" + MAX_PER_SOURCE + ")";
+            }
+            if (tokens < 1) {
+                return "too many handshakes a second from one address (" + RATE_PER_SOURCE + ")";
+            }
+            tokens -= 1;
+            running++;
+            return null;
+        }
+
+        synchronized void done() {
+            running--;
         }
     }
 
