@@ -136,6 +136,20 @@ struct {
 	__type(value, struct flow6_nat);
 } tandem_flows6 SEC(".maps");
 
+/*
+ * The layout of what is pinned, stamped by tandemd beside the maps (LAYOUT_VERSION in
+ * FastPathProgram): a tandemd adopts pinned maps only in a layout it can prove it understands
+ * (this stamp, or an older layout it knows by its value size), and migrates or removes them
+ * otherwise. Version 1: flows4 values of 40 bytes (no seq_end, flags), no flows6; version 2:
+ * the structs above (flows4 48 bytes, flows6 80). The program does not read it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tandem_layout SEC(".maps");
+
 /* A segment reported to the engine: the tuple as it arrived (key4 for IPv4, key6 for IPv6) and its flags. */
 struct fp_event {
 	__u8 family;       /* 4 or 6 */

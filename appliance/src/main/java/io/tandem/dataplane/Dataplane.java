@@ -143,6 +143,7 @@ public final class Dataplane implements AutoCloseable {
     private static FastPath startFastPath(DataplaneConfig config, FlowTable flows) throws FastPathProgram.FastPathException {
         if (config.fastPath() == FastPathMode.OFF) {
             LOG.info("fast path off (dataplane.fast_path: off): every packet through {}", config.tunName());
+            removeLeftovers(config, "off");
             return null;
         }
         try {
@@ -171,6 +172,9 @@ public final class Dataplane implements AutoCloseable {
                 if (path.linkPinFailure() != null) {
                     LOG.warn("fast path: {}", path.linkPinFailure());
                 }
+                if (path.leftovers() != null) {
+                    LOG.info("fast path: what an earlier tandemd pinned was {}", path.leftovers());
+                }
             }
             return path;
         } catch (FastPathProgram.FastPathException | RuntimeException e) {
@@ -179,7 +183,23 @@ public final class Dataplane implements AutoCloseable {
                         : new FastPathProgram.FastPathException("the fast path failed: " + e);
             }
             LOG.warn("fast path unavailable, every packet through {} (dataplane.fast_path: auto): {}", config.tunName(), e.getMessage());
+            removeLeftovers(config, "unavailable");
             return null;
+        }
+    }
+
+    /**
+     * Without a fast path of its own, tandemd removes what an earlier one left attached and pinned:
+     * entries nobody expires would go on rewriting packets of flows that ended.
+     */
+    private static void removeLeftovers(DataplaneConfig config, String why) {
+        try {
+            String removed = FastPath.removeLeftovers(config.frontInterface(), config.backInterface(), Path.of(config.fastPathPinDir()));
+            if (!removed.startsWith("nothing")) {
+                LOG.warn("fast path {}: removed what an earlier tandemd left in the kernel: {}", why, removed);
+            }
+        } catch (FastPathProgram.FastPathException | RuntimeException e) {
+            LOG.warn("fast path {}: could not remove what an earlier tandemd left in the kernel: {}", why, e.getMessage());
         }
     }
 

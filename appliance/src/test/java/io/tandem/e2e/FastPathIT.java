@@ -204,8 +204,9 @@ class FastPathIT {
     /**
      * tandemd restarted (SIGTERM, then start) and killed (SIGKILL, then start) under 50
      * connections echoing every 20 ms, its flow map pinned on a bpffs the test mounts: the kernel
-     * goes on forwarding them while no tandemd runs, and each new tandemd adopts them — every
-     * connection survives, none stalls for long.
+     * goes on forwarding them while no tandemd runs, and each new tandemd adopts them — the last
+     * one with another max_flows, carrying the pinned entries into new maps — every connection
+     * survives, none stalls for long.
      */
     @Test
     void aRestartedOrKilledTandemdLosesNoFlowTheFastPathCarries() throws Exception {
@@ -259,9 +260,15 @@ class FastPathIT {
             assertEquals(1, lab.outcome("lb", Duration.ofSeconds(10), "sh", check, pidFile, socket, "front", pin).exit(),
                     "silent beyond the grace: fail over");
             Files.delete(NamespaceLab.downSince(Path.of(pidFile)));
+            // The third start has another max_flows (as an upgrade that changes the maps would): the
+            // pinned maps no longer fit, so their entries are carried into new ones while the old
+            // program goes on forwarding — the flows survive (issue 29, point 5).
+            Files.writeString(config, Files.readString(config).replace("max_flows: 65536", "max_flows: 32768"));
             Process third = lab.start("lb", "third.log", tandemd, "--config", config.toString());
             lab.awaitLog("third.log", "running", Duration.ofSeconds(30));
             assertTrue(adopted(lab.log("third.log")) >= 50, lab.log("third.log"));
+            assertTrue(lab.log("third.log").contains("what an earlier tandemd pinned was carried into new maps of 65536 entries"),
+                    lab.log("third.log"));
 
             assertEquals(0, NamespaceLab.awaitExit(clients, Duration.ofSeconds(60)), lab.log("clients.log"));
             String summary = lab.log("clients.log").lines().filter(l -> l.startsWith("summary")).findFirst().orElse("no summary");

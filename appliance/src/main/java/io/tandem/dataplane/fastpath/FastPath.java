@@ -16,6 +16,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
@@ -47,6 +48,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private int backLink = -1;
     /** Why a link could not be pinned (a restart then re-attaches), or null. */
     private String linkPinFailure;
+    /** What an earlier tandemd left and what became of it, or null. */
+    private String leftovers;
     /** The segments the program forwarded and reported, once {@link #startReports} ran. */
     private volatile SegmentReports reports;
 
@@ -74,12 +77,45 @@ public final class FastPath implements FastPathHook, AutoCloseable {
      */
     public static FastPath start(String frontInterface, String backInterface, int maxFlows, Path pinDir, FastPathAttach attach)
             throws FastPathProgram.FastPathException {
-        int front = ifindex(frontInterface);
-        int back = ifindex(backInterface);
+        return start(frontInterface, ifindex(frontInterface), backInterface, ifindex(backInterface), maxFlows, pinDir, attach);
+    }
+
+    /** As {@link #start(String, String, int, Path, FastPathAttach)}, the interfaces given by index too. */
+    public static FastPath start(String frontInterface, int front, String backInterface, int back, int maxFlows, Path pinDir,
+                                 FastPathAttach attach) throws FastPathProgram.FastPathException {
         Path pin = pinDir == null ? null : pinDirectory(pinDir);
-        FastPathProgram program = FastPathProgram.load((int) Math.min(Integer.MAX_VALUE, 2L * maxFlows),
-                pin == null ? null : mapPin(pin), pin == null ? null : pin.resolve(DataplaneConfig.FAST_PATH_MAP6));
+        int entries = (int) Math.min(Integer.MAX_VALUE, 2L * maxFlows);
+        String found = null;
+        List<PinnedLeftovers.Entry> carried = List.of();
+        if (pin != null) {
+            PinnedLeftovers left = PinnedLeftovers.inspect(pin);
+            try {
+                if (left.layout() == PinnedLeftovers.Layout.NONE) {
+                    found = null;
+                } else if (left.adoptable(entries)) {
+                    found = "adopted as they are: " + left.description();
+                } else if (left.carriable()) {
+                    carried = left.carry();
+                    found = "carried into new maps of " + entries + " entries (" + carried.size() + " entries; the old program forwarded"
+                            + " them until this one took its place): " + left.description();
+                } else {
+                    found = "removed, not a layout this tandemd knows (" + left.description() + "): "
+                            + PinnedLeftovers.removeAll(pin, front, back);
+                }
+            } catch (IOException | RuntimeException e) {
+                throw new FastPathProgram.FastPathException("cannot take over what is pinned in " + pin + " (" + left.description() + "): " + e);
+            }
+        }
+        FastPathProgram program = FastPathProgram.load(entries, pin == null ? null : mapPin(pin),
+                pin == null ? null : pin.resolve(DataplaneConfig.FAST_PATH_MAP6));
+        int lost = 0;
+        for (PinnedLeftovers.Entry e : carried) {
+            if (program.importEntry(e.ipv6(), e.key(), e.value()) < 0) {
+                lost++; // the new map is smaller than the old one's flows: the rest go through the engine
+            }
+        }
         FastPath path = new FastPath(program, front, back, pin, attach);
+        path.leftovers = found == null ? null : found + (lost > 0 ? "; " + lost + " entries did not fit" : "");
         try {
             path.frontLink = path.attach(front, frontInterface, "front");
             path.backLink = path.attach(back, backInterface, "back");
@@ -87,6 +123,44 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         } catch (FastPathProgram.FastPathException e) {
             path.close();
             throw e;
+        }
+    }
+
+    /**
+     * What an earlier tandemd left in the kernel and what this one did with it (adopted, carried
+     * into new maps, or removed), or null if there was nothing.
+     */
+    public String leftovers() {
+        return leftovers;
+    }
+
+    /**
+     * Removes whatever an earlier tandemd left attached to the two interfaces and pinned in
+     * {@code pinDir} ({@code dataplane.fast_path: off} after {@code on}, or a start that cannot
+     * use it): its program detached (tcx or tc clsact), its pins unlinked. Returns what it
+     * removed, or "nothing".
+     */
+    public static String removeLeftovers(String frontInterface, String backInterface, Path pinDir) throws FastPathProgram.FastPathException {
+        if (!Libbpf.available()) {
+            return "nothing (no libbpf: nothing can have been attached by it)";
+        }
+        return removeLeftovers(ifindex(frontInterface), ifindex(backInterface), pinDir);
+    }
+
+    /** As {@link #removeLeftovers(String, String, Path)}, the interfaces given by index. */
+    public static String removeLeftovers(int frontIfindex, int backIfindex, Path pinDir) throws FastPathProgram.FastPathException {
+        Path pin = pinDir == null ? null : pinDirectory(pinDir);
+        try {
+            return PinnedLeftovers.removeAll(pin, frontIfindex, backIfindex);
+        } catch (IOException e) {
+            throw new FastPathProgram.FastPathException("cannot remove what is pinned in " + pin + ": " + e);
+        }
+    }
+
+    /** Deletes our tc filter ("ta" 1) from an interface's ingress; true if there was one. */
+    static boolean detachTcFilter(int ifindex) {
+        try (Arena a = Arena.ofConfined()) {
+            return Libbpf.tcDetach(hook(a, ifindex), opts(a)) == 0;
         }
     }
 
@@ -105,6 +179,11 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         } catch (IOException e) {
             return null;
         }
+    }
+
+    /** The loaded program (tests read its maps). */
+    FastPathProgram program() {
+        return program;
     }
 
     /** Where the flow map is pinned, or null when it is not (no bpffs): a restart then loses the fast path's flows. */
@@ -248,7 +327,24 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             }
         }
         attachTc(ifindex, name);
+        dropPinnedLink(role); // a tcx link an earlier tandemd pinned: the program would run twice
         return 0;
+    }
+
+    private void dropPinnedLink(String role) {
+        Path linkPin = pinDir == null ? null : pinDir.resolve(role + ".link");
+        if (linkPin != null && Files.exists(linkPin)) {
+            int kept = Libbpf.objGet(arena.allocateFrom(linkPin.toString()));
+            if (kept > 0) {
+                Libbpf.linkDetach(kept);
+                LinuxFd.close(kept);
+            }
+            try {
+                Files.deleteIfExists(linkPin);
+            } catch (IOException e) {
+                // detached already: the pin alone holds nothing attached
+            }
+        }
     }
 
     private int tcxLink(int ifindex, String role) {
@@ -280,12 +376,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     private void attachTc(int ifindex, String name) throws FastPathProgram.FastPathException {
-        MemorySegment hook = hook(ifindex);
+        MemorySegment hook = hook(arena, ifindex);
         int rc = Libbpf.tcHookCreate(hook);
         if (rc < 0 && rc != -EEXIST) {
             throw new FastPathProgram.FastPathException("cannot add the clsact qdisc on " + name + " (errno " + -rc + ")");
         }
-        MemorySegment opts = opts();
+        MemorySegment opts = opts(arena);
         opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_PROG_FD, program.programFd());
         opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_FLAGS, Libbpf.BPF_TC_F_REPLACE);
         rc = Libbpf.tcAttach(hook, opts);
@@ -295,8 +391,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     private void detachTc(int ifindex) {
-        MemorySegment opts = opts(); // handle and priority only: that names our filter
-        Libbpf.tcDetach(hook(ifindex), opts);
+        Libbpf.tcDetach(hook(arena, ifindex), opts(arena)); // handle and priority only: that names our filter
     }
 
     /** Ends one interface's attachment: the tc filter removed, or the link unpinned and closed (which detaches it). */
@@ -315,7 +410,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         }
     }
 
-    private MemorySegment hook(int ifindex) {
+    private static MemorySegment hook(Arena arena, int ifindex) {
         MemorySegment hook = arena.allocate(Libbpf.TC_HOOK_SIZE, 8);
         hook.set(ValueLayout.JAVA_LONG, 0, Libbpf.TC_HOOK_SIZE);
         hook.set(ValueLayout.JAVA_INT, Libbpf.TC_HOOK_IFINDEX, ifindex);
@@ -323,7 +418,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return hook;
     }
 
-    private MemorySegment opts() {
+    private static MemorySegment opts(Arena arena) {
         MemorySegment opts = arena.allocate(Libbpf.TC_OPTS_SIZE, 8);
         opts.set(ValueLayout.JAVA_LONG, 0, Libbpf.TC_OPTS_SIZE);
         opts.set(ValueLayout.JAVA_INT, Libbpf.TC_OPTS_HANDLE, HANDLE);
@@ -511,7 +606,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /**
      * Stops using the fast path. With {@code keepForwarding} and a pinned map, the program stays
      * attached and its map pinned: the kernel goes on forwarding the decided flows until the next
-     * tandemd adopts them (a restart). Otherwise detaches first.
+     * tandemd adopts them (a restart). Otherwise detaches first and unlinks the pins: nothing
+     * forwards those entries any more, and a next tandemd must not take them for live flows.
      */
     public void close(boolean keepForwarding) {
         SegmentReports r = reports;
@@ -524,6 +620,15 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         } else {
             detach(frontIfindex, frontLink, "front");
             detach(backIfindex, backLink, "back");
+            if (pinDir != null) {
+                for (String pin : List.of(DataplaneConfig.FAST_PATH_MAP, DataplaneConfig.FAST_PATH_MAP6, FastPathProgram.LAYOUT_PIN)) {
+                    try {
+                        Files.deleteIfExists(pinDir.resolve(pin));
+                    } catch (IOException e) {
+                        // the next start finds it, and takes it over or removes it
+                    }
+                }
+            }
         }
         program.close();
         arena.close();

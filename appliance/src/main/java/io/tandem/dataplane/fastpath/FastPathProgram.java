@@ -25,6 +25,15 @@ public final class FastPathProgram implements AutoCloseable {
     /** A flow6_key and a flow6_nat. */
     static final int KEY6_SIZE = 40;
     static final int VALUE6_SIZE = 72;
+    /**
+     * The layout of the pinned maps this program reads and writes, stamped beside them in the
+     * pinned {@code layout} map: 2 is flows4 values of {@value #VALUE_SIZE} bytes and flows6 values
+     * of {@value #VALUE6_SIZE} (the seq_end and flags came with it); 1 was flows4 values of 40
+     * bytes and no flows6. A tandemd adopts only a layout it knows ({@link PinnedLeftovers}).
+     */
+    public static final int LAYOUT_VERSION = 2;
+    /** The name of the layout stamp's pin, beside the flow maps'. */
+    public static final String LAYOUT_PIN = "layout";
     private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     /** The program's return codes (linux/pkt_cls.h). */
     public static final int TC_ACT_OK = 0;
@@ -128,15 +137,18 @@ public final class FastPathProgram implements AutoCloseable {
             MemorySegment flows6 = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows6"));
             MemorySegment counters = Libbpf.findMap(obj, arena.allocateFrom("tandem_counters"));
             MemorySegment events = Libbpf.findMap(obj, arena.allocateFrom("tandem_events"));
+            MemorySegment layout = Libbpf.findMap(obj, arena.allocateFrom("tandem_layout"));
             MemorySegment program = Libbpf.findProgram(obj, arena.allocateFrom("tandem_fastpath"));
             if (flows.equals(MemorySegment.NULL) || flows6.equals(MemorySegment.NULL) || counters.equals(MemorySegment.NULL)
-                    || events.equals(MemorySegment.NULL) || program.equals(MemorySegment.NULL)) {
-                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters, tandem_events or tandem_fastpath");
+                    || events.equals(MemorySegment.NULL) || layout.equals(MemorySegment.NULL) || program.equals(MemorySegment.NULL)) {
+                throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters, tandem_events, tandem_layout"
+                        + " or tandem_fastpath");
             }
             Libbpf.setMaxEntries(flows, Math.max(2, maxEntries));
             Libbpf.setMaxEntries(flows6, Math.max(2, maxEntries));
             if (pinPath != null) {
                 Libbpf.setPinPath(flows, arena.allocateFrom(pinPath.toString()));
+                Libbpf.setPinPath(layout, arena.allocateFrom(pinPath.resolveSibling(LAYOUT_PIN).toString()));
             }
             if (pinPath6 != null) {
                 Libbpf.setPinPath(flows6, arena.allocateFrom(pinPath6.toString()));
@@ -149,6 +161,7 @@ public final class FastPathProgram implements AutoCloseable {
                         + " does not fit: remove it to start afresh)" : "")
                         + (words.isEmpty() ? "" : "; the verifier said:\n" + words));
             }
+            stamp(arena, Libbpf.mapFd(layout));
             FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(flows6),
                     Libbpf.mapFd(counters), Libbpf.mapFd(events));
             loaded = true;
@@ -163,8 +176,32 @@ public final class FastPathProgram implements AutoCloseable {
         }
     }
 
+    /** Writes {@link #LAYOUT_VERSION} into the layout map (pinned beside the flow maps when they are). */
+    private static void stamp(Arena arena, int layoutFd) throws FastPathException {
+        MemorySegment zero = arena.allocate(ValueLayout.JAVA_INT);
+        MemorySegment version = arena.allocate(ValueLayout.JAVA_INT);
+        version.set(ValueLayout.JAVA_INT, 0, LAYOUT_VERSION);
+        int rc = Libbpf.mapUpdate(layoutFd, zero, version, Libbpf.BPF_ANY);
+        if (rc < 0) {
+            throw new FastPathException("cannot stamp the pinned maps' layout (errno " + -rc + ")");
+        }
+    }
+
     int programFd() {
         return programFd;
+    }
+
+    /**
+     * Writes one entry as it was read from an earlier tandemd's map, already in this layout
+     * ({@link PinnedLeftovers} converts older ones): {@code key} and {@code value} of the IPv6
+     * map's sizes when {@code ipv6}, else of the IPv4 map's. 0 or a negative errno.
+     */
+    synchronized int importEntry(boolean ipv6, byte[] entryKey, byte[] entryValue) {
+        MemorySegment k = ipv6 ? key6 : key;
+        MemorySegment v = ipv6 ? value6 : value;
+        k.copyFrom(MemorySegment.ofArray(entryKey));
+        v.copyFrom(MemorySegment.ofArray(entryValue));
+        return Libbpf.mapUpdate(ipv6 ? flows6Fd : flowsFd, k, v, Libbpf.BPF_ANY);
     }
 
     /** The ring buffer through which the program reports the segments it forwarded that move a flow's state. */

@@ -67,6 +67,13 @@ final class Libbpf {
     static final long BPF_ANY = 0;
     static final long BPF_NOEXIST = 1;
     static final long BPF_EXIST = 2;
+    /** struct bpf_map_info (uapi/linux/bpf.h): its size and the fields read. */
+    static final int MAP_INFO_SIZE = 88;
+    static final long MAP_INFO_TYPE = 0;
+    static final long MAP_INFO_KEY_SIZE = 8;
+    static final long MAP_INFO_VALUE_SIZE = 12;
+    static final long MAP_INFO_MAX_ENTRIES = 16;
+    static final int BPF_MAP_TYPE_HASH = 1;
 
     private static final MethodHandle OPEN_MEM = bind("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), true);
     private static final MethodHandle LOAD = bind("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
@@ -89,6 +96,10 @@ final class Libbpf {
     private static final MethodHandle LINK_UPDATE = bind("bpf_link_update", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
     private static final MethodHandle OBJ_PIN = bind("bpf_obj_pin", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), false);
     private static final MethodHandle OBJ_GET = bind("bpf_obj_get", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
+    private static final MethodHandle OBJ_INFO = bind("bpf_obj_get_info_by_fd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), false);
+    private static final MethodHandle LINK_DETACH = bind("bpf_link_detach", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
+    private static final MethodHandle MAP_CREATE = bind("bpf_map_create",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
     private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
     private static final MethodHandle RING_BUFFER_NEW = bind("ring_buffer__new",
             FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
@@ -300,6 +311,35 @@ final class Libbpf {
     static int objGet(MemorySegment path) {
         try {
             return (int) OBJ_GET.invokeExact(path);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** Fills {@code info} (a struct bpf_map_info of {@link #MAP_INFO_SIZE} bytes) for the map {@code fd}; 0 or a negative errno. */
+    static int mapInfo(int fd, MemorySegment info) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment length = a.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, (int) info.byteSize());
+            return (int) OBJ_INFO.invokeExact(fd, info, length);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** Detaches a BPF link from its hook, whoever else holds it (a pin): 0 or a negative errno. */
+    static int linkDetach(int linkFd) {
+        try {
+            return (int) LINK_DETACH.invokeExact(linkFd);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** A new map: its fd, or a negative errno. */
+    static int mapCreate(int type, String name, int keySize, int valueSize, int maxEntries) {
+        try (Arena a = Arena.ofConfined()) {
+            return (int) MAP_CREATE.invokeExact(type, a.allocateFrom(name), keySize, valueSize, maxEntries, MemorySegment.NULL);
         } catch (Throwable t) {
             throw wrap(t);
         }
