@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.config.ConfigException;
 import io.tandem.config.ConfigLoader;
+import io.tandem.config.FastPathMode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -166,7 +167,7 @@ final class TableCommands {
         }
     }
 
-    @Command(name = "config", description = "Config file tools.", subcommands = ConfigCheck.class)
+    @Command(name = "config", description = "Config file tools.", subcommands = {ConfigCheck.class, ConfigPinDir.class})
     static final class Config implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
@@ -175,6 +176,30 @@ final class TableCommands {
         public Integer call() {
             spec.commandLine().usage(spec.commandLine().getOut());
             return 2;
+        }
+    }
+
+    @Command(name = "pin-dir", description = {"Print where the fast path pins its maps (dataplane.fast_path_pin_dir), or nothing when",
+        "dataplane.fast_path is off: what tandemd.service's ExecStartPre prepares for the service user."})
+    static final class ConfigPinDir implements Callable<Integer> {
+        @Parameters(index = "0", description = "the config file") Path file;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            try {
+                var dataplane = ConfigLoader.load(file).dataplane();
+                if (dataplane.fastPath() != FastPathMode.OFF) {
+                    spec.commandLine().getOut().println(dataplane.fastPathPinDir());
+                    spec.commandLine().getOut().flush();
+                }
+                return 0;
+            } catch (ConfigException e) {
+                spec.commandLine().getErr().println(e.getMessage());
+                return 2;
+            }
         }
     }
 

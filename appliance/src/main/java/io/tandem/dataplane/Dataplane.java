@@ -162,8 +162,7 @@ public final class Dataplane implements AutoCloseable {
             LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {}; loaded in {} ms)",
                     path.attachment(), config.frontInterface(), config.backInterface(), (System.nanoTime() - begun) / 1_000_000);
             if (path.pinned() == null) {
-                LOG.warn("fast path unpinned: {} is not on a bpffs (mount -t bpf bpf DIR), so a restart loses the flows it carries",
-                        config.fastPathPinDir());
+                LOG.warn("fast path unpinned, so a restart loses the flows it carries: {}", path.unpinnedBecause());
             } else {
                 long now = System.currentTimeMillis();
                 int adopted = path.forEachKept(record -> flows.adopt(record, now));

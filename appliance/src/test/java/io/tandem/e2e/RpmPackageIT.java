@@ -54,6 +54,7 @@ class RpmPackageIT {
             for (String f : List.of("/usr/bin/tandemd", "/usr/bin/tandemctl", "/etc/tandem/tandem.yaml",
                     "/usr/share/tandem/lib/tandem-appliance-", "/usr/lib/systemd/system/tandemd.service",
                     "/usr/lib/sysctl.d/90-tandem.conf", "/usr/lib/tmpfiles.d/tandem.conf", "/usr/libexec/tandem/tandemd-alive",
+                    "/usr/libexec/tandem/tandemd-prepare-pins",
                     "/usr/share/tandem/keepalived/keepalived.conf.template", "/usr/share/bash-completion/completions/tandemctl")) {
                 assertTrue(files.contains(f), f + " in:\n" + files);
             }

@@ -50,6 +50,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private String linkPinFailure;
     /** What an earlier tandemd left and what became of it, or null. */
     private String leftovers;
+    /** Why the maps are not pinned, or null when they are. */
+    private String unpinned;
     /** The segments the program forwarded and reported, once {@link #startReports} ran. */
     private volatile SegmentReports reports;
 
@@ -115,6 +117,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             }
         }
         FastPath path = new FastPath(program, front, back, pin, attach);
+        path.unpinned = pinDir == null ? "no pin directory is configured" : pin == null ? unpinnedBecause(pinDir) : null;
         path.leftovers = found == null ? null : found + (lost > 0 ? "; " + lost + " entries did not fit" : "");
         try {
             path.frontLink = path.attach(front, frontInterface, "front");
@@ -124,6 +127,11 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             path.close();
             throw e;
         }
+    }
+
+    /** Why the maps are not pinned (a restart then loses the flows the fast path carries), or null when they are. */
+    public String unpinnedBecause() {
+        return unpinned;
     }
 
     /**
@@ -166,18 +174,31 @@ public final class FastPath implements FastPathHook, AutoCloseable {
 
     /** {@code dir} if it is on a bpffs (made there if missing), else null: pins need a bpffs. */
     private static Path pinDirectory(Path dir) {
+        return unpinnedBecause(dir) == null ? dir : null;
+    }
+
+    /**
+     * Null if {@code dir} is (or was just made) a directory on a bpffs this process can use;
+     * else why the maps cannot be pinned there.
+     */
+    static String unpinnedBecause(Path dir) {
+        Path existing = dir;
         try {
-            Path existing = dir;
             while (existing != null && !Files.exists(existing)) {
                 existing = existing.getParent();
             }
             if (existing == null || !"bpf".equals(Files.getFileStore(existing).type())) {
-                return null;
+                return dir + " is not on a bpffs (mount -t bpf bpf DIR)";
             }
             Files.createDirectories(dir);
-            return dir;
-        } catch (IOException e) {
+            if (!Files.isWritable(dir) || !Files.isExecutable(dir)) {
+                throw new IOException("not writable");
+            }
             return null;
+        } catch (IOException e) {
+            return dir + " is on a bpffs but this user (" + System.getProperty("user.name") + ") cannot make or use it (" + e
+                    + "): systemd mounts /sys/fs/bpf for root alone; tandemd.service's ExecStartPre=+ tandemd-prepare-pins makes"
+                    + " the directory the service user's";
         }
     }
 
