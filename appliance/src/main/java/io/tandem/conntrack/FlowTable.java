@@ -758,34 +758,77 @@ public final class FlowTable {
         }
     }
 
+    /** What became of a flow the fast path kept forwarding, offered to the table at a start ({@link #adopt}). */
+    public enum Adoption {
+        /** The table took it in: this box's own flow from now on. */
+        TAKEN,
+        /** The table held it already (pulled from the peer before the fast path attached): its kernel entries are now that flow's. */
+        ALREADY_HELD,
+        /** No flow of the table owns it (a full table, another mapping for the tuple): its kernel entries must go. */
+        REFUSED
+    }
+
     /**
      * Takes in a flow the fast path kept forwarding while no tandemd ran (a restart): as
      * {@link #install}, but the flow is this box's own (its idle time counts here, not the
-     * peer's refreshes) and stays in the fast path.
+     * peer's refreshes) and stays in the fast path. A flow the table holds already with the same
+     * mapping — the peer's copy, pulled before the fast path attached, whose version beats the
+     * kernel's 0 — is the same flow: its kernel entries become that flow's ({@link FlowSlots#FAST}),
+     * so its expiry asks the kernel and removes them. Without that the kernel went on forwarding
+     * a flow the table let expire, and its SNAT port went to a new flow (issue 29).
      */
-    public InstallResult adopt(FlowSnapshot r, long nowMillis) {
+    public Adoption adopt(FlowSnapshot r, long nowMillis) {
         InstallResult result = install(r, false, nowMillis);
-        if (result == InstallResult.INSTALLED) {
-            long stamp = lock.writeLock();
-            try {
-                int position = index.position(r.protocol, r.clientAddress, r.vipAddress, r.clientPort, r.vipPort);
-                if (position >= 0) {
-                    int slot = index.slotAt(position);
-                    int word = slots.stateWord(slot) & ~FlowSlots.REMOTE;
-                    slots.setStateVolatile(slot, word);
-                    FastPathHook hook = fastPath;
-                    if ((word & FlowSlots.FAST) == 0 && hook != null) {
-                        // A state the fast path does not carry (a handshake the restart cut short):
-                        // the kernel's entries go, and the flow goes on through the engine.
-                        slots.read(slot, hookScratch);
-                        hook.removed(hookScratch);
-                    }
-                }
-            } finally {
-                lock.unlockWrite(stamp);
+        long stamp = lock.writeLock();
+        try {
+            int position = index.position(r.protocol, r.clientAddress, r.vipAddress, r.clientPort, r.vipPort);
+            if (position < 0) {
+                return Adoption.REFUSED;
             }
+            int slot = index.slotAt(position);
+            if (!slots.sameMapping(slot, r.backendAddress, r.backendPort, r.snatAddress, r.snatPort)) {
+                return Adoption.REFUSED; // the table's flow has another mapping: it goes into the kernel anew (installDecided)
+            }
+            int word = slots.stateWord(slot) & ~FlowSlots.REMOTE;
+            FastPathHook hook = fastPath;
+            if (FlowState.ofCode(FlowSlots.state(word)).fastPathCarries() && hook != null) {
+                word |= FlowSlots.FAST; // the kernel's entries are this flow's
+            } else if (hook != null) {
+                // A state the fast path does not carry (a handshake the restart cut short):
+                // the kernel's entries go, and the flow goes on through the engine.
+                slots.read(slot, hookScratch);
+                hook.removed(hookScratch);
+                word &= ~FlowSlots.FAST;
+            }
+            slots.setStateVolatile(slot, word);
+            return result == InstallResult.INSTALLED ? Adoption.TAKEN : Adoption.ALREADY_HELD;
+        } finally {
+            lock.unlockWrite(stamp);
         }
-        return result;
+    }
+
+    /**
+     * Puts every decided flow the table holds but the kernel does not into the fast path: those
+     * the table took in before the fast path attached (a box that pulls the peer's table at
+     * start), which would otherwise stay out of the kernel until they changed. Returns how many
+     * went in. A scan of the table: at start only.
+     */
+    public int installDecided() {
+        long stamp = lock.writeLock();
+        try {
+            int installed = 0;
+            for (int slot = 0; slot < capacity; slot++) {
+                int word = slots.stateWord(slot);
+                if (FlowSlots.state(word) != FREE && (word & FlowSlots.FAST) == 0
+                        && FlowState.ofCode(FlowSlots.state(word)).fastPathCarries()) {
+                    followInTheFastPath(slot);
+                    installed += (slots.stateWord(slot) & FlowSlots.FAST) != 0 ? 1 : 0;
+                }
+            }
+            return installed;
+        } finally {
+            lock.unlockWrite(stamp);
+        }
     }
 
     private void updateFromPeer(int slot, FlowSnapshot r, long nowMillis) {

@@ -165,15 +165,30 @@ public final class Dataplane implements AutoCloseable {
                 LOG.warn("fast path unpinned, so a restart loses the flows it carries: {}", path.unpinnedBecause());
             } else {
                 long now = System.currentTimeMillis();
-                int adopted = path.forEachKept(record -> flows.adopt(record, now));
-                LOG.info("fast path pinned at {} and {}: adopted {} flows the kernel kept forwarding", path.pinned(),
-                        path.pinned().resolveSibling(DataplaneConfig.FAST_PATH_MAP6), adopted);
+                int[] adoption = new int[FlowTable.Adoption.values().length];
+                path.forEachKept(record -> {
+                    FlowTable.Adoption a = flows.adopt(record, now);
+                    adoption[a.ordinal()]++;
+                    if (a == FlowTable.Adoption.REFUSED) {
+                        path.removed(record); // entries no flow of the table owns would forward for good
+                    }
+                });
+                int taken = adoption[FlowTable.Adoption.TAKEN.ordinal()];
+                int held = adoption[FlowTable.Adoption.ALREADY_HELD.ordinal()];
+                LOG.info("fast path pinned at {} and {}: adopted {} flows the kernel kept forwarding ({} taken in, {} the table held"
+                                + " already from the peer); removed the entries of {} no flow of the table owns", path.pinned(),
+                        path.pinned().resolveSibling(DataplaneConfig.FAST_PATH_MAP6), taken + held, taken, held,
+                        adoption[FlowTable.Adoption.REFUSED.ordinal()]);
                 if (path.linkPinFailure() != null) {
                     LOG.warn("fast path: {}", path.linkPinFailure());
                 }
                 if (path.leftovers() != null) {
                     LOG.info("fast path: what an earlier tandemd pinned was {}", path.leftovers());
                 }
+            }
+            int pulled = flows.installDecided();
+            if (pulled > 0) {
+                LOG.info("fast path: installed {} decided flows the table held before it attached (the peer's)", pulled);
             }
             return path;
         } catch (FastPathProgram.FastPathException | RuntimeException e) {

@@ -1,12 +1,17 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
+import io.tandem.dataplane.fastpath.FastPathProgram;
 import io.tandem.lab.NamespaceLab;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -96,6 +101,82 @@ class FastPathRestartIT {
         } finally {
             run("umount", bpffs.toString());
             Files.deleteIfExists(bpffs);
+        }
+    }
+
+    /**
+     * Issue 29, point 9: the kernel's copy on a box that starts into a pair, and after a pinned
+     * restart, under five UDP streams that then end. lb1 carries them; lb2 starts after them and
+     * pulls lb1's table before its fast path attaches — its kernel must hold them at once, not
+     * when they next change (they never do). lb1's tandemd is restarted with its map pinned: it
+     * pulls lb2's copies (whose versions beat the kernel's 0) before it adopts, and the kernel's
+     * entries must become those flows' — "adopted 5" meaning five flows own entries, not five
+     * entries visited. When the streams end, the flows expire and every kernel entry goes with
+     * them, on both boxes (before the fix, lb1's table let them expire and gave their SNAT ports
+     * to new flows while the kernel went on forwarding with the old entries, for good).
+     */
+    @Test
+    void kernelEntriesAlwaysBelongToAFlowOfTheTableAndGoWithIt() throws Exception {
+        Path bpffs = Files.createTempDirectory("tandem-bpffs");
+        run("mount", "-t", "bpf", "bpf", bpffs.toString());
+        try (NamespaceLab lab = NamespaceLab.up("tfk", "scripts/lab-pair")) {
+            Path key = PairLab.newKey(lab);
+            for (String b : List.of("b1", "b2")) {
+                lab.traffic(b, b + "-udp.log", "udp-server", "5300", b, "150");
+                lab.awaitLog(b + "-udp.log", "listening", Duration.ofSeconds(30));
+            }
+            UnaryOperator<String> edit = yaml -> yaml.replace("  stats_interval: 500ms\n",
+                            "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: " + bpffs.resolve(yaml.contains("lb1.track") ? "lb1" : "lb2") + "\n")
+                    .replace("  max_flows: 65536\n", "  max_flows: 65536\n  timeouts: { udp_unreplied: 3s, udp_assured: 4s }\n")
+                    + TestConfig.box("x").services(new TestConfig.Service("stream", TestConfig.VIP, 5300).protocol("udp")
+                            .backend("198.19.0.11", 5300).backend("198.19.0.12", 5300)).yaml().replaceFirst("(?s).*?services:\n", "");
+            Process[] lb1 = PairLab.startBox(lab, "lb1", "lb1", 1, 2, 150, key, edit);
+            lab.awaitLog("lb1.log", "-> ACTIVE", Duration.ofSeconds(30));
+            List<Process> streams = new ArrayList<>();
+            for (int i = 0; i < STREAMS; i++) {
+                streams.add(lab.traffic("client", "stream" + i + ".log", "udp-stream", "198.18.0.100", "5300", "20", "30"));
+            }
+            NamespaceLab.await(() -> installed(lab, "lb1.log") >= STREAMS, Duration.ofSeconds(20), () -> lab.lastLine("lb1.log", "fast path:"));
+
+            PairLab.startBox(lab, "lb2", "lb2", 2, 1, 100, key, edit);
+            lab.awaitLog("lb2.log", "-> STANDBY", Duration.ofSeconds(30));
+            PairLab.awaitInSync(lab, "lb1");
+            Path lb1Map = bpffs.resolve("lb1/flows4");
+            Path lb2Map = bpffs.resolve("lb2/flows4");
+            NamespaceLab.await(() -> entries(lb2Map) == 2 * STREAMS, Duration.ofSeconds(5),
+                    () -> "lb2's kernel holds the streams it pulled at start: " + entries(lb2Map) + " entries\n" + lab.log("lb2.log"));
+
+            lb1[0].destroy();
+            assertEquals(143, NamespaceLab.awaitExit(lb1[0], Duration.ofSeconds(20)), lab.log("lb1.log"));
+            PairLab.startTandemd(lab, "lb1", "lb1-restarted");
+            String restarted = lab.log("lb1-restarted.log");
+            assertTrue(restarted.contains("resuming as master"), restarted);
+            Matcher adopted = Pattern.compile("adopted (\\d+) flows the kernel kept forwarding").matcher(restarted);
+            assertTrue(adopted.find() && Integer.parseInt(adopted.group(1)) == STREAMS, restarted);
+            Matcher owners = Pattern.compile("\\((\\d+) taken in, (\\d+) the table held already from the peer\\)").matcher(restarted);
+            assertTrue(owners.find() && Integer.parseInt(owners.group(1)) + Integer.parseInt(owners.group(2)) == STREAMS,
+                    "each adopted flow owns its entries: " + restarted);
+            System.out.println("Pinned restart under UDP streams: lb1 " + lab.lastLine("lb1-restarted.log", "flows the kernel kept forwarding"));
+
+            for (Process stream : streams) {
+                assertEquals(0, NamespaceLab.awaitExit(stream, Duration.ofSeconds(60)));
+            }
+            // The streams ended: 4 s idle and they expire, and their kernel entries go with them, on both boxes.
+            NamespaceLab.await(() -> entries(lb1Map) == 0 && entries(lb2Map) == 0, Duration.ofSeconds(30),
+                    () -> "kernel entries left: lb1 " + entries(lb1Map) + ", lb2 " + entries(lb2Map) + "\n" + lab.lastLine("lb1-restarted.log", "flows="));
+        } finally {
+            run("umount", bpffs.toString());
+            Files.deleteIfExists(bpffs);
+        }
+    }
+
+    private static final int STREAMS = 5;
+
+    private static int entries(Path pinnedMap) {
+        try {
+            return FastPathProgram.pinnedEntries(pinnedMap);
+        } catch (FastPathProgram.FastPathException e) {
+            return -1;
         }
     }
 

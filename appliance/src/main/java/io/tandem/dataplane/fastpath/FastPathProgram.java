@@ -366,6 +366,35 @@ public final class FastPathProgram implements AutoCloseable {
                 value.get(ValueLayout.JAVA_BYTE, FLAGS_AT) & 0xFF)));
     }
 
+    /** How many entries the map pinned at {@code pin} holds now, by a walk of its keys (for the tests and by hand). */
+    public static int pinnedEntries(Path pin) throws FastPathException {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = Libbpf.objGet(a.allocateFrom(pin.toString()));
+            if (fd < 0) {
+                throw new FastPathException("cannot open the map pinned at " + pin + " (errno " + -fd + ")");
+            }
+            try {
+                MemorySegment info = a.allocate(Libbpf.MAP_INFO_SIZE, 8);
+                if (Libbpf.mapInfo(fd, info) < 0) {
+                    throw new FastPathException(pin + " is not a map");
+                }
+                int keySize = info.get(ValueLayout.JAVA_INT, Libbpf.MAP_INFO_KEY_SIZE);
+                MemorySegment current = a.allocate(keySize, 8);
+                MemorySegment next = a.allocate(keySize, 8);
+                MemorySegment previous = MemorySegment.NULL;
+                int count = 0;
+                while (Libbpf.mapNextKey(fd, previous, next) == 0) {
+                    current.copyFrom(next);
+                    previous = current;
+                    count++;
+                }
+                return count;
+            } finally {
+                LinuxFd.close(fd);
+            }
+        }
+    }
+
     /** Walks a map's keys, each entry's value read into {@code value} before {@code visitor} sees its key. */
     private static void eachEntry(int fd, int keySize, MemorySegment value, Consumer<MemorySegment> visitor) {
         try (Arena a = Arena.ofConfined()) {
