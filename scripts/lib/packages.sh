@@ -1,25 +1,11 @@
-# What the build, the tests, the labs and the demo need from Debian, as one list: each entry is
-# what shows it is there (a command, or an absolute path) and the Debian package that brings it.
-# .ci/run and scripts/demo both install from this list (install_needed), so they never drift.
-# Sourced, not run.
-TANDEM_PACKAGES=(
-  mvn:maven                                   # the build
-  ip:iproute2                                 # network namespaces for the end-to-end tests and the demo
-  ping:iputils-ping
-  sysctl:procps                               # sysctl and kill, in the labs and the failover tests
-  python3:python3                             # scripts/synflood.py, spoof-*.py (SynFloodIT, SpoofedSegmentsIT)
-  keepalived:keepalived                       # the pair's VRRP; its config test checks what tandemctl renders
-  /usr/bin/chromium:chromium                  # the status page's browser test
-  /usr/bin/chromedriver:chromium-driver
-  rpmbuild:rpm                                # the packaging test builds and installs the RPM
-  rpmlint:rpmlint
-  ruby:ruby                                   # syntax check of vagrant/Vagrantfile
-  bird:bird2                                  # BGP mode: the router and the boxes in BgpPairIT
-  nft:nftables                                # ICMPv6 marks for IPv6 services; PairFailoverIT cuts the front network
-  socat:socat                                 # keepalived's check, vrrp-scripts/tandemd-alive, asks the control socket
-  clang:clang                                 # compiles the fast path's BPF program (appliance/src/main/bpf)
-  /usr/include/bpf/bpf_helpers.h:libbpf-dev   # its headers; libbpf1, which tandemd loads it with (FFM), comes along
-)
+# What the build, the tests, the labs and the demo need from Debian: .ci/run's TANDEM_PACKAGES,
+# each entry what shows it is there (a command, or an absolute path) and the Debian package that
+# brings it. .ci/run and scripts/demo both install from that list (install_needed), so they never
+# drift. Sourced, not run.
+# The list itself is .ci/run's TANDEM_PACKAGES: read from there, so there is one list.
+if [ -z "${TANDEM_PACKAGES+x}" ]; then
+  eval "$(sed -n '/^TANDEM_PACKAGES=(/,/^)$/p' "$(dirname "${BASH_SOURCE[0]}")/../../.ci/run")"
+fi
 
 # The packages of TANDEM_PACKAGES (or of the entries given) that are missing here.
 missing_packages() {
