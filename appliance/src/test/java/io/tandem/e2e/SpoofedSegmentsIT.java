@@ -36,7 +36,7 @@ class SpoofedSegmentsIT {
         try (NamespaceLab lab = NamespaceLab.up("tsp", "scripts/lab-pair")) {
             start(lab, fastPath);
             Process clients = lab.traffic("client", "clients.log", "echo-clients", "198.18.0.100", "7000",
-                    String.valueOf(CONNECTIONS), "20", "25");
+                    String.valueOf(CONNECTIONS), "20", "15");
             // 4,000 forged segments a second: what TUN carries without the kernel dropping at its queue,
             // so every one reaches the engine and its counters.
             List<String> ports = new ArrayList<>();

@@ -37,7 +37,7 @@ class SyncPortAttackIT {
 
             lab.run("spoof", Duration.ofSeconds(10), "ip", "route", "add", "198.18.2.0/24", "via", "198.18.0.1");
             Process flood = lab.start("spoof", "flood.log", "timeout", "60", "python3",
-                    lab.root().resolve("scripts/sync-port-flood.py").toString(), "198.18.2.1", "7800", "64", "64", "30");
+                    lab.root().resolve("scripts/sync-port-flood.py").toString(), "198.18.2.1", "7800", "64", "64", "20");
             NamespaceLab.await(() -> refused(lab) >= 500, Duration.ofSeconds(20), () -> "the attack reaches the sync port: "
                     + lab.lastLine("lb1.log", "peers_refused="));
             long attacked = restartStandby(lab, lb2, "lb2-under-attack");
