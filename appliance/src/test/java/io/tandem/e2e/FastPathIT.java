@@ -213,16 +213,7 @@ class FastPathIT {
         Path bpffs = Files.createTempDirectory("tandem-bpffs");
         run("mount", "-t", "bpf", "bpf", bpffs.toString());
         try (NamespaceLab lab = NamespaceLab.up("tfb")) {
-            Path config = lab.logs().resolve("tandem.yaml");
-            Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on",
-                            "fast_path_pin_dir: " + bpffs.resolve("tandem"))
-                    .conntrack("max_flows: 65536")
-                    .services(new TestConfig.Service("echo", TestConfig.VIP, 7000).backend("198.19.0.11", 7000).backend("198.19.0.12", 7000))
-                    .yaml() + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
-            for (String b : List.of("b1", "b2")) {
-                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
+            Path config = pinnedEchoBox(lab, bpffs);
             String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
             Process first = lab.start("lb", "first.log", tandemd, "--config", config.toString());
             lab.awaitLog("first.log", "running", Duration.ofSeconds(30));
@@ -297,18 +288,9 @@ class FastPathIT {
         Path bpffs = Files.createTempDirectory("tandem-bpffs");
         run("mount", "-t", "bpf", "-o", "mode=0700", "bpf", bpffs.toString());
         try (NamespaceLab lab = NamespaceLab.up("tfu")) {
-            Path config = lab.logs().resolve("tandem.yaml");
-            Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on",
-                            "fast_path_pin_dir: " + bpffs.resolve("tandem"))
-                    .conntrack("max_flows: 65536")
-                    .services(new TestConfig.Service("echo", TestConfig.VIP, 7000).backend("198.19.0.11", 7000).backend("198.19.0.12", 7000))
-                    .yaml() + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
+            Path config = pinnedEchoBox(lab, bpffs);
             run("chown", "-R", "65534:65534", lab.logs().toString()); // the service user's runtime directory
             run("chmod", "0755", lab.logs().toString());
-            for (String b : List.of("b1", "b2")) {
-                lab.traffic(b, b + ".log", "echo-server", "7000", "120");
-                lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
-            }
             String tandemd = lab.root().resolve("appliance/target/tandem/bin/tandemd").toString();
             String[] asTheUnit = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all,+net_admin,+bpf",
                 "--ambient-caps=-all,+net_admin,+bpf", "--bounding-set=-all,+net_admin,+bpf", "--", tandemd, "--config", config.toString()};
@@ -352,6 +334,21 @@ class FastPathIT {
             run("umount", bpffs.toString());
             Files.deleteIfExists(bpffs);
         }
+    }
+
+    /** lb's config (fast path on, its maps pinned in {@code bpffs}/tandem, 65,536 flows) and two echo backends listening. */
+    private static Path pinnedEchoBox(NamespaceLab lab, Path bpffs) throws Exception {
+        Path config = lab.logs().resolve("tandem.yaml");
+        Files.writeString(config, TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 500ms", "fast_path: on",
+                        "fast_path_pin_dir: " + bpffs.resolve("tandem"))
+                .conntrack("max_flows: 65536")
+                .services(new TestConfig.Service("echo", TestConfig.VIP, 7000).backend("198.19.0.11", 7000).backend("198.19.0.12", 7000))
+                .yaml() + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n");
+        for (String b : List.of("b1", "b2")) {
+            lab.traffic(b, b + ".log", "echo-server", "7000", "120");
+            lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));
+        }
+        return config;
     }
 
     private static int adopted(String log) {
