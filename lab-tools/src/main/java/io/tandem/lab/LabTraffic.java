@@ -45,7 +45,8 @@ import java.util.function.Consumer;
  *                                  CONNS concurrent connections; each reads the server line,
  *                                  waits HOLD_MS, uploads BYTES random bytes, checks the digest;
  *                                  prints "ok LOCAL_PORT ID PEER" or "fail LOCAL_PORT REASON" per connection
- * udp-client HOST PORT COUNT       COUNT request/response exchanges; prints "ok REPLY" or "fail"
+ * udp-client HOST PORT COUNT       COUNT request/response exchanges; prints "ok REPLY" or "fail" (and "stray REPLY"
+ *                                  for an answer to no request of its own: an earlier sender's on the same port)
  * echo-server PORT SECONDS         echoes every line back
  * echo-clients HOST PORT CONNS INTERVAL_MS SECONDS [CONNECTS_PER_SECOND]
  *                                  CONNS connections (opened at most CONNECTS_PER_SECOND a second,
@@ -499,11 +500,21 @@ public final class LabTraffic {
                 byte[] buf = new byte[2048];
                 DatagramPacket reply = new DatagramPacket(buf, buf.length);
                 try {
-                    socket.receive(reply);
-                    String text = new String(buf, 0, reply.getLength(), StandardCharsets.US_ASCII);
-                    boolean ok = text.endsWith(" request-" + i) && reply.getAddress().equals(address) && reply.getPort() == port;
-                    System.out.println((ok ? "ok " : "fail ") + text + " from " + reply.getAddress().getHostAddress() + ":" + reply.getPort());
-                    failures += ok ? 0 : 1;
+                    // A late answer to an earlier sender that had this socket's port (a flood from the same
+                    // host uses every port) is not this request's: said and skipped, not taken for the answer.
+                    while (true) {
+                        socket.receive(reply);
+                        String text = new String(buf, 0, reply.getLength(), StandardCharsets.US_ASCII);
+                        boolean from = reply.getAddress().equals(address) && reply.getPort() == port;
+                        if (from && !text.contains(" request-")) {
+                            System.out.println("stray " + text.strip() + " from " + reply.getAddress().getHostAddress() + ":" + reply.getPort());
+                            continue;
+                        }
+                        boolean ok = text.endsWith(" request-" + i) && from;
+                        System.out.println((ok ? "ok " : "fail ") + text + " from " + reply.getAddress().getHostAddress() + ":" + reply.getPort());
+                        failures += ok ? 0 : 1;
+                        break;
+                    }
                 } catch (SocketTimeoutException e) {
                     System.out.println("fail timeout");
                     failures++;
