@@ -85,7 +85,8 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     /** As {@link #start(String, String, int, Path, FastPathAttach)}, the interfaces given by index too. */
     public static FastPath start(String frontInterface, int front, String backInterface, int back, int maxFlows, Path pinDir,
                                  FastPathAttach attach) throws FastPathProgram.FastPathException {
-        Path pin = pinDir == null ? null : pinDirectory(pinDir);
+        String unpinned = pinDir == null ? "no pin directory is configured" : unpinnedBecause(pinDir);
+        Path pin = unpinned == null ? pinDir : null;
         int entries = (int) Math.min(Integer.MAX_VALUE, 2L * maxFlows);
         String found = null;
         List<PinnedLeftovers.Entry> carried = List.of();
@@ -117,7 +118,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             }
         }
         FastPath path = new FastPath(program, front, back, pin, attach);
-        path.unpinned = pinDir == null ? "no pin directory is configured" : pin == null ? unpinnedBecause(pinDir) : null;
+        path.unpinned = unpinned;
         path.leftovers = found == null ? null : found + (lost > 0 ? "; " + lost + " entries did not fit" : "");
         try {
             path.frontLink = path.attach(front, frontInterface, "front");
@@ -353,18 +354,10 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     }
 
     private void dropPinnedLink(String role) {
-        Path linkPin = pinDir == null ? null : pinDir.resolve(role + ".link");
-        if (linkPin != null && Files.exists(linkPin)) {
-            int kept = Libbpf.objGet(arena.allocateFrom(linkPin.toString()));
-            if (kept > 0) {
-                Libbpf.linkDetach(kept);
-                LinuxFd.close(kept);
-            }
-            try {
-                Files.deleteIfExists(linkPin);
-            } catch (IOException e) {
-                // detached already: the pin alone holds nothing attached
-            }
+        try {
+            PinnedLeftovers.dropPinnedLink(pinDir, role);
+        } catch (IOException e) {
+            // detached already: the pin alone holds nothing attached
         }
     }
 
@@ -642,12 +635,10 @@ public final class FastPath implements FastPathHook, AutoCloseable {
             detach(frontIfindex, frontLink, "front");
             detach(backIfindex, backLink, "back");
             if (pinDir != null) {
-                for (String pin : List.of(DataplaneConfig.FAST_PATH_MAP, DataplaneConfig.FAST_PATH_MAP6, FastPathProgram.LAYOUT_PIN)) {
-                    try {
-                        Files.deleteIfExists(pinDir.resolve(pin));
-                    } catch (IOException e) {
-                        // the next start finds it, and takes it over or removes it
-                    }
+                try {
+                    PinnedLeftovers.unpinMaps(pinDir);
+                } catch (IOException e) {
+                    // the next start finds them, and takes them over or removes them
                 }
             }
         }

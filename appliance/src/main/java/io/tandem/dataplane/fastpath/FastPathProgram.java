@@ -378,17 +378,10 @@ public final class FastPathProgram implements AutoCloseable {
                 if (Libbpf.mapInfo(fd, info) < 0) {
                     throw new FastPathException(pin + " is not a map");
                 }
-                int keySize = info.get(ValueLayout.JAVA_INT, Libbpf.MAP_INFO_KEY_SIZE);
-                MemorySegment current = a.allocate(keySize, 8);
-                MemorySegment next = a.allocate(keySize, 8);
-                MemorySegment previous = MemorySegment.NULL;
-                int count = 0;
-                while (Libbpf.mapNextKey(fd, previous, next) == 0) {
-                    current.copyFrom(next);
-                    previous = current;
-                    count++;
-                }
-                return count;
+                int[] count = {0};
+                eachEntry(fd, info.get(ValueLayout.JAVA_INT, Libbpf.MAP_INFO_KEY_SIZE),
+                        a.allocate(info.get(ValueLayout.JAVA_INT, Libbpf.MAP_INFO_VALUE_SIZE), 8), key -> count[0]++);
+                return count[0];
             } finally {
                 LinuxFd.close(fd);
             }
@@ -396,7 +389,7 @@ public final class FastPathProgram implements AutoCloseable {
     }
 
     /** Walks a map's keys, each entry's value read into {@code value} before {@code visitor} sees its key. */
-    private static void eachEntry(int fd, int keySize, MemorySegment value, Consumer<MemorySegment> visitor) {
+    static void eachEntry(int fd, int keySize, MemorySegment value, Consumer<MemorySegment> visitor) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment current = a.allocate(keySize, 8);
             MemorySegment next = a.allocate(keySize, 8);

@@ -124,28 +124,44 @@ final class PinnedLeftovers {
             try {
                 MapShape shape = MapShape.of(a, fd, pin);
                 int wanted = ipv6 ? FastPathProgram.VALUE6_SIZE : FastPathProgram.VALUE_SIZE;
-                MemorySegment current = a.allocate(shape.keySize, 8);
-                MemorySegment next = a.allocate(shape.keySize, 8);
+                // An older layout's value is shorter: its later fields stay zero (sequence unknown, no flags).
                 MemorySegment value = a.allocate(Math.max(shape.valueSize, wanted), 8);
-                MemorySegment previous = MemorySegment.NULL;
-                while (Libbpf.mapNextKey(fd, previous, next) == 0) {
-                    current.copyFrom(next);
-                    previous = current;
-                    value.fill((byte) 0); // an older layout's value, its later fields zero: sequence unknown, no flags
-                    if (Libbpf.mapLookup(fd, current, value) == 0) {
-                        into.add(new Entry(ipv6, current.toArray(ValueLayout.JAVA_BYTE), value.asSlice(0, wanted).toArray(ValueLayout.JAVA_BYTE)));
-                    }
-                }
+                FastPathProgram.eachEntry(fd, shape.keySize, value, key -> {
+                    into.add(new Entry(ipv6, key.toArray(ValueLayout.JAVA_BYTE), value.asSlice(0, wanted).toArray(ValueLayout.JAVA_BYTE)));
+                    value.fill((byte) 0);
+                });
             } finally {
                 LinuxFd.close(fd);
             }
         }
     }
 
-    private static void unpinMaps(Path dir) throws IOException {
-        Files.deleteIfExists(dir.resolve(DataplaneConfig.FAST_PATH_MAP));
-        Files.deleteIfExists(dir.resolve(DataplaneConfig.FAST_PATH_MAP6));
-        Files.deleteIfExists(dir.resolve(FastPathProgram.LAYOUT_PIN));
+    /** Unlinks the map pins in {@code dir} (the maps live on while a program holds them); returns those that were there. */
+    static List<String> unpinMaps(Path dir) throws IOException {
+        List<String> removed = new ArrayList<>();
+        for (String pin : List.of(DataplaneConfig.FAST_PATH_MAP, DataplaneConfig.FAST_PATH_MAP6, FastPathProgram.LAYOUT_PIN)) {
+            if (Files.deleteIfExists(dir.resolve(pin))) {
+                removed.add(pin);
+            }
+        }
+        return removed;
+    }
+
+    /** Detaches the tcx link pinned for {@code role} in {@code dir} (whoever else holds it) and unlinks its pin; true if there was one. */
+    static boolean dropPinnedLink(Path dir, String role) throws IOException {
+        Path link = dir == null ? null : dir.resolve(role + ".link");
+        if (link == null || !Files.exists(link)) {
+            return false;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            int fd = Libbpf.objGet(a.allocateFrom(link.toString()));
+            if (fd > 0) {
+                Libbpf.linkDetach(fd);
+                LinuxFd.close(fd);
+            }
+        }
+        Files.deleteIfExists(link);
+        return true;
     }
 
     /**
@@ -156,16 +172,7 @@ final class PinnedLeftovers {
     static String removeAll(Path dir, int frontIfindex, int backIfindex) throws IOException {
         List<String> removed = new ArrayList<>();
         for (String role : List.of("front", "back")) {
-            Path link = dir == null ? null : dir.resolve(role + ".link");
-            if (link != null && Files.exists(link)) {
-                try (Arena a = Arena.ofConfined()) {
-                    int fd = Libbpf.objGet(a.allocateFrom(link.toString()));
-                    if (fd > 0) {
-                        Libbpf.linkDetach(fd);
-                        LinuxFd.close(fd);
-                    }
-                }
-                Files.deleteIfExists(link);
+            if (dropPinnedLink(dir, role)) {
                 removed.add("the " + role + " tcx link");
             }
         }
@@ -176,11 +183,7 @@ final class PinnedLeftovers {
             removed.add("the tc filter on the back interface");
         }
         if (dir != null) {
-            for (String pin : List.of(DataplaneConfig.FAST_PATH_MAP, DataplaneConfig.FAST_PATH_MAP6, FastPathProgram.LAYOUT_PIN)) {
-                if (Files.deleteIfExists(dir.resolve(pin))) {
-                    removed.add("the pinned " + pin);
-                }
-            }
+            unpinMaps(dir).forEach(pin -> removed.add("the pinned " + pin));
         }
         return removed.isEmpty() ? "nothing" : String.join(", ", removed);
     }
