@@ -101,7 +101,8 @@ public final class MaglevTable implements BackendSelector {
         return counts;
     }
 
-    int owner(int slot) {
+    /** The backend index of a slot, -1 for none. */
+    public int owner(int slot) {
         return slots[slot];
     }
 

@@ -15,8 +15,15 @@ public interface FastPathHook {
      */
     boolean install(FlowFields flow);
 
-    /** The flow in {@code flow} ended (expired, removed, replaced): its entries go. */
+    /** The flow in {@code flow} ended (expired, removed, replaced): its entries go (or its reply tuple's claim). */
     void removed(FlowFields flow);
+
+    /**
+     * The flow in {@code flow} gave its original tuple to a flow the kernel created for it (its
+     * kernel entry is the new flow's now): only its own reply tuple's entry, or claim, goes.
+     */
+    default void replyReleased(FlowFields flow) {
+    }
 
     /** When the fast path last forwarded a packet of the flow, in epoch milliseconds; 0 if never or unknown. */
     long lastForwardedMillis(FlowFields flow);

@@ -32,13 +32,16 @@ public enum FlowState {
     }
 
     /**
-     * Whether the in-kernel fast path carries a flow in this state: decided (TCP established, UDP
-     * a stream) and until it leaves the table, closing included — the program reports the FINs
-     * that move it. Not after a RST (CLOSED): its stragglers go through the engine. The engine
-     * also installs a flow of its own when it decides its SYN, the program reporting its handshake.
+     * Whether the in-kernel fast path carries a flow in this state: a TCP flow established and
+     * until it leaves the table, closing included — the program reports the FINs that move it —
+     * and a UDP flow from its first datagram (the program creates those itself, one-way flows
+     * included: issue 30). Not after a RST (CLOSED): its stragglers go through the engine. A TCP
+     * flow's handshake is in the kernel too when the program or the engine created it at its SYN,
+     * the program reporting the handshake.
      */
     public boolean fastPathCarries() {
-        return this == TCP_ESTABLISHED || this == TCP_FIN_WAIT || this == TCP_CLOSE_WAIT || this == TCP_TIME_WAIT || this == UDP_ASSURED;
+        return this == TCP_ESTABLISHED || this == TCP_FIN_WAIT || this == TCP_CLOSE_WAIT || this == TCP_TIME_WAIT || this == UDP_ASSURED
+                || this == UDP_UNREPLIED || this == UDP_REPLIED;
     }
 
     public boolean embryonic() {

@@ -173,7 +173,6 @@ public final class FlowTable {
     public int insert(int proto, int client, int clientPort, int vip, int vipPort,
                       int backend, int backendPort, int snat, int snatPort, int pool,
                       FlowState state, long nowMillis, int maxClientFlows, FlowLookup out) {
-        int slot;
         long stamp = lock.writeLock();
         try {
             int existing = index.position(proto, client, vip, clientPort, vipPort);
@@ -182,6 +181,77 @@ public final class FlowTable {
                 out.direction = FlowDirection.ORIGINAL;
                 return INSERT_EXISTS;
             }
+            return insertLocked(proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort, pool, state, nowMillis,
+                    maxClientFlows, out);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /**
+     * Takes in a flow the fast path's program created (DESIGN §3b): its backend and SNAT port
+     * chosen there, both its kernel entries in place and this flow's from now on ({@link FlowSlots#FAST}).
+     * A flow the table holds for the same original tuple is one the kernel no longer carried (a
+     * finished connection whose port the client reuses, a flow the engine forwarded itself): it
+     * ends, its kernel entries left to the new flow, its own reply tuple's claim released. The
+     * SNAT port is marked used in its pool; a port the table holds for another flow (the claims
+     * make that impossible unless the two disagree) refuses the flow ({@link #INSERT_TUPLE_IN_USE}).
+     *
+     * @return the new slot id, or one of the {@code INSERT_*} codes: the kernel's entries are removed then
+     */
+    public int insertCreated(int proto, int client, int clientPort, int vip, int vipPort, int pool, int snatPort, FlowState state,
+                             long nowMillis, FlowLookup out) {
+        SnatPortPool p = pool >= 0 && pool < pools.count() ? pools.byId(pool) : null;
+        if (p == null) {
+            return INSERT_TUPLE_IN_USE;
+        }
+        int backend = p.backendAddress();
+        int backendPort = p.backendPort();
+        int snat = p.snatAddress();
+        long stamp = lock.writeLock();
+        try {
+            int existing = index.position(proto, client, vip, clientPort, vipPort);
+            if (existing >= 0) {
+                int old = index.slotAt(existing);
+                boolean sameReply = slots.sameMapping(old, backend, backendPort, snat, snatPort);
+                FastPathHook hook = fastPath;
+                if (!sameReply && hook != null) {
+                    slots.read(old, hookScratch);
+                    hook.replyReleased(hookScratch);
+                }
+                removeLocked(old, FlowEventType.REMOVED, false);
+            }
+            if (!p.reserve(snatPort)) {
+                discardCreated(proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort);
+                return INSERT_TUPLE_IN_USE;
+            }
+            int slot = insertLocked(proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort, pool, state, nowMillis,
+                    0, out);
+            if (slot < 0) {
+                p.release(snatPort);
+                discardCreated(proto, client, clientPort, vip, vipPort, backend, backendPort, snat, snatPort);
+                return slot;
+            }
+            slots.setStateVolatile(slot, slots.stateWord(slot) | FlowSlots.FAST);
+            return slot;
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** A created flow the table refused: its kernel entries go, so its next packet comes to the engine. */
+    private void discardCreated(int proto, int client, int clientPort, int vip, int vipPort, int backend, int backendPort, int snat,
+                                int snatPort) {
+        FastPathHook hook = fastPath;
+        if (hook != null) {
+            hook.removed(new FlowSnapshot().setKey(proto, client, clientPort, vip, vipPort).setMapping(backend, backendPort, snat, snatPort));
+        }
+    }
+
+    private int insertLocked(int proto, int client, int clientPort, int vip, int vipPort, int backend, int backendPort, int snat,
+                             int snatPort, int pool, FlowState state, long nowMillis, int maxClientFlows, FlowLookup out) {
+        int slot;
+        {
             if (slots.freeCount() == 0) {
                 return INSERT_TABLE_FULL;
             }
@@ -209,8 +279,6 @@ public final class FlowTable {
             slots.read(slot, out);
             out.direction = FlowDirection.ORIGINAL;
             publish(FlowEventType.CREATED, slot);
-        } finally {
-            lock.unlockWrite(stamp);
         }
         return slot;
     }
@@ -279,6 +347,16 @@ public final class FlowTable {
         if (unconfirmed(slot, word) && hook.carriedBothWays(hookScratch)) {
             slots.windows().confirm(slot); // its data went through the kernel, past the engine
         }
+        FlowState state = FlowState.ofCode(FlowSlots.state(word));
+        if ((state == FlowState.UDP_UNREPLIED || state == FlowState.UDP_REPLIED) && hook.carriedBothWays(hookScratch)) {
+            // A UDP flow the program created: its replies went through the kernel, never the
+            // engine, so the engine learns here that it is a stream (as Linux's IPS_ASSURED).
+            slots.setStateVolatile(slot, (word & ~FlowSlots.STATE_MASK) | FlowState.UDP_ASSURED.code());
+            embryonic.decrementAndGet();
+            slots.setVersion(slot, versions.getAsLong());
+            publish(FlowEventType.STATE_CHANGED, slot);
+            word = slots.stateWord(slot);
+        }
         long forwarded = hook.lastForwardedMillis(hookScratch);
         if (forwarded > slots.lastSeen(slot, nowMillis)) {
             slots.touch(slot, forwarded);
@@ -318,6 +396,18 @@ public final class FlowTable {
             hook.sequenceAdvanced(flow, sender == 0, end);
         }
         return result;
+    }
+
+    /**
+     * A flow the fast path's program created at its SYN: the client's side of its window starts
+     * from that SYN ({@code seq}, the window it offered, its window scale), as the engine's own
+     * check of a SYN does. A stale lookup changes nothing.
+     */
+    public void synReported(FlowLookup flow, int seq, int offeredWindow, int windowScale) {
+        int word = slots.stateWordVolatile(flow.flowId);
+        if (FlowSlots.generation(word) == flow.generation) {
+            slots.windows().synReported(flow.flowId, seq, offeredWindow, windowScale);
+        }
     }
 
     /**
@@ -457,10 +547,18 @@ public final class FlowTable {
     }
 
     private void removeLocked(int slot, FlowEventType why) {
+        removeLocked(slot, why, true);
+    }
+
+    /**
+     * Removes a flow; with {@code kernelToo} its kernel entries go with it — those of a flow the
+     * fast path carries, and the reply tuple's claim of one the engine forwarded itself.
+     */
+    private void removeLocked(int slot, FlowEventType why, boolean kernelToo) {
         slots.setVersion(slot, versions.getAsLong()); // the removal is a change too: its event carries a new version
         publish(why, slot);
         FastPathHook hook = fastPath;
-        if (hook != null && (slots.stateWord(slot) & FlowSlots.FAST) != 0) {
+        if (hook != null && kernelToo) {
             slots.read(slot, hookScratch);
             hook.removed(hookScratch);
         }

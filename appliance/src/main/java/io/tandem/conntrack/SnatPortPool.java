@@ -15,8 +15,19 @@ public final class SnatPortPool {
     private final long[] used;
     private int inUse;
 
+    private final int snatAddress;
+    private final int backendAddress;
+    private final int backendPort;
+
     SnatPortPool(int id, int firstPort, int lastPort) {
+        this(id, firstPort, lastPort, 0, 0, 0);
+    }
+
+    SnatPortPool(int id, int firstPort, int lastPort, int snatAddress, int backendAddress, int backendPort) {
         this.id = id;
+        this.snatAddress = snatAddress;
+        this.backendAddress = backendAddress;
+        this.backendPort = backendPort;
         this.firstPort = firstPort;
         this.size = lastPort - firstPort + 1;
         this.used = new long[(size + 63) >>> 6];
@@ -24,6 +35,19 @@ public final class SnatPortPool {
 
     public int id() {
         return id;
+    }
+
+    /** The reply tuple's fixed part: the SNAT address (the flow table's key for it), the backend's address and port. */
+    public int snatAddress() {
+        return snatAddress;
+    }
+
+    public int backendAddress() {
+        return backendAddress;
+    }
+
+    public int backendPort() {
+        return backendPort;
     }
 
     /** A free port, marked used; or -1 if every port of the range is taken. */
@@ -84,6 +108,10 @@ public final class SnatPortPool {
 
     public synchronized int inUse() {
         return inUse;
+    }
+
+    public int firstPort() {
+        return firstPort;
     }
 
     public int capacity() {

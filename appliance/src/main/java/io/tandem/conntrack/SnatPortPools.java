@@ -36,7 +36,7 @@ public final class SnatPortPools {
                         + " backend address, backend port and protocol, kept since start): restart it to build them again");
             }
             SnatPortPool[] grown = Arrays.copyOf(current, current.length + 1);
-            SnatPortPool pool = new SnatPortPool(current.length, firstPort, lastPort);
+            SnatPortPool pool = new SnatPortPool(current.length, firstPort, lastPort, snatAddress, backendAddress, backendPort);
             grown[current.length] = pool;
             byId = grown;
             return pool;
@@ -46,6 +46,11 @@ public final class SnatPortPools {
     /** The pool of a backend this box has had in its config (created when services were built), or null. */
     public synchronized SnatPortPool existing(int snatAddress, int backendAddress, int backendPort, int protocol) {
         return byKey.get(new PoolKey(snatAddress, backendAddress, backendPort, protocol));
+    }
+
+    /** Pools made so far: ids run from 0 to this, less one. */
+    public int count() {
+        return byId.length;
     }
 
     public SnatPortPool byId(int id) {

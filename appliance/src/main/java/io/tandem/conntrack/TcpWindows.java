@@ -119,6 +119,11 @@ final class TcpWindows {
         known[slot] |= (byte) BOTH_DATA;
     }
 
+    /** The client's SYN, seen by the fast path's program, which created the flow: its side starts there. */
+    void synReported(int slot, int seq, int offeredWindow, int shift) {
+        start(slot, 0, seq + 1, shift, offeredWindow);
+    }
+
     /**
      * The backend's SYN-ACK, seen by the fast path and reported (not by the engine): its side
      * starts at {@code seq} + 1 with the window it offered and its window scale

@@ -94,6 +94,9 @@ public final class Dataplane implements AutoCloseable {
         dataplane.tun = tun;
         try {
             dataplane.fastPath = startFastPath(config, flows);
+            if (dataplane.fastPath != null) {
+                dataplane.followPolicy(services, conntrack);
+            }
             for (int fd : tun.queueFds()) {
                 PacketProcessor processor = new PacketProcessor(flows, fragments, hold, dataplane.fastPath, services);
                 dataplane.processors.add(processor);
@@ -200,6 +203,22 @@ public final class Dataplane implements AutoCloseable {
             removeLeftovers(config, "unavailable");
             return null;
         }
+    }
+
+    /**
+     * Publishes the policy in force into the program's maps, and each table published after it
+     * (a reload, a health change, a drain): from then on the program creates the new flows of the
+     * services whose policy it can apply (DESIGN §3b). A failure leaves those flows to the engine.
+     */
+    private void followPolicy(ActiveServices services, ConntrackConfig conntrack) {
+        FastPath path = fastPath;
+        services.follow(table -> {
+            String failed = path.publish(KernelPolicies.of(table, conntrack.snatPorts().first(), conntrack.snatPorts().last()), true);
+            if (failed != null) {
+                LOG.warn("fast path: {}; the new flows of those services go through the engine", failed);
+            }
+        });
+        LOG.info("fast path: the program creates new flows (services and Maglev tables published in its maps)");
     }
 
     /**

@@ -10,6 +10,7 @@ import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
 import io.tandem.conntrack.Ipv6Addresses;
+import io.tandem.conntrack.SnatPortPool;
 import io.tandem.dataplane.fastpath.FastPath;
 import io.tandem.dataplane.tun.PacketHandler;
 import io.tandem.dataplane.tun.Verdict;
@@ -54,6 +55,8 @@ import io.tandem.packet.TcpReset;
  * Allocates nothing per packet.
  */
 public final class PacketProcessor implements PacketHandler {
+    /** Ports tried for a flow the engine creates before it gives up to the program's claims (each a port the program took a moment ago). */
+    private static final int CLAIM_TRIES = 8;
     private final FlowTable flows;
     private final FragmentTable fragments;
     /** Later fragments that came before their first; null: none held. */
@@ -221,7 +224,7 @@ public final class PacketProcessor implements PacketHandler {
         if (client == Ipv6Addresses.NONE) {
             return drop(DropReason.TABLE_FULL); // the arena holds the table's capacity and the config's: full table
         }
-        int snatPort = backend.snatPorts().allocate(h.srcPort(), (int) hash);
+        int snatPort = claimedPort(backend, service, proto, h.srcPort(), (int) hash);
         int result = snatPort < 0 ? 0 : flows.insert(proto, client, h.srcPort(), dst, h.dstPort(),
                 backend.address(), backend.port(), service.snatAddress(), snatPort, backend.snatPorts().id(),
                 tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, now, service.maxFlowsPerClient(), flow);
@@ -234,6 +237,9 @@ public final class PacketProcessor implements PacketHandler {
         }
         if (result < 0) {
             backend.snatPorts().release(snatPort);
+            if (fastPath != null) {
+                fastPath.unclaim(proto, backend.address(), backend.port(), service.snatAddress(), snatPort);
+            }
             switch (result) {
                 case FlowTable.INSERT_EXISTS -> {
                     // Another event loop created this flow a moment ago: follow its mapping.
@@ -261,6 +267,31 @@ public final class PacketProcessor implements PacketHandler {
             }
         }
         return translate(h, now);
+    }
+
+    /**
+     * A SNAT port for a flow the engine creates, claimed in the fast path's map too when there is
+     * one (the map is the one allocator, {@link FastPath#claim}): a port the program took a moment
+     * ago for a flow of its own (its report not read yet) is given back to the pool, which the
+     * report then reserves, and the next one is tried. -1: none free.
+     */
+    private int claimedPort(Backend backend, Service service, int proto, int clientPort, int hint) {
+        SnatPortPool pool = backend.snatPorts();
+        int port = pool.allocate(clientPort, hint);
+        if (fastPath == null) {
+            return port;
+        }
+        for (int tries = 0; port >= 0 && tries < CLAIM_TRIES; tries++) {
+            if (fastPath.claim(proto, backend.address(), backend.port(), service.snatAddress(), port)) {
+                return port;
+            }
+            pool.release(port);
+            port = pool.allocate(port - pool.firstPort() + 1);
+        }
+        if (port >= 0) {
+            pool.release(port);
+        }
+        return -1;
     }
 
     /**
@@ -321,6 +352,7 @@ public final class PacketProcessor implements PacketHandler {
             }
         } else if (!state.embryonic() && flows.unmarkFast(flow)) {
             fastPath.remove(flow);
+            fastPath.claim(flow.protocol(), flow.backendAddress(), flow.backendPort(), flow.snatAddress(), flow.snatPort());
         }
     }
 

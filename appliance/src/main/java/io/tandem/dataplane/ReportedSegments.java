@@ -1,6 +1,7 @@
 package io.tandem.dataplane;
 
 import io.tandem.conntrack.FlowLookup;
+import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.Ipv6Addresses;
 import io.tandem.dataplane.fastpath.SegmentReports;
@@ -27,6 +28,8 @@ final class ReportedSegments implements SegmentReports.Listener {
     private final FlowLookup flow = new FlowLookup();
     /** Reports for flows no longer in the table (removed since the packet passed): nothing to do. */
     private long gone;
+    private long createdFlows;
+    private long refused;
 
     ReportedSegments(FlowTable flows, LongSupplier clock) {
         this.flows = flows;
@@ -36,6 +39,10 @@ final class ReportedSegments implements SegmentReports.Listener {
 
     @Override
     public void ipv4(int src, int srcPort, int dst, int dstPort, SegmentReports.Segment segment) {
+        if (segment.created()) {
+            created(segment.protocol(), src, srcPort, dst, dstPort, segment);
+            return;
+        }
         if (flows.lookup(Ipv4.PROTO_TCP, src, dst, srcPort, dstPort, flow)) {
             apply(segment);
         } else {
@@ -62,6 +69,35 @@ final class ReportedSegments implements SegmentReports.Listener {
         } else {
             gone++;
         }
+    }
+
+    /**
+     * A flow the program created (DESIGN §3b): taken into the table as the engine's own, its kernel
+     * entries this flow's from now on, a TCP flow's client side of the window started from its
+     * SYN. A flow the table refuses (full, the half-open cap with nothing to drop) loses its kernel
+     * entries ({@link FlowTable#insertCreated}): its next packet comes to the engine, which refuses it the same way.
+     */
+    private void created(int proto, int client, int clientPort, int vip, int vipPort, SegmentReports.Segment segment) {
+        boolean tcp = FlowProtocol.transport(proto) == Ipv4.PROTO_TCP;
+        int slot = flows.insertCreated(proto, client, clientPort, vip, vipPort, segment.pool(), segment.snatPort(),
+                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, clock.getAsLong(), flow);
+        if (slot < 0) {
+            refused++;
+            return;
+        }
+        createdFlows++;
+        if (tcp) {
+            flows.synReported(flow, segment.seq(), segment.window(), segment.windowScale());
+        }
+    }
+
+    /** Flows the program created that the table took in, and those it refused. */
+    long created() {
+        return createdFlows;
+    }
+
+    long refused() {
+        return refused;
     }
 
     /** Reports that found no flow. */

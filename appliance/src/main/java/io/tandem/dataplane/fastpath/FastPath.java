@@ -52,6 +52,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     private String leftovers;
     /** Why the maps are not pinned, or null when they are. */
     private String unpinned;
+    private final PolicyPublisher policy;
     /** The segments the program forwarded and reported, once {@link #startReports} ran. */
     private volatile SegmentReports reports;
 
@@ -61,6 +62,7 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         this.backIfindex = backIfindex;
         this.pinDir = pinDir;
         this.attachMode = attachMode;
+        this.policy = new PolicyPublisher(program, frontIfindex, backIfindex);
     }
 
     /**
@@ -449,6 +451,33 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         reports = SegmentReports.start(program, listener);
     }
 
+    /**
+     * Publishes the engine's policy for the program to create flows by: backends first, then each
+     * service whose table changed (a new inner table swapped in whole), then the removal of those
+     * gone, then the box's config with flow creation on ({@code create}: the engine reads the
+     * reports). Off the hot path; one caller at a time.
+     *
+     * @return null, or what failed (the program then leaves those services' new flows to the engine)
+     */
+    public String publish(KernelPolicy policy, boolean create) {
+        return this.policy.publish(policy, create);
+    }
+
+    /**
+     * Claims a flow's reply tuple for the engine ({@code NAT_CLAIM}): a flow the engine created and
+     * forwards itself. True if claimed (or this box has no IPv6 arena yet); false if the program
+     * created a flow with that tuple first (its report is on the way): the caller takes another port.
+     */
+    public boolean claim(int protocol, int backend, int backendPort, int snat, int snatPort) {
+        if (FlowProtocol.isIpv6(protocol)) {
+            if (addresses6 == null) {
+                return true;
+            }
+            return program.claim6(FlowProtocol.transport(protocol), address(backend), backendPort, address(snat), snatPort) != -EEXIST;
+        }
+        return program.claim(protocol, backend, backendPort, snat, snatPort) != -EEXIST;
+    }
+
     /** Installs both directions of a decided flow; false (counted) when the map has no room: it stays on the slow path. */
     @Override
     public boolean install(FlowFields f) {
@@ -512,6 +541,30 @@ public final class FastPath implements FastPathHook, AutoCloseable {
     @Override
     public void removed(FlowFields flow) {
         remove(flow);
+    }
+
+    /** Removes the reply direction's entry, or claim, alone (its original tuple is another flow's now, or was never claimed). */
+    @Override
+    public void replyReleased(FlowFields f) {
+        if (f.ipv6()) {
+            if (addresses6 != null) {
+                program.remove6(FlowProtocol.transport(f.protocol()), address(f.backendAddress()), f.backendPort(), address(f.snatAddress()),
+                        f.snatPort());
+            }
+            return;
+        }
+        program.remove(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
+    }
+
+    /** Drops a claim made by {@link #claim} for a flow that was not made after all. */
+    public void unclaim(int protocol, int backend, int backendPort, int snat, int snatPort) {
+        if (FlowProtocol.isIpv6(protocol)) {
+            if (addresses6 != null) {
+                program.remove6(FlowProtocol.transport(protocol), address(backend), backendPort, address(snat), snatPort);
+            }
+            return;
+        }
+        program.remove(protocol, backend, backendPort, snat, snatPort);
     }
 
     /** The kernel's last forwarding of either direction, as epoch ms (CLOCK_MONOTONIC, as System.nanoTime, mapped to the wall clock). */

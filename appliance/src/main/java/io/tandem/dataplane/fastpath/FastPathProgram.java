@@ -27,11 +27,12 @@ public final class FastPathProgram implements AutoCloseable {
     static final int VALUE6_SIZE = 72;
     /**
      * The layout of the pinned maps this program reads and writes, stamped beside them in the
-     * pinned {@code layout} map: 2 is flows4 values of {@value #VALUE_SIZE} bytes and flows6 values
-     * of {@value #VALUE6_SIZE} (the seq_end and flags came with it); 1 was flows4 values of 40
-     * bytes and no flows6. A tandemd adopts only a layout it knows ({@link PinnedLeftovers}).
+     * pinned {@code layout} map: 3 is flows4 values of {@value #VALUE_SIZE} bytes and flows6 values
+     * of {@value #VALUE6_SIZE} in preallocated maps, the program creating entries itself; 2 the
+     * same values in maps allocated as they filled; 1 was flows4 values of 40 bytes and no flows6.
+     * A tandemd adopts only a layout it knows ({@link PinnedLeftovers}).
      */
-    public static final int LAYOUT_VERSION = 2;
+    public static final int LAYOUT_VERSION = 3;
     /** The name of the layout stamp's pin, beside the flow maps'. */
     public static final String LAYOUT_PIN = "layout";
     private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -46,6 +47,7 @@ public final class FastPathProgram implements AutoCloseable {
     public static final int NAT_SEQ_KNOWN = 0x02;
     public static final int NAT_FIN_SEEN = 0x04;
     public static final int NAT_AWAIT_SYNACK = 0x08;
+    public static final int NAT_CLAIM = 0x10;
     private static final long FLAGS_AT = 44;
     private static final long SEQ_END_AT = 40;
     private static final long FLAGS6_AT = 68;
@@ -62,6 +64,7 @@ public final class FastPathProgram implements AutoCloseable {
     private final MemorySegment value;
     private final MemorySegment key6;
     private final MemorySegment value6;
+    private PolicyMaps policy;
 
     private FastPathProgram(Arena arena, MemorySegment object, int programFd, int flowsFd, int flows6Fd, int countersFd, int eventsFd) {
         this.arena = arena;
@@ -139,6 +142,13 @@ public final class FastPathProgram implements AutoCloseable {
             MemorySegment events = Libbpf.findMap(obj, arena.allocateFrom("tandem_events"));
             MemorySegment layout = Libbpf.findMap(obj, arena.allocateFrom("tandem_layout"));
             MemorySegment program = Libbpf.findProgram(obj, arena.allocateFrom("tandem_fastpath"));
+            MemorySegment[] policyMaps = new MemorySegment[PolicyMaps.NAMES.size()];
+            for (int i = 0; i < policyMaps.length; i++) {
+                policyMaps[i] = Libbpf.findMap(obj, arena.allocateFrom(PolicyMaps.NAMES.get(i)));
+                if (policyMaps[i].equals(MemorySegment.NULL)) {
+                    throw new FastPathException(OBJECT + " lacks " + PolicyMaps.NAMES.get(i));
+                }
+            }
             if (flows.equals(MemorySegment.NULL) || flows6.equals(MemorySegment.NULL) || counters.equals(MemorySegment.NULL)
                     || events.equals(MemorySegment.NULL) || layout.equals(MemorySegment.NULL) || program.equals(MemorySegment.NULL)) {
                 throw new FastPathException(OBJECT + " lacks tandem_flows4, tandem_flows6, tandem_counters, tandem_events, tandem_layout"
@@ -164,6 +174,8 @@ public final class FastPathProgram implements AutoCloseable {
             stamp(arena, Libbpf.mapFd(layout));
             FastPathProgram p = new FastPathProgram(arena, obj, Libbpf.programFd(program), Libbpf.mapFd(flows), Libbpf.mapFd(flows6),
                     Libbpf.mapFd(counters), Libbpf.mapFd(events));
+            p.policy = new PolicyMaps(Libbpf.mapFd(policyMaps[0]), Libbpf.mapFd(policyMaps[1]), Libbpf.mapFd(policyMaps[2]),
+                    Libbpf.mapFd(policyMaps[3]));
             loaded = true;
             return p;
         } finally {
@@ -189,6 +201,32 @@ public final class FastPathProgram implements AutoCloseable {
 
     int programFd() {
         return programFd;
+    }
+
+    /** The maps the engine's policy is published in (services, Maglev tables, backends, the box's config). */
+    PolicyMaps policy() {
+        return policy;
+    }
+
+    /**
+     * Holds a reply tuple for a flow the engine forwards itself ({@code NAT_CLAIM}): the program
+     * then neither creates a flow with that SNAT port nor forwards that tuple's packets (they go
+     * to the engine). 0, -EEXIST if the tuple is taken (by a flow the program created, whose
+     * report is on its way), or another negative errno.
+     */
+    public synchronized int claim(int proto, int backend, int backendPort, int snat, int snatPort) {
+        writeKey(proto, backend, backendPort, snat, snatPort);
+        value.fill((byte) 0);
+        value.set(ValueLayout.JAVA_BYTE, FLAGS_AT, (byte) NAT_CLAIM);
+        return Libbpf.mapUpdate(flowsFd, key, value, Libbpf.BPF_NOEXIST);
+    }
+
+    /** {@link #claim} for an IPv6 flow's reply tuple. */
+    public synchronized int claim6(int proto, long[] backend, int backendPort, long[] snat, int snatPort) {
+        writeKey6(proto, backend, backendPort, snat, snatPort);
+        value6.fill((byte) 0);
+        value6.set(ValueLayout.JAVA_BYTE, FLAGS6_AT, (byte) NAT_CLAIM);
+        return Libbpf.mapUpdate(flows6Fd, key6, value6, Libbpf.BPF_NOEXIST);
     }
 
     /**
@@ -442,6 +480,12 @@ public final class FastPathProgram implements AutoCloseable {
     public static final int RING_FULL = 6;
     public static final int MALFORMED = 7;
     public static final int NOT_FOR_US = 8;
+    public static final int CREATED = 9;
+    public static final int ENGINE_POLICY = 10;
+    public static final int NO_BACKEND = 11;
+    public static final int SNAT_BUSY = 12;
+    public static final int TABLE_FULL = 13;
+    public static final int CLAIMED = 14;
 
     /**
      * Runs the program once on {@code frame} (an Ethernet frame) without any traffic

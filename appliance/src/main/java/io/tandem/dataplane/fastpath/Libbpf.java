@@ -74,6 +74,12 @@ final class Libbpf {
     static final long MAP_INFO_VALUE_SIZE = 12;
     static final long MAP_INFO_MAX_ENTRIES = 16;
     static final int BPF_MAP_TYPE_HASH = 1;
+    static final int BPF_MAP_TYPE_ARRAY = 2;
+    /** BPF_F_INNER_MAP: an inner map whose max_entries may differ from the outer map's template. */
+    static final int BPF_F_INNER_MAP = 0x1000;
+    /** struct bpf_map_create_opts (libbpf 1.1): sz, btf_fd, btf_key_type_id, btf_value_type_id, btf_vmlinux_value_type_id, inner_map_fd, map_flags, map_extra, numa_node, map_ifindex. */
+    static final long MAP_CREATE_OPTS_SIZE = 48;
+    static final long MAP_CREATE_OPTS_MAP_FLAGS = 28;
 
     private static final MethodHandle OPEN_MEM = bind("bpf_object__open_mem", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS), true);
     private static final MethodHandle LOAD = bind("bpf_object__load", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
@@ -100,6 +106,8 @@ final class Libbpf {
     private static final MethodHandle LINK_DETACH = bind("bpf_link_detach", FunctionDescriptor.of(JAVA_INT, JAVA_INT), false);
     private static final MethodHandle MAP_CREATE = bind("bpf_map_create",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
+    private static final MethodHandle MAP_UPDATE_BATCH = bind("bpf_map_update_batch",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS), false);
     private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
     private static final MethodHandle RING_BUFFER_NEW = bind("ring_buffer__new",
             FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
@@ -338,8 +346,27 @@ final class Libbpf {
 
     /** A new map: its fd, or a negative errno. */
     static int mapCreate(int type, String name, int keySize, int valueSize, int maxEntries) {
+        return mapCreate(type, name, keySize, valueSize, maxEntries, 0);
+    }
+
+    /** As above, with the map's {@code map_flags} (struct bpf_map_create_opts). */
+    static int mapCreate(int type, String name, int keySize, int valueSize, int maxEntries, int mapFlags) {
         try (Arena a = Arena.ofConfined()) {
-            return (int) MAP_CREATE.invokeExact(type, a.allocateFrom(name), keySize, valueSize, maxEntries, MemorySegment.NULL);
+            MemorySegment opts = a.allocate(MAP_CREATE_OPTS_SIZE, 8);
+            opts.set(JAVA_LONG, 0, MAP_CREATE_OPTS_SIZE);
+            opts.set(JAVA_INT, MAP_CREATE_OPTS_MAP_FLAGS, mapFlags);
+            return (int) MAP_CREATE.invokeExact(type, a.allocateFrom(name), keySize, valueSize, maxEntries, opts);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** Writes {@code count} keys and values in one call (BPF_MAP_UPDATE_BATCH): 0 or a negative errno. */
+    static int mapUpdateBatch(int fd, MemorySegment keys, MemorySegment values, int count) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT);
+            n.set(JAVA_INT, 0, count);
+            return (int) MAP_UPDATE_BATCH.invokeExact(fd, keys, values, n, MemorySegment.NULL);
         } catch (Throwable t) {
             throw wrap(t);
         }

@@ -22,13 +22,15 @@ import java.util.List;
  * because entries nobody expires would go on rewriting packets for flows that ended (a stale
  * reply entry sends a new flow's replies to an old client).
  *
- * <p>The layouts: 2 is stamped ({@link FastPathProgram#LAYOUT_VERSION}) or, before the stamp,
- * known by its sizes (flows4 values of 48 bytes, flows6 values of 72); 1 had flows4 values of 40
- * bytes (no sequence end or flags) and no flows6.
+ * <p>The layouts: 3 is stamped ({@link FastPathProgram#LAYOUT_VERSION}): the structs of 2 in
+ * preallocated maps, entries the program created among them; 2 is stamped 2 or, before the stamp,
+ * known by its sizes (flows4 values of 48 bytes, flows6 values of 72) in maps allocated as they
+ * filled (libbpf cannot reuse those for a preallocated definition: carried); 1 had flows4 values
+ * of 40 bytes (no sequence end or flags) and no flows6.
  */
 final class PinnedLeftovers {
-    /** What was found: nothing, a layout this tandemd knows (1 or 2), or something it does not. */
-    enum Layout { NONE, V1, V2, UNKNOWN }
+    /** What was found: nothing, a layout this tandemd knows (1, 2 or 3), or something it does not. */
+    enum Layout { NONE, V1, V2, V3, UNKNOWN }
 
     private static final int V1_VALUE_SIZE = 40;
 
@@ -60,7 +62,9 @@ final class PinnedLeftovers {
             boolean v4IsV2 = v4.hash() && v4.keySize == FastPathProgram.KEY_SIZE && v4.valueSize == FastPathProgram.VALUE_SIZE;
             boolean v6IsV2 = v6 != null && v6.hash() && v6.keySize == FastPathProgram.KEY6_SIZE && v6.valueSize == FastPathProgram.VALUE6_SIZE;
             Layout layout;
-            if ((stamp == 2 || stamp < 0) && v4IsV2 && (v6 == null || v6IsV2)) {
+            if (stamp == FastPathProgram.LAYOUT_VERSION && v4IsV2 && v6IsV2) {
+                layout = Layout.V3;
+            } else if ((stamp == 2 || stamp < 0) && v4IsV2 && (v6 == null || v6IsV2)) {
                 layout = Layout.V2;
             } else if (stamp < 0 && v6 == null && v4.hash() && v4.keySize == FastPathProgram.KEY_SIZE && v4.valueSize == V1_VALUE_SIZE) {
                 layout = Layout.V1;
@@ -83,14 +87,14 @@ final class PinnedLeftovers {
         return description;
     }
 
-    /** A layout-2 map with both maps pinned at the size wanted: libbpf reuses it as it is. */
+    /** A layout-3 map with both maps pinned at the size wanted: libbpf reuses it as it is. */
     boolean adoptable(int wantedEntries) {
-        return layout == Layout.V2 && maxEntries == wantedEntries && Files.exists(dir.resolve(DataplaneConfig.FAST_PATH_MAP6));
+        return layout == Layout.V3 && maxEntries == wantedEntries && Files.exists(dir.resolve(DataplaneConfig.FAST_PATH_MAP6));
     }
 
     /** A layout this tandemd knows but cannot reuse as it is: its entries are carried into new maps. */
     boolean carriable() {
-        return layout == Layout.V1 || layout == Layout.V2;
+        return layout == Layout.V1 || layout == Layout.V2 || layout == Layout.V3;
     }
 
     /** The entries of a known layout, converted to this one: IPv4 first, then IPv6. */

@@ -30,18 +30,54 @@ public final class SegmentReports implements AutoCloseable {
         void ipv6(long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort, Segment segment);
     }
 
-    /** A reported segment's TCP fields (one instance, reused for every report: copy what is kept). */
+    /**
+     * A report's fields (one instance, reused for every report: copy what is kept): a TCP
+     * segment's, and for a flow the program created ({@link #created}) its first packet's — the
+     * protocol, the backend's SNAT port pool and the SNAT port it claimed; for TCP, the SYN's
+     * sequence number, window and window scale.
+     */
     public static final class Segment {
         int flags;
         int seq;
         int window;
         int windowScale;
+        boolean created;
+        int protocol;
+        int pool;
+        int snatPort;
+
+        /** Marks the report as a flow the program created (else a segment's). */
+        public Segment created(int protocol, int pool, int snatPort) {
+            this.created = true;
+            this.protocol = protocol;
+            this.pool = pool;
+            this.snatPort = snatPort;
+            return this;
+        }
+
+        public boolean created() {
+            return created;
+        }
+
+        /** The transport (6, 17) of a created flow. */
+        public int protocol() {
+            return protocol;
+        }
+
+        public int pool() {
+            return pool;
+        }
+
+        public int snatPort() {
+            return snatPort;
+        }
 
         public Segment set(int flags, int seq, int window, int windowScale) {
             this.flags = flags;
             this.seq = seq;
             this.window = window;
             this.windowScale = windowScale;
+            this.created = false;
             return this;
         }
 
@@ -67,8 +103,15 @@ public final class SegmentReports implements AutoCloseable {
         }
     }
 
-    /** struct fp_event: family, tcp_flags, window, seq (host order), window_scale, pad, then the flow4_key or flow6_key. */
+    /**
+     * struct fp_event (tandem_maps.h): family, tcp_flags, window, seq (host order), window_scale,
+     * kind, snat_port (host order), pool, then the flow4_key or flow6_key.
+     */
     static final int EVENT_SIZE = 56;
+    private static final int KIND_AT = 9;
+    private static final int SNAT_PORT_AT = 10;
+    private static final int POOL_AT = 12;
+    private static final int EV_CREATED = 1;
     private static final int KEY_AT = 16;
     private static final int POLL_MILLIS = 100;
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -142,6 +185,10 @@ public final class SegmentReports implements AutoCloseable {
         int family = e.get(ValueLayout.JAVA_BYTE, 0);
         segment.set(e.get(ValueLayout.JAVA_BYTE, 1) & 0xFF, e.get(ValueLayout.JAVA_INT_UNALIGNED, 4),
                 e.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2) & 0xFFFF, e.get(ValueLayout.JAVA_BYTE, 8) & 0xFF);
+        if (e.get(ValueLayout.JAVA_BYTE, KIND_AT) == EV_CREATED) {
+            segment.created(e.get(ValueLayout.JAVA_BYTE, KEY_AT + (family == 4 ? 12 : 36)) & 0xFF, e.get(ValueLayout.JAVA_INT_UNALIGNED, POOL_AT),
+                    e.get(ValueLayout.JAVA_SHORT_UNALIGNED, SNAT_PORT_AT) & 0xFFFF);
+        }
         if (family == 4) {
             listener.ipv4(e.get(BE_INT, KEY_AT), e.get(BE_SHORT, KEY_AT + 8) & 0xFFFF, e.get(BE_INT, KEY_AT + 4),
                     e.get(BE_SHORT, KEY_AT + 10) & 0xFFFF, segment);
