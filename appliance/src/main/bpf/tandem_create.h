@@ -146,4 +146,88 @@ static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key
 	return FP_CREATED;
 }
 
+/* An IPv6 address's half (0: high, 1: low) as the engine reads it: big-endian 64 bits. */
+static __always_inline __u64 half(const __be32 *a, int which)
+{
+	return (__u64)bpf_ntohl(a[2 * which]) << 32 | bpf_ntohl(a[2 * which + 1]);
+}
+
+/* create4 for an IPv6 packet (key: its tuple as it arrived); the engine's hash over the 128-bit addresses. */
+static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key *key, const struct tcp_segment *seg, int udp)
+{
+	__u32 zero = 0, start, pool = 0;
+	struct fp_config *cfg = bpf_map_lookup_elem(&tandem_config, &zero);
+	struct service_key skey = {.port = key->dport, .proto = key->proto, .family = 6};
+	struct backend *b = NULL;
+	struct fp_event *event;
+	struct flow6_key reply = {.proto = key->proto};
+	struct flow6_nat reply_nat = {.sport = key->dport, .dport = key->sport};
+	struct flow6_nat original = {};
+	__u64 src_high = half(key->saddr, 0), src_low = half(key->saddr, 1);
+	__u16 port = 0;
+	int why, rc = -1;
+
+	if (!cfg || !cfg->create || cfg->snat_first == 0 || cfg->snat_last < cfg->snat_first)
+		return FP_ENGINE_POLICY;
+	__builtin_memcpy(skey.vip, key->daddr, 16);
+	why = pick_backend(&skey,
+			   tuple_hash6(key->proto | FLOW_PROTOCOL_IPV6, src_high, src_low, half(key->daddr, 0), half(key->daddr, 1),
+				       bpf_ntohs(key->sport), bpf_ntohs(key->dport)),
+			   address_hash6(src_high, src_low), &b, &pool);
+	if (why != FP_CREATED || !b)
+		return why;
+	if (!for_us(skb, cfg->back_ifindex))
+		return FP_NOT_FOR_US;
+	event = bpf_ringbuf_reserve(&tandem_events, sizeof(*event), 0);
+	if (!event)
+		return FP_RING_FULL;
+
+	__builtin_memcpy(reply.saddr, b->addr, 16);
+	__builtin_memcpy(reply.daddr, b->snat, 16);
+	reply.sport = b->port;
+	__builtin_memcpy(reply_nat.saddr, key->daddr, 16);
+	__builtin_memcpy(reply_nat.daddr, key->saddr, 16);
+	reply_nat.ifindex = cfg->front_ifindex;
+	reply_nat.flags = udp ? 0 : NAT_AWAIT_SYNACK;
+	start = bpf_get_prandom_u32();
+	for (int i = 0; i < SNAT_TRIES; i++) {
+		port = snat_candidate(i, bpf_ntohs(key->sport), start, cfg);
+		reply.dport = bpf_htons(port);
+		rc = bpf_map_update_elem(&tandem_flows6, &reply, &reply_nat, BPF_NOEXIST);
+		if (rc != -EEXIST_ERR)
+			break;
+	}
+	if (rc != 0) {
+		bpf_ringbuf_discard(event, 0);
+		return rc == -EEXIST_ERR ? FP_SNAT_BUSY : FP_TABLE_FULL;
+	}
+	__builtin_memcpy(original.saddr, b->snat, 16);
+	__builtin_memcpy(original.daddr, b->addr, 16);
+	original.sport = bpf_htons(port);
+	original.dport = b->port;
+	original.ifindex = cfg->back_ifindex;
+	if (!udp) {
+		original.seq_end = seg->seq_end;
+		original.flags = NAT_SEQ_KNOWN | NAT_REPORT_ACK;
+	}
+	rc = bpf_map_update_elem(&tandem_flows6, key, &original, BPF_NOEXIST);
+	if (rc != 0) {
+		bpf_map_delete_elem(&tandem_flows6, &reply);
+		bpf_ringbuf_discard(event, 0);
+		return rc == -EEXIST_ERR ? FP_TCP_FLAGS : FP_TABLE_FULL;
+	}
+	__builtin_memset(event, 0, sizeof(*event));
+	event->family = 6;
+	event->kind = EV_CREATED;
+	event->tcp_flags = seg->flags;
+	event->seq = seg->seq;
+	event->window = seg->window;
+	event->window_scale = udp ? NO_WINDOW_SCALE : window_scale(skb, seg->options_at, seg->options_length);
+	event->snat_port = port;
+	event->pool = pool;
+	event->key6 = *key;
+	bpf_ringbuf_submit(event, 0);
+	return FP_CREATED;
+}
+
 #endif

@@ -77,7 +77,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	struct tcp_segment seg = {};
 	__s64 diff;
 	__u8 hop;
-	int udp;
+	int udp, created = 0;
 
 	if ((void *)(ip6 + 1) > data_end || ip6->version != 6 || ip6->hop_limit <= 1)
 		return pass(FP_NOT_SIMPLE);
@@ -94,7 +94,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		if (tcp->doff < 5 || tcp->doff * 4 > bpf_ntohs(ip6->payload_len))
 			return pass(FP_MALFORMED);
 		seg.flags = ((__u8 *)tcp)[13];
-		if ((seg.flags & TCP_RST) || (seg.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		if (seg.flags & TCP_RST)
 			return pass(FP_TCP_FLAGS);
 		key.sport = tcp->source;
 		key.dport = tcp->dest;
@@ -123,8 +123,22 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		return pass(FP_NOT_SIMPLE);
 	}
 	nat = bpf_map_lookup_elem(&tandem_flows6, &key);
-	if (!nat)
-		return pass(FP_NO_ENTRY);
+	if (!nat) {
+		int made;
+
+		if (!udp && (seg.flags & (TCP_SYN | TCP_ACK | TCP_FIN)) != TCP_SYN)
+			return pass(FP_NO_ENTRY);
+		made = create6(skb, &key, &seg, udp);
+		if (made != FP_CREATED)
+			return pass(made);
+		pass(FP_CREATED);
+		nat = bpf_map_lookup_elem(&tandem_flows6, &key);
+		if (!nat)
+			return pass(FP_NO_ENTRY);
+		created = 1;
+	}
+	if (nat->flags & NAT_CLAIM)
+		return pass(FP_CLAIMED);
 	if (!for_us(skb, nat->ifindex))
 		return pass(FP_NOT_FOR_US);
 	if (bpf_check_mtu(skb, nat->ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
@@ -132,7 +146,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	hop = ip6->hop_limit - 1;
 	if (!udp && (nat->flags & NAT_REPORT_ACK) && (seg.flags & TCP_ACK))
 		seg.ack_ok = handshake_ack_ok6(nat, key.proto, seg.ack);
-	if (!udp && tcp_fast(skb, &nat->flags, &nat->seq_end, &seg, 6, &key, sizeof(key)) < 0)
+	if (!udp && !created && tcp_fast(skb, &nat->flags, &nat->seq_end, &seg, 6, &key, sizeof(key)) < 0)
 		return TC_ACT_OK;
 
 	/* Both addresses' difference in one sum (the pseudo-header covers them); the ports on

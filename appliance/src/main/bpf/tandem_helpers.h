@@ -56,8 +56,12 @@ static __always_inline int tcp_verdict(__u8 tcp_flags, __u32 seq, __u8 nat_flags
 	return (nat_flags & NAT_REPORT_ACK) && (tcp_flags & TCP_ACK) ? 1 : 0;
 }
 
-/* Reports a segment; 0 if the ring had no room (the caller then passes the segment on). */
-static __always_inline int report(struct fp_event *event)
+/*
+ * Reports a segment; 0 if the ring had no room (the caller then passes the segment on). A
+ * function of its own (not inlined): its signature puts struct fp_event in the object's BTF, which
+ * tandemd checks against its own reading of the ring at load (BpfLayout).
+ */
+static __noinline int report(struct fp_event *event)
 {
 	if (bpf_ringbuf_output(&tandem_events, event, sizeof(*event), 0) != 0) {
 		pass(FP_RING_FULL);

@@ -31,6 +31,14 @@ public final class TestConfig {
     }
 
     /** A box named {@code node}, or with no {@code node} section when null. */
+    /** Where a test box's fast path would pin its maps unless the test says: not a bpffs, so unpinned. */
+    public static final String UNPINNED = "/tmp/tandem-test-unpinned/";
+
+    /** {@code yaml} without the unpinned default {@link #yaml} put in: for a test that sets its own pin directory by editing the text. */
+    public static String withoutDefaultPins(String yaml) {
+        return yaml.replaceAll("(?m)^  fast_path_pin_dir: " + UNPINNED + "\\S*\n", "");
+    }
+
     public static TestConfig box(String node) {
         return new TestConfig(node);
     }
@@ -70,6 +78,11 @@ public final class TestConfig {
         }
         y.append("dataplane:\n  front_interface: front\n  back_interface: back\n");
         dataplane.forEach(s -> y.append("  ").append(s).append('\n'));
+        if (dataplane.stream().noneMatch(s -> s.startsWith("fast_path_pin_dir"))) {
+            // Never the box's /sys/fs/bpf/tandem: pins there outlive the test's namespaces, and a
+            // pair would share them. A directory off any bpffs: the fast path runs unpinned.
+            y.append("  fast_path_pin_dir: ").append(UNPINNED).append(node == null ? "box" : node).append('\n');
+        }
         if (!conntrack.isEmpty()) {
             y.append("conntrack:\n");
             conntrack.forEach(s -> y.append("  ").append(s).append('\n'));

@@ -10,8 +10,8 @@ import java.util.List;
  * the kernel (virtio-net header, GSO, checksum offload) instead of one syscall per 1.5 KB.
  * {@code io} (default epoll): how the event loops read and write the TUN queues — readiness
  * and one syscall per packet each way (epoll), or batches of reads and writes submitted
- * through io_uring (see {@link IoEngine}). {@code fast_path} (default off for now, see
- * {@link FastPathMode}): decided flows forwarded in the kernel by the BPF program; its flow map
+ * through io_uring (see {@link IoEngine}). {@code fast_path} (default auto, see
+ * {@link FastPathMode}): flows created and forwarded in the kernel by the BPF program; its flow map
  * is pinned in {@code fast_path_pin_dir} (default /sys/fs/bpf/tandem, on a bpffs), so a restarted
  * tandemd adopts the flows the kernel kept forwarding meanwhile. {@code tun_queue_length} (default
  * {@value #DEFAULT_TUN_QUEUE_LENGTH}): packets the kernel holds per TUN queue for the engine to read;
@@ -30,7 +30,7 @@ public record DataplaneConfig(String tunName, Integer queues, String frontInterf
         statsInterval = statsInterval == null ? Duration.ofSeconds(60) : statsInterval;
         offload = offload == null ? Boolean.TRUE : offload;
         io = io == null ? IoEngine.EPOLL : io;
-        fastPath = fastPath == null ? FastPathMode.OFF : fastPath;
+        fastPath = fastPath == null ? FastPathMode.AUTO : fastPath;
         fastPathPinDir = fastPathPinDir == null ? "/sys/fs/bpf/tandem" : fastPathPinDir;
         fastPathAttach = fastPathAttach == null ? FastPathAttach.AUTO : fastPathAttach;
         tunQueueLength = tunQueueLength == null ? DEFAULT_TUN_QUEUE_LENGTH : tunQueueLength;

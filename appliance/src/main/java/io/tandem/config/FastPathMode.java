@@ -6,11 +6,12 @@ import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.Locale;
 
 /**
- * {@code dataplane.fast_path}: whether decided flows are forwarded inside the kernel by the BPF
- * program (the engine stays the authority; see docs/architecture.md, "The fast path").
+ * {@code dataplane.fast_path}: whether flows are created and forwarded inside the kernel by the
+ * BPF program, the engine deciding the policy it applies (see docs/architecture.md, "The fast
+ * path"). The default is {@link #AUTO}.
  */
 public enum FastPathMode {
-    /** Used where the kernel, libbpf and the process's capabilities allow it; the log says which and why not. */
+    /** The default: used where the kernel, libbpf and the process's capabilities allow it; the log says which and why not. */
     AUTO,
     /** Required: a start that cannot load or attach it exits 3 with the reason. */
     ON,

@@ -156,7 +156,7 @@ public final class Dataplane implements AutoCloseable {
             path.setIpv6Addresses(flows.ipv6Addresses());
             flows.setFastPathHook(path);
             try {
-                path.startReports(new ReportedSegments(flows, System::currentTimeMillis));
+                path.startReports(new ReportedSegments(flows, System::currentTimeMillis, path));
             } catch (FastPathProgram.FastPathException | RuntimeException e) {
                 flows.setFastPathHook(null);
                 path.close();
@@ -306,8 +306,10 @@ public final class Dataplane implements AutoCloseable {
                 c.flowsCreated(), c.dropsTotal(), drops, flows.earlyDrops(), c.rstsChallenged(), c.handshakeAcksRefused(), c.fragmentsHeld(), writeErrors, backlogDrops,
                 tunQueueDrops());
         if (fastPath != null) {
-            LOG.info("fast path: forwarded={} flows_installed={} flows_refused={} passed_on: {}", fastPath.forwarded(),
-                    fastPath.installed(), fastPath.refused(), fastPath.passedOn());
+            long created = fastPath.created();
+            LOG.info("fast path: forwarded={} flows_installed={} (created by the program {}, installed by the engine {}) flows_refused={}"
+                            + " passed_on: {}", fastPath.forwarded(), created + fastPath.installed(), created, fastPath.installed(),
+                    fastPath.refused(), fastPath.passedOn());
         }
     }
 

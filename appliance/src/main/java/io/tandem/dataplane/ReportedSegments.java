@@ -4,6 +4,7 @@ import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.Ipv6Addresses;
+import io.tandem.dataplane.fastpath.FastPath;
 import io.tandem.dataplane.fastpath.SegmentReports;
 import io.tandem.packet.FlowProtocol;
 import io.tandem.packet.Ipv4;
@@ -25,6 +26,7 @@ final class ReportedSegments implements SegmentReports.Listener {
     private final FlowTable flows;
     private final Ipv6Addresses addresses6;
     private final LongSupplier clock;
+    private final FastPath fastPath;
     private final FlowLookup flow = new FlowLookup();
     /** Reports for flows no longer in the table (removed since the packet passed): nothing to do. */
     private long gone;
@@ -32,6 +34,12 @@ final class ReportedSegments implements SegmentReports.Listener {
     private long refused;
 
     ReportedSegments(FlowTable flows, LongSupplier clock) {
+        this(flows, clock, null);
+    }
+
+    /** As above, {@code fastPath} removing the entries of a created flow the table cannot even name (no room for its IPv6 addresses). */
+    ReportedSegments(FlowTable flows, LongSupplier clock, FastPath fastPath) {
+        this.fastPath = fastPath;
         this.flows = flows;
         this.addresses6 = flows.ipv6Addresses();
         this.clock = clock;
@@ -60,6 +68,23 @@ final class ReportedSegments implements SegmentReports.Listener {
 
     @Override
     public void ipv6(long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort, SegmentReports.Segment segment) {
+        if (segment.created()) {
+            // The flow holds references of its own to its addresses' ids; the client's is held for the insert only.
+            int vip = addresses6.find(dstHigh, dstLow);
+            int client = addresses6.acquire(srcHigh, srcLow);
+            if (vip == Ipv6Addresses.NONE || client == Ipv6Addresses.NONE) {
+                refused++;
+                if (fastPath != null) {
+                    fastPath.discard6(segment.protocol(), srcHigh, srcLow, srcPort, dstHigh, dstLow, dstPort);
+                }
+            } else {
+                created(FlowProtocol.of(segment.protocol(), true), client, srcPort, vip, dstPort, segment);
+            }
+            if (client != Ipv6Addresses.NONE) {
+                addresses6.release(client);
+            }
+            return;
+        }
         int src = addresses6.find(srcHigh, srcLow);
         int dst = addresses6.find(dstHigh, dstLow);
         if (src != Ipv6Addresses.NONE && dst != Ipv6Addresses.NONE

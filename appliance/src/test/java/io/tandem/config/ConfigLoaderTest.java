@@ -59,7 +59,7 @@ class ConfigLoaderTest {
             assertEquals(FastPathMode.valueOf(mode[1]), ConfigLoader.parse(MINIMAL.replace("  back_interface: back\n",
                     "  back_interface: back\n  fast_path: " + mode[0] + "\n"), "test").dataplane().fastPath(), mode[0]);
         }
-        assertEquals(FastPathMode.OFF, ConfigLoader.parse(MINIMAL, "test").dataplane().fastPath(), "off until it is the default");
+        assertEquals(FastPathMode.AUTO, ConfigLoader.parse(MINIMAL, "test").dataplane().fastPath(), "the fast path is the default (issue 30)");
         assertEquals(10_000, config.dataplane().tunQueueLength());
         assertEquals(2048, ConfigLoader.parse(MINIMAL.replace("  back_interface: back\n",
                 "  back_interface: back\n  tun_queue_length: 2048\n"), "test").dataplane().tunQueueLength());

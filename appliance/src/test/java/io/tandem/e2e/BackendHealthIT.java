@@ -148,7 +148,7 @@ class BackendHealthIT {
             Path config = lab.logs().resolve("tandem.yaml");
             Files.writeString(config, """
                     node: { name: lb1 }
-                    dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms }
+                    dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms, fast_path_pin_dir: /tmp/tandem-test-unpinned/lb1 }
                     control: { socket: %s, http: "off" }
                     services:
                       - name: echo

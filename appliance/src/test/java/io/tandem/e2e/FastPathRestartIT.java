@@ -43,7 +43,7 @@ class FastPathRestartIT {
         try (NamespaceLab lab = NamespaceLab.up("tfr", "scripts/lab-pair")) {
             Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
-            Process[][] boxes = PairLab.startPair(lab, key, yaml -> Ipv6PairFailoverIT.withEcho6(yaml.replace("  stats_interval: 500ms\n",
+            Process[][] boxes = PairLab.startPair(lab, key, yaml -> Ipv6PairFailoverIT.withEcho6(TestConfig.withoutDefaultPins(yaml).replace("  stats_interval: 500ms\n",
                     "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: "
                             + bpffs.resolve(yaml.contains("lb1.track") ? "lb1" : "lb2") + "\n")));
             Process[] lb1 = boxes[0];
@@ -125,7 +125,7 @@ class FastPathRestartIT {
                 lab.traffic(b, b + "-udp.log", "udp-server", "5300", b, "150");
                 lab.awaitLog(b + "-udp.log", "listening", Duration.ofSeconds(30));
             }
-            UnaryOperator<String> edit = yaml -> yaml.replace("  stats_interval: 500ms\n",
+            UnaryOperator<String> edit = yaml -> TestConfig.withoutDefaultPins(yaml).replace("  stats_interval: 500ms\n",
                             "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: " + bpffs.resolve(yaml.contains("lb1.track") ? "lb1" : "lb2") + "\n")
                     .replace("  max_flows: 65536\n", "  max_flows: 65536\n  timeouts: { udp_unreplied: 3s, udp_assured: 4s }\n")
                     + TestConfig.box("x").services(new TestConfig.Service("stream", TestConfig.VIP, 5300).protocol("udp")

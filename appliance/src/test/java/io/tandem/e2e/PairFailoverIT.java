@@ -1,5 +1,6 @@
 package io.tandem.e2e;
 
+import io.tandem.TestConfig;
 import io.tandem.lab.NamespaceLab;
 import org.junit.jupiter.api.Test;
 
@@ -135,7 +136,7 @@ class PairFailoverIT {
             Path key = PairLab.newKey(lab);
             PairLab.startEchoServers(lab);
             String pins = lab.logs().resolve("no-bpffs").toString();
-            Process[] lb1 = PairLab.startPair(lab, key, yaml -> yaml.replace("  stats_interval: 500ms\n",
+            Process[] lb1 = PairLab.startPair(lab, key, yaml -> TestConfig.withoutDefaultPins(yaml).replace("  stats_interval: 500ms\n",
                     "  stats_interval: 500ms\n  fast_path: on\n  fast_path_pin_dir: " + pins + "\n"))[0];
             Pattern installed = Pattern.compile("fast path: forwarded=(\\d+) flows_installed=(\\d+)");
             int connections = 10_000;

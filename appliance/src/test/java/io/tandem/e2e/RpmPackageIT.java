@@ -115,7 +115,7 @@ class RpmPackageIT {
             Path yaml = lab.logs().resolve("tandem.yaml");
             Files.writeString(yaml, """
                     node: { name: rpm }
-                    dataplane: { front_interface: front, back_interface: back, queues: 1 }
+                    dataplane: { front_interface: front, back_interface: back, queues: 1, fast_path_pin_dir: /tmp/tandem-test-unpinned/rpm }
                     control: { socket: %s, http: "off" }
                     services:
                       - name: web

@@ -61,7 +61,7 @@ class SynFloodIT {
             Path config = lab.logs().resolve("tandem.yaml");
             Files.writeString(config, """
                     node: { name: lb1 }
-                    dataplane: { front_interface: front, back_interface: back, queues: 2, stats_interval: 500ms }
+                    dataplane: { front_interface: front, back_interface: back, queues: 2, stats_interval: 500ms, fast_path_pin_dir: /tmp/tandem-test-unpinned/lb1 }
                     conntrack:
                       max_flows: 100000
                       max_embryonic: 60000

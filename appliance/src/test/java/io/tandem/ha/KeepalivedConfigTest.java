@@ -29,7 +29,8 @@ class KeepalivedConfigTest {
         assertTrue(conf.contains("notify_fifo /run/tandem/keepalived.fifo"), conf);
         assertTrue(conf.contains("init_file " + KeepalivedConfig.HOLD_BACK_WEIGHT + "\n"),
                 "a box without a track file starts held back; keepalived never overwrites tandemd's value:\n" + conf);
-        assertTrue(conf.contains("script \"/usr/libexec/tandem/tandemd-alive /run/tandem/tandemd.pid /run/tandem/tandemd.sock eth0 -\""), conf);
+        assertTrue(conf.contains("script \"/usr/libexec/tandem/tandemd-alive /run/tandem/tandemd.pid /run/tandem/tandemd.sock eth0"
+                + " /sys/fs/bpf/tandem/flows4\""), "the fast path is the default: the check knows its pinned map:\n" + conf);
         assertTrue(conf.contains("track_script {\n        tandemd_alive\n    }"), "a crashed tandemd puts the box into FAULT:\n" + conf);
         assertTrue(conf.contains("track_interface {\n        eth1\n    }"), "a dead back link gives the addresses up:\n" + conf);
         assertFalse(conf.contains("${"), conf);

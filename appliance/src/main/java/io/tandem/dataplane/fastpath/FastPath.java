@@ -556,6 +556,11 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         program.remove(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
     }
 
+    /** Removes both entries of an IPv6 flow the program created and the engine cannot take in ({@link FastPathProgram#discard6}). */
+    public void discard6(int transport, long srcHigh, long srcLow, int srcPort, long dstHigh, long dstLow, int dstPort) {
+        program.discard6(transport, new long[] {srcHigh, srcLow}, srcPort, new long[] {dstHigh, dstLow}, dstPort);
+    }
+
     /** Drops a claim made by {@link #claim} for a flow that was not made after all. */
     public void unclaim(int protocol, int backend, int backendPort, int snat, int snatPort) {
         if (FlowProtocol.isIpv6(protocol)) {
@@ -651,11 +656,19 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         return "no_entry=" + program.counter(FastPathProgram.NO_ENTRY) + " tcp_flags=" + program.counter(FastPathProgram.TCP_FLAGS)
                 + " not_simple=" + program.counter(FastPathProgram.NOT_SIMPLE) + " too_big=" + program.counter(FastPathProgram.TOO_BIG)
                 + " ring_full=" + program.counter(FastPathProgram.RING_FULL) + " malformed=" + program.counter(FastPathProgram.MALFORMED)
-                + " not_for_us=" + program.counter(FastPathProgram.NOT_FOR_US) + "; reported=" + program.counter(FastPathProgram.REPORTED)
+                + " not_for_us=" + program.counter(FastPathProgram.NOT_FOR_US) + " engine_policy=" + program.counter(FastPathProgram.ENGINE_POLICY)
+                + " no_backend=" + program.counter(FastPathProgram.NO_BACKEND) + " snat_busy=" + program.counter(FastPathProgram.SNAT_BUSY)
+                + " table_full=" + program.counter(FastPathProgram.TABLE_FULL) + " claimed=" + program.counter(FastPathProgram.CLAIMED)
+                + "; reported=" + program.counter(FastPathProgram.REPORTED)
                 + (r == null ? "" : " read=" + r.delivered() + " unreadable=" + r.malformed() + (r.failure() == null ? "" : " (" + r.failure() + ")"));
     }
 
-    /** Flows installed so far, and those the full map refused. */
+    /** Flows the program created (each a TCP SYN or a UDP flow's first datagram it decided itself). */
+    public long created() {
+        return program.counter(FastPathProgram.CREATED);
+    }
+
+    /** Flows the engine installed so far, and those the full map refused. */
     public long installed() {
         return installed.get();
     }

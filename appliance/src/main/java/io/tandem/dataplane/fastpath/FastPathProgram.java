@@ -9,6 +9,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -20,15 +21,15 @@ import java.util.function.Consumer;
 public final class FastPathProgram implements AutoCloseable {
     static final String OBJECT = "/bpf/tandem_fastpath.o";
     /** Bytes of a flow4_key and a flow4_nat, as the C program declares them. */
-    static final int KEY_SIZE = 16;
-    static final int VALUE_SIZE = 48;
+    static final int KEY_SIZE = BpfLayout.size("flow4_key");
+    static final int VALUE_SIZE = BpfLayout.size("flow4_nat");
     /** A flow6_key and a flow6_nat. */
-    static final int KEY6_SIZE = 40;
-    static final int VALUE6_SIZE = 72;
+    static final int KEY6_SIZE = BpfLayout.size("flow6_key");
+    static final int VALUE6_SIZE = BpfLayout.size("flow6_nat");
     /**
      * The layout of the pinned maps this program reads and writes, stamped beside them in the
-     * pinned {@code layout} map: 3 is flows4 values of {@value #VALUE_SIZE} bytes and flows6 values
-     * of {@value #VALUE6_SIZE} in preallocated maps, the program creating entries itself; 2 the
+     * pinned {@code layout} map: 3 is flows4 values of 48 bytes and flows6 values
+     * of 72 in preallocated maps, the program creating entries itself; 2 the
      * same values in maps allocated as they filled; 1 was flows4 values of 40 bytes and no flows6.
      * A tandemd adopts only a layout it knows ({@link PinnedLeftovers}).
      */
@@ -42,16 +43,16 @@ public final class FastPathProgram implements AutoCloseable {
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final int LOG_SIZE = 1 << 20;
-    /** flow4_nat.flags (offset 44) and flow6_nat.flags (offset 68): see the C program. */
+    /** flow4_nat.flags and flow6_nat.flags: see tandem_maps.h. */
     public static final int NAT_REPORT_ACK = 0x01;
     public static final int NAT_SEQ_KNOWN = 0x02;
     public static final int NAT_FIN_SEEN = 0x04;
     public static final int NAT_AWAIT_SYNACK = 0x08;
     public static final int NAT_CLAIM = 0x10;
-    private static final long FLAGS_AT = 44;
-    private static final long SEQ_END_AT = 40;
-    private static final long FLAGS6_AT = 68;
-    private static final long SEQ_END6_AT = 64;
+    private static final long FLAGS_AT = BpfLayout.at("flow4_nat", "flags");
+    private static final long SEQ_END_AT = BpfLayout.at("flow4_nat", "seq_end");
+    private static final long FLAGS6_AT = BpfLayout.at("flow6_nat", "flags");
+    private static final long SEQ_END6_AT = BpfLayout.at("flow6_nat", "seq_end");
 
     private final Arena arena;
     private final MemorySegment object;
@@ -110,15 +111,7 @@ public final class FastPathProgram implements AutoCloseable {
         if (!Libbpf.available()) {
             throw new FastPathException("libbpf.so.1 is not installed (Debian: libbpf1, RHEL: libbpf)");
         }
-        byte[] bytes;
-        try (InputStream in = FastPathProgram.class.getResourceAsStream(OBJECT)) {
-            if (in == null) {
-                throw new FastPathException("the BPF object " + OBJECT + " is not in the jar (built without clang?)");
-            }
-            bytes = in.readAllBytes();
-        } catch (IOException e) {
-            throw new FastPathException("reading " + OBJECT + ": " + e);
-        }
+        byte[] bytes = objectBytes();
         Arena arena = Arena.ofShared();
         boolean loaded = false;
         MemorySegment obj = MemorySegment.NULL;
@@ -135,6 +128,11 @@ public final class FastPathProgram implements AutoCloseable {
             obj = Libbpf.openMem(image, opts, errno);
             if (obj.equals(MemorySegment.NULL)) {
                 throw new FastPathException("libbpf could not open " + OBJECT + " (errno " + errno[0] + ")");
+            }
+            List<String> differences = BpfLayout.differences(Libbpf.objectBtf(obj), BpfLayout.EXPECTED);
+            if (!differences.isEmpty()) {
+                throw new FastPathException(OBJECT + " does not lay out its maps' structs as tandemd reads and writes them (a program"
+                        + " and a tandemd from different builds?): " + String.join("; ", differences));
             }
             MemorySegment flows = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows4"));
             MemorySegment flows6 = Libbpf.findMap(obj, arena.allocateFrom("tandem_flows6"));
@@ -185,6 +183,18 @@ public final class FastPathProgram implements AutoCloseable {
                 }
                 arena.close();
             }
+        }
+    }
+
+    /** The compiled program object, as the build put it in the jar. */
+    static byte[] objectBytes() throws FastPathException {
+        try (InputStream in = FastPathProgram.class.getResourceAsStream(OBJECT)) {
+            if (in == null) {
+                throw new FastPathException("the BPF object " + OBJECT + " is not in the jar (built without clang?)");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new FastPathException("reading " + OBJECT + ": " + e);
         }
     }
 
@@ -344,6 +354,24 @@ public final class FastPathProgram implements AutoCloseable {
         value6.set(ValueLayout.JAVA_INT, SEQ_END6_AT, (int) seqEnd);
         value6.set(ValueLayout.JAVA_BYTE, FLAGS6_AT, (byte) (flags | (seqEnd >= 0 ? NAT_SEQ_KNOWN : 0)));
         return Libbpf.mapUpdate(flows6Fd, key6, value6, Libbpf.BPF_ANY);
+    }
+
+    /**
+     * Removes a flow the program created by its original tuple alone: the reply direction's key
+     * is read from the original's entry (its rewrite, turned around). For a report the engine
+     * cannot take in at all (no room for its IPv6 addresses).
+     */
+    public synchronized void discard6(int proto, long[] src, int srcPort, long[] dst, int dstPort) {
+        writeKey6(proto, src, srcPort, dst, dstPort);
+        if (Libbpf.mapLookup(flows6Fd, key6, value6) == 0) {
+            long[] newSrc = halves(value6, 0);
+            long[] newDst = halves(value6, 16);
+            int newSrcPort = value6.get(BE_SHORT, 32) & 0xFFFF;
+            int newDstPort = value6.get(BE_SHORT, 34) & 0xFFFF;
+            Libbpf.mapDelete(flows6Fd, key6);
+            writeKey6(proto, newDst, newDstPort, newSrc, newSrcPort);
+            Libbpf.mapDelete(flows6Fd, key6);
+        }
     }
 
     public synchronized boolean remove6(int proto, long[] src, int srcPort, long[] dst, int dstPort) {

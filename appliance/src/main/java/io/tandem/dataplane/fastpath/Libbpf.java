@@ -108,6 +108,10 @@ final class Libbpf {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), false);
     private static final MethodHandle MAP_UPDATE_BATCH = bind("bpf_map_update_batch",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS), false);
+    private static final MethodHandle OBJECT_BTF = bind("bpf_object__btf", FunctionDescriptor.of(ADDRESS, ADDRESS), false);
+    private static final MethodHandle BTF_FIND = bind("btf__find_by_name_kind", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), false);
+    private static final MethodHandle BTF_TYPE = bind("btf__type_by_id", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT), false);
+    private static final MethodHandle BTF_NAME = bind("btf__name_by_offset", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT), false);
     private static final MethodHandle POSSIBLE_CPUS = bind("libbpf_num_possible_cpus", FunctionDescriptor.of(JAVA_INT), false);
     private static final MethodHandle RING_BUFFER_NEW = bind("ring_buffer__new",
             FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
@@ -367,6 +371,42 @@ final class Libbpf {
             MemorySegment n = a.allocate(JAVA_INT);
             n.set(JAVA_INT, 0, count);
             return (int) MAP_UPDATE_BATCH.invokeExact(fd, keys, values, n, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** The object's BTF (libbpf's struct btf), or NULL if it has none. */
+    static MemorySegment objectBtf(MemorySegment obj) {
+        try {
+            return (MemorySegment) OBJECT_BTF.invokeExact(obj);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** A named type's id in the BTF, or a negative errno (ENOENT: none of that name and kind). */
+    static int btfFind(MemorySegment btf, String name, int kind) {
+        try (Arena a = Arena.ofConfined()) {
+            return (int) BTF_FIND.invokeExact(btf, a.allocateFrom(name), kind);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** A type by id: struct btf_type (name_off, info, size) followed by its members, readable for {@code bytes}. */
+    static MemorySegment btfType(MemorySegment btf, int id, long bytes) {
+        try {
+            return ((MemorySegment) BTF_TYPE.invokeExact(btf, id)).reinterpret(bytes);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** A name in the BTF's string section. */
+    static String btfName(MemorySegment btf, int offset) {
+        try {
+            return ((MemorySegment) BTF_NAME.invokeExact(btf, offset)).reinterpret(256).getString(0);
         } catch (Throwable t) {
             throw wrap(t);
         }

@@ -17,10 +17,10 @@ final class PolicyMaps {
     /** The maps' names in the object, in the constructor's order. */
     static final List<String> NAMES = List.of("tandem_config", "tandem_services", "tandem_maglev", "tandem_backends");
     /** struct service_key, struct service, struct backend, struct fp_config. */
-    static final int SERVICE_KEY_SIZE = 20;
-    static final int SERVICE_SIZE = 16;
-    static final int BACKEND_SIZE = 40;
-    static final int CONFIG_SIZE = 16;
+    static final int SERVICE_KEY_SIZE = BpfLayout.size("service_key");
+    static final int SERVICE_SIZE = BpfLayout.size("service");
+    static final int BACKEND_SIZE = BpfLayout.size("backend");
+    static final int CONFIG_SIZE = BpfLayout.size("fp_config");
     /** service.flags */
     static final int SVC_CREATE = 0x01;
     static final int SVC_HASH_CLIENT = 0x02;
@@ -47,11 +47,11 @@ final class PolicyMaps {
     synchronized int config(int frontIfindex, int backIfindex, int firstPort, int lastPort, boolean create) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(CONFIG_SIZE, 8);
-            v.set(ValueLayout.JAVA_INT, 0, frontIfindex);
-            v.set(ValueLayout.JAVA_INT, 4, backIfindex);
-            v.set(ValueLayout.JAVA_SHORT, 8, (short) firstPort);
-            v.set(ValueLayout.JAVA_SHORT, 10, (short) lastPort);
-            v.set(ValueLayout.JAVA_INT, 12, create ? 1 : 0);
+            v.set(ValueLayout.JAVA_INT, BpfLayout.at("fp_config", "front_ifindex"), frontIfindex);
+            v.set(ValueLayout.JAVA_INT, BpfLayout.at("fp_config", "back_ifindex"), backIfindex);
+            v.set(ValueLayout.JAVA_SHORT, BpfLayout.at("fp_config", "snat_first"), (short) firstPort);
+            v.set(ValueLayout.JAVA_SHORT, BpfLayout.at("fp_config", "snat_last"), (short) lastPort);
+            v.set(ValueLayout.JAVA_INT, BpfLayout.at("fp_config", "create"), create ? 1 : 0);
             return Libbpf.mapUpdate(configFd, a.allocate(ValueLayout.JAVA_INT), v, Libbpf.BPF_ANY);
         }
     }
@@ -62,10 +62,10 @@ final class PolicyMaps {
             MemorySegment k = a.allocate(ValueLayout.JAVA_INT);
             k.set(ValueLayout.JAVA_INT, 0, pool);
             MemorySegment v = a.allocate(BACKEND_SIZE, 8);
-            MemorySegment.copy(MemorySegment.ofArray(address), 0, v, 0, address.length);
-            MemorySegment.copy(MemorySegment.ofArray(snat), 0, v, 16, snat.length);
-            v.set(BE_SHORT, 32, (short) port);
-            v.set(ValueLayout.JAVA_BYTE, 34, (byte) (address.length == 4 ? 4 : 6));
+            MemorySegment.copy(MemorySegment.ofArray(address), 0, v, BpfLayout.at("backend", "addr"), address.length);
+            MemorySegment.copy(MemorySegment.ofArray(snat), 0, v, BpfLayout.at("backend", "snat"), snat.length);
+            v.set(BE_SHORT, BpfLayout.at("backend", "port"), (short) port);
+            v.set(ValueLayout.JAVA_BYTE, BpfLayout.at("backend", "family"), (byte) (address.length == 4 ? 4 : 6));
             return Libbpf.mapUpdate(backendsFd, k, v, Libbpf.BPF_ANY);
         }
     }
@@ -84,9 +84,9 @@ final class PolicyMaps {
                 }
             }
             MemorySegment v = a.allocate(SERVICE_SIZE, 8);
-            v.set(ValueLayout.JAVA_INT, 0, id);
-            v.set(ValueLayout.JAVA_INT, 4, slots == null ? 0 : slots.length);
-            v.set(ValueLayout.JAVA_INT, 8, slots == null ? flags & ~SVC_CREATE : flags);
+            v.set(ValueLayout.JAVA_INT, BpfLayout.at("service", "id"), id);
+            v.set(ValueLayout.JAVA_INT, BpfLayout.at("service", "maglev_size"), slots == null ? 0 : slots.length);
+            v.set(ValueLayout.JAVA_INT, BpfLayout.at("service", "flags"), slots == null ? flags & ~SVC_CREATE : flags);
             return Libbpf.mapUpdate(servicesFd, serviceKey(a, vip, port, proto), v, Libbpf.BPF_ANY);
         }
     }
@@ -129,10 +129,10 @@ final class PolicyMaps {
 
     private static MemorySegment serviceKey(Arena a, byte[] vip, int port, int proto) {
         MemorySegment k = a.allocate(SERVICE_KEY_SIZE, 8);
-        MemorySegment.copy(MemorySegment.ofArray(vip), 0, k, 0, vip.length);
-        k.set(BE_SHORT, 16, (short) port);
-        k.set(ValueLayout.JAVA_BYTE, 18, (byte) proto);
-        k.set(ValueLayout.JAVA_BYTE, 19, (byte) (vip.length == 4 ? 4 : 6));
+        MemorySegment.copy(MemorySegment.ofArray(vip), 0, k, BpfLayout.at("service_key", "vip"), vip.length);
+        k.set(BE_SHORT, BpfLayout.at("service_key", "port"), (short) port);
+        k.set(ValueLayout.JAVA_BYTE, BpfLayout.at("service_key", "proto"), (byte) proto);
+        k.set(ValueLayout.JAVA_BYTE, BpfLayout.at("service_key", "family"), (byte) (vip.length == 4 ? 4 : 6));
         return k;
     }
 }

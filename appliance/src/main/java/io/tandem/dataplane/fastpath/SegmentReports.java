@@ -107,10 +107,10 @@ public final class SegmentReports implements AutoCloseable {
      * struct fp_event (tandem_maps.h): family, tcp_flags, window, seq (host order), window_scale,
      * kind, snat_port (host order), pool, then the flow4_key or flow6_key.
      */
-    static final int EVENT_SIZE = 56;
-    private static final int KIND_AT = 9;
-    private static final int SNAT_PORT_AT = 10;
-    private static final int POOL_AT = 12;
+    static final int EVENT_SIZE = BpfLayout.size("fp_event");
+    private static final int KIND_AT = BpfLayout.at("fp_event", "kind");
+    private static final int SNAT_PORT_AT = BpfLayout.at("fp_event", "snat_port");
+    private static final int POOL_AT = BpfLayout.at("fp_event", "pool");
     private static final int EV_CREATED = 1;
     private static final int KEY_AT = 16;
     private static final int POLL_MILLIS = 100;
