@@ -74,7 +74,8 @@ static __always_inline __u16 snat_candidate(int i, __u16 client_port, __u32 star
  * Creates an IPv4 flow for a packet with no entry (key: its tuple as it arrived). The original
  * direction's entry is left in the map; the caller looks it up and forwards the packet by it.
  */
-static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key *key, const struct tcp_segment *seg, int udp)
+static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key *key, const struct tcp_segment *seg, int udp,
+				   __u8 kind)
 {
 	__u32 zero = 0, start, pool = 0;
 	struct fp_config *cfg = bpf_map_lookup_elem(&tandem_config, &zero);
@@ -134,7 +135,7 @@ static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key
 	}
 	__builtin_memset(event, 0, sizeof(*event));
 	event->family = 4;
-	event->kind = EV_CREATED;
+	event->kind = kind;
 	event->tcp_flags = seg->flags;
 	event->seq = seg->seq;
 	event->window = seg->window;
@@ -153,7 +154,8 @@ static __always_inline __u64 half(const __be32 *a, int which)
 }
 
 /* create4 for an IPv6 packet (key: its tuple as it arrived); the engine's hash over the 128-bit addresses. */
-static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key *key, const struct tcp_segment *seg, int udp)
+static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key *key, const struct tcp_segment *seg, int udp,
+				   __u8 kind)
 {
 	__u32 zero = 0, start, pool = 0;
 	struct fp_config *cfg = bpf_map_lookup_elem(&tandem_config, &zero);
@@ -218,7 +220,7 @@ static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key
 	}
 	__builtin_memset(event, 0, sizeof(*event));
 	event->family = 6;
-	event->kind = EV_CREATED;
+	event->kind = kind;
 	event->tcp_flags = seg->flags;
 	event->seq = seg->seq;
 	event->window = seg->window;
@@ -228,6 +230,46 @@ static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key
 	event->key6 = *key;
 	bpf_ringbuf_submit(event, 0);
 	return FP_CREATED;
+}
+
+/*
+ * A client's new SYN on the tuple of a finished connection (both FINs went through here: the
+ * engine holds it in TIME_WAIT) reopens it, as Linux conntrack re-runs NAT for a SYN in
+ * TIME_WAIT: the old flow's two entries go, and the caller creates the new flow afresh
+ * (EV_REOPENED tells the engine the old one is gone from the kernel). Its SNAT port comes back
+ * the same when the client's port is free in the range, so the backend sees the same 4-tuple
+ * with the client's newer timestamps (RFC 6191). Returns 1 if it removed the old flow.
+ */
+static __always_inline int reopen4(const struct flow4_key *key, const struct flow4_nat *nat)
+{
+	struct flow4_key back = {.saddr = nat->daddr, .daddr = nat->saddr, .sport = nat->dport, .dport = nat->sport, .proto = key->proto};
+	struct flow4_nat *other;
+
+	if (!(nat->flags & NAT_FIN_SEEN))
+		return 0;
+	other = bpf_map_lookup_elem(&tandem_flows4, &back);
+	if (!other || !(other->flags & NAT_FIN_SEEN))
+		return 0;
+	bpf_map_delete_elem(&tandem_flows4, &back);
+	bpf_map_delete_elem(&tandem_flows4, key);
+	return 1;
+}
+
+static __always_inline int reopen6(const struct flow6_key *key, const struct flow6_nat *nat)
+{
+	struct flow6_key back = {.sport = nat->dport, .dport = nat->sport, .proto = key->proto};
+	struct flow6_nat *other;
+
+	if (!(nat->flags & NAT_FIN_SEEN))
+		return 0;
+	__builtin_memcpy(back.saddr, nat->daddr, 16);
+	__builtin_memcpy(back.daddr, nat->saddr, 16);
+	other = bpf_map_lookup_elem(&tandem_flows6, &back);
+	if (!other || !(other->flags & NAT_FIN_SEEN))
+		return 0;
+	bpf_map_delete_elem(&tandem_flows6, &back);
+	bpf_map_delete_elem(&tandem_flows6, key);
+	return 1;
 }
 
 #endif

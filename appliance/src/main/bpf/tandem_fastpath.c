@@ -76,7 +76,7 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 	__u32 csum_at, l4_flags, mtu = 0;
 	struct tcp_segment seg = {};
 	__s64 diff;
-	__u8 hop;
+	__u8 hop, kind = EV_CREATED;
 	int udp, created = 0;
 
 	if ((void *)(ip6 + 1) > data_end || ip6->version != 6 || ip6->hop_limit <= 1)
@@ -123,12 +123,16 @@ static __always_inline int fastpath6(struct __sk_buff *skb)
 		return pass(FP_NOT_SIMPLE);
 	}
 	nat = bpf_map_lookup_elem(&tandem_flows6, &key);
+	if (nat && !udp && (seg.flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN && reopen6(&key, nat)) {
+		nat = NULL;
+		kind = EV_REOPENED;
+	}
 	if (!nat) {
 		int made;
 
 		if (!udp && (seg.flags & (TCP_SYN | TCP_ACK | TCP_FIN)) != TCP_SYN)
 			return pass(FP_NO_ENTRY);
-		made = create6(skb, &key, &seg, udp);
+		made = create6(skb, &key, &seg, udp, kind);
 		if (made != FP_CREATED)
 			return pass(made);
 		pass(FP_CREATED);
@@ -179,7 +183,7 @@ int tandem_fastpath(struct __sk_buff *skb)
 	__u32 csum_at, l4_flags, mtu = 0;
 	__be16 old_ttl_word, new_ttl_word;
 	struct tcp_segment seg = {};
-	__u8 ttl;
+	__u8 ttl, kind = EV_CREATED;
 	int udp, created = 0;
 
 	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_IPV6))
@@ -231,12 +235,16 @@ int tandem_fastpath(struct __sk_buff *skb)
 		return pass(FP_NOT_SIMPLE);
 	}
 	nat = bpf_map_lookup_elem(&tandem_flows4, &key);
+	if (nat && !udp && (seg.flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN && reopen4(&key, nat)) {
+		nat = NULL;
+		kind = EV_REOPENED;
+	}
 	if (!nat) {
 		int made;
 
 		if (!udp && (seg.flags & (TCP_SYN | TCP_ACK | TCP_FIN)) != TCP_SYN)
 			return pass(FP_NO_ENTRY);
-		made = create4(skb, &key, &seg, udp);
+		made = create4(skb, &key, &seg, udp, kind);
 		if (made != FP_CREATED)
 			return pass(made);
 		pass(FP_CREATED);

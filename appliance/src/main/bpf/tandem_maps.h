@@ -193,11 +193,12 @@ struct {
 
 /*
  * A report to the engine: a TCP segment forwarded here that moves a flow's state (EV_SEGMENT),
- * or a flow the program created (EV_CREATED: its first packet's tuple, the backend's pool and
- * the SNAT port claimed; for TCP the SYN's sequence number, window and window scale).
+ * or a flow the program created (EV_CREATED, EV_REOPENED: its first packet's tuple, the backend's
+ * pool and the SNAT port claimed; for TCP the SYN's sequence number, window and window scale).
  */
 #define EV_SEGMENT 0
 #define EV_CREATED 1
+#define EV_REOPENED 2 /* created in place of a finished flow of the same tuple, whose entries the program removed */
 
 struct fp_event {
 	__u8 family;       /* 4 or 6 */

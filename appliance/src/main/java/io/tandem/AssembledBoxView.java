@@ -3,6 +3,7 @@ package io.tandem;
 import io.tandem.balancer.BackendSchedule;
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.conntrack.LagHistogram;
 import io.tandem.control.BoxView;
 import io.tandem.dataplane.Dataplane;
 import io.tandem.dataplane.DataplaneCounters;
@@ -49,6 +50,11 @@ final class AssembledBoxView implements BoxView {
     @Override
     public int flowsToUnknownBackends() {
         return dataplane.unknownBackendFlows();
+    }
+
+    @Override
+    public LagHistogram replicationLag() {
+        return dataplane.replicationLag();
     }
 
     @Override

@@ -69,6 +69,9 @@ public final class FlowTable {
     private volatile int unknownBackend;
     private volatile String lastUnknownBackend;
     private final AtomicInteger embryonic = new AtomicInteger();
+    private final LagHistogram replicationLag = new LagHistogram();
+    /** Wall-clock milliseconds, for the replication lag (the versions' clock). */
+    private final LongSupplier clock = System::currentTimeMillis;
     private int expiryHand;
     private final int[] expiryCandidates = new int[1024];
     private final ThreadLocal<FlowSnapshot> eventSnapshot = ThreadLocal.withInitial(FlowSnapshot::new);
@@ -192,15 +195,16 @@ public final class FlowTable {
      * Takes in a flow the fast path's program created (DESIGN §3b): its backend and SNAT port
      * chosen there, both its kernel entries in place and this flow's from now on ({@link FlowSlots#FAST}).
      * A flow the table holds for the same original tuple is one the kernel no longer carried (a
-     * finished connection whose port the client reuses, a flow the engine forwarded itself): it
-     * ends, its kernel entries left to the new flow, its own reply tuple's claim released. The
+     * finished connection whose port the client reuses — {@code reopened}: the program removed its
+     * entries itself — or a flow the engine forwarded itself): it ends, its kernel entries left to
+     * the new flow, its own reply tuple's claim released. The
      * SNAT port is marked used in its pool; a port the table holds for another flow (the claims
      * make that impossible unless the two disagree) refuses the flow ({@link #INSERT_TUPLE_IN_USE}).
      *
      * @return the new slot id, or one of the {@code INSERT_*} codes: the kernel's entries are removed then
      */
     public int insertCreated(int proto, int client, int clientPort, int vip, int vipPort, int pool, int snatPort, FlowState state,
-                             long nowMillis, FlowLookup out) {
+                             boolean reopened, long nowMillis, FlowLookup out) {
         SnatPortPool p = pool >= 0 && pool < pools.count() ? pools.byId(pool) : null;
         if (p == null) {
             return INSERT_TUPLE_IN_USE;
@@ -215,7 +219,7 @@ public final class FlowTable {
                 int old = index.slotAt(existing);
                 boolean sameReply = slots.sameMapping(old, backend, backendPort, snat, snatPort);
                 FastPathHook hook = fastPath;
-                if (!sameReply && hook != null) {
+                if (!sameReply && !reopened && hook != null) {
                     slots.read(old, hookScratch);
                     hook.replyReleased(hookScratch);
                 }
@@ -968,6 +972,9 @@ public final class FlowTable {
         if (decided) {
             if (hook.install(hookScratch)) {
                 slots.setStateVolatile(slot, word | FlowSlots.FAST);
+                if ((word & FlowSlots.REMOTE) != 0) {
+                    replicationLag.record(clock.getAsLong() - (slots.version(slot) >>> 16));
+                }
             }
         } else {
             hook.removed(hookScratch);
@@ -1015,6 +1022,14 @@ public final class FlowTable {
 
     public int size() {
         return size;
+    }
+
+    /**
+     * How long the peer's changes took to be in this box's kernel map ({@link LagHistogram}): a
+     * UDP flow from its creation on the active, a TCP flow from its establishment there.
+     */
+    public LagHistogram replicationLag() {
+        return replicationLag;
     }
 
     /**

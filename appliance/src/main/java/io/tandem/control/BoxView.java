@@ -2,6 +2,7 @@ package io.tandem.control;
 
 import io.tandem.balancer.ServiceTable;
 import io.tandem.conntrack.FlowSnapshot;
+import io.tandem.conntrack.LagHistogram;
 import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.statesync.SyncStatus;
 
@@ -25,6 +26,9 @@ public interface BoxView {
 
     /** Flows from the peer to a backend this box's config does not have (the configs differ). */
     int flowsToUnknownBackends();
+
+    /** How long the peer's flow changes took to be in this box's kernel map: the replication lag's distribution. */
+    LagHistogram replicationLag();
 
     ServiceTable services();
 

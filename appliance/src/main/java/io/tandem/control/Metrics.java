@@ -5,6 +5,7 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.conntrack.FlowState;
+import io.tandem.conntrack.LagHistogram;
 import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.events.PeriodicTasks;
 import io.tandem.ha.PairView;
@@ -83,6 +84,16 @@ public final class Metrics {
         gauge("tandem_sync_queue_depth", "Flow changes waiting for the peer", () -> sync(dataplane).queueDepth());
         GaugeWithCallback.builder().name("tandem_sync_lag_seconds").help("Replication lag of the last batch received")
                 .callback(cb -> cb.call(sync(dataplane).lastLagMillis() / 1000.0)).register(registry);
+        GaugeWithCallback.builder().name("tandem_sync_to_kernel_lag_seconds")
+                .help("From a flow change on the active to the flow in this box's kernel map (a UDP flow from its creation, a TCP flow"
+                        + " from its establishment): quantiles since start").labelNames("quantile")
+                .callback(cb -> {
+                    LagHistogram lag = dataplane.replicationLag();
+                    if (lag.count() > 0) {
+                        cb.call(lag.quantile(0.5) / 1000.0, "0.5");
+                        cb.call(lag.quantile(0.99) / 1000.0, "0.99");
+                    }
+                }).register(registry);
         gauge("tandem_sync_peer_connected", "1 while the peer is connected on the sync link", () -> sync(dataplane).peerConnected() ? 1 : 0);
         gauge("tandem_in_sync", "1 while the pair is in sync (safe to fail over)", () -> pair.get().inSync() ? 1 : 0);
         GaugeWithCallback.builder().name("tandem_role").help("1 for this box's current role").labelNames("role")

@@ -18,6 +18,7 @@ import io.tandem.config.IoEngine;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowTable;
 import io.tandem.conntrack.FragmentTable;
+import io.tandem.conntrack.LagHistogram;
 import io.tandem.dataplane.fastpath.FastPath;
 import io.tandem.dataplane.fastpath.FastPathProgram;
 import io.tandem.dataplane.netsetup.PolicyRouting;
@@ -264,6 +265,11 @@ public final class Dataplane implements AutoCloseable {
         return flows.unknownBackendFlows();
     }
 
+    /** How long the peer's flow changes took to be in this box's kernel map (the standby's replication lag). */
+    public LagHistogram replicationLag() {
+        return flows.replicationLag();
+    }
+
     /** Visits flows from a listing cursor on; see {@link FlowTable#forEachFrom}. */
     public int forEachFlowFrom(int cursor, Predicate<FlowSnapshot> visitor) {
         return flows.forEachFrom(cursor, visitor);
@@ -307,6 +313,11 @@ public final class Dataplane implements AutoCloseable {
                 tunQueueDrops());
         if (fastPath != null) {
             long created = fastPath.created();
+            LagHistogram lag = flows.replicationLag();
+            if (lag.count() > 0) {
+                LOG.info("sync to kernel: {} peer flow changes in this box's kernel map, lag p50={} ms p99={} ms", lag.count(),
+                        lag.quantile(0.5), lag.quantile(0.99));
+            }
             LOG.info("fast path: forwarded={} flows_installed={} (created by the program {}, installed by the engine {}) flows_refused={}"
                             + " passed_on: {}", fastPath.forwarded(), created + fastPath.installed(), created, fastPath.installed(),
                     fastPath.refused(), fastPath.passedOn());

@@ -105,7 +105,7 @@ final class ReportedSegments implements SegmentReports.Listener {
     private void created(int proto, int client, int clientPort, int vip, int vipPort, SegmentReports.Segment segment) {
         boolean tcp = FlowProtocol.transport(proto) == Ipv4.PROTO_TCP;
         int slot = flows.insertCreated(proto, client, clientPort, vip, vipPort, segment.pool(), segment.snatPort(),
-                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, clock.getAsLong(), flow);
+                tcp ? FlowState.TCP_SYN_SENT : FlowState.UDP_UNREPLIED, segment.reopened(), clock.getAsLong(), flow);
         if (slot < 0) {
             refused++;
             return;

@@ -9,6 +9,7 @@ import io.tandem.conntrack.FlowLookup;
 import io.tandem.conntrack.FlowSnapshot;
 import io.tandem.conntrack.FlowState;
 import io.tandem.conntrack.FlowTable;
+import io.tandem.conntrack.LagHistogram;
 import io.tandem.conntrack.SnatPortPools;
 import io.tandem.dataplane.DataplaneCounters;
 import io.tandem.packet.Ipv4;
@@ -76,6 +77,11 @@ public final class StubDataplane implements BoxView {
     @Override
     public int flowsToUnknownBackends() {
         return flows.unknownBackendFlows();
+    }
+
+    @Override
+    public LagHistogram replicationLag() {
+        return flows.replicationLag();
     }
 
     @Override

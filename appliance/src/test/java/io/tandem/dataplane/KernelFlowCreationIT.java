@@ -206,6 +206,52 @@ class KernelFlowCreationIT {
     }
 
     /**
+     * A client's new SYN on the tuple of a connection that closed through the kernel (both FINs
+     * went fast: the engine holds it in TIME_WAIT) reopens it in the kernel, as Linux conntrack
+     * does: the old flow's entries go, the new one gets the same SNAT port back (the client's own,
+     * RFC 6191), and the engine replaces its TIME_WAIT flow with the new one.
+     */
+    @Test
+    void aNewSynOnAFinishedFlowReopensItInTheKernel() throws Exception {
+        try (ThreadNetns ns = ThreadNetns.enter("tkf"); FastPathProgram program = FastPathProgram.load(1 << 12)) {
+            EngineHarness engine = new EngineHarness();
+            publish(program, engine);
+            Collected reports = new Collected(new ReportedSegments(engine.flows, () -> NOW));
+            try (SegmentReports ring = SegmentReports.start(program, reports)) {
+                byte[][] out = new byte[1][];
+                String client = EngineHarness.CLIENT;
+                assertEquals(FastPathProgram.TC_ACT_REDIRECT,
+                        run(program, TestPacket.tcp(client, 40_010, EngineHarness.VIP, 80, TcpFlags.SYN).seq(100, 0).build(), out));
+                String backend = Ipv4.format(int32(out[0], 16));
+                int snatPort = port(out[0], 20);
+                int[][] segments = {
+                        {1, TcpFlags.SYN | TcpFlags.ACK, 900, 101}, {0, TcpFlags.ACK, 101, 901},
+                        {0, TcpFlags.FIN | TcpFlags.ACK, 101, 901}, {1, TcpFlags.FIN | TcpFlags.ACK, 901, 102}, {0, TcpFlags.ACK, 102, 902}};
+                for (int[] seg : segments) {
+                    ByteBuf packet = seg[0] == 0
+                            ? TestPacket.tcp(client, 40_010, EngineHarness.VIP, 80, seg[1]).seq(seg[2], seg[3]).build()
+                            : TestPacket.tcp(backend, 8080, EngineHarness.SNAT, snatPort, seg[1]).seq(seg[2], seg[3]).build();
+                    assertEquals(FastPathProgram.TC_ACT_REDIRECT, run(program, packet, out), "segment " + seg[1]);
+                }
+                reports.await(5); // created, SYN-ACK, ACK, and the two FINs
+                assertEquals(FlowState.TCP_TIME_WAIT, engine.flow(Ipv4.PROTO_TCP, client, 40_010, EngineHarness.VIP, 80).state());
+
+                assertEquals(FastPathProgram.TC_ACT_REDIRECT,
+                        run(program, TestPacket.tcp(client, 40_010, EngineHarness.VIP, 80, TcpFlags.SYN).seq(7000, 0).build(), out),
+                        "the new SYN goes fast: the flow reopened in the kernel");
+                assertEquals(snatPort, port(out[0], 20), "the same SNAT port back");
+                reports.await(6);
+                FlowLookup f = engine.flow(Ipv4.PROTO_TCP, client, 40_010, EngineHarness.VIP, 80);
+                assertEquals(FlowState.TCP_SYN_SENT, f.state(), "the engine's TIME_WAIT flow replaced by the new one");
+                assertEquals(7001, engine.flows.sequenceEnd(f, true));
+                assertEquals(1, engine.flows.size());
+                assertEquals(1, engine.pools.portsInUse());
+                assertEquals(2, program.counter(FastPathProgram.CREATED));
+            }
+        }
+    }
+
+    /**
      * A one-way UDP flow (syslog, statsd) is created and forwarded from its first datagram, and
      * the engine takes it in; its later datagrams go fast too, never through the engine.
      */

@@ -114,9 +114,11 @@ class FastPathIT {
 
     /**
      * Short connections closed with FINs, the server first (as HTTP/1.1 with Connection: close):
-     * only the SYN goes through TUN; the SYN-ACK, the handshake's last ACK and both FINs are
-     * forwarded in the kernel and reported, and the engine follows them — every flow ends in
-     * TIME_WAIT, none is left half-open or established.
+     * the program creates each flow at its SYN (issue 30) — a client port reused while its last
+     * connection is in TIME_WAIT reopens it in the kernel — and the SYN-ACK, the handshake's last
+     * ACK and both FINs are forwarded in the kernel and reported, and the engine follows them:
+     * next to nothing goes through TUN, every flow ends in TIME_WAIT, none is left half-open or
+     * established.
      */
     private static void shortConnectionsOpenAndCloseInTheKernelAndTheEngineFollows(NamespaceLab lab, String vip, String service)
             throws Exception {
@@ -139,7 +141,8 @@ class FastPathIT {
                 + " their flags; " + lab.lastLine("tandemd.log", "fast path: forwarded="));
         System.out.println("Fast path, " + connections + " short connections to " + vip + ": " + after[0] + " segments passed on for their flags, "
                 + after[1] + " forwarded and reported");
-        assertTrue(after[0] <= connections + connections / 20, "the SYN through TUN, hardly more: " + after[0]);
+        assertTrue(after[0] <= connections / 20, "not even the SYN through TUN: " + after[0] + " segments passed on for their flags, "
+                + connections + " connections");
         String socket = lab.logs().resolve("tandemd.sock").toString();
         String tandemctl = lab.root().resolve("appliance/target/tandem/bin/tandemctl").toString();
         for (String state : List.of("TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_ESTABLISHED", "TCP_FIN_WAIT")) {

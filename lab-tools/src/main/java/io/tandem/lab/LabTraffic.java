@@ -4,6 +4,7 @@ import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
@@ -13,6 +14,7 @@ import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -73,6 +75,10 @@ import java.util.function.Consumer;
  *                                  opens COUNT connections (TCP to HOST:PORT, or to the Unix socket
  *                                  PATH; PORT then ignored), sends nothing and holds them SECONDS;
  *                                  prints "idle opened N refused R closed_by_server C" (closed: read EOF)
+ * udp-blast HOST PORT SENDERS SECONDS
+ *                                  one-way UDP (syslog, statsd, telemetry): SENDERS threads, each its own
+ *                                  socket and so its own flow, sending 64-byte datagrams as fast as they go
+ *                                  for SECONDS, never reading a reply; prints "udp-blast sent N per_second R"
  * conn-rate HOST PORT CONCURRENCY SECONDS
  *                                  new connections as fast as they go (connect, read the server
  *                                  line, close) for SECONDS; prints "connections N per_second R failures F"
@@ -103,6 +109,7 @@ public final class LabTraffic {
                     args[5].equals("server"));
             case "idle-conns" -> idleConnections(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Integer.parseInt(args[4]));
+            case "udp-blast" -> udpBlast(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             case "conn-rate" -> connectionRate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
@@ -268,6 +275,40 @@ public final class LabTraffic {
      * One UDP flow for {@code seconds}: a datagram every {@code intervalMillis} from one source
      * port; answers are counted and their backend ids collected (one id = the mapping held).
      */
+    static void udpBlast(String host, int port, int senders, int seconds) throws Exception {
+        LongAdder sent = new LongAdder();
+        InetSocketAddress target = new InetSocketAddress(host, port);
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < senders; i++) {
+            threads.add(Thread.ofPlatform().start(() -> {
+                ByteBuffer datagram = ByteBuffer.allocateDirect(64);
+                try (DatagramChannel channel = DatagramChannel.open()) {
+                    channel.connect(target);
+                    long mine = 0;
+                    while (System.nanoTime() < end) {
+                        for (int burst = 0; burst < 64; burst++) {
+                            datagram.clear();
+                            try {
+                                channel.write(datagram);
+                                mine++;
+                            } catch (IOException e) {
+                                // a full socket buffer or an ICMP error: the next one goes
+                            }
+                        }
+                    }
+                    sent.add(mine);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        System.out.println("udp-blast sent " + sent.sum() + " per_second " + sent.sum() / seconds);
+    }
+
     static int udpStream(String host, int port, int intervalMillis, int seconds) throws Exception {
         Set<String> backends = ConcurrentHashMap.newKeySet();
         LongAdder answered = new LongAdder();

@@ -42,13 +42,18 @@ public final class SegmentReports implements AutoCloseable {
         int window;
         int windowScale;
         boolean created;
+        boolean reopened;
         int protocol;
         int pool;
         int snatPort;
 
-        /** Marks the report as a flow the program created (else a segment's). */
-        public Segment created(int protocol, int pool, int snatPort) {
+        /**
+         * Marks the report as a flow the program created (else a segment's); {@code reopened}: in
+         * place of a finished flow of the same tuple, whose kernel entries the program removed.
+         */
+        public Segment created(int protocol, int pool, int snatPort, boolean reopened) {
             this.created = true;
+            this.reopened = reopened;
             this.protocol = protocol;
             this.pool = pool;
             this.snatPort = snatPort;
@@ -57,6 +62,10 @@ public final class SegmentReports implements AutoCloseable {
 
         public boolean created() {
             return created;
+        }
+
+        public boolean reopened() {
+            return reopened;
         }
 
         /** The transport (6, 17) of a created flow. */
@@ -112,6 +121,7 @@ public final class SegmentReports implements AutoCloseable {
     private static final int SNAT_PORT_AT = BpfLayout.at("fp_event", "snat_port");
     private static final int POOL_AT = BpfLayout.at("fp_event", "pool");
     private static final int EV_CREATED = 1;
+    private static final int EV_REOPENED = 2;
     private static final int KEY_AT = 16;
     private static final int POLL_MILLIS = 100;
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -185,9 +195,10 @@ public final class SegmentReports implements AutoCloseable {
         int family = e.get(ValueLayout.JAVA_BYTE, 0);
         segment.set(e.get(ValueLayout.JAVA_BYTE, 1) & 0xFF, e.get(ValueLayout.JAVA_INT_UNALIGNED, 4),
                 e.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2) & 0xFFFF, e.get(ValueLayout.JAVA_BYTE, 8) & 0xFF);
-        if (e.get(ValueLayout.JAVA_BYTE, KIND_AT) == EV_CREATED) {
+        byte kind = e.get(ValueLayout.JAVA_BYTE, KIND_AT);
+        if (kind == EV_CREATED || kind == EV_REOPENED) {
             segment.created(e.get(ValueLayout.JAVA_BYTE, KEY_AT + (family == 4 ? 12 : 36)) & 0xFF, e.get(ValueLayout.JAVA_INT_UNALIGNED, POOL_AT),
-                    e.get(ValueLayout.JAVA_SHORT_UNALIGNED, SNAT_PORT_AT) & 0xFFFF);
+                    e.get(ValueLayout.JAVA_SHORT_UNALIGNED, SNAT_PORT_AT) & 0xFFFF, kind == EV_REOPENED);
         }
         if (family == 4) {
             listener.ipv4(e.get(BE_INT, KEY_AT), e.get(BE_SHORT, KEY_AT + 8) & 0xFFFF, e.get(BE_INT, KEY_AT + 4),
