@@ -143,7 +143,7 @@ static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key
 	event->snat_port = port;
 	event->pool = pool;
 	event->key4 = *key;
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, wakeup());
 	return FP_CREATED;
 }
 
@@ -228,7 +228,7 @@ static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key
 	event->snat_port = port;
 	event->pool = pool;
 	event->key6 = *key;
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, wakeup());
 	return FP_CREATED;
 }
 

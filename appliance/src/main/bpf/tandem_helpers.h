@@ -61,9 +61,21 @@ static __always_inline int tcp_verdict(__u8 tcp_flags, __u32 seq, __u8 nat_flags
  * function of its own (not inlined): its signature puts struct fp_event in the object's BTF, which
  * tandemd checks against its own reading of the ring at load (BpfLayout).
  */
+/*
+ * Whether a report wakes the engine's reader: only once WAKEUP_BYTES wait in the ring. The reader
+ * polls every millisecond anyway (SegmentReports), so a wake-up per report — an interrupt and
+ * two context switches for each of a connection's five reports — buys nothing but CPU.
+ */
+#define WAKEUP_BYTES (64 * 1024)
+
+static __always_inline __u64 wakeup(void)
+{
+	return bpf_ringbuf_query(&tandem_events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __noinline int report(struct fp_event *event)
 {
-	if (bpf_ringbuf_output(&tandem_events, event, sizeof(*event), 0) != 0) {
+	if (bpf_ringbuf_output(&tandem_events, event, sizeof(*event), wakeup()) != 0) {
 		pass(FP_RING_FULL);
 		return 0;
 	}

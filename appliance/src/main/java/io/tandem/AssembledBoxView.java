@@ -12,6 +12,7 @@ import io.tandem.sync.SyncLink;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 
 /** What the operators' interfaces see of the box, gathered from the parts that hold it. */
@@ -50,6 +51,16 @@ final class AssembledBoxView implements BoxView {
     @Override
     public int flowsToUnknownBackends() {
         return dataplane.unknownBackendFlows();
+    }
+
+    @Override
+    public Map<String, Long> fastPathCounters() {
+        return dataplane.fastPathCounters();
+    }
+
+    @Override
+    public long earlyDrops() {
+        return dataplane.earlyDrops();
     }
 
     @Override

@@ -8,6 +8,7 @@ import io.tandem.statesync.SyncStatus;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 
 /** What the operators' interfaces read of the box (data plane, services, sync link), and the one thing they change: drains. The box's assembly implements it. */
@@ -26,6 +27,12 @@ public interface BoxView {
 
     /** Flows from the peer to a backend this box's config does not have (the configs differ). */
     int flowsToUnknownBackends();
+
+    /** The fast path program's counters by name (forwarded, created, why packets went to the engine); empty without one. */
+    Map<String, Long> fastPathCounters();
+
+    /** Half-open flows dropped at the half-open cap to make room (a flood), since start. */
+    long earlyDrops();
 
     /** How long the peer's flow changes took to be in this box's kernel map: the replication lag's distribution. */
     LagHistogram replicationLag();

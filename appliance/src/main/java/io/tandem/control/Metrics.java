@@ -63,6 +63,12 @@ public final class Metrics {
                         }
                     }
                 }).register(registry);
+        counter("tandem_half_open_early_drops", "Half-open flows dropped at the half-open cap to make room (the oldest first): a flood",
+                dataplane::earlyDrops);
+        CounterWithCallback.builder().name("tandem_fastpath_packets")
+                .help("The in-kernel program: packets forwarded, flows created, packets reported, and packets passed on to the engine"
+                        + " by reason").labelNames("what")
+                .callback(cb -> dataplane.fastPathCounters().forEach((what, n) -> cb.call(n, what))).register(registry);
         gauge("tandem_flow_capacity", "Flows the table holds at most", dataplane::flowCapacity);
         gauge("tandem_flows_unknown_backend", "Flows from the peer to a backend this box's config does not have (the configs differ)",
                 dataplane::flowsToUnknownBackends);

@@ -37,6 +37,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
@@ -265,6 +266,17 @@ public final class Dataplane implements AutoCloseable {
         return flows.unknownBackendFlows();
     }
 
+    /** The fast path program's counters by name; empty without a fast path. */
+    public Map<String, Long> fastPathCounters() {
+        FastPath path = fastPath;
+        return path == null ? Map.of() : path.counters();
+    }
+
+    /** Half-open flows dropped at the half-open cap to make room, since start. */
+    public long earlyDrops() {
+        return flows.earlyDrops();
+    }
+
     /** How long the peer's flow changes took to be in this box's kernel map (the standby's replication lag). */
     public LagHistogram replicationLag() {
         return flows.replicationLag();
@@ -340,6 +352,7 @@ public final class Dataplane implements AutoCloseable {
     /** Undoes the routing, closes the queues (the TUN device goes with the last) and stops the loops. */
     @Override
     public void close() {
+        logCounters(); // the last figures, whatever the stats interval
         // With a pinned fast path the kernel goes on forwarding the decided flows after this stop,
         // and the next tandemd adopts them: the routing stays (its blackhole drops, rather than the
         // local stack resets, what the engine would have seen until then).

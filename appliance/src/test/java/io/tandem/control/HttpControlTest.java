@@ -138,6 +138,10 @@ class HttpControlTest {
         assertEquals(0.0, samples.get("tandem_backend_up{backend=\"198.19.0.12:8080\",service=\"web\"}"));
         assertEquals(9.0, samples.get("tandem_health_checks_total{backend=\"198.19.0.12:8080\",service=\"web\"}"));
         assertNull(samples.get("tandem_flows{state=\"free\"}"), "no FREE state exported");
+        assertEquals(3.0, samples.get("tandem_fastpath_packets_total{what=\"created\"}"), "the kernel program's counters are exported");
+        assertEquals(7.0, samples.get("tandem_fastpath_packets_total{what=\"forwarded\"}"));
+        assertEquals(0.0, samples.get("tandem_half_open_early_drops_total"));
+        assertNull(samples.get("tandem_sync_to_kernel_lag_seconds{quantile=\"0.5\"}"), "no lag before any peer change");
     }
 
     /** Prometheus text format: "# HELP/TYPE" comments and "name{labels} value" lines; anything else fails the test. */

@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
 
@@ -77,6 +78,16 @@ public final class StubDataplane implements BoxView {
     @Override
     public int flowsToUnknownBackends() {
         return flows.unknownBackendFlows();
+    }
+
+    @Override
+    public Map<String, Long> fastPathCounters() {
+        return Map.of("forwarded", 7L, "created", 3L);
+    }
+
+    @Override
+    public long earlyDrops() {
+        return flows.earlyDrops();
     }
 
     @Override

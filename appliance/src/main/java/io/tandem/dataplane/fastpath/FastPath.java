@@ -16,7 +16,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
@@ -661,6 +663,15 @@ public final class FastPath implements FastPathHook, AutoCloseable {
                 + " table_full=" + program.counter(FastPathProgram.TABLE_FULL) + " claimed=" + program.counter(FastPathProgram.CLAIMED)
                 + "; reported=" + program.counter(FastPathProgram.REPORTED)
                 + (r == null ? "" : " read=" + r.delivered() + " unreadable=" + r.malformed() + (r.failure() == null ? "" : " (" + r.failure() + ")"));
+    }
+
+    /** The program's counters by name (what it forwarded, created, and passed on to the engine and why), summed over the CPUs. */
+    public Map<String, Long> counters() {
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (int i = 0; i < FastPathProgram.COUNTER_NAMES.size(); i++) {
+            out.put(FastPathProgram.COUNTER_NAMES.get(i), program.counter(i));
+        }
+        return out;
     }
 
     /** Flows the program created (each a TCP SYN or a UDP flow's first datagram it decided itself). */

@@ -514,6 +514,9 @@ public final class FastPathProgram implements AutoCloseable {
     public static final int SNAT_BUSY = 12;
     public static final int TABLE_FULL = 13;
     public static final int CLAIMED = 14;
+    /** The counters' names, by index (enum fp_counter in tandem_maps.h). */
+    public static final List<String> COUNTER_NAMES = List.of("forwarded", "no_entry", "tcp_flags", "not_simple", "too_big", "reported",
+            "ring_full", "malformed", "not_for_us", "created", "engine_policy", "no_backend", "snat_busy", "table_full", "claimed");
 
     /**
      * Runs the program once on {@code frame} (an Ethernet frame) without any traffic

@@ -116,6 +116,7 @@ final class Libbpf {
     private static final MethodHandle RING_BUFFER_NEW = bind("ring_buffer__new",
             FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
     private static final MethodHandle RING_BUFFER_POLL = bind("ring_buffer__poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), false);
+    private static final MethodHandle RING_BUFFER_CONSUME = bind("ring_buffer__consume", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
     private static final MethodHandle RING_BUFFER_FREE = bind("ring_buffer__free", FunctionDescriptor.ofVoid(ADDRESS), false);
     /** {@code int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size)}. */
     static final FunctionDescriptor SAMPLE_FN = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
@@ -436,6 +437,15 @@ final class Libbpf {
     static int ringBufferPoll(MemorySegment rb, int timeoutMillis) {
         try {
             return (int) RING_BUFFER_POLL.invokeExact(rb, timeoutMillis);
+        } catch (Throwable t) {
+            throw wrap(t);
+        }
+    }
+
+    /** Reads every record waiting, without waiting for more: the count read, or a negative errno. */
+    static int ringBufferConsume(MemorySegment rb) {
+        try {
+            return (int) RING_BUFFER_CONSUME.invokeExact(rb);
         } catch (Throwable t) {
             throw wrap(t);
         }
