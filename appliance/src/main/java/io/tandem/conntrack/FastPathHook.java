@@ -25,6 +25,14 @@ public interface FastPathHook {
     default void replyReleased(FlowFields flow) {
     }
 
+    /**
+     * The flow leaves the fast path but not the table (its packets must reach the engine: a reset
+     * it owes the client): its entries go, and its reply tuple stays claimed for it.
+     */
+    default void handedBack(FlowFields flow) {
+        removed(flow);
+    }
+
     /** When the fast path last forwarded a packet of the flow, in epoch milliseconds; 0 if never or unknown. */
     long lastForwardedMillis(FlowFields flow);
 

@@ -766,16 +766,28 @@ public final class FlowTable {
     /** As above, for the TCP flows of this flow protocol (TCP over IPv4 or over IPv6). */
     public int markForReset(int proto, int vip, int vipPort, int backend, int backendPort) {
         int marked = 0;
-        for (int slot = 0; slot < capacity; slot++) {
-            int word = slots.stateWordVolatile(slot);
-            if (FlowSlots.state(word) == FREE || (word & FlowSlots.RESET) != 0 || slots.protocol(slot) != proto
-                    || slots.vipAddress(slot) != vip || slots.backendAddress(slot) != backend) {
-                continue;
+        long stamp = lock.writeLock(); // a backend going down is rare: the scan may hold the table
+        try {
+            for (int slot = 0; slot < capacity; slot++) {
+                int word = slots.stateWordVolatile(slot);
+                if (FlowSlots.state(word) == FREE || (word & FlowSlots.RESET) != 0 || slots.protocol(slot) != proto
+                        || slots.vipAddress(slot) != vip || slots.backendAddress(slot) != backend) {
+                    continue;
+                }
+                if (slots.vipPort(slot) == vipPort && slots.backendPort(slot) == backendPort
+                        && slots.casState(slot, word, word | FlowSlots.RESET)) {
+                    marked++;
+                    FastPathHook hook = fastPath;
+                    if (hook != null && (word & FlowSlots.FAST) != 0) {
+                        // Its next segment must reach the engine, which resets it: out of the kernel.
+                        slots.read(slot, hookScratch);
+                        hook.handedBack(hookScratch);
+                        slots.setStateVolatile(slot, slots.stateWord(slot) & ~FlowSlots.FAST);
+                    }
+                }
             }
-            if (slots.vipPort(slot) == vipPort && slots.backendPort(slot) == backendPort
-                    && slots.casState(slot, word, word | FlowSlots.RESET)) {
-                marked++;
-            }
+        } finally {
+            lock.unlockWrite(stamp);
         }
         return marked;
     }

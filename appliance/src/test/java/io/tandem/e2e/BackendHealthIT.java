@@ -3,6 +3,8 @@ package io.tandem.e2e;
 import io.tandem.TestConfig;
 import io.tandem.lab.NamespaceLab;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -142,13 +144,19 @@ class BackendHealthIT {
         }
     }
 
-    @Test
-    void withResetTheClientsOfASilentBackendAreResetAtTheirNextSegment() throws Exception {
-        try (NamespaceLab lab = NamespaceLab.up("tbr")) {
+    /**
+     * {@code on_backend_down: reset}, fast path on (the kernel carries the flows: they are handed
+     * back to the engine when their backend goes down, so their next segment reaches it) and off.
+     */
+    @ParameterizedTest(name = "fast path {0}")
+    @ValueSource(strings = {"on", "off"})
+    void withResetTheClientsOfASilentBackendAreResetAtTheirNextSegment(String fastPath) throws Exception {
+        try (NamespaceLab lab = NamespaceLab.up("tbr" + fastPath.charAt(1))) {
             Path config = lab.logs().resolve("tandem.yaml");
             Files.writeString(config, """
                     node: { name: lb1 }
-                    dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms, fast_path_pin_dir: /tmp/tandem-test-unpinned/lb1 }
+                    dataplane: { front_interface: front, back_interface: back, queues: 1, stats_interval: 500ms, fast_path: "%s",
+                                 fast_path_pin_dir: /tmp/tandem-test-unpinned/lb1 }
                     control: { socket: %s, http: "off" }
                     services:
                       - name: echo
@@ -161,7 +169,7 @@ class BackendHealthIT {
                           - { address: 198.19.0.11, port: 7000 }
                           - { address: 198.19.0.12, port: 7000 }
                           - { address: 198.19.0.13, port: 7000 }
-                    """.formatted(lab.logs().resolve("lb1.sock")));
+                    """.formatted(fastPath, lab.logs().resolve("lb1.sock")));
             for (String b : List.of("b1", "b2", "b3")) {
                 lab.traffic(b, b + ".log", "echo-server", "7000", "120");
                 lab.awaitLog(b + ".log", "listening", Duration.ofSeconds(30));

@@ -31,8 +31,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * One tandemd in a namespace between a client and backends, carrying real TCP, UDP and ICMP
- * through its TUN device as a full NAT (scripts/lab draws the topology), with the default
- * epoll engine.
+ * as a full NAT (scripts/lab draws the topology), with the default epoll engine and the default
+ * fast path ({@code auto}: the kernel creates and carries what it can); {@link
+ * SingleNodeIoUringDataplaneIT} runs every case again through TUN alone ({@code fast_path: off},
+ * io_uring), the TUN path's own tests. The {@code syslog} service's {@code client_limits} keep its
+ * new flows on the engine, so the TUN queue can overflow whatever the fast path.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -40,7 +43,9 @@ class SingleNodeDataplaneIT {
     private static final String CONFIG = TestConfig.box("lb1").dataplane("queues: 2", "stats_interval: 1s")
             .conntrack("max_flows: 65536")
             .services(TestConfig.Service.web(3), TestConfig.Service.dns("198.19.0.11"),
-                    new TestConfig.Service("far", TestConfig.VIP, 81).backend("198.19.1.21", 8080))
+                    new TestConfig.Service("far", TestConfig.VIP, 81).backend("198.19.1.21", 8080),
+                    new TestConfig.Service("syslog", TestConfig.VIP, 514).protocol("udp").backend("198.19.0.11", 5514)
+                            .with("client_limits: { new_flows_per_second: 1000000 }"))
             .yaml();
 
     private NamespaceLab lab;
@@ -53,8 +58,13 @@ class SingleNodeDataplaneIT {
     }
 
     /** The control socket in the lab's directory, not the box's /run. */
+    /** {@code dataplane.fast_path} for this class's daemon: the default; {@link SingleNodeIoUringDataplaneIT} turns it off. */
+    String fastPath() {
+        return "auto";
+    }
+
     private String withControl(String yaml) {
-        return yaml.replace("  queues: 2\n", "  queues: 2\n  io: " + ioEngine() + "\n") + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n";
+        return yaml.replace("  queues: 2\n", "  queues: 2\n  io: " + ioEngine() + "\n  fast_path: \"" + fastPath() + "\"\n") + "control: { socket: " + lab.logs().resolve("tandemd.sock") + ", http: \"off\" }\n";
     }
 
     @BeforeAll
@@ -173,7 +183,7 @@ class SingleNodeDataplaneIT {
                 Duration.ofSeconds(20), () -> "flows in tandemd's counters");
         Files.writeString(configFile, withControl(CONFIG.replace("      - { address: 198.19.0.13, port: 8080 }\n", "")));
         lab.run("lb", Duration.ofSeconds(10), "kill", "-HUP", Long.toString(tandemd.pid()));
-        lab.awaitLog("tandemd.log", "reload: 3 services in force", Duration.ofSeconds(20));
+        lab.awaitLog("tandemd.log", "reload: 4 services in force", Duration.ofSeconds(20));
 
         assertEquals(0, NamespaceLab.awaitExit(longLived, Duration.ofSeconds(90)),
                 "flows opened before the reload, b3's included, all finish:\n" + lab.log("clients-hold.log"));
@@ -204,7 +214,7 @@ class SingleNodeDataplaneIT {
         long before = lab.tunTxDropped("lb");
         lab.run("lb", Duration.ofSeconds(10), "kill", "-STOP", Long.toString(tandemd.pid()));
         try {
-            lab.run("client", Duration.ofSeconds(120), "bash", "-c", "for i in $(seq 25000); do echo x > /dev/udp/198.18.0.100/53; done");
+            lab.run("client", Duration.ofSeconds(120), "bash", "-c", "for i in $(seq 25000); do echo x > /dev/udp/198.18.0.100/514; done");
         } finally {
             lab.run("lb", Duration.ofSeconds(10), "kill", "-CONT", Long.toString(tandemd.pid()));
         }

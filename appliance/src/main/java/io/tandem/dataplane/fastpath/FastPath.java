@@ -563,6 +563,12 @@ public final class FastPath implements FastPathHook, AutoCloseable {
         program.discard6(transport, new long[] {srcHigh, srcLow}, srcPort, new long[] {dstHigh, dstLow}, dstPort);
     }
 
+    @Override
+    public void handedBack(FlowFields f) {
+        remove(f);
+        claim(f.protocol(), f.backendAddress(), f.backendPort(), f.snatAddress(), f.snatPort());
+    }
+
     /** Drops a claim made by {@link #claim} for a flow that was not made after all. */
     public void unclaim(int protocol, int backend, int backendPort, int snat, int snatPort) {
         if (FlowProtocol.isIpv6(protocol)) {
