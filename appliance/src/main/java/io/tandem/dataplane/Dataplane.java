@@ -164,7 +164,7 @@ public final class Dataplane implements AutoCloseable {
                 path.close();
                 throw e;
             }
-            LOG.info("fast path on: decided flows are forwarded in the kernel (BPF, {} ingress on {} and {}; loaded in {} ms)",
+            LOG.info("fast path on: flows are created and forwarded in the kernel (BPF, {} ingress on {} and {}; loaded in {} ms)",
                     path.attachment(), config.frontInterface(), config.backInterface(), (System.nanoTime() - begun) / 1_000_000);
             if (path.pinned() == null) {
                 LOG.warn("fast path unpinned, so a restart loses the flows it carries: {}", path.unpinnedBecause());
