@@ -70,6 +70,27 @@ static __always_inline __u16 snat_candidate(int i, __u16 client_port, __u32 star
 	return cfg->snat_first + (start + i) % size;
 }
 
+/* Whether tandemd has published its policy and reads the reports: then the program creates flows. */
+static __always_inline int creating(const struct fp_config *cfg)
+{
+	return cfg && cfg->create && cfg->snat_first != 0 && cfg->snat_last >= cfg->snat_first;
+}
+
+/* A created flow's report, all but its key: the first packet's TCP fields, the backend's pool, the SNAT port. */
+static __always_inline void created_event(struct fp_event *event, struct __sk_buff *skb, const struct tcp_segment *seg, int udp,
+					  __u8 family, __u8 kind, __u16 port, __u32 pool)
+{
+	__builtin_memset(event, 0, sizeof(*event));
+	event->family = family;
+	event->kind = kind;
+	event->tcp_flags = seg->flags;
+	event->seq = seg->seq;
+	event->window = seg->window;
+	event->window_scale = udp ? NO_WINDOW_SCALE : window_scale(skb, seg->options_at, seg->options_length);
+	event->snat_port = port;
+	event->pool = pool;
+}
+
 /*
  * Creates an IPv4 flow for a packet with no entry (key: its tuple as it arrived). The original
  * direction's entry is left in the map; the caller looks it up and forwards the packet by it.
@@ -89,7 +110,7 @@ static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key
 	__u16 port = 0;
 	int why, rc = -1;
 
-	if (!cfg || !cfg->create || cfg->snat_first == 0 || cfg->snat_last < cfg->snat_first)
+	if (!creating(cfg))
 		return FP_ENGINE_POLICY;
 	why = pick_backend(&skey, tuple_hash4(key->proto, src, bpf_ntohl(key->daddr), bpf_ntohs(key->sport), bpf_ntohs(key->dport)),
 			   address_hash4(src), &b, &pool);
@@ -133,15 +154,7 @@ static __always_inline int create4(struct __sk_buff *skb, const struct flow4_key
 		bpf_ringbuf_discard(event, 0);
 		return rc == -EEXIST_ERR ? FP_TCP_FLAGS : FP_TABLE_FULL; /* another CPU made it a moment ago: the engine follows it */
 	}
-	__builtin_memset(event, 0, sizeof(*event));
-	event->family = 4;
-	event->kind = kind;
-	event->tcp_flags = seg->flags;
-	event->seq = seg->seq;
-	event->window = seg->window;
-	event->window_scale = udp ? NO_WINDOW_SCALE : window_scale(skb, seg->options_at, seg->options_length);
-	event->snat_port = port;
-	event->pool = pool;
+	created_event(event, skb, seg, udp, 4, kind, port, pool);
 	event->key4 = *key;
 	bpf_ringbuf_submit(event, wakeup());
 	return FP_CREATED;
@@ -169,7 +182,7 @@ static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key
 	__u16 port = 0;
 	int why, rc = -1;
 
-	if (!cfg || !cfg->create || cfg->snat_first == 0 || cfg->snat_last < cfg->snat_first)
+	if (!creating(cfg))
 		return FP_ENGINE_POLICY;
 	__builtin_memcpy(skey.vip, key->daddr, 16);
 	why = pick_backend(&skey,
@@ -218,15 +231,7 @@ static __always_inline int create6(struct __sk_buff *skb, const struct flow6_key
 		bpf_ringbuf_discard(event, 0);
 		return rc == -EEXIST_ERR ? FP_TCP_FLAGS : FP_TABLE_FULL;
 	}
-	__builtin_memset(event, 0, sizeof(*event));
-	event->family = 6;
-	event->kind = kind;
-	event->tcp_flags = seg->flags;
-	event->seq = seg->seq;
-	event->window = seg->window;
-	event->window_scale = udp ? NO_WINDOW_SCALE : window_scale(skb, seg->options_at, seg->options_length);
-	event->snat_port = port;
-	event->pool = pool;
+	created_event(event, skb, seg, udp, 6, kind, port, pool);
 	event->key6 = *key;
 	bpf_ringbuf_submit(event, wakeup());
 	return FP_CREATED;

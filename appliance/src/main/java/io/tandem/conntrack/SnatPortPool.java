@@ -19,10 +19,6 @@ public final class SnatPortPool {
     private final int backendAddress;
     private final int backendPort;
 
-    SnatPortPool(int id, int firstPort, int lastPort) {
-        this(id, firstPort, lastPort, 0, 0, 0);
-    }
-
     SnatPortPool(int id, int firstPort, int lastPort, int snatAddress, int backendAddress, int backendPort) {
         this.id = id;
         this.snatAddress = snatAddress;

@@ -35,7 +35,7 @@ final class KernelPolicies {
                 slots = new int[maglev.size()];
                 for (int i = 0; i < slots.length; i++) {
                     int owner = maglev.owner(i);
-                    slots[i] = owner < 0 ? -1 : s.backends().get(owner).snatPorts().id();
+                    slots[i] = owner < 0 ? KernelPolicy.NO_BACKEND : s.backends().get(owner).snatPorts().id();
                 }
                 for (Backend b : s.backends()) {
                     backends.putIfAbsent(b.snatPorts().id(),

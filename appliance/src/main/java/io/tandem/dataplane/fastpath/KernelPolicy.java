@@ -12,11 +12,13 @@ import java.util.List;
  * @param lastPort  its last port
  */
 public record KernelPolicy(int firstPort, int lastPort, List<Service> services, List<Backend> backends) {
+    /** A Maglev slot without a backend (NO_BACKEND in tandem_maps.h). */
+    public static final int NO_BACKEND = -1;
 
     /**
      * A service by the address and port clients send to ({@code vip}: 4 or 16 bytes, network
-     * order; {@code proto}: 6 or 17). {@code slots}: its Maglev table as SNAT port pool ids (-1: no
-     * backend), or null when only the engine applies its policy (its new flows' first packets go
+     * order; {@code proto}: 6 or 17). {@code slots}: its Maglev table as SNAT port pool ids
+     * ({@link #NO_BACKEND}: none), or null when only the engine applies its policy (its new flows' first packets go
      * to the engine). {@code hashClient}: hash_key client-address.
      */
     public record Service(byte[] vip, int port, int proto, boolean hashClient, int[] slots) {

@@ -24,8 +24,6 @@ final class PolicyMaps {
     /** service.flags */
     static final int SVC_CREATE = 0x01;
     static final int SVC_HASH_CLIENT = 0x02;
-    /** A Maglev slot without a backend. */
-    static final int NO_BACKEND = -1;
     private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     private final int configFd;
@@ -71,7 +69,7 @@ final class PolicyMaps {
     }
 
     /**
-     * Publishes a service: its Maglev table ({@code slots}: a pool id or {@link #NO_BACKEND} per
+     * Publishes a service: its Maglev table ({@code slots}: a pool id or {@link KernelPolicy#NO_BACKEND} per
      * slot) built into a new inner array and swapped in whole under {@code id}, then the service
      * itself. Null slots: the service's new flows stay with the engine (its entry says so).
      */
